@@ -1,0 +1,40 @@
+"""One codec per dialect, every codec the same public shape (both directions, three kinds of body).
+
+A codec module exposes exactly::
+
+    request_to_ir(body: Any) -> ir.Request                       # WireFormatError on a bad shape
+    request_from_ir(req: ir.Request, ctx: Context) -> dict        # drops with ctx.note(...), or
+                                                                  # UnsupportedContentError
+    response_to_ir(body: Any) -> ir.Response
+    response_from_ir(resp: ir.Response, ctx: Context) -> dict
+    error_to_ir(status: int, body: Any) -> ir.ErrorInfo           # any body, even non-JSON text
+    error_from_ir(err: ir.ErrorInfo) -> tuple[int, dict]          # (status, body) in this dialect
+    class StreamDecoder:                 # wire SSE events -> IR stream events; one per response
+        def push(self, ev: SseEvent) -> list[ir.StreamEvent]
+        def finish(self) -> list[ir.StreamEvent]   # end of input; StreamError if no terminal event
+    class StreamEncoder:                 # IR stream events -> wire SSE events; one per response
+        def __init__(self, ctx: Context) -> None
+        def push(self, ev: ir.StreamEvent) -> list[SseEvent]
+        def finish(self) -> list[SseEvent]         # closes the stream per the dialect's grammar
+
+Codecs import only the standard library, pydantic and ``recorder.{ir,sse,errors,context,wire}``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from recorder.ir import Dialect
+
+
+def codec(dialect: Dialect) -> ModuleType:
+    """The codec module of ``dialect`` (imported lazily so one broken codec can't break both)."""
+    if dialect == "anthropic":
+        from recorder.codecs import anthropic
+
+        return anthropic
+    if dialect == "openai":
+        from recorder.codecs import openai
+
+        return openai
+    raise ValueError(f"unknown dialect {dialect!r}")

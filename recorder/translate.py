@@ -1,0 +1,181 @@
+"""The one entry point to translation, used alike by the live gateway and ``recorder translate``.
+
+``client`` is the dialect the caller of the gateway speaks; ``upstream`` the dialect of the server
+behind it. Requests go client -> upstream, responses, errors and streams upstream -> client. When
+both are the same dialect nothing is rewritten: bodies and stream bytes pass through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any, Protocol
+
+from recorder import ir
+from recorder.codecs import codec
+from recorder.context import Context
+from recorder.errors import StreamProtocolError, TranslationError, WireFormatError
+from recorder.sse import SseEvent, SseParser, encode
+
+__all__ = [
+    "StreamObserver",
+    "StreamTranslator",
+    "parse_json",
+    "translate_error",
+    "translate_request",
+    "translate_response",
+]
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """JSON from wire bytes; a clear WireFormatError instead of a JSONDecodeError."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise WireFormatError(f"body is not valid JSON: {e}") from e
+
+
+def translate_request(body: Any, ctx: Context) -> dict[str, Any]:
+    """A client request body (parsed JSON) as the upstream dialect's request body."""
+    if not isinstance(body, dict):
+        raise WireFormatError("request body must be a JSON object")
+    req = codec(ctx.client).request_to_ir(body)
+    ctx.requested_model = req.model
+    if req.include_usage is not None or ctx.client == "openai":
+        ctx.include_usage = bool(req.include_usage)
+    if ctx.client == ctx.upstream:
+        return body
+    if ctx.upstream == "openai":
+        _rename_tools(req, ctx.tool_names.shorten)
+    return dict(codec(ctx.upstream).request_from_ir(req, ctx))
+
+
+def translate_response(body: Any, ctx: Context) -> dict[str, Any]:
+    """An upstream (non-streaming) response body as the client dialect's response body."""
+    if ctx.client == ctx.upstream:
+        if not isinstance(body, dict):
+            raise WireFormatError("response body must be a JSON object")
+        return body
+    resp = codec(ctx.upstream).response_to_ir(body)
+    resp.content = [_restore_part(p, ctx) for p in resp.content]
+    return dict(codec(ctx.client).response_from_ir(resp, ctx))
+
+
+def translate_error(status: int, body: Any, ctx: Context) -> tuple[int, dict[str, Any]]:
+    """An upstream error (any body, even text) as ``(status, body)`` in the client dialect."""
+    err = codec(ctx.upstream).error_to_ir(status, body)
+    return codec(ctx.client).error_from_ir(err)  # type: ignore[no-any-return]
+
+
+def error_body(err: ir.ErrorInfo, dialect: ir.Dialect) -> tuple[int, dict[str, Any]]:
+    """An error the gateway itself raises, in ``dialect``."""
+    return codec(dialect).error_from_ir(err)  # type: ignore[no-any-return]
+
+
+class StreamObserver(Protocol):
+    """Sees both legs of a stream as it passes (the recorder); must not block."""
+
+    def upstream_chunk(self, chunk: bytes) -> None: ...
+    def upstream_event(self, ev: SseEvent) -> None: ...
+    def client_event(self, ev: SseEvent) -> None: ...
+
+
+class StreamTranslator:
+    """Sans-I/O SSE translation: ``feed(chunk)`` returns the client bytes for that chunk;
+    ``feed(b"")`` marks the end of the upstream body (mitmproxy's convention) and flushes.
+
+    Never raises: a malformed upstream stream becomes an error event in the client dialect, so
+    the client sees a failure rather than a clean close.
+    """
+
+    def __init__(self, ctx: Context, observer: StreamObserver | None = None) -> None:
+        self.ctx = ctx
+        self._observer = observer
+        self._parser = SseParser()
+        self._passthrough = ctx.client == ctx.upstream
+        self._decoder = None if self._passthrough else codec(ctx.upstream).StreamDecoder()
+        self._encoder = None if self._passthrough else codec(ctx.client).StreamEncoder(ctx)
+        self._failed = False
+        self._closed = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._closed:
+            return b""
+        obs = self._observer
+        if obs is not None and chunk:
+            obs.upstream_chunk(chunk)
+        try:
+            wire_in = self._parser.feed(chunk) if chunk else self._parser.close()
+        except StreamProtocolError as e:
+            wire_in = []
+            if not self._passthrough:
+                return self._fail(e)
+        if obs is not None:
+            for ev in wire_in:
+                obs.upstream_event(ev)
+        if self._passthrough:
+            if obs is not None:
+                for ev in wire_in:
+                    obs.client_event(ev)
+            if not chunk:
+                self._closed = True
+            return chunk
+        if self._failed:
+            return b""
+        out: list[SseEvent] = []
+        assert self._decoder is not None and self._encoder is not None
+        try:
+            for wev in wire_in:
+                for iev in self._decoder.push(wev):
+                    out += self._encoder.push(self._restore(iev))
+            if not chunk:
+                for iev in self._decoder.finish():
+                    out += self._encoder.push(self._restore(iev))
+                out += self._encoder.finish()
+                self._closed = True
+        except TranslationError as e:
+            return self._emit(out) + self._fail(e)
+        return self._emit(out)
+
+    def close(self) -> bytes:
+        return self.feed(b"")
+
+    def _fail(self, e: Exception) -> bytes:
+        self._failed = True
+        self._closed = True
+        assert self._encoder is not None
+        err = ir.ErrorInfo(kind="bad_gateway", message=f"upstream stream could not be translated: {e}")
+        out: list[SseEvent] = []
+        try:
+            out = self._encoder.push(ir.StreamError(err)) + self._encoder.finish()
+        except TranslationError:
+            pass
+        return self._emit(out)
+
+    def _emit(self, events: list[SseEvent]) -> bytes:
+        if self._observer is not None:
+            for ev in events:
+                self._observer.client_event(ev)
+        return b"".join(encode(ev) for ev in events)
+
+    def _restore(self, ev: ir.StreamEvent) -> ir.StreamEvent:
+        if isinstance(ev, ir.PartStart) and isinstance(ev.part, ir.ToolCallPart):
+            return ir.PartStart(ev.index, _restore_part(ev.part, self.ctx))
+        return ev
+
+
+def _rename_tools(req: ir.Request, rename: Any) -> None:
+    for tool in req.tools:
+        tool.name = rename(tool.name)
+    if req.tool_choice is not None and req.tool_choice.name is not None:
+        req.tool_choice.name = rename(req.tool_choice.name)
+    for msg in req.messages:
+        for part in msg.content:
+            if isinstance(part, ir.ToolCallPart):
+                part.name = rename(part.name)
+
+
+def _restore_part(part: ir.Part, ctx: Context) -> ir.Part:
+    if isinstance(part, ir.ToolCallPart) and ctx.tool_names.from_wire:
+        return replace(part, name=ctx.tool_names.restore(part.name))
+    return part
