@@ -65,6 +65,7 @@ class Context:
     client: Dialect
     upstream: Dialect
     ids: IdFactory = field(default_factory=IdFactory)
+    created: int = 0  # Unix time for OpenAI "created" fields, read by the adapter, not here
     tool_names: ToolNameMap = field(default_factory=ToolNameMap)
     include_usage: bool = False  # the (OpenAI) client asked for a usage chunk
     requested_model: str | None = None  # the model the client asked for

@@ -56,7 +56,7 @@ def translate_response(body: Any, ctx: Context) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise WireFormatError("response body must be a JSON object")
         return body
-    resp = codec(ctx.upstream).response_to_ir(body)
+    resp = codec(ctx.upstream).response_to_ir(body, ctx)
     resp.content = [_restore_part(p, ctx) for p in resp.content]
     return dict(codec(ctx.client).response_from_ir(resp, ctx))
 
@@ -93,7 +93,7 @@ class StreamTranslator:
         self._observer = observer
         self._parser = SseParser()
         self._passthrough = ctx.client == ctx.upstream
-        self._decoder = None if self._passthrough else codec(ctx.upstream).StreamDecoder()
+        self._decoder = None if self._passthrough else codec(ctx.upstream).StreamDecoder(ctx)
         self._encoder = None if self._passthrough else codec(ctx.client).StreamEncoder(ctx)
         self._failed = False
         self._closed = False

@@ -5,11 +5,12 @@ A codec module exposes exactly::
     request_to_ir(body: Any) -> ir.Request                       # WireFormatError on a bad shape
     request_from_ir(req: ir.Request, ctx: Context) -> dict        # drops with ctx.note(...), or
                                                                   # UnsupportedContentError
-    response_to_ir(body: Any) -> ir.Response
+    response_to_ir(body: Any, ctx: Context) -> ir.Response       # ctx.ids for missing ids
     response_from_ir(resp: ir.Response, ctx: Context) -> dict
     error_to_ir(status: int, body: Any) -> ir.ErrorInfo           # any body, even non-JSON text
     error_from_ir(err: ir.ErrorInfo) -> tuple[int, dict]          # (status, body) in this dialect
     class StreamDecoder:                 # wire SSE events -> IR stream events; one per response
+        def __init__(self, ctx: Context) -> None
         def push(self, ev: SseEvent) -> list[ir.StreamEvent]
         def finish(self) -> list[ir.StreamEvent]   # end of input; StreamError if no terminal event
     class StreamEncoder:                 # IR stream events -> wire SSE events; one per response
