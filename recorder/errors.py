@@ -4,7 +4,7 @@
   + TranslationError            a body could not be translated (the gateway answers in dialect)
     - WireFormatError           the body is not valid JSON of the dialect's shape      -> 400 / 502
     - UnsupportedContentError   content the target dialect cannot carry, never dropped -> 400
-    - StreamProtocolError       an upstream stream broke its grammar or its SSE framing -> stream error
+    - StreamProtocolError       an upstream stream broke its grammar or SSE framing -> error event
   + ConfigError                 a bad option or routes file (the gateway refuses to start)
 """
 

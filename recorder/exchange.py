@@ -148,6 +148,9 @@ class EventTape:
             self._ex.t_first_token = t
 
 
+_TOKEN_KEYS = ("content", "reasoning_content", "reasoning", "tool_calls")
+
+
 def _is_token(ev: SseEvent) -> bool:
     """First event that carries model output (a content delta) on the client leg."""
     if ev.data is None:
@@ -161,6 +164,6 @@ def _is_token(ev: SseEvent) -> bool:
             return False
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
-            if any(delta.get(k) for k in ("content", "reasoning_content", "reasoning", "tool_calls")):
+            if any(delta.get(k) for k in _TOKEN_KEYS):
                 return True
     return False

@@ -38,6 +38,8 @@ class SseParser:
         self._pending_cr = False  # last chunk ended in "\r": a following "\n" belongs to it
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
+        if not chunk:
+            return []
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._pending_cr = chunk.endswith(b"\r")

@@ -140,11 +140,17 @@ class StreamTranslator:
     def close(self) -> bytes:
         return self.feed(b"")
 
+    @property
+    def failed(self) -> bool:
+        """True once the upstream stream could not be translated (an error event was emitted)."""
+        return self._failed
+
     def _fail(self, e: Exception) -> bytes:
         self._failed = True
         self._closed = True
         assert self._encoder is not None
-        err = ir.ErrorInfo(kind="bad_gateway", message=f"upstream stream could not be translated: {e}")
+        why = f"upstream stream could not be translated: {e}"
+        err = ir.ErrorInfo(kind="bad_gateway", message=why)
         out: list[SseEvent] = []
         try:
             out = self._encoder.push(ir.StreamError(err)) + self._encoder.finish()

@@ -1,4 +1,4 @@
-"""``recorder``: the command line over the library. Each module registers its commands on ``app``."""
+"""``recorder``: the command line over the library; each module registers commands on ``app``."""
 
 from __future__ import annotations
 

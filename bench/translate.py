@@ -1,0 +1,173 @@
+"""Cost per SSE event of translating a 1,000-event stream, against the anthropic SDK's own parsing.
+
+Run: ``uv run python -m bench.translate``. Both sides run in this process, same run, same stream:
+(1) tapegate turns a 1,000-event OpenAI chat stream into Anthropic SSE (``StreamTranslator``, the
+gateway's code path, fed in 1,000 network-sized chunks); (2) the official anthropic SDK parses and
+accumulates the *translated* stream (``messages.stream(...).get_final_message()`` over an in-memory
+transport) — the work every Anthropic client does anyway. Ratio = (1) / (2); the target is <= 1.0.
+Also measured: the reverse direction (Anthropic stream -> OpenAI chunks) against the openai SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anthropic
+import httpx2
+import openai
+
+from recorder.context import Context, IdFactory
+from recorder.translate import StreamTranslator
+
+EVENTS = 1000
+ROUNDS = 15
+
+
+def openai_stream(n: int = EVENTS) -> bytes:
+    """An OpenAI chat stream of exactly ``n`` SSE events: reasoning, text, one tool call."""
+    head = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+
+    def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
+        body = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    n_reason, n_args = n // 10, n // 10
+    n_text = n - 1 - n_reason - n_args - 1 - 1 - 1 - 1  # role, tool start, finish, usage, [DONE]
+    out += [chunk({"reasoning_content": f"thinking step {i}. "}) for i in range(n_reason)]
+    out += [chunk({"content": f"word{i} "}) for i in range(n_text)]
+    call = {
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": ""},
+    }
+    out.append(chunk({"tool_calls": [call]}))
+    args = json.dumps({"city": "Paris", "notes": "x" * (n_args * 4)})
+    step = max(1, len(args) // n_args + 1)
+    frags = [args[i : i + step] for i in range(0, len(args), step)]
+    frags += [""] * (n_args - len(frags))
+    out += [
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}) for f in frags[:n_args]
+    ]
+    out.append(chunk({}, "tool_calls"))
+    usage = {"prompt_tokens": 1200, "completion_tokens": 900, "total_tokens": 2100}
+    out.append(b"data: " + json.dumps({**head, "choices": [], "usage": usage}).encode() + b"\n\n")
+    out.append(b"data: [DONE]\n\n")
+    assert len(out) == n, len(out)
+    return b"".join(out)
+
+
+def translate_all(stream: bytes, client: str, upstream: str, chunks: list[bytes]) -> bytes:
+    ctx = Context(client=client, upstream=upstream, ids=IdFactory("bench"))  # type: ignore[arg-type]
+    ctx.include_usage = True
+    st = StreamTranslator(ctx)
+    return b"".join(st.feed(c) for c in chunks) + st.close()
+
+
+def split_events(stream: bytes) -> list[bytes]:
+    return [e + b"\n\n" for e in stream.split(b"\n\n") if e]
+
+
+def anthropic_parse(sse: bytes) -> None:
+    transport = httpx2.MockTransport(
+        lambda req: httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
+    )
+    client = anthropic.Anthropic(
+        api_key="x",
+        base_url="http://bench",
+        http_client=httpx2.Client(transport=transport),
+        max_retries=0,
+    )
+    with client.messages.stream(
+        model="m", max_tokens=1, messages=[{"role": "user", "content": "x"}]
+    ) as s:
+        msg = s.get_final_message()
+    assert msg.stop_reason == "tool_use", msg.stop_reason
+
+
+def openai_parse(sse: bytes) -> None:
+    transport = httpx2.MockTransport(
+        lambda req: httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
+    )
+    client = openai.OpenAI(
+        api_key="x",
+        base_url="http://bench/v1",
+        http_client=httpx2.Client(transport=transport),
+        max_retries=0,
+    )
+    with client.chat.completions.stream(
+        model="m", messages=[{"role": "user", "content": "x"}]
+    ) as s:
+        done = s.get_final_completion()
+    assert done.choices[0].finish_reason == "tool_calls", done.choices[0].finish_reason
+
+
+def best_of(fn: Callable[[], object], rounds: int = ROUNDS) -> float:
+    """Median of ``rounds`` timings in seconds (after one warm-up)."""
+    fn()
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    upstream_openai = openai_stream()
+    chunks = split_events(upstream_openai)
+    as_anthropic = translate_all(upstream_openai, "anthropic", "openai", chunks)
+    n_out = as_anthropic.count(b"\n\n")
+    t_tr = best_of(lambda: translate_all(upstream_openai, "anthropic", "openai", chunks))
+    t_sdk = best_of(lambda: anthropic_parse(as_anthropic))
+
+    a_chunks = split_events(as_anthropic)
+    as_openai = translate_all(as_anthropic, "openai", "anthropic", a_chunks)
+    t_tr2 = best_of(lambda: translate_all(as_anthropic, "openai", "anthropic", a_chunks))
+    t_sdk2 = best_of(lambda: openai_parse(as_openai))
+
+    rows = [
+        ("openai -> anthropic", EVENTS, n_out, t_tr, "anthropic SDK parse+accumulate", t_sdk),
+        (
+            "anthropic -> openai",
+            n_out,
+            as_openai.count(b"\n\n"),
+            t_tr2,
+            "openai SDK parse+accumulate",
+            t_sdk2,
+        ),
+    ]
+    print(
+        "| direction | events in | events out | translate µs/ev | client SDK | SDK µs/ev | ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    results = []
+    for name, n_in, n_o, t, sdk_name, t_s in rows:
+        per_ev, sdk_per_ev = t / n_in * 1e6, t_s / n_o * 1e6
+        ratio = t / t_s
+        print(
+            f"| {name} | {n_in} | {n_o} | {per_ev:.1f} | {sdk_name} "
+            f"| {sdk_per_ev:.1f} | {ratio:.2f} |"
+        )
+        results.append(
+            {
+                "direction": name,
+                "events_in": n_in,
+                "events_out": n_o,
+                "translate_s": t,
+                "sdk_s": t_s,
+                "ratio": ratio,
+            }
+        )
+    out = Path("bench/results")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "translate.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""pytest plugin: cassette fixtures (placeholder until replay lands)."""

@@ -1,0 +1,87 @@
+"""The SSE parser against the event-stream rules, fed at every possible chunk boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from recorder.errors import StreamProtocolError
+from recorder.sse import SseEvent, SseParser, encode, encode_all
+
+
+def parse_split(raw: bytes, *cuts: int) -> list[SseEvent]:
+    p, out, prev = SseParser(), [], 0
+    for cut in (*cuts, len(raw)):
+        out += p.feed(raw[prev:cut])
+        prev = cut
+    return out + p.close()
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    raw: bytes
+    expected: list[SseEvent]
+
+
+CASES = [
+    Case("lf", b"event: a\ndata: 1\n\n", [SseEvent("a", "1")]),
+    Case("crlf", b"event: a\r\ndata: 1\r\n\r\n", [SseEvent("a", "1")]),
+    Case("cr", b"event: a\rdata: 1\r\r", [SseEvent("a", "1")]),
+    Case("no space after colon", b"data:1\n\n", [SseEvent(None, "1")]),
+    Case("two spaces keep one", b"data:  1\n\n", [SseEvent(None, " 1")]),
+    Case("multi-line data", b"data: a\ndata: b\n\n", [SseEvent(None, "a\nb")]),
+    Case("comment", b": OPENROUTER PROCESSING\n\ndata: x\n\n", [SseEvent(comment="OPENROUTER PROCESSING"), SseEvent(None, "x")]),
+    Case("empty comment", b":\n\n", [SseEvent(comment="")]),
+    Case("id and retry", b"id: 7\nretry: 100\ndata: x\n\n", [SseEvent(None, "x", "7", 100)]),
+    Case("unknown field ignored", b"foo: bar\ndata: x\n\n", [SseEvent(None, "x")]),
+    Case("event without data is not dispatched", b"event: ping\n\n", []),
+    Case("extra blank lines", b"\n\n\ndata: x\n\n\n\n", [SseEvent(None, "x")]),
+    Case("utf-8 multibyte", "data: {\"t\": \"é漢🙂\"}\n\n".encode(), [SseEvent(None, '{"t": "é漢🙂"}')]),
+    Case("unterminated last event flushed by close", b"data: [DONE]", [SseEvent(None, "[DONE]")]),
+    Case("done sentinel", b"data: {}\n\ndata: [DONE]\n\n", [SseEvent(None, "{}"), SseEvent(None, "[DONE]")]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_parse(case: Case) -> None:
+    assert parse_split(case.raw) == case.expected
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_every_split_point_gives_the_same_events(case: Case) -> None:
+    for i in range(len(case.raw) + 1):
+        assert parse_split(case.raw, i) == case.expected, f"split at byte {i}"
+
+
+def test_every_pair_of_split_points_crlf() -> None:
+    raw = b"event: a\r\ndata: \xc3\xa9\r\n\r\n: c\r\n\r\ndata: 2\r\n\r\n"
+    expected = [SseEvent("a", "é"), SseEvent(comment="c"), SseEvent(None, "2")]
+    for i in range(len(raw) + 1):
+        for j in range(i, len(raw) + 1):
+            assert parse_split(raw, i, j) == expected, (i, j)
+
+
+def test_invalid_utf8_is_a_protocol_error() -> None:
+    with pytest.raises(StreamProtocolError):
+        SseParser().feed(b"data: \xff\xfe\n\n")
+
+
+@pytest.mark.parametrize(
+    "ev",
+    [
+        SseEvent("message_start", '{"type":"message_start"}'),
+        SseEvent(None, "[DONE]"),
+        SseEvent(None, "line1\nline2"),
+        SseEvent(comment="keep-alive"),
+        SseEvent("x", "y", "id1", 5),
+    ],
+)
+def test_encode_round_trips(ev: SseEvent) -> None:
+    assert SseParser().feed(encode(ev)) == [ev]
+
+
+def test_encode_all_is_concatenation() -> None:
+    evs = [SseEvent("a", "1"), SseEvent(None, "2")]
+    assert encode_all(evs) == b"event: a\ndata: 1\n\ndata: 2\n\n"
