@@ -1,0 +1,264 @@
+"""IR stream events -> Anthropic Messages SSE (re-exported by ``recorder.codecs.anthropic``).
+
+The grammar it always obeys is described in ``anthropic_stream`` (the decoder's module) and
+checked in tests by ``tests.grammar.check_anthropic_stream``. Delta events are formatted from
+templates rather than built as dicts: this is the per-token hot path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from recorder import ir
+from recorder.codecs.anthropic_errors import error_body
+from recorder.codecs.anthropic_parts import (
+    carry,
+    message_id,
+    stop_reason_from_ir,
+    tool_input,
+    usage_from_ir,
+)
+from recorder.context import Context
+from recorder.errors import StreamProtocolError, UnsupportedContentError
+from recorder.sse import SseEvent
+
+JsonObject = dict[str, Any]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _event(kind: str, data: str) -> SseEvent:
+    return SseEvent(event=kind, data=data)
+
+
+class StreamEncoder:
+    """IR stream events -> an Anthropic SSE stream that always obeys the grammar.
+
+    Our own block counter gives the indices; ``message_delta`` and ``message_stop`` wait for
+    :meth:`finish` because OpenAI's usage chunk arrives after its finish_reason. A keep-alive
+    before ``message_start`` becomes an SSE comment (a ping may not open the stream). A stream
+    that ends without a Finish ends with ``event: error``, never with a clean close.
+    """
+
+    __slots__ = (
+        "_ctx",
+        "_same",
+        "_started",
+        "_closed",
+        "_next",
+        "_open",
+        "_open_ir",
+        "_args",
+        "_tool",
+        "_usage",
+        "_finish",
+    )
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._same = ctx.upstream == "anthropic"
+        self._started = False
+        self._closed = False
+        self._next = 0
+        self._open: str | None = None  # kind of the open block: text | thinking | tool | whole
+        self._open_ir = -1  # IR index of the open block
+        self._args: list[str] = []  # the open tool call's argument fragments
+        self._tool = ""
+        self._usage = ir.Usage()
+        self._finish: ir.Finish | None = None
+
+    def push(self, ev: ir.StreamEvent) -> list[SseEvent]:
+        if self._closed:
+            return []
+        out: list[SseEvent] = []
+        match ev:
+            case ir.TextDelta(index=i, text=text):
+                self._expect(i, "text", "TextDelta")
+                if text:
+                    out.append(self._delta(f'{{"type":"text_delta","text":{_dumps(text)}}}'))
+            case ir.ToolArgsDelta(index=i, json=js):
+                self._expect(i, "tool", "ToolArgsDelta")
+                if js:
+                    self._args.append(js)
+                    out.append(
+                        self._delta(f'{{"type":"input_json_delta","partial_json":{_dumps(js)}}}')
+                    )
+            case ir.ThinkingDelta(index=i, text=text):
+                self._expect(i, "thinking", "ThinkingDelta")
+                if text:
+                    out.append(
+                        self._delta(f'{{"type":"thinking_delta","thinking":{_dumps(text)}}}')
+                    )
+            case ir.SignatureDelta(index=i, signature=sig):
+                self._expect(i, "thinking", "SignatureDelta")
+                out.append(self._delta(f'{{"type":"signature_delta","signature":{_dumps(sig)}}}'))
+            case ir.PartStart():
+                self._start(out)
+                self._close_block(out)
+                self._part_start(ev.index, ev.part, out)
+            case ir.PartStop(index=i):
+                if i == self._open_ir:
+                    self._close_block(out)
+            case ir.OpaqueDelta():
+                if ev.index != self._open_ir or self._open is None:
+                    raise StreamProtocolError(f"OpaqueDelta for part {ev.index}, which is not open")
+                if ev.dialect == "anthropic":
+                    out.append(self._delta(_dumps(ev.data)))
+                else:
+                    self._ctx.note(
+                        f"content[{self._next - 1}]",
+                        f"{ev.dialect} delta dropped: {ev.data.get('type')!r}",
+                    )
+            case ir.MessageStart():
+                if not self._started:
+                    self._merge_usage(ev.usage)
+                    self._start(out, ev.id, ev.model)
+            case ir.UsageUpdate(usage=usage):
+                self._merge_usage(usage)
+            case ir.Finish():
+                self._finish = ev
+            case ir.KeepAlive():
+                if self._started:
+                    out.append(_event("ping", '{"type":"ping"}'))
+                else:
+                    out.append(SseEvent(comment="ping"))
+            case ir.StreamError(error=err):
+                self._closed = True
+                out.append(_event("error", _dumps(error_body(err))))
+        return out
+
+    def finish(self) -> list[SseEvent]:
+        if self._closed:
+            return []
+        self._closed = True
+        if self._finish is None:
+            err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before it finished")
+            return [_event("error", _dumps(error_body(err)))]
+        out: list[SseEvent] = []
+        self._start(out)
+        self._close_block(out)
+        ctx = self._ctx
+        delta = {
+            "stop_reason": stop_reason_from_ir(self._finish.stop_reason, ctx, "stop_reason"),
+            "stop_sequence": self._finish.stop_sequence,
+        }
+        usage = usage_from_ir(self._usage, ctx, "usage", self._same)
+        out.append(
+            _event(
+                "message_delta", _dumps({"type": "message_delta", "delta": delta, "usage": usage})
+            )
+        )
+        out.append(_event("message_stop", '{"type":"message_stop"}'))
+        return out
+
+    # ----------------------------------------------------------------- helpers
+
+    def _expect(self, index: int, kind: str, what: str) -> None:
+        if index != self._open_ir or self._open != kind:
+            raise StreamProtocolError(
+                f"{what} for part {index}, but the open part is {self._open_ir} ({self._open})"
+            )
+
+    def _delta(self, delta_json: str) -> SseEvent:
+        return _event(
+            "content_block_delta",
+            f'{{"type":"content_block_delta","index":{self._next - 1},"delta":{delta_json}}}',
+        )
+
+    def _start(self, out: list[SseEvent], upstream_id: str = "", model: str = "") -> None:
+        if self._started:
+            return
+        self._started = True
+        ctx = self._ctx
+        message: JsonObject = {
+            "id": message_id(upstream_id, ctx),
+            "type": "message",
+            "role": "assistant",
+            "model": model or ctx.requested_model or "",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage_from_ir(self._usage, ctx, "usage", self._same),
+        }
+        out.append(_event("message_start", _dumps({"type": "message_start", "message": message})))
+
+    def _part_start(self, ir_index: int, part: ir.Part, out: list[SseEvent]) -> None:
+        path = f"content[{self._next}]"
+        block: JsonObject
+        follow: list[str] = []  # deltas for a part that arrives with content
+        match part:
+            case ir.TextPart():
+                kind, block = "text", {"type": "text", "text": ""}
+                if part.text:
+                    follow.append(f'{{"type":"text_delta","text":{_dumps(part.text)}}}')
+                carry(block, part.extra, self._ctx, path, self._same)
+            case ir.ThinkingPart():
+                kind, block = "thinking", {"type": "thinking", "thinking": "", "signature": ""}
+                if part.text:
+                    follow.append(f'{{"type":"thinking_delta","thinking":{_dumps(part.text)}}}')
+                if part.signature:
+                    follow.append(
+                        f'{{"type":"signature_delta","signature":{_dumps(part.signature)}}}'
+                    )
+                carry(block, part.extra, self._ctx, path, self._same)
+            case ir.ToolCallPart():
+                kind = "tool"
+                block = {
+                    "type": "tool_use",
+                    "id": part.id or self._ctx.ids.make("toolu_"),
+                    "name": part.name,
+                    "input": {},
+                }
+                carry(block, part.extra, self._ctx, path, self._same)
+                self._tool, self._args = part.name, []
+                if part.arguments:
+                    self._args.append(part.arguments)
+                    follow.append(
+                        f'{{"type":"input_json_delta","partial_json":{_dumps(part.arguments)}}}'
+                    )
+            case ir.RedactedThinkingPart():
+                kind, block = "whole", {"type": "redacted_thinking", "data": part.data}
+            case ir.OpaquePart(dialect="anthropic"):
+                kind, block = "whole", dict(part.data)
+            case ir.OpaquePart() | ir.ImagePart() | ir.DocumentPart() | ir.ToolResultPart():
+                raise UnsupportedContentError(
+                    f"{path}: an Anthropic response cannot hold {type(part).__name__}"
+                )
+        index = self._next
+        self._next += 1
+        self._open, self._open_ir = kind, ir_index
+        out.append(
+            _event(
+                "content_block_start",
+                _dumps({"type": "content_block_start", "index": index, "content_block": block}),
+            )
+        )
+        out.extend(self._delta(js) for js in follow)
+
+    def _close_block(self, out: list[SseEvent]) -> None:
+        if self._open is None:
+            return
+        if self._open == "tool":
+            # a client parses the arguments at the end; broken JSON is a clear error here
+            tool_input("".join(self._args), f"tool call {self._tool!r}")
+        self._open = None
+        out.append(
+            _event(
+                "content_block_stop", f'{{"type":"content_block_stop","index":{self._next - 1}}}'
+            )
+        )
+
+    def _merge_usage(self, u: ir.Usage) -> None:
+        mine = self._usage
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_creation_tokens",
+            "reasoning_tokens",
+        ):
+            value = getattr(u, name)
+            if value is not None:
+                setattr(mine, name, value)
+        mine.extra.update(u.extra)
