@@ -1,0 +1,314 @@
+"""OpenAI Chat Completions stream chunks -> IR stream events (the encoder is in
+:mod:`openai_stream_encoder`).
+
+The decoder reads each chunk with ``json.loads`` and plain dict access (no pydantic per chunk:
+the stream path is benchmarked) and is deliberately tolerant of the provider quirks seen in
+real traffic, each handled at one named place:
+
+* Azure's first chunk (``choices: []``, empty id/model), vLLM's ``choices: null``;
+* ``reasoning_content`` (DeepSeek, vLLM) / ``reasoning`` (OpenRouter, Groq) / inline ``<think>``;
+* one chunk mixing reasoning, text, tool calls and ``finish_reason`` (split in that order);
+* tool calls by ``index`` whose name (and id) may arrive after their first argument fragments,
+  whole calls without ``index`` (Mistral: a new ``id`` is a new call), a fragment for a call
+  that was already closed (an explicit StreamProtocolError, never a silent merge);
+* usage after ``finish_reason`` (``choices: []``), usage on every chunk (the last wins), Groq's
+  ``x_groq.usage``; ``finish_reason`` repeated (OpenRouter: only the first counts);
+* SSE comments (``: OPENROUTER PROCESSING``) -> KeepAlive; an ``error`` chunk inside a 200
+  stream (OpenRouter) or ``event: error`` (Groq) -> StreamError.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from recorder import ir
+from recorder.codecs.openai_common import (
+    compact,
+    error_info_from_obj,
+    finish_reason_to_ir,
+    usage_to_ir,
+)
+from recorder.codecs.think_tags import ThinkTagSplitter
+from recorder.context import Context
+from recorder.errors import StreamProtocolError
+from recorder.sse import SseEvent
+
+_DONE = "[DONE]"
+
+
+class _Call:
+    """One streamed tool call: buffered until its name is known, then an open IR part."""
+
+    __slots__ = ("id", "name", "pending", "part", "stopped", "label")
+
+    def __init__(self, call_id: str | None, label: str) -> None:
+        self.id = call_id
+        self.name: str | None = None
+        self.pending = ""  # argument fragments that arrived before the name
+        self.part: int | None = None  # IR part index once started
+        self.stopped = False
+        self.label = label  # for error messages: "index 1" / "id call_x"
+
+
+class StreamDecoder:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._id: str | None = None
+        self._model: str | None = None
+        self._started = False
+        self._next = 0  # index of the next IR part
+        self._open: Literal["text", "thinking", "tool"] | None = None
+        self._open_call: _Call | None = None
+        self._think = ThinkTagSplitter()
+        self._calls: list[_Call] = []
+        self._by_index: dict[int, _Call] = {}
+        self._by_id: dict[str, _Call] = {}
+        self._refused = False
+        self._finished = False  # Finish emitted
+        self._ended = False  # [DONE] or an error seen: nothing more is read
+        self._noted_choices: set[int] = set()
+
+    # ------------------------------------------------------------------ public
+
+    def push(self, ev: SseEvent) -> list[ir.StreamEvent]:
+        if ev.comment is not None:
+            return [ir.KeepAlive()]
+        data = ev.data
+        if not data or self._ended:
+            return []  # OpenRouter sends [DONE] after its error chunk: ignored
+        if data == _DONE or data.strip() == _DONE:
+            return self._done()
+        try:
+            chunk = json.loads(data)
+        except ValueError as e:
+            raise StreamProtocolError(f"OpenAI stream chunk is not JSON: {data[:120]!r}") from e
+        if not isinstance(chunk, dict):
+            raise StreamProtocolError(f"OpenAI stream chunk is not an object: {data[:120]!r}")
+        if ev.event == "error" or chunk.get("error") is not None:
+            return self._error(chunk)
+        return self._chunk(chunk)
+
+    def finish(self) -> list[ir.StreamEvent]:
+        if self._ended or self._finished:
+            return []  # a finish_reason without [DONE] is a complete answer
+        self._ended = True
+        err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before [DONE]")
+        return [ir.StreamError(err)]
+
+    # ------------------------------------------------------------------ chunks
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[ir.StreamEvent]:
+        out: list[ir.StreamEvent] = []
+        if not self._started:
+            cid, model = chunk.get("id"), chunk.get("model")
+            if isinstance(model, str) and model:
+                self._model = model
+            if isinstance(cid, str) and cid:
+                self._id = cid
+                self._start(out)
+        finish_reason: str | None = None
+        choices = chunk.get("choices")
+        if choices:
+            if not isinstance(choices, list):
+                raise StreamProtocolError(f"choices is not a list: {compact(choices)[:120]}")
+            for choice in choices:
+                if not isinstance(choice, dict):
+                    raise StreamProtocolError(f"a choice is not an object: {compact(choice)[:120]}")
+                n = choice.get("index") or 0
+                if n != 0:
+                    if n not in self._noted_choices:
+                        self._noted_choices.add(n)
+                        self._ctx.note(f"choices[{n}]", "only the first choice is translated")
+                    continue
+                delta = choice.get("delta")
+                if delta:
+                    if not isinstance(delta, dict):
+                        raise StreamProtocolError(f"delta is not an object: {compact(delta)[:120]}")
+                    self._delta(delta, out)
+                fr = choice.get("finish_reason")
+                if fr is not None and not self._finished:
+                    if not isinstance(fr, str):
+                        raise StreamProtocolError(f"finish_reason is not a string: {fr!r}")
+                    finish_reason = fr
+        if finish_reason is not None:
+            self._end_parts(out)
+        usage = chunk.get("usage")
+        if not isinstance(usage, dict):
+            x_groq = chunk.get("x_groq")
+            usage = x_groq.get("usage") if isinstance(x_groq, dict) else None
+        if isinstance(usage, dict):
+            self._start(out)
+            out.append(ir.UsageUpdate(usage_to_ir(usage)))
+        if finish_reason is not None:
+            reason = finish_reason_to_ir(finish_reason, self._ctx, "choices[0].finish_reason")
+            if reason == "end_turn" and self._refused:
+                reason = "refusal"
+            self._finished = True
+            out.append(ir.Finish(reason))
+        return out
+
+    def _delta(self, delta: dict[str, Any], out: list[ir.StreamEvent]) -> None:
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning and isinstance(reasoning, str):
+            self._flush_think(out)
+            self._append("thinking", reasoning, out)
+        content = delta.get("content")
+        if content and isinstance(content, str):
+            think = self._think
+            if think.in_text:
+                self._append("text", content, out)
+            else:
+                for kind, text in think.push(content):
+                    self._append(kind, text, out)
+        refusal = delta.get("refusal")
+        if refusal and isinstance(refusal, str):
+            self._refused = True
+            self._flush_think(out)
+            self._append("text", refusal, out)
+        calls = delta.get("tool_calls")
+        if calls:
+            if not isinstance(calls, list):
+                raise StreamProtocolError(f"tool_calls is not a list: {compact(calls)[:120]}")
+            self._flush_think(out)
+            for frag in calls:
+                self._tool(frag, out)
+        legacy = delta.get("function_call")
+        if legacy:
+            self._flush_think(out)
+            self._tool({"index": -1, "function": legacy}, out)
+
+    # ------------------------------------------------------------------ parts
+
+    def _start(self, out: list[ir.StreamEvent]) -> None:
+        if self._started:
+            return
+        self._started = True
+        msg_id = self._id or self._ctx.ids.make("chatcmpl-")
+        model = self._model or self._ctx.requested_model or ""
+        out.append(ir.MessageStart(msg_id, model))
+
+    def _open_part(self, part: ir.Part, out: list[ir.StreamEvent]) -> int:
+        if self._finished:
+            raise StreamProtocolError("OpenAI stream sent content after its finish_reason")
+        self._close(out)
+        self._start(out)
+        index = self._next
+        self._next += 1
+        out.append(ir.PartStart(index, part))
+        return index
+
+    def _append(
+        self, kind: Literal["text", "thinking"], text: str, out: list[ir.StreamEvent]
+    ) -> None:
+        if self._open != kind:
+            self._open_part(ir.TextPart("") if kind == "text" else ir.ThinkingPart(""), out)
+            self._open = kind
+        index = self._next - 1
+        out.append(ir.TextDelta(index, text) if kind == "text" else ir.ThinkingDelta(index, text))
+
+    def _close(self, out: list[ir.StreamEvent]) -> None:
+        if self._open is None:
+            return
+        out.append(ir.PartStop(self._next - 1))
+        if self._open_call is not None:
+            self._open_call.stopped = True
+            self._open_call = None
+        self._open = None
+
+    def _flush_think(self, out: list[ir.StreamEvent]) -> None:
+        if not self._think.in_text:
+            for kind, text in self._think.flush():
+                self._append(kind, text, out)
+
+    def _end_parts(self, out: list[ir.StreamEvent]) -> None:
+        self._flush_think(out)
+        for call in self._calls:
+            if call.part is None:
+                raise StreamProtocolError(f"tool call ({call.label}) never received a name")
+        self._close(out)
+
+    def _tool(self, frag: Any, out: list[ir.StreamEvent]) -> None:
+        if not isinstance(frag, dict):
+            raise StreamProtocolError(f"a tool call fragment is not an object: {frag!r}")
+        fn = frag.get("function") or {}
+        if not isinstance(fn, dict):
+            raise StreamProtocolError(f"tool call function is not an object: {compact(fn)[:120]}")
+        args = fn.get("arguments")
+        if args is None:
+            args = ""
+        elif not isinstance(args, str):  # a few servers send an object; the IR wants text
+            args = compact(args)
+        name = fn.get("name") or None
+        call = self._resolve(frag.get("index"), frag.get("id") or None)
+        if call.stopped:
+            if args or (name is not None and name != call.name):
+                raise StreamProtocolError(
+                    f"tool call ({call.label}) received a fragment after it was closed"
+                )
+            return
+        if call.part is None:
+            call.pending += args
+            if name is None:
+                return  # name-less early fragment: buffered until the name arrives
+            call.name = name
+            call_id = call.id or self._ctx.ids.make("call_")
+            call.part = self._open_part(ir.ToolCallPart(call_id, name, ""), out)
+            self._open, self._open_call = "tool", call
+            args, call.pending = call.pending, ""
+        if args:
+            out.append(ir.ToolArgsDelta(call.part, args))
+
+    def _resolve(self, index: Any, call_id: Any) -> _Call:
+        if index is not None and not isinstance(index, int):
+            raise StreamProtocolError(f"tool call index is not an integer: {index!r}")
+        if call_id is not None and not isinstance(call_id, str):
+            raise StreamProtocolError(f"tool call id is not a string: {call_id!r}")
+        if call_id is not None and call_id in self._by_id:
+            return self._by_id[call_id]
+        if index is not None:
+            known = self._by_index.get(index)
+            # Same index, no id or the same id: a continuation. A new id: a new call that reuses
+            # the index (servers that send every call whole with index 0).
+            if known is not None and (call_id is None or known.id is None or known.id == call_id):
+                if known.id is None and call_id is not None:
+                    known.id = call_id
+                    self._by_id[call_id] = known
+                return known
+        elif call_id is None:
+            if self._calls:
+                return self._calls[-1]  # no index, no id: continues the latest call
+        label = f"id {call_id}" if call_id is not None else f"index {index}"
+        call = _Call(call_id, label)
+        self._calls.append(call)
+        if index is not None:
+            self._by_index[index] = call
+        if call_id is not None:
+            self._by_id[call_id] = call
+        return call
+
+    # ------------------------------------------------------------------ terminals
+
+    def _done(self) -> list[ir.StreamEvent]:
+        self._ended = True
+        if self._finished:
+            return []
+        out: list[ir.StreamEvent] = []
+        self._end_parts(out)
+        self._start(out)
+        reason: ir.StopReason = "tool_use" if self._calls else "end_turn"
+        self._ctx.note("choices[0].finish_reason", f"[DONE] without finish_reason; sent {reason}")
+        self._finished = True
+        out.append(ir.Finish(reason))
+        return out
+
+    def _error(self, chunk: dict[str, Any]) -> list[ir.StreamEvent]:
+        self._ended = True
+        err = chunk.get("error")
+        if isinstance(err, dict):
+            info = error_info_from_obj(err, None)
+        elif isinstance(err, str) and err:
+            info = ir.ErrorInfo(kind="api_error", message=err)
+        else:
+            info = error_info_from_obj(chunk, None)
+        return [ir.StreamError(info)]

@@ -1,0 +1,181 @@
+"""IR stream events -> OpenAI Chat Completions chunks, for an OpenAI client (the openai SDK).
+
+Every chunk is ``{"id","object":"chat.completion.chunk","created","model","choices":[{"index":0,
+"delta":{...},"finish_reason":null}]}`` in compact JSON; the constant head and tail are built once
+per stream because this runs per event. What the format cannot carry (thinking signatures,
+redacted thinking, opaque blocks and deltas) is dropped with a Note, once per part.
+
+Termination: Finish -> an empty delta with ``finish_reason``; ``finish()`` -> the usage chunk
+(``choices: []``) if the client asked for ``include_usage``, then ``data: [DONE]``. A StreamError,
+or ``finish()`` without a Finish, -> one ``{"error":{...}}`` chunk and nothing after it (no
+``[DONE]``): the openai SDK raises ``APIError`` on it, where a clean close would look complete.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, assert_never
+
+from recorder import ir
+from recorder.codecs.openai_common import (
+    compact,
+    error_wire,
+    finish_reason_from_ir,
+    merge_usage,
+    usage_from_ir,
+)
+from recorder.context import Context
+from recorder.errors import StreamProtocolError
+from recorder.sse import SseEvent
+
+_DONE = "[DONE]"
+
+
+def chunk_id(ir_id: str) -> str:
+    """An OpenAI-looking id derived from the IR id (``msg_x`` -> ``chatcmpl-x``)."""
+    if ir_id.startswith("chatcmpl-"):
+        return ir_id
+    return "chatcmpl-" + ir_id.removeprefix("msg_")
+
+
+class StreamEncoder:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._head = ""  # the chunk's JSON up to the delta
+        self._choices_at = 0  # where '"choices":' ends in _head (the usage chunk reuses it)
+        self._started = False
+        self._tools: dict[int, int] = {}  # IR part index -> tool call ordinal
+        self._dropped: set[int] = set()  # IR parts with no OpenAI form
+        self._usage = ir.Usage()
+        self._finished = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ public
+
+    def push(self, ev: ir.StreamEvent) -> list[SseEvent]:
+        if self._closed:
+            return []
+        match ev:
+            case ir.MessageStart():
+                if self._started:
+                    return []
+                self._usage = merge_usage(self._usage, ev.usage)
+                return self._begin(ev.id, ev.model)
+            case ir.PartStart():
+                return self._part_start(ev.index, ev.part)
+            case ir.TextDelta():
+                return self._delta({"content": ev.text}) if ev.text else []
+            case ir.ThinkingDelta():
+                return self._delta({"reasoning_content": ev.text}) if ev.text else []
+            case ir.ToolArgsDelta():
+                k = self._tools.get(ev.index)
+                if k is None:
+                    raise StreamProtocolError(
+                        f"tool arguments for part {ev.index}, not a tool call"
+                    )
+                if not ev.json:
+                    return []
+                return self._delta(
+                    {"tool_calls": [{"index": k, "function": {"arguments": ev.json}}]}
+                )
+            case ir.SignatureDelta():
+                self._drop(ev.index, "thinking signature has no OpenAI form; dropped")
+                return []
+            case ir.OpaqueDelta():
+                self._drop(ev.index, f"{ev.dialect} delta has no OpenAI form; dropped")
+                return []
+            case ir.PartStop():
+                return []
+            case ir.UsageUpdate():
+                self._usage = merge_usage(self._usage, ev.usage)
+                return []
+            case ir.Finish():
+                if self._finished:
+                    return []
+                self._finished = True
+                reason = finish_reason_from_ir(ev.stop_reason)
+                return self._ensure_started() + [self._chunk("{}", reason)]
+            case ir.StreamError():
+                return self._error(ev.error)
+            case ir.KeepAlive():
+                return [SseEvent(comment="")]
+            case _:
+                assert_never(ev)
+
+    def finish(self) -> list[SseEvent]:
+        if self._closed:
+            return []
+        if not self._finished:
+            err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before it finished")
+            return self._error(err)
+        self._closed = True
+        out: list[SseEvent] = []
+        if self._ctx.include_usage:
+            usage = compact(usage_from_ir(self._usage))
+            out.append(SseEvent(data=f'{self._head[: self._choices_at]}[],"usage":{usage}}}'))
+        out.append(SseEvent(data=_DONE))
+        return out
+
+    # ------------------------------------------------------------------ chunks
+
+    def _begin(self, msg_id: str, model: str) -> list[SseEvent]:
+        self._started = True
+        head = (
+            f'{{"id":{json.dumps(chunk_id(msg_id))},"object":"chat.completion.chunk",'
+            f'"created":{int(self._ctx.created)},"model":{json.dumps(model, ensure_ascii=False)},'
+            '"choices":'
+        )
+        self._choices_at = len(head)
+        self._head = head + '[{"index":0,"delta":'
+        return [self._chunk('{"role":"assistant","content":""}', None)]
+
+    def _ensure_started(self) -> list[SseEvent]:
+        if self._started:
+            return []
+        model = self._ctx.requested_model or ""
+        return self._begin(self._ctx.ids.make("chatcmpl-"), model)
+
+    def _chunk(self, delta_json: str, finish_reason: str | None) -> SseEvent:
+        fr = "null" if finish_reason is None else json.dumps(finish_reason)
+        return SseEvent(data=f'{self._head}{delta_json},"finish_reason":{fr}}}]}}')
+
+    def _delta(self, delta: dict[str, Any]) -> list[SseEvent]:
+        return self._ensure_started() + [self._chunk(compact(delta), None)]
+
+    def _part_start(self, index: int, part: ir.Part) -> list[SseEvent]:
+        match part:
+            case ir.TextPart():
+                return self._delta({"content": part.text}) if part.text else []
+            case ir.ThinkingPart():
+                if part.signature:
+                    self._drop(index, "thinking signature has no OpenAI form; dropped")
+                return self._delta({"reasoning_content": part.text}) if part.text else []
+            case ir.ToolCallPart():
+                k = len(self._tools)
+                self._tools[index] = k
+                fn = {"name": part.name, "arguments": part.arguments}
+                call = {"index": k, "id": part.id, "type": "function", "function": fn}
+                return self._delta({"tool_calls": [call]})
+            case ir.RedactedThinkingPart():
+                self._drop(index, "redacted thinking is encrypted for Anthropic only; dropped")
+                return []
+            case ir.OpaquePart():
+                self._drop(index, f"{part.dialect} {part.type} block has no OpenAI form; dropped")
+                return []
+            case ir.ImagePart() | ir.DocumentPart() | ir.ToolResultPart():
+                self._drop(
+                    index, f"{type(part).__name__} in a response has no OpenAI form; dropped"
+                )
+                return []
+            case _:
+                assert_never(part)
+
+    def _drop(self, index: int, reason: str) -> None:
+        if index not in self._dropped:  # one note per part, not one per delta
+            self._dropped.add(index)
+            self._ctx.note(f"content[{index}]", reason)
+
+    def _error(self, err: ir.ErrorInfo) -> list[SseEvent]:
+        self._closed = True
+        _, body = error_wire(err)
+        return [SseEvent(data=compact({"error": body}))]
