@@ -45,6 +45,7 @@ class StreamEncoder:
         self._choices_at = 0  # where '"choices":' ends in _head (the usage chunk reuses it)
         self._started = False
         self._tools: dict[int, int] = {}  # IR part index -> tool call ordinal
+        self._args_sent: set[int] = set()  # tool parts whose arguments are not empty so far
         self._dropped: set[int] = set()  # IR parts with no OpenAI form
         self._usage = ir.Usage()
         self._finished = False
@@ -75,6 +76,7 @@ class StreamEncoder:
                     )
                 if not ev.json:
                     return []
+                self._args_sent.add(ev.index)
                 return self._delta(
                     {"tool_calls": [{"index": k, "function": {"arguments": ev.json}}]}
                 )
@@ -85,7 +87,11 @@ class StreamEncoder:
                 self._drop(ev.index, f"{ev.dialect} delta has no OpenAI form; dropped")
                 return []
             case ir.PartStop():
-                return []
+                k = self._tools.get(ev.index)
+                if k is None or ev.index in self._args_sent:
+                    return []
+                # A tool without arguments still owes the client valid JSON, as OpenAI sends.
+                return self._delta({"tool_calls": [{"index": k, "function": {"arguments": "{}"}}]})
             case ir.UsageUpdate():
                 self._usage = merge_usage(self._usage, ev.usage)
                 return []
@@ -153,6 +159,8 @@ class StreamEncoder:
             case ir.ToolCallPart():
                 k = len(self._tools)
                 self._tools[index] = k
+                if part.arguments:
+                    self._args_sent.add(index)
                 fn = {"name": part.name, "arguments": part.arguments}
                 call = {"index": k, "id": part.id, "type": "function", "function": fn}
                 return self._delta({"tool_calls": [call]})

@@ -316,7 +316,8 @@ def test_decoded_stream_reencoded_satisfies_the_openai_sdk(name: str) -> None:
         for c in choice.message.tool_calls or []
         if c.type == "function"
     ]
-    assert calls == [(p["id"], p["tool"], p["args"]) for p in want.parts if "tool" in p]
+    # A tool call that streamed no arguments reaches the client as "{}", as OpenAI sends it.
+    assert calls == [(p["id"], p["tool"], p["args"] or "{}") for p in want.parts if "tool" in p]
     assert choice.finish_reason == _FINISH[want.stop or "end_turn"]
     assert done.usage is not None
     prompt, completion, cached = want.usage or (0, 0, None)

@@ -1,0 +1,250 @@
+"""Hand-written upstream streams for the cross-dialect tests, built from the documented formats.
+
+Each builder returns the raw SSE bytes an upstream would send. They cover the traps listed in the
+team's research (gateways.md §2): fragmented and bundled tool arguments, late names, parallel
+calls, reasoning fields, inline think tags, usage after the finish chunk, keep-alives, errors.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_HEAD = {"id": "chatcmpl-abc", "object": "chat.completion.chunk", "created": 1, "model": "qwen3"}
+
+
+def _data(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+def oa(delta: dict[str, Any] | None = None, finish: str | None = None, **top: Any) -> bytes:
+    """One chat.completion.chunk with a single choice."""
+    choice = {"index": 0, "delta": delta or {}, "finish_reason": finish}
+    return _data({**_HEAD, "choices": [choice], **top})
+
+
+def oa_usage(prompt: int = 12, completion: int = 7, cached: int | None = None, **extra: Any) -> bytes:
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if cached is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    usage.update(extra)
+    return _data({**_HEAD, "choices": [], "usage": usage})
+
+
+def tc(index: int | None, *, id: str | None = None, name: str | None = None, args: str | None = None) -> dict[str, Any]:
+    call: dict[str, Any] = {}
+    if index is not None:
+        call["index"] = index
+    if id is not None:
+        call["id"] = id
+        call["type"] = "function"
+    fn: dict[str, Any] = {}
+    if name is not None:
+        fn["name"] = name
+    if args is not None:
+        fn["arguments"] = args
+    if fn:
+        call["function"] = fn
+    return call
+
+
+ROLE = oa({"role": "assistant", "content": ""})
+DONE = b"data: [DONE]\n\n"
+
+OPENAI_STREAMS: dict[str, bytes] = {
+    "text": ROLE + oa({"content": "Hello"}) + oa({"content": ", world"}) + oa({}, "stop") + oa_usage() + DONE,
+    "tool_fragmented": ROLE
+    + oa({"content": "Checking."})
+    + oa({"tool_calls": [tc(0, id="call_1", name="get_weather", args="")]})
+    + oa({"tool_calls": [tc(0, args='{"ci')]})
+    + oa({"tool_calls": [tc(0, args='ty": "Par')]})
+    + oa({"tool_calls": [tc(0, args='is"}')]})
+    + oa({}, "tool_calls")
+    + oa_usage()
+    + DONE,
+    "tool_args_in_first_chunk": ROLE
+    + oa({"tool_calls": [tc(0, id="call_1", name="get_weather", args='{"city":"Paris"}')]})
+    + oa({}, "tool_calls")
+    + DONE,
+    "tool_name_arrives_late": ROLE
+    + oa({"tool_calls": [tc(0, args='{"city":')]})
+    + oa({"tool_calls": [tc(0, id="call_9", name="get_weather", args=' "Oslo"')]})
+    + oa({"tool_calls": [tc(0, args="}")]})
+    + oa({}, "tool_calls")
+    + DONE,
+    "parallel_tools": ROLE
+    + oa({"tool_calls": [tc(0, id="call_a", name="get_weather", args='{"city":"A"}')]})
+    + oa({"tool_calls": [tc(1, id="call_b", name="get_time", args="")]})
+    + oa({"tool_calls": [tc(1, args='{"tz":"UTC"}')]})
+    + oa({}, "tool_calls")
+    + oa_usage()
+    + DONE,
+    "mistral_whole_calls_without_index": ROLE
+    + _data(
+        {
+            **_HEAD,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {"id": "m1", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}},
+                        ]
+                    },
+                    "finish_reason": "tool_calls",
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+        }
+    )
+    + DONE,
+    "reasoning_content": ROLE
+    + oa({"reasoning_content": "Let me think", "content": None})
+    + oa({"reasoning_content": " about it.", "content": None})
+    + oa({"content": "42"})
+    + oa({}, "stop")
+    + oa_usage(completion_tokens_details={"reasoning_tokens": 5})
+    + DONE,
+    "reasoning_field": ROLE + oa({"reasoning": "hmm"}) + oa({"content": "ok"}) + oa({}, "stop") + DONE,
+    "think_tags_split": ROLE
+    + oa({"content": "<thi"})
+    + oa({"content": "nk>pondering"})
+    + oa({"content": " more</th"})
+    + oa({"content": "ink>The answer"})
+    + oa({"content": " is 4."})
+    + oa({}, "stop")
+    + DONE,
+    "usage_every_chunk": oa({"role": "assistant", "content": "a"}, usage={"prompt_tokens": 3, "completion_tokens": 1})
+    + oa({"content": "b"}, usage={"prompt_tokens": 3, "completion_tokens": 2})
+    + oa({}, "stop", usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+    + DONE,
+    "content_and_finish_same_chunk": oa({"role": "assistant", "content": "all at once"}, "stop") + DONE,
+    "cached_usage": ROLE + oa({"content": "hi"}) + oa({}, "stop") + oa_usage(100, 2, cached=80) + DONE,
+    "length": ROLE + oa({"content": "cut"}) + oa({}, "length") + DONE,
+    "content_filter": ROLE + oa({"content": "no"}) + oa({}, "content_filter") + DONE,
+    "keepalive_comments": b": OPENROUTER PROCESSING\n\n" + ROLE + b": OPENROUTER PROCESSING\n\n" + oa({"content": "x"}) + oa({}, "stop") + DONE,
+    "azure_empty_first_chunk": _data({"id": "", "object": "", "created": 0, "model": "", "choices": [], "prompt_filter_results": []})
+    + ROLE
+    + oa({"content": "hi"})
+    + oa({}, "stop")
+    + DONE,
+    "crlf_framing": (ROLE + oa({"content": "crlf"}) + oa({}, "stop") + DONE).replace(b"\n", b"\r\n"),
+    "utf8_multibyte": ROLE + oa({"content": "héllo 漢字 🙂"}) + oa({"tool_calls": [tc(0, id="c", name="say", args='{"t":"€"}')]}) + oa({}, "tool_calls") + DONE,
+}
+
+# Streams that must reach the client as an error, never as a clean close.
+OPENAI_FAILING_STREAMS: dict[str, bytes] = {
+    "error_chunk_mid_stream": ROLE
+    + oa({"content": "par"})
+    + _data({"error": {"message": "Token limit reached", "code": 400}})
+    + DONE,
+    "groq_error_event": ROLE
+    + oa({"content": "x"})
+    + b'event: error\ndata: {"error":{"message":"tool_use_failed","type":"invalid_request_error"}}\n\n',
+    "truncated_no_finish_no_done": ROLE + oa({"content": "Hello"}),
+    "malformed_json": ROLE + b"data: {not json\n\n" + DONE,
+}
+
+
+def _ev(name: str, obj: dict[str, Any]) -> bytes:
+    # Real Anthropic streams pad the JSON with spaces before the closing brace.
+    text = json.dumps(obj, separators=(",", ":"))
+    return f"event: {name}\ndata: {text[:-1]}  }}\n\n".encode()
+
+
+def _msg_start(input_tokens: int = 20, cache_read: int = 0) -> bytes:
+    return _ev(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_01abc",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-5",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": input_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": cache_read,
+                    "output_tokens": 1,
+                },
+            },
+        },
+    )
+
+
+def _start(i: int, block: dict[str, Any]) -> bytes:
+    return _ev("content_block_start", {"type": "content_block_start", "index": i, "content_block": block})
+
+
+def _delta(i: int, delta: dict[str, Any]) -> bytes:
+    return _ev("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta})
+
+
+def _stop(i: int) -> bytes:
+    return _ev("content_block_stop", {"type": "content_block_stop", "index": i})
+
+
+def _end(reason: str, output_tokens: int = 9) -> bytes:
+    return _ev(
+        "message_delta",
+        {"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None}, "usage": {"output_tokens": output_tokens}},
+    ) + _ev("message_stop", {"type": "message_stop"})
+
+
+PING = _ev("ping", {"type": "ping"})
+
+ANTHROPIC_STREAMS: dict[str, bytes] = {
+    "text": _msg_start()
+    + _start(0, {"type": "text", "text": ""})
+    + PING
+    + _delta(0, {"type": "text_delta", "text": "Hello"})
+    + _delta(0, {"type": "text_delta", "text": ", world"})
+    + _stop(0)
+    + _end("end_turn"),
+    "tool": _msg_start()
+    + _start(0, {"type": "text", "text": ""})
+    + _delta(0, {"type": "text_delta", "text": "Checking."})
+    + _stop(0)
+    + _start(1, {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {}})
+    + _delta(1, {"type": "input_json_delta", "partial_json": ""})
+    + _delta(1, {"type": "input_json_delta", "partial_json": '{"city": "Pa'})
+    + _delta(1, {"type": "input_json_delta", "partial_json": 'ris"}'})
+    + _stop(1)
+    + _end("tool_use"),
+    "tool_without_arguments": _msg_start()
+    + _start(0, {"type": "tool_use", "id": "toolu_02", "name": "list_files", "input": {}})
+    + _delta(0, {"type": "input_json_delta", "partial_json": ""})
+    + _stop(0)
+    + _end("tool_use"),
+    "thinking": _msg_start()
+    + _start(0, {"type": "thinking", "thinking": "", "signature": ""})
+    + _delta(0, {"type": "thinking_delta", "thinking": "Let me see."})
+    + _delta(0, {"type": "signature_delta", "signature": "EqQBCkYIBRgCKkA"})
+    + _stop(0)
+    + _start(1, {"type": "text", "text": ""})
+    + _delta(1, {"type": "text_delta", "text": "42"})
+    + _stop(1)
+    + _end("end_turn"),
+    "max_tokens": _msg_start() + _start(0, {"type": "text", "text": ""}) + _delta(0, {"type": "text_delta", "text": "cut"}) + _stop(0) + _end("max_tokens"),
+    "cache_usage": _msg_start(input_tokens=5, cache_read=90)
+    + _start(0, {"type": "text", "text": ""})
+    + _delta(0, {"type": "text_delta", "text": "hi"})
+    + _stop(0)
+    + _end("end_turn"),
+}
+
+ANTHROPIC_FAILING_STREAMS: dict[str, bytes] = {
+    "overloaded_error_event": _msg_start()
+    + _start(0, {"type": "text", "text": ""})
+    + _delta(0, {"type": "text_delta", "text": "par"})
+    + _ev("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    "truncated_before_message_stop": _msg_start() + _start(0, {"type": "text", "text": ""}) + _delta(0, {"type": "text_delta", "text": "Hel"}),
+}
