@@ -1,7 +1,218 @@
-"""Recorder addon (placeholder until the store lands): writes each finished Exchange to DuckDB."""
+"""Recorder addon: writes every HTTP flow's Exchange to DuckDB without blocking the event loop.
+
+Options:
+  ``recorder_db``        DuckDB file, default ``traffic.duckdb`` in the working directory.
+                         The empty string disables recording (and the query endpoint).
+  ``recorder_flush_ms``  how long the writer gathers a batch (default 50 ms): the most a
+                         ``kill -9`` can lose.
+
+The gateway puts one :class:`~recorder.exchange.Exchange` per flow in
+``flow.metadata["tapegate.exchange"]``; without the gateway (pure pass-through recording, or
+explicit-proxy traffic the gateway leaves alone) this addon builds one from the flow itself.
+``response`` and ``error`` hooks only enqueue (mitmproxy calls ``error``, not ``response``, when a
+client disconnects mid-stream; the events taped so far are kept). While the database is open,
+a loopback query endpoint serves ``recorder query`` (DuckDB lets no other process open the file,
+see :mod:`recorder.store.query_server`); it starts with the writer, and its sidecar file
+``<db>.tapegate.json`` is removed in ``done``.
+
+If writing fails, the addon logs an error on every request and answers 503 in the client's
+dialect: like mitmproxy's ``save`` addon, it would rather fail visibly than let traffic through
+unrecorded.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.addonmanager import Loader
+
+from recorder.exchange import (
+    Exchange,
+    HttpRequest,
+    HttpResponse,
+    Leg,
+    RecordedEvent,
+    redact_headers,
+    redact_url,
+)
+from recorder.sse import SseParser
+from recorder.store import StoreError, StoreWriter
+from recorder.store.conversation import guess_dialect, load_json, reply_from
+from recorder.store.query_server import QueryServer
+from recorder.store.sessions import session_id_for
+
+log = logging.getLogger(__name__)
+
+EXCHANGE_KEY = "tapegate.exchange"
+RECORDED_KEY = "tapegate.recorded"
+
 
 class Recorder:
-    """Reads ``flow.metadata["tapegate.exchange"]`` in ``response``/``error`` and stores it."""
+    def __init__(self) -> None:
+        self.writer: StoreWriter | None = None
+        self.server: QueryServer | None = None
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "recorder_db", str, "traffic.duckdb",
+            "DuckDB file recording every exchange and SSE event; empty string disables recording.",
+        )  # fmt: skip
+        loader.add_option(
+            "recorder_flush_ms", int, 50,
+            "Recorder batch interval in ms (the most a kill -9 can lose).",
+        )  # fmt: skip
+
+    def configure(self, updated: set[str]) -> None:
+        if not {"recorder_db", "recorder_flush_ms"} & updated:
+            return
+        self._close()
+        if ctx.options.recorder_db:
+            try:
+                self._open(ctx.options.recorder_db, ctx.options.recorder_flush_ms / 1000)
+            except StoreError as e:
+                raise exceptions.OptionsError(str(e)) from e  # type: ignore[no-untyped-call]
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if self.writer is None or self.writer.failed is None or flow.response is not None:
+            return
+        w = self.writer
+        msg = f"tapegate: recording to {w.path} failed ({w.failed}); refusing traffic"
+        log.error(msg)
+        flow.metadata[RECORDED_KEY] = True  # nothing to record: the writer is down
+        flow.response = refusal(flow, msg)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._record(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._record(flow)
+
+    def done(self) -> None:
+        self._close()
+
+    # ------------------------------------------------------------------
+
+    def _open(self, path: str, flush_interval: float) -> None:
+        self.writer = StoreWriter(path, flush_interval=flush_interval, on_error=self._writer_failed)
+        self.writer.start()
+        self.server = QueryServer(path, self.writer.query)
+        self.server.start()
+        log.info(f"tapegate: recording to {path} (queries: 127.0.0.1:{self.server.port})")
+
+    def _close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _writer_failed(self, e: BaseException) -> None:
+        # Runs on the writer thread. stderr too: a log handler may itself be what broke.
+        msg = f"tapegate: RECORDING FAILED, traffic will be refused: {type(e).__name__}: {e}"
+        log.error(msg)
+        print(msg, file=sys.stderr, flush=True)
+
+    def _record(self, flow: http.HTTPFlow) -> None:
+        if self.writer is None or flow.metadata.get(RECORDED_KEY):
+            return
+        flow.metadata[RECORDED_KEY] = True
+        ex = flow.metadata.get(EXCHANGE_KEY)
+        if isinstance(ex, Exchange):
+            finish(ex, flow)
+        else:
+            ex = exchange_from_flow(flow)
+        ex.session_id = session_id_for(ex)
+        try:
+            self.writer.put(ex)
+        except StoreError as e:
+            log.error(f"tapegate: exchange {ex.id} NOT recorded: {e}")
+
+
+def finish(ex: Exchange, flow: http.HTTPFlow) -> None:
+    """Complete what a gateway exchange may lack when the flow ended in an error."""
+    if flow.error is not None and ex.error is None:
+        ex.error = flow.error.msg
+    if ex.t_end is None:
+        ex.t_end = time.time() - ex.started_at
+
+
+def refusal(flow: http.HTTPFlow, message: str) -> http.Response:
+    """A 503 in the client's dialect (Anthropic or OpenAI shape)."""
+    body: dict[str, Any]
+    if guess_dialect(flow.request.path) == "anthropic":
+        body = {"type": "error", "error": {"type": "api_error", "message": message}}
+    else:
+        body = {"error": {"message": message, "type": "server_error", "code": "recorder_failed"}}
+    return http.Response.make(503, json.dumps(body), {"content-type": "application/json"})
+
+
+def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
+    """A pass-through Exchange from the flow alone: both legs equal, events parsed from the body."""
+    req, resp = flow.request, flow.response
+    started = req.timestamp_start
+    body = req.get_content(strict=False)
+    req_json = load_json(body)
+    dialect = guess_dialect(req.path, req_json)
+    leg = HttpRequest(
+        req.method, redact_url(req.url), redact_headers(_header_pairs(req.headers)), body
+    )
+    ex = Exchange(
+        id=flow.id,
+        started_at=started,
+        client_dialect=dialect,
+        upstream_dialect=dialect,
+        client_request=leg,
+        upstream_request=HttpRequest(leg.method, leg.url, list(leg.headers), leg.body),
+        extra={"recorded_by": "pass-through"},
+    )
+    if isinstance(req_json, dict):
+        ex.model_requested = ex.model_sent = req_json.get("model")
+        ex.stream = req_json.get("stream") is True
+    if resp is not None:
+        resp_body = resp.get_content(strict=False) if resp.raw_content is not None else None
+        headers = redact_headers(_header_pairs(resp.headers))
+        ex.upstream_response = HttpResponse(resp.status_code, headers, resp_body)
+        ex.client_response = HttpResponse(resp.status_code, list(headers), resp_body)
+        ex.t_upstream_first_byte = resp.timestamp_start - started
+        if resp.timestamp_end is not None:
+            ex.t_end = resp.timestamp_end - started
+        is_sse = "text/event-stream" in resp.headers.get("content-type", "")
+        ex.stream = ex.stream or is_sse
+        resp_json = None
+        if is_sse and resp_body:
+            ex.events = _events(resp_body, ex.t_end or ex.t_upstream_first_byte)
+        else:
+            resp_json = load_json(resp_body)
+        reply = reply_from(dialect, resp_json, ex.events)
+        if reply is not None:
+            ex.model_answered, ex.usage = reply.model, reply.usage
+            ex.stop_reason, ex.error = reply.stop_reason, reply.error
+    if flow.error is not None:
+        ex.error = flow.error.msg
+    if ex.t_end is None:
+        ex.t_end = time.time() - started
+    return ex
+
+
+def _header_pairs(headers: http.Headers) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers.items(multi=True)]  # type: ignore[no-untyped-call]
+
+
+def _events(body: bytes, t: float) -> list[RecordedEvent]:
+    """A buffered SSE body as events on both legs (same bytes); its timing is not known."""
+    parser = SseParser()
+    parsed = parser.feed(body) + parser.close()
+    out: list[RecordedEvent] = []
+    legs: tuple[Leg, Leg] = ("upstream", "client")
+    for leg in legs:
+        out += [RecordedEvent(leg, i, t, e.event, e.data, e.comment) for i, e in enumerate(parsed)]
+    return out
+
+
+addons = [Recorder()]

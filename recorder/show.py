@@ -1,0 +1,154 @@
+"""Render recorded exchanges as a readable conversation in the terminal (rich). Pure.
+
+Reads what the client saw: the client request body and the client response (its body, or its
+SSE events reassembled). A session shows each turn's new messages only: a stateless client
+re-sends the whole history every turn, and reading it N times helps nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import assert_never
+
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.rule import Rule
+from rich.text import Text
+
+from recorder import ir
+from recorder.exchange import Exchange
+from recorder.store.conversation import (
+    Message,
+    Part,
+    guess_dialect,
+    load_json,
+    reply_from,
+    request_messages,
+)
+
+ROLE_STYLE = {"system": "magenta", "user": "green", "assistant": "cyan", "tool": "yellow"}
+
+
+def render_exchanges(exchanges: Iterable[Exchange], limit: int | None = 1000) -> RenderableType:
+    """One exchange, or the exchanges of a session in order (only new messages after the first)."""
+    out: list[RenderableType] = []
+    previous: list[Message] | None = None
+    for ex in exchanges:
+        messages = _request(ex)
+        shown = _new_messages(previous, messages)
+        out.append(render_exchange(ex, shown, limit))
+        previous = messages
+    return Group(*out)
+
+
+def render_exchange(
+    ex: Exchange, messages: list[Message] | None = None, limit: int | None = 1000
+) -> RenderableType:
+    messages = _request(ex) if messages is None else messages
+    body: list[RenderableType] = [
+        Rule(Text(f"exchange {ex.id}", style="bold"), align="left", characters="─"),
+        _summary(ex),
+    ]
+    body += [_message(m, limit) for m in messages]
+    resp = ex.client_response
+    resp_json = load_json(resp.body) if resp is not None else None
+    reply = reply_from(_dialect(ex), resp_json, ex.events)
+    if reply is not None and (reply.message.parts or not reply.error):
+        stop = ex.stop_reason or reply.stop_reason
+        body.append(_message(reply.message, limit, f"stop: {stop}" if stop else None))
+    usage = ex.usage or (reply.usage if reply is not None else None)
+    if usage is not None:
+        body.append(_line("usage", _usage(usage), "dim"))
+    for note in ex.notes:
+        body.append(_line("note", f"{note.path}: {note.reason}", "dim"))
+    errors = dict.fromkeys(e for e in (ex.error, reply.error if reply else None) if e)
+    body += [_line("error", e, "bold red") for e in errors]
+    return Group(*body)
+
+
+def _dialect(ex: Exchange) -> str | None:
+    req = ex.client_request
+    return ex.client_dialect or guess_dialect(
+        req.url if req else None, load_json(req.body if req else None)
+    )
+
+
+def _request(ex: Exchange) -> list[Message]:
+    req = ex.client_request
+    return request_messages(_dialect(ex), load_json(req.body)) if req is not None else []
+
+
+def _new_messages(previous: list[Message] | None, messages: list[Message]) -> list[Message]:
+    """The messages after the previous turn's history and its reply, if this turn extends it."""
+    if previous is None or len(messages) <= len(previous):
+        return messages
+    if [m.role for m in messages[: len(previous)]] != [m.role for m in previous]:
+        return messages
+    return messages[len(previous) + 1 :]
+
+
+def _summary(ex: Exchange) -> Text:
+    when = datetime.fromtimestamp(ex.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    route = " → ".join(d for d in (ex.client_dialect, ex.upstream_dialect) if d)
+    models = " → ".join(dict.fromkeys(m for m in (ex.model_requested, ex.model_answered) if m))
+    status = str(ex.client_response.status) if ex.client_response else "no response"
+    bits = [when, route, models, status]
+    bits += ["stream"] if ex.stream else []
+    bits += [f"{ex.t_end * 1000:.0f} ms"] if ex.t_end is not None else []
+    return Text("  ".join(b for b in bits if b), style="dim")
+
+
+def _message(m: Message, limit: int | None, suffix: str | None = None) -> RenderableType:
+    head = Text(m.role, style=f"bold {ROLE_STYLE.get(m.role, 'white')}")
+    if suffix:
+        head.append(f"  ({suffix})", style="dim")
+    return Group(head, *(Padding(_part(p, limit), (0, 0, 0, 2)) for p in m.parts))
+
+
+def _part(p: Part, limit: int | None) -> Text:
+    match p.kind:
+        case "text":
+            return Text(_cut(p.text, limit))
+        case "thinking":
+            return Text("thinking: " + _cut(p.text, limit), style="dim italic")
+        case "tool_call":
+            t = Text("▸ tool call ", style="yellow")
+            t.append(f"{p.name} ({p.call_id})", style="bold yellow")
+            t.append(" " + _cut(p.text, limit))
+            return t
+        case "tool_result":
+            label = "◂ tool error " if p.is_error else "◂ tool result "
+            t = Text(label, style="red" if p.is_error else "yellow")
+            t.append(f"({p.call_id}) ", style="bold")
+            t.append(_cut(p.text, limit))
+            return t
+        case "image":
+            return Text(f"[{p.name}]", style="dim")
+        case "other":
+            return Text(f"[other: {p.name}] " + _cut(p.text, limit), style="dim")
+        case _:
+            assert_never(p.kind)
+
+
+def _cut(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"… ({len(text) - limit} more chars)"
+
+
+def _usage(u: ir.Usage) -> str:
+    fields = [
+        ("input", u.input_tokens),
+        ("output", u.output_tokens),
+        ("cache read", u.cache_read_tokens),
+        ("cache creation", u.cache_creation_tokens),
+        ("reasoning", u.reasoning_tokens),
+    ]
+    return " · ".join(f"{name} {n}" for name, n in fields if n is not None)
+
+
+def _line(label: str, text: str, style: str) -> Text:
+    t = Text(f"{label}  ", style="bold " + style)
+    t.append(text, style=style)
+    return t

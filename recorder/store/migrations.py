@@ -1,0 +1,191 @@
+"""The DuckDB schema as an ordered list of migrations (the pattern of simonw/llm).
+
+Each ``mNNN_*`` function takes a connection and brings the schema one step forward.
+``migrate()`` applies, in order, every function whose name is not yet in ``schema_migrations``,
+each in its own transaction. Released migrations are never edited: a change is a new function.
+The schema is documented for users in ``docs/schema.md``.
+
+Times: ``started_at`` is a UTC ``TIMESTAMP``; ``started_unix`` keeps the exact float the gateway
+read (so that a stored Exchange comes back equal); every ``t_*`` column is seconds since start.
+Bodies: ``*_body`` holds a body that is valid JSON, verbatim (DuckDB's JSON type keeps the text);
+``*_body_raw`` holds any other body as bytes (``decode(x)`` shows text). At most one is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def _leg_request(prefix: str) -> str:
+    return f"""
+        {prefix}_method VARCHAR, {prefix}_url VARCHAR, {prefix}_headers JSON,
+        {prefix}_body JSON, {prefix}_body_raw BLOB,"""
+
+
+def _leg_response(prefix: str) -> str:
+    return f"""
+        {prefix}_headers JSON,
+        {prefix}_body JSON, {prefix}_body_raw BLOB,"""
+
+
+@migration
+def m001_tables(con: duckdb.DuckDBPyConnection) -> None:
+    # No PRIMARY KEY: the Appender checks constraints at flush, and one duplicate would fail a
+    # whole batch; the Recorder writes each flow once instead.
+    con.execute(f"""
+        CREATE TABLE exchanges (
+            id VARCHAR NOT NULL,
+            started_at TIMESTAMP,
+            started_unix DOUBLE,
+            session_id VARCHAR,
+            client_dialect VARCHAR,
+            upstream_dialect VARCHAR,
+            route VARCHAR,
+            model VARCHAR,
+            model_requested VARCHAR,
+            model_sent VARCHAR,
+            model_answered VARCHAR,
+            stream BOOLEAN,
+            status INTEGER,
+            upstream_status INTEGER,
+            stop_reason VARCHAR,
+            error VARCHAR,
+            t_upstream_first_byte DOUBLE,
+            t_first_token DOUBLE,
+            t_end DOUBLE,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cache_read_tokens BIGINT,
+            cache_creation_tokens BIGINT,
+            reasoning_tokens BIGINT,
+            usage_extra JSON,
+            {_leg_request("client_request")}
+            {_leg_request("upstream_request")}
+            {_leg_response("upstream_response")}
+            {_leg_response("client_response")}
+            notes JSON,
+            extra JSON
+        )""")
+    con.execute("""
+        CREATE TABLE events (
+            exchange_id VARCHAR NOT NULL,
+            leg VARCHAR NOT NULL,
+            seq INTEGER NOT NULL,
+            t_offset DOUBLE,
+            event VARCHAR,
+            data VARCHAR,
+            comment VARCHAR,
+            pos INTEGER
+        )""")
+    con.execute("""
+        CREATE TABLE chunks (
+            exchange_id VARCHAR NOT NULL,
+            seq INTEGER NOT NULL,
+            t_offset DOUBLE,
+            data BLOB
+        )""")
+    con.execute("""
+        CREATE TABLE tool_calls (
+            exchange_id VARCHAR NOT NULL,
+            session_id VARCHAR,
+            idx INTEGER,
+            call_id VARCHAR,
+            name VARCHAR,
+            arguments VARCHAR
+        )""")
+
+
+@migration
+def m002_views(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("""
+        CREATE OR REPLACE VIEW sessions AS
+        SELECT coalesce(session_id, id) AS id,
+               min(started_at) AS first_at,
+               max(started_at) AS last_at,
+               count(*) AS exchanges,
+               list(DISTINCT model ORDER BY model) FILTER (WHERE model IS NOT NULL) AS models,
+               sum(input_tokens)::BIGINT AS input_tokens,
+               sum(output_tokens)::BIGINT AS output_tokens,
+               sum(cache_read_tokens)::BIGINT AS cache_read_tokens,
+               sum(cache_creation_tokens)::BIGINT AS cache_creation_tokens,
+               count(error) AS errors
+        FROM exchanges
+        GROUP BY ALL""")
+    con.execute("""
+        CREATE OR REPLACE VIEW usage AS
+        SELECT CAST(started_at AS DATE) AS day,
+               model,
+               count(*) AS exchanges,
+               sum(input_tokens)::BIGINT AS input_tokens,
+               sum(output_tokens)::BIGINT AS output_tokens,
+               sum(cache_read_tokens)::BIGINT AS cache_read_tokens,
+               sum(cache_creation_tokens)::BIGINT AS cache_creation_tokens,
+               sum(reasoning_tokens)::BIGINT AS reasoning_tokens,
+               count(error) AS errors
+        FROM exchanges
+        GROUP BY ALL
+        ORDER BY day, model""")
+    con.execute("""
+        CREATE OR REPLACE VIEW timings AS
+        SELECT id, started_at, model, stream, status,
+               round(t_upstream_first_byte * 1000, 3) AS ttfb_ms,
+               round(t_first_token * 1000, 3) AS ttft_ms,
+               round(t_end * 1000, 3) AS duration_ms
+        FROM exchanges""")
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the missing migrations in order; returns the names applied now (idempotent)."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)"
+    )
+    done = {row[0] for row in con.execute("SELECT name FROM schema_migrations").fetchall()}
+    applied: list[str] = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        con.begin()
+        try:
+            fn(con)
+            con.execute("INSERT INTO schema_migrations (name) VALUES (?)", [fn.__name__])
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        applied.append(fn.__name__)
+    return applied
+
+
+def pending(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Names of migrations a database still lacks (works on a read-only connection)."""
+    try:
+        rows = con.execute("SELECT name FROM schema_migrations").fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    done = {r[0] for r in rows}
+    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
+
+
+def migrate_file(path: str) -> list[str]:
+    """Open ``path`` read-write, migrate it, close it; StoreError when another process holds it."""
+    from recorder.store.results import StoreError
+
+    try:
+        con = duckdb.connect(path)
+    except duckdb.IOException as e:
+        raise StoreError(f"{e} (a running gateway migrates its database when it starts)") from e
+    try:
+        return migrate(con)
+    finally:
+        con.close()

@@ -1,0 +1,232 @@
+"""A small asyncio HTTP/1.1 server (h11) that answers from a cassette, streaming chunk by chunk.
+
+Why its own server: a response that a mitmproxy addon builds is always sent whole, so a replay
+with the recorded timing needs a real socket (research/tech.md §1). :func:`start` runs inside any
+running event loop (``recorder replay``'s own, or mitmdump's, from an addon's ``async def
+running()``); :class:`ThreadedServer` runs one on a background thread for synchronous callers
+(the pytest fixture). The engine decides what to answer; this module only does the I/O.
+
+Using a cassette as the upstream from a mitmproxy addon::
+
+    async def running(self) -> None:
+        self.replay = await replay.server.start("cassettes/x", port=0, role="upstream")
+        # then send upstream requests to self.replay.url; on "done": await self.replay.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import h11
+
+from replay.cassette import Cassette, load
+from replay.engine import ReplayEngine, Reply, Role, Timing
+from replay.matching import MatchPolicy
+
+Sleep = Callable[[float], Awaitable[Any]]
+_READ = 65536
+
+
+def make_engine(
+    cassette: str | os.PathLike[str] | Cassette | ReplayEngine,
+    role: Role = "upstream",
+    timing: str | Timing = "instant",
+    strict: bool = True,
+    repeat: bool = False,
+    policy: MatchPolicy | None = None,
+) -> ReplayEngine:
+    if isinstance(cassette, ReplayEngine):
+        return cassette
+    cas = cassette if isinstance(cassette, Cassette) else load(cassette)
+    return ReplayEngine(
+        cas, role, policy or MatchPolicy(), strict, repeat, timing=Timing.parse(timing)
+    )
+
+
+@dataclass(slots=True)
+class ReplayServer:
+    engine: ReplayEngine
+    host: str
+    port: int
+    sleep: Sleep = asyncio.sleep
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Stop listening; drop open connections (a half-sent stream is cut, as in a crash)."""
+        if self._server is not None:
+            self._server.close()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                got = await _read_request(conn, reader, writer)
+                if got is None:
+                    break
+                req, body = got
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
+                reply = self.engine.handle(req.method.decode(), req.target.decode(), body, headers)
+                await self._send(conn, writer, reply)
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    break
+                conn.start_next_cycle()
+        except h11.RemoteProtocolError:
+            await _send_simple(conn, writer, 400, b"malformed HTTP request\n")
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away; nothing to answer
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, reply: Reply) -> None:
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+        if not reply.streamed:
+            headers.append((b"content-length", str(len(reply.body)).encode()))
+        writer.write(conn.send(_response(reply.status, headers)) or b"")
+        if reply.chunks is None:
+            if reply.body:
+                writer.write(conn.send(h11.Data(data=reply.body)) or b"")
+        else:
+            for delay, chunk in reply.chunks:
+                if delay > 0:
+                    await writer.drain()
+                    await self.sleep(delay)
+                writer.write(conn.send(h11.Data(data=chunk)) or b"")
+                await writer.drain()  # one recorded chunk, one write: keep the boundaries
+        writer.write(conn.send(h11.EndOfMessage()) or b"")
+        await writer.drain()
+
+
+def _response(status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
+    try:
+        reason = http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        reason = b""
+    return h11.Response(status_code=status, headers=headers, reason=reason)
+
+
+async def _read_request(
+    conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> tuple[h11.Request, bytes] | None:
+    req: h11.Request | None = None
+    body = bytearray()
+    while True:
+        ev = conn.next_event()
+        if ev is h11.NEED_DATA:
+            if conn.they_are_waiting_for_100_continue:  # curl does for bodies over 1 KiB
+                writer.write(
+                    conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+                )
+            conn.receive_data(await reader.read(_READ))
+        elif isinstance(ev, h11.Request):
+            req = ev
+        elif isinstance(ev, h11.Data):
+            body += ev.data
+        elif isinstance(ev, h11.EndOfMessage):
+            assert req is not None
+            return req, bytes(body)
+        else:  # ConnectionClosed, PAUSED
+            return None
+
+
+async def _send_simple(
+    conn: h11.Connection, writer: asyncio.StreamWriter, status: int, body: bytes
+) -> None:
+    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        return
+    with contextlib.suppress(Exception):
+        hdrs = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+        writer.write(conn.send(_response(status, hdrs)) or b"")
+        writer.write(conn.send(h11.Data(data=body)) or b"")
+        writer.write(conn.send(h11.EndOfMessage()) or b"")
+        await writer.drain()
+
+
+async def start(
+    cassette: str | os.PathLike[str] | Cassette | ReplayEngine,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    role: Role = "upstream",
+    timing: str | Timing = "instant",
+    strict: bool = True,
+    repeat: bool = False,
+    policy: MatchPolicy | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> ReplayServer:
+    """Serve ``cassette`` on ``host:port`` (0 = any free port) in the running event loop.
+
+    Returns the :class:`ReplayServer`: ``.port`` / ``.url`` where it listens, ``await .stop()``
+    to shut it down, ``.engine`` for play counts and ``.engine.check()`` for strictness.
+    """
+    engine = make_engine(cassette, role, timing, strict, repeat, policy)
+    srv = ReplayServer(engine, host, port, sleep)
+    srv._server = await asyncio.start_server(srv._connection, host, port)
+    srv.port = srv._server.sockets[0].getsockname()[1]
+    return srv
+
+
+class ThreadedServer:
+    """A replay server on its own event loop thread, for synchronous code (tests, benchmarks)."""
+
+    def __init__(
+        self,
+        engine: ReplayEngine,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.engine = engine
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="replay", daemon=True)
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(
+            start(engine, host, port, sleep=sleep or asyncio.sleep), self._loop
+        )
+        self.server = fut.result(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def stop(self) -> None:
+        if not self._loop.is_running():
+            return
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __enter__(self) -> ThreadedServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

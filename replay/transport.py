@@ -1,0 +1,160 @@
+"""In-process replay: httpx transports that answer from a cassette, no sockets involved.
+
+Works with both ``httpx`` and ``httpx2`` (the fork that anthropic >= 2 and openai >= 3 take as
+their ``http_client``): the response is built from the package of the request it answers, so the
+same transport serves ``httpx.Client(transport=t)`` and ``httpx2.Client(transport=t)``::
+
+    t = CassetteTransport("cassettes/anthropic-hello")
+    http_client = httpx2.Client(transport=t)
+    client = anthropic.Anthropic(api_key="x", base_url="http://replay", http_client=http_client)
+    ...
+    t.engine.check()   # strict: every interaction played, no misses
+
+A streamed response is an iterator over the recorded chunks (same boundaries as on the wire),
+with the recorded gaps slept through when ``timing`` asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from replay.cassette import Cassette
+from replay.engine import ReplayEngine, Reply, Role, Timing
+from replay.matching import MatchPolicy
+from replay.server import make_engine
+
+CassetteSource = str | os.PathLike[str] | Cassette | ReplayEngine
+
+# One transport class for both packages: subclass both base classes when httpx2 is installed,
+# so ``httpx2.Client(transport=...)`` type-checks too (the SDKs' http_client is an httpx2 client).
+if TYPE_CHECKING:
+    import httpx2
+
+    class _SyncBase(httpx.BaseTransport, httpx2.BaseTransport):
+        def handle_request(self, request: Any) -> Any: ...
+
+    class _AsyncBase(httpx.AsyncBaseTransport, httpx2.AsyncBaseTransport):
+        async def handle_async_request(self, request: Any) -> Any: ...
+else:
+    try:
+        import httpx2
+
+        class _SyncBase(httpx.BaseTransport, httpx2.BaseTransport):
+            pass
+
+        class _AsyncBase(httpx.AsyncBaseTransport, httpx2.AsyncBaseTransport):
+            pass
+    except ImportError:  # pragma: no cover - anthropic < 2 / openai < 3 environments
+        _SyncBase, _AsyncBase = httpx.BaseTransport, httpx.AsyncBaseTransport
+
+
+def _package_of(request: Any) -> ModuleType:
+    """``httpx`` or ``httpx2``: whichever built the request (their classes don't mix)."""
+    return sys.modules[type(request).__module__.partition(".")[0]]
+
+
+@functools.cache
+def _stream_classes(mod: ModuleType) -> tuple[type, type]:
+    """Sync and async chunk streams subclassing ``mod``'s byte-stream bases (the clients assert)."""
+
+    class Chunks(mod.SyncByteStream):  # type: ignore[misc, name-defined]
+        def __init__(self, chunks: list[tuple[float, bytes]], sleep: Callable[[float], Any]):
+            self._chunks, self._sleep = chunks, sleep
+
+        def __iter__(self) -> Iterator[bytes]:
+            for delay, chunk in self._chunks:
+                if delay > 0:
+                    self._sleep(delay)
+                yield chunk
+
+    class AsyncChunks(mod.AsyncByteStream):  # type: ignore[misc, name-defined]
+        def __init__(
+            self, chunks: list[tuple[float, bytes]], sleep: Callable[[float], Awaitable[Any]]
+        ):
+            self._chunks, self._sleep = chunks, sleep
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for delay, chunk in self._chunks:
+                if delay > 0:
+                    await self._sleep(delay)
+                yield chunk
+
+    return Chunks, AsyncChunks
+
+
+def _headers(request: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
+def _response(request: Any, reply: Reply, stream: Any) -> Any:
+    mod = _package_of(request)
+    if stream is None:
+        return mod.Response(
+            reply.status, headers=reply.headers, content=reply.body, request=request
+        )
+    return mod.Response(reply.status, headers=reply.headers, stream=stream, request=request)
+
+
+class CassetteTransport(_SyncBase):
+    """Synchronous in-process replay (``httpx.Client`` / ``httpx2.Client``)."""
+
+    def __init__(
+        self,
+        cassette: CassetteSource,
+        role: Role = "upstream",
+        timing: str | Timing = "instant",
+        strict: bool = True,
+        repeat: bool = False,
+        policy: MatchPolicy | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        self.engine = make_engine(cassette, role, timing, strict, repeat, policy)
+        self._sleep = sleep
+
+    def handle_request(self, request: Any) -> Any:
+        body = request.read()
+        reply = self.engine.handle(request.method, str(request.url), body, _headers(request))
+        stream = None
+        if reply.chunks is not None:
+            stream = _stream_classes(_package_of(request))[0](reply.chunks, self._sleep)
+        return _response(request, reply, stream)
+
+    def check(self) -> None:
+        self.engine.check()
+
+
+class AsyncCassetteTransport(_AsyncBase):
+    """Asynchronous in-process replay (``httpx.AsyncClient`` / ``httpx2.AsyncClient``)."""
+
+    def __init__(
+        self,
+        cassette: CassetteSource,
+        role: Role = "upstream",
+        timing: str | Timing = "instant",
+        strict: bool = True,
+        repeat: bool = False,
+        policy: MatchPolicy | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.engine = make_engine(cassette, role, timing, strict, repeat, policy)
+        self._sleep = sleep
+
+    async def handle_async_request(self, request: Any) -> Any:
+        body = await request.aread()
+        reply = self.engine.handle(request.method, str(request.url), body, _headers(request))
+        stream = None
+        if reply.chunks is not None:
+            stream = _stream_classes(_package_of(request))[1](reply.chunks, self._sleep)
+        return _response(request, reply, stream)
+
+    def check(self) -> None:
+        self.engine.check()

@@ -1,0 +1,172 @@
+"""Replay a cassette's upstream leg through today's translator and compare with the client leg.
+
+The recorded client leg is what the gateway sent when the cassette was recorded. Feeding the
+recorded upstream bytes (chunk by chunk, with the recorded boundaries) through the current
+:mod:`recorder.translate` must give the same client bytes, up to values that are minted per run
+(ids, ``created``, ``system_fingerprint``, ``obfuscation``). Any other difference is a translation
+change: the result carries a unified diff per interaction, so a regression reads like a review.
+
+Streams are compared as lists of ``{"event", "data"}`` (data parsed as JSON); comment lines
+(keep-alives) are left out because they carry no content.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from recorder.context import Context
+from recorder.ir import DIALECTS, Dialect
+from recorder.sse import SseParser
+from replay.cassette import Interaction, LegRecord, load
+
+_ID_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "item_id", "response_id"})
+_ZERO_KEYS = frozenset({"created", "created_at"})
+_DROP_KEYS = frozenset({"obfuscation", "system_fingerprint"})
+
+
+@dataclass(slots=True)
+class InteractionCheck:
+    index: int
+    ok: bool
+    diff: str = ""
+    skipped: str | None = None  # why nothing was compared
+
+
+@dataclass(slots=True)
+class VerifyResult:
+    cassette: str
+    checks: list[InteractionCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def diff(self) -> str:
+        return "".join(c.diff for c in self.checks)
+
+    def report(self) -> str:
+        lines = []
+        for c in self.checks:
+            state = "skipped: " + c.skipped if c.skipped else "ok" if c.ok else "DIFFERS"
+            lines.append(f"{self.cassette}#{c.index}: {state}")
+        return "\n".join(lines) + ("\n" + self.diff if self.diff else "")
+
+
+def normalize(value: Any, ids: dict[str, str] | None = None) -> Any:
+    """Per-run values replaced: ids by ``<id1>``... in order of first appearance, times by 0."""
+    ids = {} if ids is None else ids
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k in _DROP_KEYS:
+                continue
+            if k in _ZERO_KEYS and isinstance(v, int | float):
+                out[k] = 0
+            elif k in _ID_KEYS and isinstance(v, str):
+                out[k] = ids.setdefault(v, f"<id{len(ids) + 1}>")
+            else:
+                out[k] = normalize(v, ids)
+        return out
+    if isinstance(value, list):
+        return [normalize(v, ids) for v in value]
+    return value
+
+
+def sse_events(data: bytes) -> list[dict[str, Any]]:
+    parser = SseParser()
+    events = parser.feed(data) + parser.close()
+    out: list[dict[str, Any]] = []
+    for ev in events:
+        if ev.comment is not None:
+            continue
+        try:
+            payload: Any = json.loads(ev.data or "")
+        except ValueError:
+            payload = ev.data
+        out.append({"event": ev.event, "data": payload})
+    return out
+
+
+def _json(body: bytes | None) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+def _dialect(name: str | None) -> Dialect | None:
+    return name if name in DIALECTS else None
+
+
+def _unified(expected: Any, actual: Any, label: str) -> str:
+    a = json.dumps(expected, indent=2, sort_keys=True, ensure_ascii=False).splitlines(True)
+    b = json.dumps(actual, indent=2, sort_keys=True, ensure_ascii=False).splitlines(True)
+    diff = difflib.unified_diff(a, b, f"{label} (recorded)", f"{label} (translated now)")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+
+
+def replay_response(up: LegRecord, ctx: Context) -> Any:
+    """The client-leg response today's translator makes of the recorded upstream response."""
+    from recorder.translate import StreamTranslator, translate_error, translate_response
+
+    resp = up.response
+    assert resp is not None
+    if resp.stream is not None:
+        tr = StreamTranslator(ctx)
+        out = b"".join(tr.feed(chunk) for _, chunk in resp.stream.chunks()) + tr.feed(b"")
+        return {"status": resp.status, "events": sse_events(out)}
+    if resp.status >= 400:
+        status, body = translate_error(resp.status, _json(resp.body), ctx)
+        return {"status": status, "body": body}
+    return {"status": resp.status, "body": translate_response(_json(resp.body), ctx)}
+
+
+def recorded_response(cl: LegRecord) -> Any:
+    resp = cl.response
+    assert resp is not None
+    if resp.stream is not None:
+        return {"status": resp.status, "events": sse_events(resp.stream.data)}
+    return {"status": resp.status, "body": _json(resp.body)}
+
+
+def check_interaction(it: Interaction) -> InteractionCheck:
+    from recorder.translate import translate_request
+
+    client, upstream = _dialect(it.client_dialect), _dialect(it.upstream_dialect)
+    cl, up = it.client, it.upstream
+    if client is None or upstream is None:
+        return InteractionCheck(it.index, True, skipped="dialects not recorded")
+    if cl is None or up is None or cl.response is None or up.response is None:
+        return InteractionCheck(it.index, True, skipped="one leg is missing")
+    ctx = Context(client=client, upstream=upstream)
+    diff = ""
+    req_body = _json(cl.request.body)
+    try:
+        sent = translate_request(req_body, ctx)  # also fills ctx (tool names, include_usage)
+    except ImportError:  # that dialect's codec is not written yet
+        if client != upstream:
+            return InteractionCheck(it.index, True, skipped=f"no codec for {client}/{upstream}")
+        sent = req_body
+    recorded_sent = _json(up.request.body)
+    if isinstance(sent, dict) and isinstance(recorded_sent, dict) and "model" in recorded_sent:
+        sent = {**sent, "model": recorded_sent["model"]}  # routes may rename the model
+    if normalize(sent) != normalize(recorded_sent):
+        diff += _unified(normalize(recorded_sent), normalize(sent), f"#{it.index} upstream request")
+    got = normalize(replay_response(up, ctx))
+    want = normalize(recorded_response(cl))
+    if got != want:
+        diff += _unified(want, got, f"#{it.index} client response")
+    return InteractionCheck(it.index, not diff, diff)
+
+
+def verify_cassette(directory: str | os.PathLike[str]) -> VerifyResult:
+    """Check every interaction of the cassette at ``directory`` against today's translator."""
+    cassette = load(directory)
+    return VerifyResult(cassette.name, [check_interaction(it) for it in cassette.interactions])

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+import recorder.cli  # noqa: F401  (registers the commands)
+from recorder.cli.app import app
+from replay.cassette import load
+from tests.replay.conftest import ANTHROPIC, OPENAI, recorded_body
+from tests.replay.recording import record
+
+runner = CliRunner()
+
+
+def test_verify_passes_on_the_examples() -> None:
+    result = runner.invoke(app, ["verify", str(ANTHROPIC.parent)])
+    assert result.exit_code == 0, result.output
+    assert "anthropic-hello#1: ok" in result.output and "cassettes verified" in result.output
+
+
+def test_verify_fails_with_a_diff(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recorder import translate
+
+    real = translate.StreamTranslator.feed
+    monkeypatch.setattr(
+        translate.StreamTranslator, "feed", lambda self, c: real(self, c).replace(b"Hello", b"Bye")
+    )
+    result = runner.invoke(app, ["verify", str(OPENAI)])
+    assert result.exit_code == 1
+    assert (
+        "openai-hello#1: DIFFERS" in result.output
+        and '+              "content": "Bye"' in result.output
+    )
+
+
+def test_verify_without_cassettes(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["verify", str(tmp_path)]).exit_code == 2
+
+
+def test_export_builds_the_where_clause_and_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+    body = load(OPENAI).interactions[0].upstream.response.body  # type: ignore[union-attr]
+
+    def load_exchanges(db: str, where: str | None = None, params: Any = ()) -> list[Any]:
+        seen.update(db=db, where=where, params=params)
+        msgs = [{"role": "user", "content": "hi"}]
+        return [
+            record(
+                "openai", "openai", {"model": "gpt-5-mini", "messages": msgs}, upstream_body=body
+            )
+        ]
+
+    fake = types.ModuleType("recorder.store.reader")
+    fake.load_exchanges = load_exchanges  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "recorder.store.reader", fake)
+    db = tmp_path / "traffic.duckdb"
+    db.write_bytes(b"")
+    out = tmp_path / "cassettes" / "x"
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "--db",
+            str(db),
+            "--session",
+            "s'1",
+            "--id",
+            "a",
+            "--id",
+            "b",
+            "--where",
+            "status = 200",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert seen["where"] == "(status = 200) AND session_id = ? AND id IN (?, ?)"
+    assert seen["params"] == ["s'1", "a", "b"]
+    assert "wrote 1 interactions" in result.output
+    assert load(out).interactions[0].client_dialect == "openai"
+
+
+def test_export_from_a_real_store(tmp_path: Path) -> None:
+    writer_mod = pytest.importorskip("recorder.store.writer")
+    body = load(OPENAI).interactions[0].upstream.response.body  # type: ignore[union-attr]
+    chunks = [c for _, c in load(OPENAI).interactions[1].upstream.response.stream.chunks()]  # type: ignore[union-attr]
+    msgs = [{"role": "user", "content": "hi"}]
+    one = record(
+        "anthropic",
+        "openai",
+        {"model": "claude-sonnet-5", "max_tokens": 9, "messages": msgs},
+        upstream_body=body,
+        id="one",
+        started_at=1.0,
+    )
+    two = record(
+        "anthropic",
+        "openai",
+        {"model": "claude-sonnet-5", "max_tokens": 9, "stream": True, "messages": msgs},
+        upstream_chunks=chunks,
+        id="two",
+        started_at=2.0,
+    )
+    one.session_id = two.session_id = "s1"
+    db = tmp_path / "traffic.duckdb"
+    w = writer_mod.StoreWriter(db).start()
+    for ex in (one, two):
+        w.put(ex)
+    w.close()
+    out = tmp_path / "cassettes" / "from-db"
+    result = runner.invoke(app, ["export", "--db", str(db), "--session", "s1", str(out)])
+    assert result.exit_code == 0, result.output
+    cas = load(out)
+    assert [i.id for i in cas.interactions] == ["one", "two"]
+    up = cas.interactions[1].upstream
+    assert up is not None and up.response is not None and up.response.stream is not None
+    assert [c for _, c in up.response.stream.chunks()] == chunks
+    verified = runner.invoke(app, ["verify", str(out)])
+    assert verified.exit_code == 0, verified.output
+
+
+def test_export_without_database(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["export", "--db", str(tmp_path / "no.duckdb"), str(tmp_path / "c")]
+    )
+    assert result.exit_code == 2
+
+
+def test_replay_rejects_bad_options() -> None:
+    assert runner.invoke(app, ["replay", str(ANTHROPIC), "--as", "proxy"]).exit_code == 2
+    assert runner.invoke(app, ["replay", str(ANTHROPIC), "--timing", "slow"]).exit_code == 2
+    assert runner.invoke(app, ["replay", "/nonexistent/cassette"]).exit_code == 2
+
+
+def _serve(*args: str) -> subprocess.Popen[str]:
+    code = "from recorder.cli import main; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "replay", *args, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_replay_serves_prints_url_and_stops_cleanly_on_sigterm() -> None:
+    proc = _serve(str(ANTHROPIC), "--as", "gateway")
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        with httpx.Client(base_url=url) as c:
+            for i in (0, 1):
+                r = c.post("/v1/messages", json=recorded_body(ANTHROPIC, i, "client"))
+                assert r.status_code == 200
+        assert r.text.rstrip().endswith('data: {"type":"message_stop"}')
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "played 2/2 interactions, 0 misses" in err
+
+
+def test_replay_strict_exit_code_when_not_fully_played() -> None:
+    proc = _serve(str(OPENAI))
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        r = httpx.post(url + "/v1/chat/completions", json={"model": "nope", "messages": []})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "cassette_miss"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "was never played" in err and json.dumps("nope") in err

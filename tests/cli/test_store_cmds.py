@@ -1,0 +1,158 @@
+"""``recorder query / sessions / show / migrate`` over a closed database and a held one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+
+import pytest
+from typer.testing import CliRunner
+
+from recorder.cli import app
+from recorder.store import StoreWriter
+from recorder.store.query_server import QueryServer, sidecar_path
+from tests.store import samples
+
+runner = CliRunner()
+
+
+def _invoke(*args: str):
+    result = runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "100"})
+    return result
+
+
+@pytest.fixture
+def closed_db(tmp_path):
+    db = tmp_path / "traffic.duckdb"
+    w = StoreWriter(db).start()
+    for ex in (samples.streaming(), samples.plain(), samples.failed()):
+        w.put(ex)
+    w.close()
+    return db
+
+
+@pytest.fixture
+def held_db(tmp_path):
+    """A database held read-write by a writer, with its query endpoint (as in the gateway)."""
+    db = tmp_path / "held.duckdb"
+    w = StoreWriter(db).start()
+    server = QueryServer(db, w.query)
+    server.start()
+    for ex in (samples.streaming(), samples.plain(), samples.failed()):
+        w.put(ex)
+    assert w.flush()
+    yield db
+    server.stop()
+    w.close()
+
+
+SQL = "SELECT id, status, stream FROM exchanges ORDER BY id"
+WANT = [
+    {"id": "ex-failed", "status": 529, "stream": False},
+    {"id": "ex-plain", "status": 200, "stream": False},
+    {"id": "ex-stream", "status": 200, "stream": True},
+]
+
+
+@pytest.mark.parametrize("which", ["closed_db", "held_db"])
+def test_query_json_works_with_and_without_a_running_writer(which, request):
+    db = request.getfixturevalue(which)
+    result = _invoke("query", SQL, "--db", str(db), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == WANT
+
+
+def test_sidecar_is_private_and_removed_on_stop(tmp_path):
+    db = tmp_path / "s.duckdb"
+    w = StoreWriter(db).start()
+    server = QueryServer(db, w.query)
+    server.start()
+    info = json.loads(sidecar_path(db).read_text())
+    assert stat.S_IMODE(os.stat(sidecar_path(db)).st_mode) == 0o600
+    assert info["port"] == server.port and info["pid"] == os.getpid()
+    server.stop()
+    w.close()
+    assert not sidecar_path(db).exists()
+
+
+def test_query_with_a_wrong_token_is_refused(held_db):
+    path = sidecar_path(held_db)
+    info = json.loads(path.read_text())
+    path.write_text(json.dumps({**info, "token": "wrong"}))
+    result = _invoke("query", SQL, "--db", str(held_db))
+    assert result.exit_code == 1
+    assert "bad token" in result.output
+
+
+@pytest.mark.parametrize("which", ["closed_db", "held_db"])
+def test_writes_are_refused(which, request):
+    db = request.getfixturevalue(which)
+    result = _invoke("query", "DELETE FROM exchanges", "--db", str(db))
+    assert result.exit_code == 1
+    assert "only read statements" in result.output
+
+
+def test_json_columns_are_nested_json_and_csv_and_table(closed_db):
+    sql = "SELECT id, client_response_body FROM exchanges WHERE id = 'ex-plain'"
+    rows = json.loads(_invoke("query", sql, "--db", str(closed_db), "-f", "json").output)
+    assert rows[0]["client_response_body"]["stop_reason"] == "end_turn"
+    csv = _invoke("query", SQL, "--db", str(closed_db), "-f", "csv").output
+    assert csv.splitlines() == ["id,status,stream", "ex-failed,529,false", "ex-plain,200,false",
+                                "ex-stream,200,true"]  # fmt: skip
+    table = _invoke("query", SQL, "--db", str(closed_db)).output
+    assert "ex-stream" in table and "status" in table
+
+
+def test_query_errors_are_one_line(closed_db, tmp_path):
+    bad = _invoke("query", "SELECT nope FROM exchanges", "--db", str(closed_db))
+    assert bad.exit_code == 1 and "nope" in bad.output
+    missing = _invoke("query", "SELECT 1", "--db", str(tmp_path / "none.duckdb"))
+    assert missing.exit_code == 1 and "no database at" in missing.output
+
+
+def test_stale_sidecar_says_what_to_do(tmp_path):
+    db = tmp_path / "stale.duckdb"
+    w = StoreWriter(db).start()  # holds the file, but nobody answers on the sidecar's port
+    sidecar_path(db).write_text(json.dumps({"port": 1, "token": "t", "pid": 999999}))
+    try:
+        result = _invoke("query", "SELECT 1", "--db", str(db))
+    finally:
+        w.close()
+    assert result.exit_code == 1
+    assert "does not answer" in result.output
+
+
+def test_sessions_lists_sessions(held_db):
+    result = _invoke("sessions", "--db", str(held_db), "-f", "json")
+    rows = json.loads(result.output)
+    assert [(r["id"], r["exchanges"]) for r in rows] == [("ex-failed", 1), (samples.SESSION, 2)]
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[ \t]+$", "", text, flags=re.M)
+
+
+def test_show_session_snapshot(closed_db, snapshot):
+    result = _invoke("show", samples.SESSION, "--db", str(closed_db))
+    assert result.exit_code == 0, result.output
+    assert _normalise(result.output) == snapshot
+
+
+def test_show_exchange_with_error(held_db, snapshot):
+    result = _invoke("show", "ex-failed", "--db", str(held_db))
+    assert result.exit_code == 0, result.output
+    assert _normalise(result.output) == snapshot
+
+
+def test_show_unknown_id(closed_db):
+    result = _invoke("show", "nope", "--db", str(closed_db))
+    assert result.exit_code == 1 and "no exchange or session 'nope'" in result.output
+
+
+def test_migrate_is_idempotent(tmp_path):
+    db = tmp_path / "m.duckdb"
+    first = _invoke("migrate", "--db", str(db))
+    assert first.exit_code == 0 and first.output.startswith("applied: m001_tables")
+    assert _invoke("migrate", "--db", str(db)).output.strip() == "schema is up to date"

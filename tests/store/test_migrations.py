@@ -1,0 +1,51 @@
+"""Migrations: idempotent, ordered, and the schema as a snapshot that reads well in a diff."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from recorder.store.migrations import MIGRATIONS, migrate, pending
+
+
+@pytest.fixture
+def snapshot_json(snapshot):
+    return snapshot.with_defaults(extension_class=JSONSnapshotExtension)
+
+
+def test_migrate_twice_applies_once():
+    con = duckdb.connect(":memory:")
+    assert migrate(con) == [fn.__name__ for fn in MIGRATIONS]
+    assert migrate(con) == []
+    assert pending(con) == []
+    names = [
+        r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
+    ]
+    assert names == sorted(fn.__name__ for fn in MIGRATIONS)
+
+
+def test_migration_names_are_numbered_in_order():
+    numbers = [int(fn.__name__[1:4]) for fn in MIGRATIONS]
+    assert all(fn.__name__[0] == "m" for fn in MIGRATIONS)
+    assert numbers == sorted(numbers) == list(range(1, len(numbers) + 1))
+
+
+def test_pending_on_a_blank_database():
+    assert pending(duckdb.connect(":memory:")) == [fn.__name__ for fn in MIGRATIONS]
+
+
+def test_schema_snapshot(snapshot_json):
+    con = duckdb.connect(":memory:")
+    migrate(con)
+    relations = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables ORDER BY table_type, table_name"
+        ).fetchall()
+    ]
+    schema = {
+        name: {row[0]: row[1] for row in con.execute(f"DESCRIBE {name}").fetchall()}
+        for name in relations
+    }
+    assert schema == snapshot_json

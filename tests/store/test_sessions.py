@@ -1,0 +1,77 @@
+"""Session detection, in order of trust."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from recorder.exchange import Exchange, HttpRequest
+from recorder.store.sessions import prefix_hash, session_id_for
+
+
+def _body(**extra: object) -> bytes:
+    body = {"model": "m", "system": "be brief", "messages": [{"role": "user", "content": "hi"}]}
+    return json.dumps({**body, **extra}).encode()
+
+
+CC_USER_ID = json.dumps({"device_id": "d", "account_uuid": "", "session_id": "from-metadata"})
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    preset: str | None = None
+    want: str | None = None
+
+
+CASES = [
+    Case("exchange wins", (("x-tapegate-session", "h"),), _body(), "preset", "preset"),
+    Case(
+        "explicit header",
+        (("X-Tapegate-Session", "mine"), ("X-Claude-Code-Session-Id", "cc")),
+        _body(),
+        want="mine",
+    ),  # fmt: skip
+    Case("claude code header", (("X-Claude-Code-Session-Id", "cc"),), _body(), want="cc"),
+    Case(
+        "metadata.user_id json string",
+        body=_body(metadata={"user_id": CC_USER_ID}),
+        want="from-metadata",
+    ),  # fmt: skip
+    Case(
+        "plain user_id falls back to prefix hash",
+        body=_body(metadata={"user_id": "u-1"}),
+        want=prefix_hash(json.loads(_body())),
+    ),  # fmt: skip
+    Case("no body", want=None),
+    Case("not json", body=b"\x00", want=None),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_session_id_for(case: Case):
+    ex = Exchange(id="e", started_at=0.0, session_id=case.preset)
+    ex.client_request = HttpRequest("POST", "http://x/v1/messages", list(case.headers), case.body)
+    assert session_id_for(ex) == case.want
+
+
+def test_prefix_hash_is_stable_across_turns_and_differs_by_prompt():
+    turn1 = {"system": "s", "messages": [{"role": "user", "content": "hi"}]}
+    turn2 = {"system": "s", "messages": [{"role": "user", "content": "hi"},
+                                         {"role": "assistant", "content": "yo"},
+                                         {"role": "user", "content": "more"}]}  # fmt: skip
+    other = {"system": "s", "messages": [{"role": "user", "content": "bye"}]}
+    assert prefix_hash(turn1) == prefix_hash(turn2)
+    assert prefix_hash(turn1) != prefix_hash(other)
+    assert (h := prefix_hash(turn1)) is not None and h.startswith("h:") and len(h) == 18
+
+
+def test_prefix_hash_reads_openai_system_messages():
+    a = {"messages": [{"role": "system", "content": "s1"}, {"role": "user", "content": "hi"}]}
+    b = {"messages": [{"role": "system", "content": "s2"}, {"role": "user", "content": "hi"}]}
+    assert prefix_hash(a) != prefix_hash(b)
+    assert prefix_hash({"messages": []}) is None
