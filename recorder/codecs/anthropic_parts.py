@@ -251,7 +251,7 @@ def part_to_block(part: ir.Part, ctx: Context, path: str, same: bool) -> JsonObj
                 out["title"] = part.filename
             return _finish(out, part.cache_control, part.extra, ctx, path, same)
         case ir.ToolCallPart():
-            return tool_use_block(part, tool_id(part.id), ctx, path, same)
+            return tool_use_block(part, tool_id(part.id), ctx, path, same, history=True)
         case ir.ToolResultPart():
             return _tool_result_block(part, ctx, path, same)
         case ir.ThinkingPart():
@@ -278,15 +278,25 @@ def text_block(part: ir.TextPart, ctx: Context, path: str, same: bool) -> JsonOb
 
 
 def tool_use_block(
-    part: ir.ToolCallPart, block_id: str, ctx: Context, path: str, same: bool
+    part: ir.ToolCallPart,
+    block_id: str,
+    ctx: Context,
+    path: str,
+    same: bool,
+    *,
+    history: bool = False,
 ) -> JsonObject:
     what = f"{path} (tool call {part.id!r} to {part.name!r})"
-    out = {
-        "type": "tool_use",
-        "id": block_id,
-        "name": part.name,
-        "input": tool_input(part.arguments, what),
-    }
+    try:
+        args = tool_input(part.arguments, what)
+    except UnsupportedContentError:
+        if not history:
+            raise
+        # A broken call the model made earlier must not sink the whole conversation: its text is
+        # carried inside an object, the only shape Anthropic accepts for ``input``.
+        ctx.note(path, "tool call arguments were not a JSON object; carried as _raw_arguments")
+        args = {"_raw_arguments": part.arguments}
+    out = {"type": "tool_use", "id": block_id, "name": part.name, "input": args}
     return _finish(out, part.cache_control, part.extra, ctx, path, same)
 
 
