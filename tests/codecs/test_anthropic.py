@@ -145,7 +145,9 @@ class BadBody:
 BAD_REQUESTS = [
     BadBody("not_object", [1], "must be a JSON object"),
     BadBody("no_messages", {"model": "m"}, "messages: Field required"),
-    BadBody("model_not_string", {"model": 3, "messages": []}, "model: Input should be a valid string"),
+    BadBody(
+        "model_not_string", {"model": 3, "messages": []}, "model: Input should be a valid string"
+    ),
     BadBody("bad_role", {"model": "m", "messages": [{"role": "bot", "content": "x"}]}, "role"),
     BadBody(
         "tool_use_input_not_object",
@@ -311,8 +313,6 @@ def test_tool_id_sanitizing_is_shared_by_call_and_result() -> None:
     ("part", "message"),
     [
         (ir.OpaquePart("openai", "input_audio", {"type": "input_audio"}), "input_audio"),
-        (ir.ToolCallPart("call_9", "f", '{"a":'), "call_9"),
-        (ir.ToolCallPart("call_8", "f", "[1]"), "must be a JSON object"),
         (ir.ImagePart(data="AAAA"), "media type"),
     ],
 )
@@ -320,6 +320,16 @@ def test_content_anthropic_cannot_carry_is_refused(part: ir.Part, message: str) 
     req = ir.Request(model="m", messages=[ir.Message("assistant", [part])], max_tokens=10)
     with pytest.raises(UnsupportedContentError, match=message):
         codec.request_from_ir(req, make_ctx(client="openai"))
+
+
+@pytest.mark.parametrize("arguments", ['{"a":', "[1]"])
+def test_broken_tool_arguments_in_history_are_carried_not_refused(arguments: str) -> None:
+    call = ir.ToolCallPart("call_9", "f", arguments)
+    req = ir.Request(model="m", messages=[ir.Message("assistant", [call])], max_tokens=10)
+    ctx = make_ctx(client="openai")
+    out = codec.request_from_ir(req, ctx)
+    assert out["messages"][0]["content"][0]["input"] == {"_raw_arguments": arguments}
+    assert any("_raw_arguments" in n.reason for n in ctx.notes)
 
 
 # --------------------------------------------------------------------------- responses

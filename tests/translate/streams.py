@@ -23,7 +23,9 @@ def oa(delta: dict[str, Any] | None = None, finish: str | None = None, **top: An
     return _data({**_HEAD, "choices": [choice], **top})
 
 
-def oa_usage(prompt: int = 12, completion: int = 7, cached: int | None = None, **extra: Any) -> bytes:
+def oa_usage(
+    prompt: int = 12, completion: int = 7, cached: int | None = None, **extra: Any
+) -> bytes:
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -35,7 +37,9 @@ def oa_usage(prompt: int = 12, completion: int = 7, cached: int | None = None, *
     return _data({**_HEAD, "choices": [], "usage": usage})
 
 
-def tc(index: int | None, *, id: str | None = None, name: str | None = None, args: str | None = None) -> dict[str, Any]:
+def tc(
+    index: int | None, *, id: str | None = None, name: str | None = None, args: str | None = None
+) -> dict[str, Any]:
     call: dict[str, Any] = {}
     if index is not None:
         call["index"] = index
@@ -56,7 +60,12 @@ ROLE = oa({"role": "assistant", "content": ""})
 DONE = b"data: [DONE]\n\n"
 
 OPENAI_STREAMS: dict[str, bytes] = {
-    "text": ROLE + oa({"content": "Hello"}) + oa({"content": ", world"}) + oa({}, "stop") + oa_usage() + DONE,
+    "text": ROLE
+    + oa({"content": "Hello"})
+    + oa({"content": ", world"})
+    + oa({}, "stop")
+    + oa_usage()
+    + DONE,
     "tool_fragmented": ROLE
     + oa({"content": "Checking."})
     + oa({"tool_calls": [tc(0, id="call_1", name="get_weather", args="")]})
@@ -92,7 +101,10 @@ OPENAI_STREAMS: dict[str, bytes] = {
                     "index": 0,
                     "delta": {
                         "tool_calls": [
-                            {"id": "m1", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}},
+                            {
+                                "id": "m1",
+                                "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'},
+                            },
                         ]
                     },
                     "finish_reason": "tool_calls",
@@ -109,7 +121,11 @@ OPENAI_STREAMS: dict[str, bytes] = {
     + oa({}, "stop")
     + oa_usage(completion_tokens_details={"reasoning_tokens": 5})
     + DONE,
-    "reasoning_field": ROLE + oa({"reasoning": "hmm"}) + oa({"content": "ok"}) + oa({}, "stop") + DONE,
+    "reasoning_field": ROLE
+    + oa({"reasoning": "hmm"})
+    + oa({"content": "ok"})
+    + oa({}, "stop")
+    + DONE,
     "think_tags_split": ROLE
     + oa({"content": "<thi"})
     + oa({"content": "nk>pondering"})
@@ -118,22 +134,49 @@ OPENAI_STREAMS: dict[str, bytes] = {
     + oa({"content": " is 4."})
     + oa({}, "stop")
     + DONE,
-    "usage_every_chunk": oa({"role": "assistant", "content": "a"}, usage={"prompt_tokens": 3, "completion_tokens": 1})
+    "usage_every_chunk": oa(
+        {"role": "assistant", "content": "a"}, usage={"prompt_tokens": 3, "completion_tokens": 1}
+    )
     + oa({"content": "b"}, usage={"prompt_tokens": 3, "completion_tokens": 2})
     + oa({}, "stop", usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
     + DONE,
-    "content_and_finish_same_chunk": oa({"role": "assistant", "content": "all at once"}, "stop") + DONE,
-    "cached_usage": ROLE + oa({"content": "hi"}) + oa({}, "stop") + oa_usage(100, 2, cached=80) + DONE,
+    "content_and_finish_same_chunk": oa({"role": "assistant", "content": "all at once"}, "stop")
+    + DONE,
+    "cached_usage": ROLE
+    + oa({"content": "hi"})
+    + oa({}, "stop")
+    + oa_usage(100, 2, cached=80)
+    + DONE,
     "length": ROLE + oa({"content": "cut"}) + oa({}, "length") + DONE,
     "content_filter": ROLE + oa({"content": "no"}) + oa({}, "content_filter") + DONE,
-    "keepalive_comments": b": OPENROUTER PROCESSING\n\n" + ROLE + b": OPENROUTER PROCESSING\n\n" + oa({"content": "x"}) + oa({}, "stop") + DONE,
-    "azure_empty_first_chunk": _data({"id": "", "object": "", "created": 0, "model": "", "choices": [], "prompt_filter_results": []})
+    "keepalive_comments": b": OPENROUTER PROCESSING\n\n"
+    + ROLE
+    + b": OPENROUTER PROCESSING\n\n"
+    + oa({"content": "x"})
+    + oa({}, "stop")
+    + DONE,
+    "azure_empty_first_chunk": _data(
+        {
+            "id": "",
+            "object": "",
+            "created": 0,
+            "model": "",
+            "choices": [],
+            "prompt_filter_results": [],
+        }
+    )
     + ROLE
     + oa({"content": "hi"})
     + oa({}, "stop")
     + DONE,
-    "crlf_framing": (ROLE + oa({"content": "crlf"}) + oa({}, "stop") + DONE).replace(b"\n", b"\r\n"),
-    "utf8_multibyte": ROLE + oa({"content": "héllo 漢字 🙂"}) + oa({"tool_calls": [tc(0, id="c", name="say", args='{"t":"€"}')]}) + oa({}, "tool_calls") + DONE,
+    "crlf_framing": (ROLE + oa({"content": "crlf"}) + oa({}, "stop") + DONE).replace(
+        b"\n", b"\r\n"
+    ),
+    "utf8_multibyte": ROLE
+    + oa({"content": "héllo 漢字 🙂"})
+    + oa({"tool_calls": [tc(0, id="c", name="say", args='{"t":"€"}')]})
+    + oa({}, "tool_calls")
+    + DONE,
 }
 
 # Streams that must reach the client as an error, never as a clean close.
@@ -144,7 +187,8 @@ OPENAI_FAILING_STREAMS: dict[str, bytes] = {
     + DONE,
     "groq_error_event": ROLE
     + oa({"content": "x"})
-    + b'event: error\ndata: {"error":{"message":"tool_use_failed","type":"invalid_request_error"}}\n\n',
+    + b"event: error\n"
+    + b'data: {"error":{"message":"tool_use_failed","type":"invalid_request_error"}}\n\n',
     "truncated_no_finish_no_done": ROLE + oa({"content": "Hello"}),
     "malformed_json": ROLE + b"data: {not json\n\n" + DONE,
 }
@@ -181,7 +225,9 @@ def _msg_start(input_tokens: int = 20, cache_read: int = 0) -> bytes:
 
 
 def _start(i: int, block: dict[str, Any]) -> bytes:
-    return _ev("content_block_start", {"type": "content_block_start", "index": i, "content_block": block})
+    return _ev(
+        "content_block_start", {"type": "content_block_start", "index": i, "content_block": block}
+    )
 
 
 def _delta(i: int, delta: dict[str, Any]) -> bytes:
@@ -195,7 +241,11 @@ def _stop(i: int) -> bytes:
 def _end(reason: str, output_tokens: int = 9) -> bytes:
     return _ev(
         "message_delta",
-        {"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None}, "usage": {"output_tokens": output_tokens}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": reason, "stop_sequence": None},
+            "usage": {"output_tokens": output_tokens},
+        },
     ) + _ev("message_stop", {"type": "message_stop"})
 
 
@@ -233,7 +283,11 @@ ANTHROPIC_STREAMS: dict[str, bytes] = {
     + _delta(1, {"type": "text_delta", "text": "42"})
     + _stop(1)
     + _end("end_turn"),
-    "max_tokens": _msg_start() + _start(0, {"type": "text", "text": ""}) + _delta(0, {"type": "text_delta", "text": "cut"}) + _stop(0) + _end("max_tokens"),
+    "max_tokens": _msg_start()
+    + _start(0, {"type": "text", "text": ""})
+    + _delta(0, {"type": "text_delta", "text": "cut"})
+    + _stop(0)
+    + _end("max_tokens"),
     "cache_usage": _msg_start(input_tokens=5, cache_read=90)
     + _start(0, {"type": "text", "text": ""})
     + _delta(0, {"type": "text_delta", "text": "hi"})
@@ -245,6 +299,10 @@ ANTHROPIC_FAILING_STREAMS: dict[str, bytes] = {
     "overloaded_error_event": _msg_start()
     + _start(0, {"type": "text", "text": ""})
     + _delta(0, {"type": "text_delta", "text": "par"})
-    + _ev("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
-    "truncated_before_message_stop": _msg_start() + _start(0, {"type": "text", "text": ""}) + _delta(0, {"type": "text_delta", "text": "Hel"}),
+    + _ev(
+        "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    ),
+    "truncated_before_message_stop": _msg_start()
+    + _start(0, {"type": "text", "text": ""})
+    + _delta(0, {"type": "text_delta", "text": "Hel"}),
 }

@@ -18,7 +18,12 @@ from recorder.context import Context, IdFactory
 from recorder.errors import UnsupportedContentError
 from recorder.ir import Dialect
 from recorder.sse import SseEvent, encode
-from recorder.translate import StreamTranslator, translate_error, translate_request, translate_response
+from recorder.translate import (
+    StreamTranslator,
+    translate_error,
+    translate_request,
+    translate_response,
+)
 from tests.sdk import anthropic_final_message, anthropic_parse_message
 from tests.sdk_openai import openai_final_completion, openai_parse_completion
 
@@ -30,7 +35,9 @@ def _records() -> list[Any]:
     if not CORPUS.is_dir():
         return [pytest.param(None, marks=pytest.mark.skip(reason=f"no corpus at {CORPUS}"))]
     out = []
-    files = sorted(CORPUS.glob("anthropic_messages*.jsonl")) + sorted(CORPUS.glob("openai_c*.jsonl"))
+    files = sorted(CORPUS.glob("anthropic_messages*.jsonl")) + sorted(
+        CORPUS.glob("openai_c*.jsonl")
+    )
     for f in files:
         for line in f.read_text().splitlines():
             rec = json.loads(line)
@@ -49,7 +56,10 @@ def _other(d: Dialect) -> Dialect:
 def _sse_bytes(resp: dict[str, Any]) -> bytes:
     if resp.get("sse_raw"):
         return str(resp["sse_raw"]).encode()
-    evs = [SseEvent(event=e.get("event"), data=e.get("data"), comment=e.get("comment")) for e in resp["sse"]]
+    evs = [
+        SseEvent(event=e.get("event"), data=e.get("data"), comment=e.get("comment"))
+        for e in resp["sse"]
+    ]
     return b"".join(encode(e) for e in evs)
 
 

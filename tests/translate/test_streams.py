@@ -38,7 +38,9 @@ def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-def translate(raw: bytes, *, client: Dialect, upstream: Dialect, cuts: tuple[int, ...] = ()) -> bytes:
+def translate(
+    raw: bytes, *, client: Dialect, upstream: Dialect, cuts: tuple[int, ...] = ()
+) -> bytes:
     ctx = Context(client=client, upstream=upstream, ids=IdFactory("test"), created=1700000000)
     ctx.include_usage = True
     st = StreamTranslator(ctx)
@@ -91,8 +93,12 @@ TO_ANTHROPIC: dict[str, Expect] = {
     "tool_fragmented": Expect("Checking.", [("get_weather", {"city": "Paris"})], stop="tool_use"),
     "tool_args_in_first_chunk": Expect(tools=[("get_weather", {"city": "Paris"})], stop="tool_use"),
     "tool_name_arrives_late": Expect(tools=[("get_weather", {"city": "Oslo"})], stop="tool_use"),
-    "parallel_tools": Expect(tools=[("get_weather", {"city": "A"}), ("get_time", {"tz": "UTC"})], stop="tool_use"),
-    "mistral_whole_calls_without_index": Expect(tools=[("get_weather", {"city": "Rome"})], stop="tool_use", output_tokens=3),
+    "parallel_tools": Expect(
+        tools=[("get_weather", {"city": "A"}), ("get_time", {"tz": "UTC"})], stop="tool_use"
+    ),
+    "mistral_whole_calls_without_index": Expect(
+        tools=[("get_weather", {"city": "Rome"})], stop="tool_use", output_tokens=3
+    ),
     "reasoning_content": Expect("42", thinking="Let me think about it."),
     "reasoning_field": Expect("ok", thinking="hmm"),
     "think_tags_split": Expect("The answer is 4.", thinking="pondering more"),
@@ -155,7 +161,9 @@ def test_anthropic_upstream_to_openai_client(name: str, snapshot_json: SnapshotA
     assert (choice.message.content or "") == exp.text
     extra = choice.message.model_extra or {}
     assert (extra.get("reasoning_content") or "") == exp.thinking
-    tools = [(t.function.name, json.loads(t.function.arguments)) for t in choice.message.tool_calls or []]
+    tools = [
+        (t.function.name, json.loads(t.function.arguments)) for t in choice.message.tool_calls or []
+    ]
     assert tools == exp.tools
     if exp.output_tokens is not None:
         assert done.usage is not None and done.usage.completion_tokens == exp.output_tokens
@@ -169,7 +177,9 @@ def test_anthropic_upstream_to_openai_client(name: str, snapshot_json: SnapshotA
 
 @pytest.mark.parametrize("name", sorted(OPENAI_FAILING_STREAMS))
 def test_broken_openai_upstream_reaches_anthropic_client_as_an_error(name: str) -> None:
-    out = assert_split_invariant(OPENAI_FAILING_STREAMS[name], client="anthropic", upstream="openai")
+    out = assert_split_invariant(
+        OPENAI_FAILING_STREAMS[name], client="anthropic", upstream="openai"
+    )
     evs = events(out)
     assert evs[-1].get("event") == "error", evs[-1]
     assert "message_stop" not in [e.get("event") for e in evs]
@@ -179,7 +189,9 @@ def test_broken_openai_upstream_reaches_anthropic_client_as_an_error(name: str) 
 
 @pytest.mark.parametrize("name", sorted(ANTHROPIC_FAILING_STREAMS))
 def test_broken_anthropic_upstream_reaches_openai_client_as_an_error(name: str) -> None:
-    out = assert_split_invariant(ANTHROPIC_FAILING_STREAMS[name], client="openai", upstream="anthropic")
+    out = assert_split_invariant(
+        ANTHROPIC_FAILING_STREAMS[name], client="openai", upstream="anthropic"
+    )
     evs = events(out)
     assert "error" in evs[-1].get("data", {}), evs[-1]
     assert {"data": "[DONE]"} not in evs
