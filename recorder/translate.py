@@ -96,6 +96,7 @@ class StreamTranslator:
         self._decoder = None if self._passthrough else codec(ctx.upstream).StreamDecoder(ctx)
         self._encoder = None if self._passthrough else codec(ctx.client).StreamEncoder(ctx)
         self._failed = False
+        self._upstream_error = False
         self._closed = False
 
     def feed(self, chunk: bytes) -> bytes:
@@ -142,8 +143,9 @@ class StreamTranslator:
 
     @property
     def failed(self) -> bool:
-        """True once the upstream stream could not be translated (an error event was emitted)."""
-        return self._failed
+        """True once the client was sent an error instead of a complete stream: the upstream
+        stream broke, failed mid-way, or ended without its terminal event."""
+        return self._failed or self._upstream_error
 
     def _fail(self, e: Exception) -> bytes:
         self._failed = True
@@ -165,7 +167,9 @@ class StreamTranslator:
         return b"".join(encode(ev) for ev in events)
 
     def _restore(self, ev: ir.StreamEvent) -> ir.StreamEvent:
-        if isinstance(ev, ir.PartStart) and isinstance(ev.part, ir.ToolCallPart):
+        if isinstance(ev, ir.StreamError):
+            self._upstream_error = True
+        elif isinstance(ev, ir.PartStart) and isinstance(ev.part, ir.ToolCallPart):
             return ir.PartStart(ev.index, _restore_part(ev.part, self.ctx))
         return ev
 

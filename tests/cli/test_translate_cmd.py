@@ -1,0 +1,94 @@
+"""``recorder translate``: the gateway's translation offline, with one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from recorder.cli import app
+from tests.sdk import anthropic_final_message
+from tests.translate.streams import OPENAI_STREAMS
+
+runner = CliRunner()
+
+CLAUDE_CODE_REQUEST = {
+    "model": "claude-sonnet-5",
+    "max_tokens": 32000,
+    "stream": True,
+    "system": [
+        {"type": "text", "text": "You are helpful.", "cache_control": {"type": "ephemeral"}}
+    ],
+    "messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": "agents: none"}],
+    "context_management": {"edits": []},
+    "top_k": 5,
+}
+
+
+def test_request_anthropic_to_openai(tmp_path: Path) -> None:
+    f = tmp_path / "req.json"
+    f.write_text(json.dumps(CLAUDE_CODE_REQUEST))
+    res = runner.invoke(
+        app, ["translate", "request", str(f), "--from", "anthropic", "--to", "openai"]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["messages"][0] == {"role": "system", "content": "You are helpful."}
+    assert out["messages"][-1]["role"] == "system"
+    assert out["stream_options"] == {"include_usage": True}
+    assert "context_management" in res.stderr and "top_k" in res.stderr  # dropped, with a note
+
+
+def test_stream_from_stdin_is_accepted_by_the_anthropic_sdk() -> None:
+    res = runner.invoke(
+        app,
+        ["translate", "stream", "--from", "openai", "--to", "anthropic"],
+        input=OPENAI_STREAMS["tool_fragmented"],
+    )
+    assert res.exit_code == 0, res.output
+    msg = anthropic_final_message(res.stdout_bytes)
+    assert msg.stop_reason == "tool_use"
+    assert msg.content[-1].input == {"city": "Paris"}  # type: ignore[union-attr]
+
+
+def test_same_output_as_translating_twice() -> None:
+    args = ["translate", "stream", "--from", "openai", "--to", "anthropic"]
+    a = runner.invoke(app, args, input=OPENAI_STREAMS["parallel_tools"])
+    b = runner.invoke(app, args, input=OPENAI_STREAMS["parallel_tools"])
+    assert a.stdout_bytes == b.stdout_bytes  # deterministic: ids come from the seed
+
+
+def test_malformed_json_is_one_line_and_non_zero() -> None:
+    res = runner.invoke(
+        app, ["translate", "request", "--from", "anthropic", "--to", "openai"], input="{bad"
+    )
+    assert res.exit_code == 1
+    assert res.stderr.count("\n") == 1 and "not valid JSON" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_wrong_shape_is_one_line_and_non_zero() -> None:
+    res = runner.invoke(
+        app,
+        ["translate", "response", "--from", "openai", "--to", "anthropic"],
+        input='{"choices": 3}',
+    )
+    assert res.exit_code == 1
+    assert res.stderr.startswith("recorder translate: ") and res.stderr.count("\n") == 1
+
+
+def test_broken_stream_exits_non_zero_after_emitting_an_error_event() -> None:
+    res = runner.invoke(
+        app,
+        ["translate", "stream", "--from", "openai", "--to", "anthropic"],
+        input=b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n',
+    )
+    assert res.exit_code == 1
+    assert b"event: error" in res.stdout_bytes
+
+
+def test_missing_file_is_reported() -> None:
+    res = runner.invoke(app, ["translate", "request", "/nonexistent/x.json"])
+    assert res.exit_code == 1
+    assert "cannot read input" in res.stderr
