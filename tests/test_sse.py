@@ -32,15 +32,25 @@ CASES = [
     Case("no space after colon", b"data:1\n\n", [SseEvent(None, "1")]),
     Case("two spaces keep one", b"data:  1\n\n", [SseEvent(None, " 1")]),
     Case("multi-line data", b"data: a\ndata: b\n\n", [SseEvent(None, "a\nb")]),
-    Case("comment", b": OPENROUTER PROCESSING\n\ndata: x\n\n", [SseEvent(comment="OPENROUTER PROCESSING"), SseEvent(None, "x")]),
+    Case(
+        "comment",
+        b": OPENROUTER PROCESSING\n\ndata: x\n\n",
+        [SseEvent(comment="OPENROUTER PROCESSING"), SseEvent(None, "x")],
+    ),
     Case("empty comment", b":\n\n", [SseEvent(comment="")]),
     Case("id and retry", b"id: 7\nretry: 100\ndata: x\n\n", [SseEvent(None, "x", "7", 100)]),
     Case("unknown field ignored", b"foo: bar\ndata: x\n\n", [SseEvent(None, "x")]),
     Case("event without data is not dispatched", b"event: ping\n\n", []),
     Case("extra blank lines", b"\n\n\ndata: x\n\n\n\n", [SseEvent(None, "x")]),
-    Case("utf-8 multibyte", "data: {\"t\": \"é漢🙂\"}\n\n".encode(), [SseEvent(None, '{"t": "é漢🙂"}')]),
+    Case(
+        "utf-8 multibyte", 'data: {"t": "é漢🙂"}\n\n'.encode(), [SseEvent(None, '{"t": "é漢🙂"}')]
+    ),
     Case("unterminated last event flushed by close", b"data: [DONE]", [SseEvent(None, "[DONE]")]),
-    Case("done sentinel", b"data: {}\n\ndata: [DONE]\n\n", [SseEvent(None, "{}"), SseEvent(None, "[DONE]")]),
+    Case(
+        "done sentinel",
+        b"data: {}\n\ndata: [DONE]\n\n",
+        [SseEvent(None, "{}"), SseEvent(None, "[DONE]")],
+    ),
 ]
 
 
