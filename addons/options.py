@@ -1,0 +1,119 @@
+"""The gateway's mitmproxy options: declared in ``load()``, read and checked in ``configure()``.
+
+mitmproxy's ``--set`` parses only str/int/bool, so durations are strings of seconds ("0.5").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from addons.upstream import RetryPolicy
+from recorder.ir import DIALECTS, Dialect
+
+_OPTIONS: list[tuple[str, type, Any, str]] = [
+    (
+        "gateway_upstream",
+        str,
+        "",
+        "Base URL of the upstream, e.g. http://127.0.0.1:11434/v1 or https://openrouter.ai/api/v1. "
+        "Empty: each dialect goes to its vendor's official API with the client's own key.",
+    ),
+    (
+        "gateway_upstream_api",
+        str,
+        "",
+        "Dialect of gateway_upstream: anthropic | openai. Empty: the client's own dialect.",
+    ),
+    (
+        "gateway_upstream_key_env",
+        str,
+        "",
+        "Environment variable holding the key for gateway_upstream (routes have key_env).",
+    ),
+    ("gateway_config", str, "", "YAML routes file (aliases, routes); validated at start-up."),
+    (
+        "gateway_key",
+        str,
+        "",
+        "Key clients must present (x-api-key or Authorization: Bearer); never sent upstream.",
+    ),
+    ("gateway_allow_remote", bool, False, "Allow listening beyond loopback without gateway_key."),
+    (
+        "gateway_retries",
+        int,
+        2,
+        "Extra attempts on 429/5xx and connection errors before the first byte (0: none).",
+    ),
+    ("gateway_retry_backoff", str, "0.25", "First retry wait in seconds (doubles per attempt)."),
+    ("gateway_retry_max_wait", str, "8", "Cap on one retry wait (retry-after included), seconds."),
+    ("gateway_connect_timeout", str, "5", "Upstream connect timeout, seconds."),
+    (
+        "gateway_first_token_timeout",
+        str,
+        "0",
+        "Seconds to wait for the upstream's first byte before answering 504 (0: no limit).",
+    ),
+]
+
+
+def declare(loader: Any) -> None:
+    for name, typ, default, help_text in _OPTIONS:
+        loader.add_option(name, typ, default, help_text)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayOptions:
+    upstream: str | None = None
+    api: Dialect | None = None
+    upstream_key_env: str | None = None
+    config: str | None = None
+    key: str | None = None
+    allow_remote: bool = False
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def _seconds(name: str, value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    if v < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return v
+
+
+def read_options(o: Any) -> GatewayOptions:
+    """ValueError with the option's name when a value is unusable."""
+    api = o.gateway_upstream_api or None
+    if api is not None and api not in DIALECTS:
+        raise ValueError(f"gateway_upstream_api must be one of {', '.join(DIALECTS)}, got {api!r}")
+    if o.gateway_retries < 0:
+        raise ValueError(f"gateway_retries must not be negative, got {o.gateway_retries}")
+    upstream = o.gateway_upstream or None
+    if upstream is not None:
+        from addons.routing import parse_base_url
+
+        try:
+            parse_base_url(upstream)
+        except ValueError as e:
+            raise ValueError(f"gateway_upstream: {e}") from None
+    connect = _seconds("gateway_connect_timeout", o.gateway_connect_timeout)
+    if connect == 0:
+        raise ValueError("gateway_connect_timeout must be more than 0")
+    policy = RetryPolicy(
+        retries=o.gateway_retries,
+        backoff=_seconds("gateway_retry_backoff", o.gateway_retry_backoff),
+        max_wait=_seconds("gateway_retry_max_wait", o.gateway_retry_max_wait),
+        connect_timeout=connect,
+        first_token_timeout=_seconds("gateway_first_token_timeout", o.gateway_first_token_timeout),
+    )
+    return GatewayOptions(
+        upstream=upstream,
+        api=cast(Dialect | None, api),
+        upstream_key_env=o.gateway_upstream_key_env or None,
+        config=o.gateway_config or None,
+        key=o.gateway_key or None,
+        allow_remote=o.gateway_allow_remote,
+        policy=policy,
+    )

@@ -1,0 +1,129 @@
+"""What the recorder wants to know about a finished exchange, read cheaply from wire bodies and
+recorded events (no codec, no pydantic): the model that answered, usage and the stop reason in IR
+terms. Also the mitmproxy-message -> :mod:`recorder.exchange` snapshots (redacted)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mitmproxy import http
+
+from recorder import ir
+from recorder.exchange import Exchange, HttpRequest, HttpResponse, redact_headers, redact_url
+
+_OPENAI_STOP = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "content_filter",
+}
+_ANTHROPIC_STOP = {"model_context_window_exceeded": "context_window_exceeded"}
+
+
+def header_pairs(headers: http.Headers) -> list[tuple[str, str]]:
+    """All header fields in order, repeated names included (mitmproxy keeps them as bytes)."""
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields]
+
+
+def snapshot_request(req: http.Request, body: bytes | None, url: str) -> HttpRequest:
+    return HttpRequest(
+        method=req.method,
+        url=redact_url(url),
+        headers=redact_headers(header_pairs(req.headers)),
+        body=body,
+    )
+
+
+def snapshot_response(resp: http.Response, body: bytes | None) -> HttpResponse:
+    return HttpResponse(
+        status=resp.status_code,
+        headers=redact_headers(header_pairs(resp.headers)),
+        body=body,
+    )
+
+
+def stop_reason(dialect: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    table = _OPENAI_STOP if dialect == "openai" else _ANTHROPIC_STOP
+    return table.get(raw, raw)
+
+
+def usage_of(dialect: str, u: Any) -> ir.Usage | None:
+    if not isinstance(u, dict):
+        return None
+    if dialect == "openai":
+        details = u.get("prompt_tokens_details") or {}
+        out_details = u.get("completion_tokens_details") or {}
+        return ir.Usage(
+            input_tokens=u.get("prompt_tokens"),
+            output_tokens=u.get("completion_tokens"),
+            cache_read_tokens=details.get("cached_tokens"),
+            reasoning_tokens=out_details.get("reasoning_tokens"),
+        )
+    read = u.get("cache_read_input_tokens")
+    made = u.get("cache_creation_input_tokens")
+    inp = u.get("input_tokens")
+    if isinstance(inp, int):
+        inp += (read or 0) + (made or 0)
+    return ir.Usage(
+        input_tokens=inp,
+        output_tokens=u.get("output_tokens"),
+        cache_read_tokens=read,
+        cache_creation_tokens=made,
+    )
+
+
+def summarize_body(ex: Exchange, dialect: str, body: Any) -> None:
+    """Fill model/usage/stop reason from a whole (non-streamed) response body."""
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("model"), str):
+        ex.model_answered = body["model"]
+    ex.usage = usage_of(dialect, body.get("usage")) or ex.usage
+    if dialect == "openai":
+        choices = body.get("choices") or [{}]
+        ex.stop_reason = stop_reason(dialect, (choices[0] or {}).get("finish_reason"))
+    else:
+        ex.stop_reason = stop_reason(dialect, body.get("stop_reason"))
+
+
+def summarize_events(ex: Exchange, dialect: str) -> None:
+    """Fill model/usage/stop reason from the client-leg events of a stream (after it ended).
+
+    Only the few events that carry them are parsed: message_start/message_delta for Anthropic,
+    chunks with a finish_reason or usage for OpenAI."""
+    for ev in ex.events:
+        if ev.leg != "client" or not ev.data:
+            continue
+        if dialect == "anthropic":
+            if ev.event not in ("message_start", "message_delta"):
+                continue
+        elif '"finish_reason":null' in ev.data.replace(" ", "") and '"usage"' not in ev.data:
+            continue
+        try:
+            d = json.loads(ev.data)
+        except ValueError:
+            continue
+        if not isinstance(d, dict):
+            continue
+        if dialect == "anthropic":
+            if ev.event == "message_start":
+                msg = d.get("message") or {}
+                ex.model_answered = msg.get("model", ex.model_answered)
+                ex.usage = usage_of(dialect, msg.get("usage")) or ex.usage
+            else:
+                ex.stop_reason = stop_reason(dialect, (d.get("delta") or {}).get("stop_reason"))
+                late = usage_of(dialect, d.get("usage"))
+                if late is not None:
+                    base = ex.usage or ir.Usage()
+                    base.output_tokens = late.output_tokens or base.output_tokens
+                    ex.usage = base
+        else:
+            ex.model_answered = d.get("model", ex.model_answered)
+            for choice in d.get("choices") or []:
+                if choice.get("finish_reason"):
+                    ex.stop_reason = stop_reason(dialect, choice["finish_reason"])
+            ex.usage = usage_of(dialect, d.get("usage")) or ex.usage

@@ -1,0 +1,151 @@
+"""The Gateway addon's hooks in mitmproxy's test context (no sockets except the connect probe,
+which is short-circuited by marking the upstream connection as live)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from mitmproxy import exceptions, http
+from mitmproxy.test import taddons, tflow
+
+from addons.flowstate import EXCHANGE
+from addons.gw import Gateway
+
+PROXY = ("127.0.0.1", 8080)
+
+
+def gateway_flow(method: str, path: str, body: bytes, headers: dict[str, str]) -> http.HTTPFlow:
+    f = tflow.tflow()
+    f.client_conn.sockname = PROXY
+    f.request = http.Request.make(method, f"http://127.0.0.1:8080{path}", body, headers)
+    return f
+
+
+def run(gw: Gateway, f: http.HTTPFlow) -> None:
+    gw.requestheaders(f)
+    gw.live.add((f.client_conn.id, (f.request.host, f.request.port)))  # skip the probe
+    asyncio.run(gw.request(f))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: str
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int | None = None  # None: forwarded upstream
+    error_type: str | None = None
+
+
+ANT = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+CASES = [
+    Case("head preconnect", "HEAD", "/", status=200),
+    Case(
+        "no key",
+        "POST",
+        "/v1/messages",
+        b"{}",
+        {"anthropic-version": "2023-06-01"},
+        401,
+        "authentication_error",
+    ),
+    Case(
+        "wrong key openai",
+        "POST",
+        "/v1/chat/completions",
+        b"{}",
+        {"authorization": "Bearer x"},
+        401,
+        None,
+    ),
+    Case("bad json", "POST", "/v1/messages", b"{", ANT, 400, "invalid_request_error"),
+    Case(
+        "not an object",
+        "POST",
+        "/v1/chat/completions",
+        b"[]",
+        {"authorization": "Bearer k"},
+        400,
+        "invalid_request_error",
+    ),
+    Case("models", "GET", "/v1/models", b"", {"authorization": "Bearer k"}, 200),
+    Case("messages", "POST", "/v1/messages?beta=true", b'{"model":"m","stream":true}', ANT),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_request_hook(case: Case) -> None:
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw, gateway_upstream="http://127.0.0.1:9000/v1", gateway_key="k")
+        f = gateway_flow(case.method, case.path, case.body, case.headers)
+        run(gw, f)
+        ex = f.metadata[EXCHANGE]
+        if case.status is None:
+            assert f.response is None
+            assert (f.request.host, f.request.port, f.request.path) == (
+                "127.0.0.1",
+                9000,
+                "/v1/messages?beta=true",
+            )
+            assert f.request.headers["accept-encoding"] == "identity"
+            assert "x-api-key" not in f.request.headers  # the gateway key stays here
+            assert ex.model_requested == "m" and ex.stream
+            return
+        assert f.response is not None and f.response.status_code == case.status
+        if case.error_type:
+            body = json.loads(f.response.content or b"")
+            assert (body["error"]["type"]) == case.error_type
+            assert ex.error
+
+
+@pytest.mark.parametrize(
+    "opts, message",
+    [
+        ({"gateway_upstream_api": "gemini"}, "gateway_upstream_api must be one of"),
+        ({"gateway_upstream": "ftp://x"}, "gateway_upstream"),
+        ({"gateway_first_token_timeout": "soon"}, "gateway_first_token_timeout must be a number"),
+        ({"gateway_config": "/nonexistent.yaml"}, "cannot read routes file"),
+        ({"listen_host": "0.0.0.0"}, "refusing to listen on '0.0.0.0' without gateway_key"),
+    ],
+)
+def test_configure_refuses_bad_options(opts: dict[str, str], message: str) -> None:
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        with pytest.raises(exceptions.OptionsError, match=message):
+            tctx.configure(gw, **opts)
+
+
+def test_remote_listen_allowed_with_a_key() -> None:
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw, listen_host="0.0.0.0", gateway_key="k")
+
+
+def test_stream_callable_never_returns_empty_bytes_mid_stream() -> None:
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw, gateway_upstream="http://127.0.0.1:9000")
+        f = gateway_flow("POST", "/v1/messages", b'{"model":"m","stream":true}', ANT)
+        run(gw, f)
+        f.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+        gw.responseheaders(f)
+        assert callable(f.response.stream)
+        assert f.response.stream(b"event: ping\n") == b"event: ping\n"  # pass-through: same bytes
+        gw_stream = f.response.stream
+        assert gw_stream(b"data: {}\n\n") == b"data: {}\n\n"
+        assert gw_stream(b"") == b""  # the end is mitmproxy's own b""
+
+
+def test_other_hosts_are_left_alone() -> None:
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw)
+        f = tflow.tflow()
+        gw.requestheaders(f)
+        asyncio.run(gw.request(f))
+        assert EXCHANGE not in f.metadata and f.response is None

@@ -1,0 +1,50 @@
+"""Fixtures that start the real gateway (``mitmdump -s addons/gateway.py``) against the local
+fake upstream, once per test module, on free 127.0.0.1 ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.clients.procs import BIN, REPO, Service, free_port, start_service
+from tests.fakes.upstream import FakeUpstream
+
+GATEWAY_ADDON = REPO / "addons" / "gateway.py"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeUpstream]:
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+def start_gateway(
+    log_dir: Path, sets: Sequence[str], env: dict[str, str] | None = None, name: str = "gateway"
+) -> Service:
+    """mitmdump with the gateway addon; recording off (the recorder has its own tests).
+    ``--listen-host`` is explicit so that the addon does not re-bind after start."""
+    port = free_port()
+    argv: list[str] = [
+        str(BIN / "mitmdump"),
+        "-q",
+        "-s",
+        str(GATEWAY_ADDON),
+        "-p",
+        str(port),
+        "--listen-host",
+        "127.0.0.1",
+        "--set",
+        "recorder_db=",
+    ]
+    for s in sets:
+        argv += ["--set", s]
+    return start_service(name, argv, port=port, log_dir=log_dir, env=env)
+
+
+@pytest.fixture
+def clean(fake: FakeUpstream) -> FakeUpstream:
+    fake.clear()
+    return fake

@@ -1,0 +1,1 @@
+"""Local fakes shared by tests and benchmarks (no network beyond 127.0.0.1)."""
