@@ -147,11 +147,12 @@ _CODE_TO_KIND: Final[dict[str, ir.ErrorKind]] = {
 }
 
 # kind -> (HTTP status, error.type, error.code) as an OpenAI client expects them.
+# Real OpenAI answers 401/403/404 with type "invalid_request_error" and tells them apart by code.
 _KIND_TO_WIRE: Final[dict[ir.ErrorKind, tuple[int, str, str | None]]] = {
     "invalid_request": (400, "invalid_request_error", None),
-    "authentication": (401, "authentication_error", "invalid_api_key"),
-    "permission": (403, "permission_error", None),
-    "not_found": (404, "not_found_error", None),
+    "authentication": (401, "invalid_request_error", "invalid_api_key"),
+    "permission": (403, "invalid_request_error", "permission_denied"),
+    "not_found": (404, "invalid_request_error", "not_found"),
     "request_too_large": (413, "invalid_request_error", "request_too_large"),
     "rate_limit": (429, "rate_limit_exceeded", "rate_limit_exceeded"),
     "billing": (402, "insufficient_quota", "insufficient_quota"),

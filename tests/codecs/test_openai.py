@@ -675,9 +675,9 @@ def test_error_to_ir(status: int, body: Any, kind: str, message: str, code: str 
 
 _ERROR_TABLE = [
     ("invalid_request", 400, "invalid_request_error", openai.BadRequestError),
-    ("authentication", 401, "authentication_error", openai.AuthenticationError),
-    ("permission", 403, "permission_error", openai.PermissionDeniedError),
-    ("not_found", 404, "not_found_error", openai.NotFoundError),
+    ("authentication", 401, "invalid_request_error", openai.AuthenticationError),
+    ("permission", 403, "invalid_request_error", openai.PermissionDeniedError),
+    ("not_found", 404, "invalid_request_error", openai.NotFoundError),
     ("request_too_large", 413, "invalid_request_error", openai.APIStatusError),
     ("rate_limit", 429, "rate_limit_exceeded", openai.RateLimitError),
     ("billing", 402, "insufficient_quota", openai.APIStatusError),
