@@ -95,6 +95,7 @@ def summarize_events(ex: Exchange, dialect: str) -> None:
 
     Only the few events that carry them are parsed: message_start/message_delta for Anthropic,
     chunks with a finish_reason or usage for OpenAI."""
+    start_usage: dict[str, Any] = {}
     for ev in ex.events:
         if ev.leg != "client" or not ev.data:
             continue
@@ -113,14 +114,17 @@ def summarize_events(ex: Exchange, dialect: str) -> None:
             if ev.event == "message_start":
                 msg = d.get("message") or {}
                 ex.model_answered = msg.get("model", ex.model_answered)
+                if isinstance(msg.get("usage"), dict):
+                    start_usage = msg["usage"]
                 ex.usage = usage_of(dialect, msg.get("usage")) or ex.usage
             else:
                 ex.stop_reason = stop_reason(dialect, (d.get("delta") or {}).get("stop_reason"))
-                late = usage_of(dialect, d.get("usage"))
-                if late is not None:
-                    base = ex.usage or ir.Usage()
-                    base.output_tokens = late.output_tokens or base.output_tokens
-                    ex.usage = base
+                late = d.get("usage")
+                if isinstance(late, dict):
+                    # message_delta usage is cumulative and may repeat input and cache counts:
+                    # merge what it carries over message_start's, field by field.
+                    merged = {**start_usage, **{k: v for k, v in late.items() if v is not None}}
+                    ex.usage = usage_of(dialect, merged) or ex.usage
         else:
             ex.model_answered = d.get("model", ex.model_answered)
             for choice in d.get("choices") or []:
