@@ -1,0 +1,47 @@
+"""Usage and stop reason read back from a finished stream's client-leg events."""
+
+from __future__ import annotations
+
+import json
+
+from addons.summary import summarize_events
+from recorder.exchange import Exchange, RecordedEvent
+
+
+def _ev(seq: int, name: str, data: dict[str, object]) -> RecordedEvent:
+    return RecordedEvent("client", seq, 0.0, name, json.dumps(data))
+
+
+def test_message_delta_usage_is_merged_over_message_start() -> None:
+    start_usage = {"input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 1}
+    late_usage = {"input_tokens": 10, "cache_read_input_tokens": 4, "output_tokens": 7}
+    ex = Exchange(id="x", started_at=0.0, stream=True)
+    ex.events = [
+        _ev(
+            0,
+            "message_start",
+            {"type": "message_start", "message": {"model": "m", "usage": start_usage}},
+        ),
+        _ev(
+            1,
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": late_usage},
+        ),
+    ]
+    summarize_events(ex, "anthropic")
+    assert ex.stop_reason == "end_turn"
+    assert ex.usage is not None
+    assert (ex.usage.input_tokens, ex.usage.cache_read_tokens, ex.usage.output_tokens) == (14, 4, 7)
+
+
+def test_openai_usage_chunk_after_finish() -> None:
+    ex = Exchange(id="x", started_at=0.0, stream=True)
+    finish = {"model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
+    usage = {"model": "m", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2}}
+    ex.events = [
+        RecordedEvent("client", 0, 0.0, None, json.dumps(finish)),
+        RecordedEvent("client", 1, 0.0, None, json.dumps(usage)),
+    ]
+    summarize_events(ex, "openai")
+    assert ex.stop_reason == "max_tokens"
+    assert ex.usage is not None and (ex.usage.input_tokens, ex.usage.output_tokens) == (9, 2)
