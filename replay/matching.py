@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 DEFAULT_IGNORE_PATHS: tuple[str, ...] = (
     "metadata.user_id",  # Claude Code: device + per-run session id
     "metadata.session_id",
+    "user",  # OpenAI end-user id; the gateway fills it from Claude Code's metadata.user_id
     "stream_options",  # OpenAI SDK usage/obfuscation switches, not conversation content
     "prompt_cache_key",  # Codex: per-session cache key
     "client_metadata",  # Codex: session / thread / turn ids, timestamps

@@ -130,19 +130,25 @@ _STATUS_TO_KIND: Final[dict[int, ir.ErrorKind]] = {
 }
 
 # A provider's code or type says more than the status: OpenAI sends quota exhaustion as 429.
-_CODE_TO_KIND: Final[dict[str, ir.ErrorKind]] = {
+# Codes precise enough to override the HTTP status (OpenAI sends insufficient_quota as a 429).
+_SPECIFIC_CODE_TO_KIND: Final[dict[str, ir.ErrorKind]] = {
     "insufficient_quota": "billing",
     "invalid_api_key": "authentication",
+    "model_not_found": "not_found",
+    "DeploymentNotFound": "not_found",
+    "context_length_exceeded": "invalid_request",
+    "overloaded": "overloaded",
+    "overloaded_error": "overloaded",
+}
+# Generic types, consulted only when the status says nothing: a 529 with type "server_error"
+# is still an overload, and a 404 with type "invalid_request_error" still a 404.
+_GENERIC_TO_KIND: Final[dict[str, ir.ErrorKind]] = {
     "authentication_error": "authentication",
     "permission_error": "permission",
-    "model_not_found": "not_found",
     "not_found_error": "not_found",
-    "DeploymentNotFound": "not_found",
     "rate_limit_exceeded": "rate_limit",
     "rate_limit_error": "rate_limit",
-    "context_length_exceeded": "invalid_request",
     "invalid_request_error": "invalid_request",
-    "overloaded_error": "overloaded",
     "server_error": "api_error",
 }
 
@@ -166,8 +172,14 @@ _KIND_TO_WIRE: Final[dict[ir.ErrorKind, tuple[int, str, str | None]]] = {
 
 def kind_for(status: int | None, code: Any, type_: Any) -> ir.ErrorKind:
     for key in (code, type_):
-        if isinstance(key, str) and key in _CODE_TO_KIND:
-            return _CODE_TO_KIND[key]
+        if isinstance(key, str) and key in _SPECIFIC_CODE_TO_KIND:
+            return _SPECIFIC_CODE_TO_KIND[key]
+    num = _as_status(status)
+    if num is not None and num in _STATUS_TO_KIND:
+        return _STATUS_TO_KIND[num]
+    for key in (code, type_):
+        if isinstance(key, str) and key in _GENERIC_TO_KIND:
+            return _GENERIC_TO_KIND[key]
     for candidate in (status, code):
         num = _as_status(candidate)
         if num is not None and num in _STATUS_TO_KIND:

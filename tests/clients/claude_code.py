@@ -1,0 +1,161 @@
+"""Locate the pinned Claude Code CLI and run it non-interactively against a base URL.
+
+The environment is built from scratch (not inherited) so that a developer's own ``ANTHROPIC_*``
+variables or ``~/.claude`` can never leak into a test: a fresh ``HOME``, a fake key, and the
+switches from shared/research/clients.md §3 that make a broken stream fail instead of being
+retried without streaming.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.clients.procs import REPO
+
+CLAUDE_CODE_VERSION = "2.1.197"
+CLIENTS_DIR = REPO / "clients"
+CLAUDE_BIN = CLIENTS_DIR / "node_modules" / ".bin" / "claude"
+FAKE_API_KEY = "sk-ant-test-0000000000000000000000"
+
+# Why each switch is there: clients.md §3 and §10.
+QUIET_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",  # the one switch that stops all other egress
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "CLAUDE_CODE_MAX_RETRIES": "0",  # an upstream error fails at once, one request
+    "CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK": "1",  # a broken stream fails, not re-sent
+}
+
+
+def installed_version(binary: Path = CLAUDE_BIN) -> str | None:
+    if not binary.exists():
+        return None
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.split(" ", 1)[0].strip() or None
+
+
+def ensure_installed() -> tuple[Path | None, str]:
+    """Return (binary, "") when the pinned CLI is ready, else (None, why not).
+
+    Installs with ``npm ci --prefix clients`` (lockfile-exact, ~5 s from the npm registry) when
+    npm is available and nothing is installed yet.
+    """
+    if installed_version() == CLAUDE_CODE_VERSION:
+        return CLAUDE_BIN, ""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None, "npm not found; run scripts/install-clients.sh on a machine with Node >= 18"
+    proc = subprocess.run(
+        [npm, "ci", "--prefix", str(CLIENTS_DIR), "--no-audit", "--no-fund", "--loglevel=error"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    have = installed_version()
+    if have != CLAUDE_CODE_VERSION:
+        return None, (
+            f"Claude Code {CLAUDE_CODE_VERSION} not installed (have {have}); "
+            f"`npm ci --prefix clients` said:\n{proc.stderr[-2000:]}"
+        )
+    return CLAUDE_BIN, ""
+
+
+@dataclass
+class ClaudeRun:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The final ``{"type":"result",...}`` line of ``--output-format stream-json``."""
+        for line in reversed(self.lines):
+            if line.get("type") == "result":
+                return line
+        raise AssertionError(f"no result line in Claude Code output\n{self.describe()}")
+
+    def assistant_blocks(self, block_type: str) -> list[dict[str, Any]]:
+        out = []
+        for line in self.lines:
+            if line.get("type") == "assistant":
+                for block in (line.get("message") or {}).get("content") or []:
+                    if block.get("type") == block_type:
+                        out.append(block)
+        return out
+
+    def describe(self) -> str:
+        return (
+            f"$ {' '.join(self.argv)}\nrc={self.returncode} in {self.seconds:.2f}s\n"
+            f"--- stdout ---\n{self.stdout[-4000:]}\n--- stderr ---\n{self.stderr[-4000:]}"
+        )
+
+
+def run_claude(
+    binary: Path,
+    prompt: str,
+    *,
+    base_url: str,
+    home: Path,
+    cwd: Path,
+    extra_args: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 90.0,
+) -> ClaudeRun:
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": FAKE_API_KEY,
+        **QUIET_ENV,
+        **(extra_env or {}),
+    }
+    argv = [
+        str(binary),
+        "-p",
+        prompt,
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        *extra_args,
+    ]
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    run = ClaudeRun(argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
+    for raw in proc.stdout.splitlines():
+        raw = raw.strip()
+        if raw.startswith("{"):
+            try:
+                run.lines.append(json.loads(raw))
+            except ValueError:
+                pass
+    return run
