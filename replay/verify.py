@@ -7,7 +7,9 @@ recorded upstream bytes (chunk by chunk, with the recorded boundaries) through t
 change: the result carries a unified diff per interaction, so a regression reads like a review.
 
 Streams are compared as lists of ``{"event", "data"}`` (data parsed as JSON); comment lines
-(keep-alives) are left out because they carry no content.
+(keep-alives) are left out because they carry no content. The replay builds the same Context
+as the gateway (ids seeded by the exchange id) and, like the gateway, passes requests and answers
+(errors included) through untouched when client and upstream speak the same dialect.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.context import Context
+from recorder.context import Context, IdFactory
+from recorder.errors import TranslationError
 from recorder.ir import DIALECTS, Dialect
 from recorder.sse import SseParser
-from replay.cassette import Interaction, LegRecord, load
+from replay.cassette import Interaction, LegRecord, Stream, load
 
 _ID_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "item_id", "response_id"})
 _ZERO_KEYS = frozenset({"created", "created_at"})
@@ -77,6 +80,12 @@ def normalize(value: Any, ids: dict[str, str] | None = None) -> Any:
     return value
 
 
+def _sorted_normal(value: Any) -> Any:
+    """:func:`normalize` with keys taken in sorted order: a cassette stores bodies with sorted
+    keys while a codec builds them in wire order, and ids must be numbered alike on both sides."""
+    return normalize(json.loads(json.dumps(value, sort_keys=True)))
+
+
 def sse_events(data: bytes) -> list[dict[str, Any]]:
     parser = SseParser()
     events = parser.feed(data) + parser.close()
@@ -112,16 +121,32 @@ def _unified(expected: Any, actual: Any, label: str) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
 
 
+def gateway_context(it: Interaction, client: Dialect, upstream: Dialect) -> Context:
+    """The Context the gateway built for this exchange. The gateway seeds its id factory with the
+    flow id, which is the exchange id a cassette keeps, so a replay mints the very ids the
+    recording did (a hand-written cassette without an id gets the default seed)."""
+    return Context(client=client, upstream=upstream, ids=IdFactory(it.id) if it.id else IdFactory())
+
+
+def replay_stream(stream: Stream, ctx: Context) -> bytes:
+    """The client bytes today's StreamTranslator makes of a recorded upstream stream, fed with
+    the recorded chunk boundaries (a split event is part of what is being checked)."""
+    from recorder.translate import StreamTranslator
+
+    tr = StreamTranslator(ctx)
+    return b"".join(tr.feed(chunk) for _, chunk in stream.chunks()) + tr.feed(b"")
+
+
 def replay_response(up: LegRecord, ctx: Context) -> Any:
     """The client-leg response today's translator makes of the recorded upstream response."""
-    from recorder.translate import StreamTranslator, translate_error, translate_response
+    from recorder.translate import translate_error, translate_response
 
     resp = up.response
     assert resp is not None
     if resp.stream is not None:
-        tr = StreamTranslator(ctx)
-        out = b"".join(tr.feed(chunk) for _, chunk in resp.stream.chunks()) + tr.feed(b"")
-        return {"status": resp.status, "events": sse_events(out)}
+        return {"status": resp.status, "events": sse_events(replay_stream(resp.stream, ctx))}
+    if ctx.client == ctx.upstream:  # the gateway passes the answer through untouched
+        return {"status": resp.status, "body": _json(resp.body)}
     if resp.status >= 400:
         status, body = translate_error(resp.status, _json(resp.body), ctx)
         return {"status": status, "body": body}
@@ -136,31 +161,72 @@ def recorded_response(cl: LegRecord) -> Any:
     return {"status": resp.status, "body": _json(resp.body)}
 
 
-def check_interaction(it: Interaction) -> InteractionCheck:
+@dataclass(slots=True)
+class Replayed:
+    """One interaction translated again by today's code: what the gateway would send upstream
+    and answer the client, given the recorded client request and upstream response."""
+
+    ctx: Context
+    request: Any  # the upstream request body (its model as recorded: routes may rename it)
+    response: Any  # {"status", "body"} or {"status", "events"}, as recorded_response() gives
+    stream: bytes | None = None  # the client stream's bytes, when the upstream streamed
+
+
+def skip_reason(it: Interaction) -> str | None:
+    """Why an interaction cannot be replayed (None: it can)."""
+    if _dialect(it.client_dialect) is None or _dialect(it.upstream_dialect) is None:
+        return "dialects not recorded"
+    cl, up = it.client, it.upstream
+    if cl is None or up is None or cl.response is None or up.response is None:
+        return "one leg is missing"
+    return None
+
+
+def replay_interaction(it: Interaction) -> Replayed:
+    """Translate ``it`` again (see :func:`skip_reason` first). Raises TranslationError when it no
+    longer translates, ImportError when a codec for one of its dialects is not written yet."""
     from recorder.translate import translate_request
 
     client, upstream = _dialect(it.client_dialect), _dialect(it.upstream_dialect)
     cl, up = it.client, it.upstream
-    if client is None or upstream is None:
-        return InteractionCheck(it.index, True, skipped="dialects not recorded")
-    if cl is None or up is None or cl.response is None or up.response is None:
-        return InteractionCheck(it.index, True, skipped="one leg is missing")
-    ctx = Context(client=client, upstream=upstream)
-    diff = ""
+    assert client is not None and upstream is not None and cl is not None and up is not None
+    assert up.response is not None
+    ctx = gateway_context(it, client, upstream)
     req_body = _json(cl.request.body)
-    try:
-        sent = translate_request(req_body, ctx)  # also fills ctx (tool names, include_usage)
-    except ImportError:  # that dialect's codec is not written yet
-        if client != upstream:
-            return InteractionCheck(it.index, True, skipped=f"no codec for {client}/{upstream}")
+    if client == upstream:  # like the gateway: forwarded as it came (count_tokens, GETs too)
         sent = req_body
+    else:
+        sent = translate_request(req_body, ctx)  # also fills ctx (tool names, include_usage)
     recorded_sent = _json(up.request.body)
     if isinstance(sent, dict) and isinstance(recorded_sent, dict) and "model" in recorded_sent:
         sent = {**sent, "model": recorded_sent["model"]}  # routes may rename the model
-    if normalize(sent) != normalize(recorded_sent):
-        diff += _unified(normalize(recorded_sent), normalize(sent), f"#{it.index} upstream request")
-    got = normalize(replay_response(up, ctx))
-    want = normalize(recorded_response(cl))
+    stream = up.response.stream
+    if stream is None:
+        return Replayed(ctx, sent, replay_response(up, ctx))
+    out = replay_stream(stream, ctx)
+    return Replayed(ctx, sent, {"status": up.response.status, "events": sse_events(out)}, out)
+
+
+def check_interaction(it: Interaction) -> InteractionCheck:
+    why = skip_reason(it)
+    if why is not None:
+        return InteractionCheck(it.index, True, skipped=why)
+    try:
+        replayed = replay_interaction(it)
+    except ImportError:
+        return InteractionCheck(
+            it.index, True, skipped=f"no codec for {it.client_dialect}/{it.upstream_dialect}"
+        )
+    except TranslationError as e:  # the recorded request or answer no longer translates at all
+        return InteractionCheck(it.index, False, f"#{it.index}: cannot translate: {e}\n")
+    assert it.client is not None and it.upstream is not None
+    diff = ""
+    recorded_sent = _sorted_normal(_json(it.upstream.request.body))
+    sent = _sorted_normal(replayed.request)
+    if sent != recorded_sent:
+        diff += _unified(recorded_sent, sent, f"#{it.index} upstream request")
+    got = _sorted_normal(replayed.response)
+    want = _sorted_normal(recorded_response(it.client))
     if got != want:
         diff += _unified(want, got, f"#{it.index} client response")
     return InteractionCheck(it.index, not diff, diff)
