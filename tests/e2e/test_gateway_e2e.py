@@ -382,3 +382,17 @@ def _log(svc: Service) -> str:
 
 def test_no_tracebacks_in_gateway_log(gw: Service) -> None:
     assert "Traceback" not in _log(gw)
+
+
+def test_listener_also_works_as_an_explicit_proxy(gw_open: Service, clean: FakeUpstream) -> None:
+    # A client that cannot change its base URL sets HTTP(S)_PROXY instead; the absolute-form
+    # request goes through the same listener untouched.
+    with httpx.Client(proxy=gw_open.url) as c:
+        r = c.post(
+            f"{clean.url}/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": "Bearer sk-client"},
+        )
+    assert r.status_code == 200
+    assert r.json()["choices"][0]["message"]["content"]
+    assert clean.requests[-1].headers.get("authorization") == "Bearer sk-client"
