@@ -6,6 +6,7 @@ DuckDB says another process holds it, asks that process (see recorder.store.quer
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -46,7 +47,7 @@ def _print(result: object, fmt: OutputFormat, title: str | None = None) -> None:
     elif fmt is OutputFormat.csv:
         typer.echo(as_csv(result), nl=False)
     else:
-        Console().print(as_table(result, title))
+        _console().print(as_table(result, title))
 
 
 @app.command()
@@ -102,7 +103,7 @@ def show(
         raise _fail(str(e)) from e
     if not exchanges:
         raise _fail(f"no exchange or session {id!r} in {db}")
-    Console().print(render_exchanges(exchanges, limit=None if full else 1000))
+    _console().print(render_exchanges(exchanges, limit=None if full else 1000))
 
 
 @app.command()
@@ -116,3 +117,11 @@ def migrate(db: DbOption = DEFAULT_DB) -> None:
     except StoreError as e:
         raise _fail(str(e)) from e
     typer.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+
+
+def _console() -> Console:
+    """A terminal's own width (or $COLUMNS); other piped output is not squeezed into 80."""
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=160)
