@@ -23,6 +23,7 @@ import httpx
 from mitmproxy import ctx, exceptions, http
 
 from addons import auth, endpoints, routing, summary
+from addons.cassette_upstream import CassetteUpstream, reopen
 from addons.flowstate import STATE, FlowState, new_exchange
 from addons.options import GatewayOptions, declare, read_options
 from addons.timeouts import finish_broken_stream, inject_timeout
@@ -53,6 +54,10 @@ class Gateway:
         # (client connection id, upstream address) pairs with an open upstream connection:
         # requests on them skip the connect probe.
         self.live: set[tuple[str, tuple[str, int]]] = set()
+        # gateway_upstream named a cassette: replayed in mitmproxy's loop; the default route
+        # points at it once its port is known (``_await_cassette``).
+        self.cassette: CassetteUpstream | None = None
+        self._cassette_route: tuple[routing.GatewayConfig | None, ir.Dialect | None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -65,8 +70,12 @@ class Gateway:
         try:
             self.opts = read_options(ctx.options)
             config = routing.load_config(self.opts.config) if self.opts.config else None
+            o = self.opts
+            self.cassette = reopen(self.cassette, o.cassette, o.replay_timing, o.replay_repeat)
+            api = o.api or (self.cassette.dialect if self.cassette else None)
+            self._cassette_route = (config, api) if self.cassette else None
             self.router = routing.build_router(
-                config, self.opts.upstream, self.opts.api, self.opts.upstream_key_env
+                config, self.opts.upstream, api, self.opts.upstream_key_env
             )
         except (ConfigError, ValueError) as e:
             raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
@@ -90,6 +99,19 @@ class Gateway:
     async def done(self) -> None:
         if self.http is not None:
             await self.http.aclose()
+        if self.cassette is not None:
+            await self.cassette.stop()
+
+    async def _await_cassette(self) -> None:
+        """Point the default route at the replayed cassette once its server listens."""
+        pending = self._cassette_route
+        if pending is None or self.cassette is None:
+            return
+        url = await self.cassette.url()
+        if self._cassette_route is pending:  # not reconfigured meanwhile
+            config, api = pending
+            self.router = routing.build_router(config, url, api, self.opts.upstream_key_env)
+            self._cassette_route = None
 
     def server_connected(self, data: Any) -> None:
         self.live.add((data.client.id, tuple(data.server.address[:2])))
@@ -128,6 +150,7 @@ class Gateway:
             if st.kind == "vendor":
                 self._vendor_request(flow, st)
             else:
+                await self._await_cassette()
                 await self._gateway_request(flow, st)
         except Exception as e:  # noqa: BLE001
             logger.exception("gateway: request failed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from addons.cassette_upstream import is_cassette_dir
 from addons.upstream import RetryPolicy
 from recorder.ir import DIALECTS, Dialect
 
@@ -16,14 +17,16 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         "gateway_upstream",
         str,
         "",
-        "Base URL of the upstream, e.g. http://127.0.0.1:11434/v1 or https://openrouter.ai/api/v1. "
+        "Base URL of the upstream, e.g. http://127.0.0.1:11434/v1 or https://openrouter.ai/api/v1, "
+        "or a cassette directory (cassettes/x) replayed as the upstream, offline. "
         "Empty: each dialect goes to its vendor's official API with the client's own key.",
     ),
     (
         "gateway_upstream_api",
         str,
         "",
-        "Dialect of gateway_upstream: anthropic | openai. Empty: the client's own dialect.",
+        "Dialect of gateway_upstream: anthropic | openai. Empty: the client's own dialect "
+        "(for a cassette: the dialect it was recorded against).",
     ),
     (
         "gateway_upstream_key_env",
@@ -54,6 +57,18 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         "0",
         "Seconds to wait for the upstream's first byte before answering 504 (0: no limit).",
     ),
+    (
+        "gateway_replay_timing",
+        str,
+        "instant",
+        "When gateway_upstream is a cassette: instant | recorded | xN (N times the recorded gaps).",
+    ),
+    (
+        "gateway_replay_repeat",
+        bool,
+        True,
+        "When gateway_upstream is a cassette: played interactions may answer again.",
+    ),
 ]
 
 
@@ -65,12 +80,15 @@ def declare(loader: Any) -> None:
 @dataclass(frozen=True, slots=True)
 class GatewayOptions:
     upstream: str | None = None
+    cassette: str | None = None  # gateway_upstream named a cassette directory, not a URL
     api: Dialect | None = None
     upstream_key_env: str | None = None
     config: str | None = None
     key: str | None = None
     allow_remote: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    replay_timing: str = "instant"
+    replay_repeat: bool = True
 
 
 def _seconds(name: str, value: str) -> float:
@@ -91,13 +109,17 @@ def read_options(o: Any) -> GatewayOptions:
     if o.gateway_retries < 0:
         raise ValueError(f"gateway_retries must not be negative, got {o.gateway_retries}")
     upstream = o.gateway_upstream or None
-    if upstream is not None:
+    cassette = None
+    if upstream is not None and is_cassette_dir(upstream):
+        cassette, upstream = upstream, None
+    elif upstream is not None:
         from addons.routing import parse_base_url
 
         try:
             parse_base_url(upstream)
         except ValueError as e:
-            raise ValueError(f"gateway_upstream: {e}") from None
+            hint = "" if "://" in upstream else " (nor a cassette directory: no cassette.json)"
+            raise ValueError(f"gateway_upstream: {e}{hint}") from None
     connect = _seconds("gateway_connect_timeout", o.gateway_connect_timeout)
     if connect == 0:
         raise ValueError("gateway_connect_timeout must be more than 0")
@@ -110,10 +132,13 @@ def read_options(o: Any) -> GatewayOptions:
     )
     return GatewayOptions(
         upstream=upstream,
+        cassette=cassette,
         api=cast(Dialect | None, api),
         upstream_key_env=o.gateway_upstream_key_env or None,
         config=o.gateway_config or None,
         key=o.gateway_key or None,
         allow_remote=o.gateway_allow_remote,
         policy=policy,
+        replay_timing=o.gateway_replay_timing,
+        replay_repeat=o.gateway_replay_repeat,
     )

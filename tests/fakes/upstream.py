@@ -7,6 +7,7 @@ behaviour by a *mode*, taken from (first match wins) the queue filled by :meth:`
 (or ``POST /_fake/script``), the request header ``x-fake-mode``, or the server default.
 
 A mode is ``name[:arg]`` items joined by ``+``, e.g. ``"text"``, ``"tool"``, ``"thinking"``,
+``"parallel-tools"``, ``"echo"``, ``"max-tokens"``, ``"cache"`` (see :mod:`tests.fakes.replies`),
 ``"error:429"``, ``"midstream-error"``, ``"truncated"``, ``"no-terminal"``, ``"bad-json"``,
 ``"reset"`` (close without answering), ``"slow:200"`` (ms before the headers),
 ``"events:200"`` (that many text deltas), ``"gap:5"`` (ms between events),
@@ -29,6 +30,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes import replies
+from tests.fakes.replies import Mode
+
+__all__ = ["FakeUpstream", "Mode", "Received"]
+
 ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -46,7 +52,17 @@ OPENAI_ERROR_TYPES = {
     404: "invalid_request_error",
     429: "rate_limit_exceeded",
 }
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    529: "Overloaded",
+}
 
 
 @dataclass(slots=True)
@@ -58,35 +74,6 @@ class Received:
 
     def json(self) -> Any:
         return json.loads(self.body)
-
-
-@dataclass(slots=True)
-class Mode:
-    name: str = "text"
-    status: int = 200
-    events: int = 3
-    slow_ms: float = 0.0
-    gap_ms: float = 0.0
-    retry_after: str | None = None
-
-    @classmethod
-    def parse(cls, spec: str) -> Mode:
-        mode = cls()
-        for item in filter(None, (s.strip() for s in spec.split("+"))):
-            name, _, arg = item.partition(":")
-            if name == "error":
-                mode.name, mode.status = "error", int(arg or 500)
-            elif name == "slow":
-                mode.slow_ms = float(arg)
-            elif name == "events":
-                mode.events = int(arg)
-            elif name == "gap":
-                mode.gap_ms = float(arg)
-            elif name == "retry-after":
-                mode.retry_after = arg
-            else:
-                mode.name = name
-        return mode
 
 
 @dataclass
@@ -200,19 +187,19 @@ class FakeUpstream:
         except ValueError:
             return await self._json(writer, 400, _error(dialect, 400), mode)
         model = str(body.get("model", "fake-model"))
-        tool = ((body.get("tools") or [{}])[0]).get("name") or (
-            ((body.get("tools") or [{}])[0]).get("function") or {}
-        ).get("name", "get_weather")
+        plan = replies.plan(mode, body)
         if not body.get("stream"):
-            payload = (_anthropic_json if dialect == "anthropic" else _openai_json)(
-                mode, model, tool
+            payload = (
+                replies.anthropic_json(plan, model)
+                if dialect == "anthropic"
+                else replies.openai_json(plan, model)
             )
             return await self._json(writer, 200, payload, mode)
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
         events = (
-            _anthropic_events(mode, model, tool)
+            replies.anthropic_events(mode, plan, model)
             if dialect == "anthropic"
-            else _openai_events(mode, model, tool, usage)
+            else replies.openai_events(mode, plan, model, usage)
         )
         return await self._sse(writer, events, mode)
 
@@ -297,158 +284,6 @@ def _error(dialect: str, status: int) -> dict[str, Any]:
         return {"type": "error", "error": {"type": etype, "message": msg}}
     etype = OPENAI_ERROR_TYPES.get(status, "server_error")
     return {"error": {"message": msg, "type": etype, "param": None, "code": None}}
-
-
-def _texts(mode: Mode) -> list[str]:
-    if mode.events == 3:
-        return ["Hello", " world", "!"]
-    return [f"t{i} " for i in range(mode.events)]
-
-
-def _anthropic_json(mode: Mode, model: str, tool: str) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
-    stop = "end_turn"
-    if mode.name == "thinking":
-        content.append({"type": "thinking", "thinking": "Let me think.", "signature": "sig-fake"})
-    content.append({"type": "text", "text": "".join(_texts(mode))})
-    if mode.name == "tool":
-        content.append(
-            {"type": "tool_use", "id": "toolu_fake01", "name": tool, "input": {"city": "Paris"}}
-        )
-        stop = "tool_use"
-    return {
-        "id": "msg_fake01",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": 3},
-    }
-
-
-def _openai_json(mode: Mode, model: str, tool: str) -> dict[str, Any]:
-    msg: dict[str, Any] = {"role": "assistant", "content": "".join(_texts(mode))}
-    finish = "stop"
-    if mode.name == "thinking":
-        msg["reasoning_content"] = "Let me think."
-    if mode.name == "tool":
-        msg["tool_calls"] = [
-            {
-                "id": "call_fake01",
-                "type": "function",
-                "function": {"name": tool, "arguments": '{"city": "Paris"}'},
-            }
-        ]
-        finish = "tool_calls"
-    return {
-        "id": "chatcmpl-fake01",
-        "object": "chat.completion",
-        "created": 1700000000,
-        "model": model,
-        "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
-    }
-
-
-def _ev(name: str, data: dict[str, Any]) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-def _anthropic_events(mode: Mode, model: str, tool: str) -> list[bytes]:
-    msg = _anthropic_json(mode, model, tool) | {"content": [], "stop_reason": None}
-    msg["usage"] = {"input_tokens": 10, "output_tokens": 1}
-    out = [_ev("message_start", {"type": "message_start", "message": msg})]
-    idx = 0
-
-    def block(start: dict[str, Any], deltas: list[dict[str, Any]]) -> None:
-        nonlocal idx
-        out.append(
-            _ev(
-                "content_block_start",
-                {"type": "content_block_start", "index": idx, "content_block": start},
-            )
-        )
-        for d in deltas:
-            out.append(
-                _ev(
-                    "content_block_delta", {"type": "content_block_delta", "index": idx, "delta": d}
-                )
-            )
-        out.append(_ev("content_block_stop", {"type": "content_block_stop", "index": idx}))
-        idx += 1
-
-    if mode.name == "thinking":
-        block(
-            {"type": "thinking", "thinking": "", "signature": ""},
-            [
-                {"type": "thinking_delta", "thinking": "Let me think."},
-                {"type": "signature_delta", "signature": "sig-fake"},
-            ],
-        )
-    out.append(_ev("ping", {"type": "ping"}))
-    block({"type": "text", "text": ""}, [{"type": "text_delta", "text": t} for t in _texts(mode)])
-    stop = "end_turn"
-    if mode.name == "tool":
-        block(
-            {"type": "tool_use", "id": "toolu_fake01", "name": tool, "input": {}},
-            [
-                {"type": "input_json_delta", "partial_json": '{"city":'},
-                {"type": "input_json_delta", "partial_json": ' "Paris"}'},
-            ],
-        )
-        stop = "tool_use"
-    if mode.name == "midstream-error":
-        err = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-        return out[:4] + [_ev("error", err)]
-    if mode.name == "bad-json":
-        return out[:3] + [b"event: content_block_delta\ndata: {not json\n\n"]
-    delta = {"stop_reason": stop, "stop_sequence": None}
-    out.append(
-        _ev(
-            "message_delta",
-            {"type": "message_delta", "delta": delta, "usage": {"output_tokens": 3}},
-        )
-    )
-    out.append(_ev("message_stop", {"type": "message_stop"}))
-    return out
-
-
-def _openai_events(mode: Mode, model: str, tool: str, usage: bool) -> list[bytes]:
-    base = {
-        "id": "chatcmpl-fake01",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": model,
-    }
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        c = base | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        return f"data: {json.dumps(c)}\n\n".encode()
-
-    out = [chunk({"role": "assistant", "content": ""})]
-    if mode.name == "thinking":
-        out.append(chunk({"reasoning_content": "Let me think."}))
-    out += [chunk({"content": t}) for t in _texts(mode)]
-    finish = "stop"
-    if mode.name == "tool":
-        call = {"index": 0, "id": "call_fake01", "type": "function"}
-        out.append(chunk({"tool_calls": [call | {"function": {"name": tool, "arguments": ""}}]}))
-        for part in ('{"city":', ' "Paris"}'):
-            out.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
-        finish = "tool_calls"
-    if mode.name == "midstream-error":
-        err = {"error": {"message": "Overloaded", "type": "server_error", "code": None}}
-        return out[:3] + [f"data: {json.dumps(err)}\n\n".encode()]
-    if mode.name == "bad-json":
-        return out[:2] + [b"data: {not json\n\n"]
-    out.append(chunk({}, finish))
-    if usage:
-        u = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
-        out.append(f"data: {json.dumps(base | {'choices': [], 'usage': u})}\n\n".encode())
-    out.append(b"data: [DONE]\n\n")
-    return out
 
 
 def main() -> None:

@@ -1,0 +1,421 @@
+"""Record the project's cassette set through its own gateway, against the local fake upstream.
+
+    uv run python scripts/record_cassettes.py                 # every cassette
+    uv run python scripts/record_cassettes.py --only a2o-text --only 'o2a-stream-*'
+
+For each direction (``a2o``: Anthropic client -> OpenAI upstream, ``o2a``: the reverse,
+``pass-anthropic``, ``pass-openai``) it starts a real gateway (``mitmdump -s addons/gateway.py``,
+retries off, a temporary ``recorder_db``) in front of :mod:`tests.fakes.upstream` on free
+127.0.0.1 ports, drives every scenario with the official SDK of the client's dialect (the fake's
+behaviour chosen through its script queue, so no test header lands in a cassette), stops the
+gateway with SIGTERM (the recorder flushes on ``done``), and exports each exchange with the code
+behind ``recorder export`` into ``cassettes/<direction>-<scenario>/``. Nothing leaves 127.0.0.1.
+
+Made deterministic after export (same lengths, so the ``.sse`` timing stays valid): the random
+flow id that seeds the gateway's minted ids (``msg_``/``toolu_``/``call_``...) is replaced by the
+cassette name and the minted ids re-derived from it; the gateway's and the fake's ports become
+8080 and 9000; the gateway's ``created`` stamps become the fake's 1700000000. What still changes
+on every re-recording: the timing values (``meta.t_*`` and the stream ``timing`` offsets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from recorder.exchange import Exchange  # noqa: E402
+from recorder.ir import Dialect  # noqa: E402
+from recorder.store.reader import load_exchanges  # noqa: E402
+from replay.export import export  # noqa: E402
+from tests.clients.procs import BIN, Service, free_port, start_service  # noqa: E402
+from tests.fakes.upstream import FakeUpstream  # noqa: E402
+
+KEY = "sk-test"  # a fake key: the exporter must redact it (checked after export)
+ANTHROPIC_MODEL = "claude-sonnet-5"
+OPENAI_MODEL = "gpt-4o-mini"
+GATEWAY_PORT, FAKE_PORT = 8080, 9000  # what the recorded URLs say, whatever ports were used
+CREATED = "1700000000"
+GAP = "+gap:2"  # ms between the fake's events: one recorded chunk per event
+# A 1x1 PNG, hand-made (not from any recording).
+PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"
+    "60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Direction:
+    name: str
+    client: Dialect
+    upstream: Dialect
+
+    @property
+    def overloaded(self) -> int:
+        """The "busy" status each upstream dialect really uses."""
+        return 529 if self.upstream == "anthropic" else 503
+
+
+DIRECTIONS = (
+    Direction("a2o", "anthropic", "openai"),
+    Direction("o2a", "openai", "anthropic"),
+    Direction("pass-anthropic", "anthropic", "anthropic"),
+    Direction("pass-openai", "openai", "openai"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    mode: str  # the fake's mode; "error:busy" becomes 529 (Anthropic) / 503 (OpenAI)
+    request: str = "hello"  # key of REQUESTS[client dialect]
+    stream: bool = False
+
+    @property
+    def fails(self) -> bool:
+        return self.mode.startswith("error") or self.mode == "midstream-error"
+
+
+SCENARIOS = (
+    Scenario("text", "text"),
+    Scenario("stream-text", "text", stream=True),
+    Scenario("tool", "tool", "tool"),
+    Scenario("tools-parallel", "parallel-tools", "tools"),
+    Scenario("stream-tool", "tool", "tool", stream=True),
+    Scenario("stream-tools-parallel", "parallel-tools", "tools", stream=True),
+    Scenario("tool-result", "echo", "tool-result"),
+    Scenario("image", "echo", "image"),
+    Scenario("thinking", "thinking", "thinking"),
+    Scenario("stream-thinking", "thinking", "thinking", stream=True),
+    Scenario("max-tokens", "max-tokens", "max-tokens"),
+    Scenario("stream-max-tokens", "max-tokens", "max-tokens", stream=True),
+    Scenario("cache-usage", "cache", "cache"),
+    Scenario("stream-cache-usage", "cache", "cache", stream=True),
+    Scenario("error-400", "error:400"),
+    Scenario("error-401", "error:401"),
+    Scenario("error-429", "error:429+retry-after:1"),
+    Scenario("error-500", "error:500"),
+    Scenario("stream-error-busy", "error:busy", stream=True),
+    Scenario("stream-midstream-error", "midstream-error", stream=True),
+)
+
+
+def cassette_name(d: Direction, s: Scenario) -> str:
+    return f"{d.name}-{s.name.replace('busy', str(d.overloaded))}"
+
+
+# ------------------------------------------------------------------ requests (hand-written)
+
+HELLO = [{"role": "user", "content": "Say hello."}]
+WEATHER_Q = "What's the weather in Paris, and the time in Tokyo?"
+RESULTS = (("01", "Paris", "18C, sunny"), ("02", "Tokyo", "25C, light rain"))
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+TOOLS = (("get_weather", "Weather in a city."), ("get_time", "Time in a city."))
+# Stands for a long cached prefix (the fake does not count tokens; kept short for small cassettes).
+CACHED_SYSTEM = "You are a meticulous assistant. Follow the house style guide."
+
+
+def _anthropic_requests() -> dict[str, dict[str, Any]]:
+    tools = [{"name": n, "description": d, "input_schema": SCHEMA} for n, d in TOOLS]
+    ask = [{"role": "user", "content": WEATHER_Q}]
+    calls = [
+        {"type": "tool_use", "id": f"toolu_{n}", "name": "get_weather", "input": {"city": c}}
+        for n, c, _ in RESULTS
+    ]
+    results = [
+        {"type": "tool_result", "tool_use_id": f"toolu_{n}", "content": r} for n, _, r in RESULTS
+    ]
+    image = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64},
+    }
+    base = {"model": ANTHROPIC_MODEL, "max_tokens": 256}
+    return {
+        "hello": base | {"messages": HELLO},
+        "tool": base | {"messages": ask, "tools": tools[:1]},
+        "tools": base | {"messages": ask, "tools": tools},
+        "tool-result": base
+        | {
+            "tools": tools[:1],
+            "messages": [
+                *ask,
+                {"role": "assistant", "content": [{"type": "text", "text": "Checking."}, *calls]},
+                {"role": "user", "content": results},
+            ],
+        },
+        "image": base
+        | {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "What is in this image?"}, image],
+                }
+            ]
+        },
+        "thinking": base
+        | {
+            "max_tokens": 2048,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": HELLO,
+        },
+        "max-tokens": base
+        | {"max_tokens": 3, "messages": [{"role": "user", "content": "Tell a story."}]},
+        "cache": base
+        | {
+            "system": [
+                {"type": "text", "text": CACHED_SYSTEM, "cache_control": {"type": "ephemeral"}}
+            ],
+            "messages": HELLO,
+        },
+    }
+
+
+def _openai_requests() -> dict[str, dict[str, Any]]:
+    tools = [
+        {"type": "function", "function": {"name": n, "description": d, "parameters": SCHEMA}}
+        for n, d in TOOLS
+    ]
+    ask = [{"role": "user", "content": WEATHER_Q}]
+    calls = [
+        {
+            "id": f"call_{n}",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": f'{{"city": "{c}"}}'},
+        }
+        for n, c, _ in RESULTS
+    ]
+    results = [{"role": "tool", "tool_call_id": f"call_{n}", "content": r} for n, _, r in RESULTS]
+    image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}
+    base: dict[str, Any] = {"model": OPENAI_MODEL}
+    return {
+        "hello": base | {"messages": HELLO},
+        "tool": base | {"messages": ask, "tools": tools[:1]},
+        "tools": base | {"messages": ask, "tools": tools},
+        "tool-result": base
+        | {
+            "tools": tools[:1],
+            "messages": [
+                *ask,
+                {"role": "assistant", "content": "Checking.", "tool_calls": calls},
+                *results,
+            ],
+        },
+        "image": base
+        | {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "What is in this image?"}, image],
+                }
+            ]
+        },
+        "thinking": base | {"reasoning_effort": "low", "messages": HELLO},
+        "max-tokens": base
+        | {"max_tokens": 3, "messages": [{"role": "user", "content": "Tell a story."}]},
+        "cache": base | {"messages": [{"role": "system", "content": CACHED_SYSTEM}, *HELLO]},
+    }
+
+
+REQUESTS: dict[Dialect, dict[str, dict[str, Any]]] = {
+    "anthropic": _anthropic_requests(),
+    "openai": _openai_requests(),
+}
+
+
+# --------------------------------------------------------------------------- driving the SDKs
+
+
+# Some streams are read raw to their end, through the SDK's streaming-response API: a client that
+# hangs up before the upstream's last byte races the recording (mitmproxy then reports "Client
+# disconnected" and the response is lost). The SDKs hang up early at an error event, and the
+# OpenAI SDK always closes right after ``data: [DONE]``; its chunk model still judges each chunk.
+
+
+def _drive_anthropic(url: str, body: dict[str, Any], stream: bool, raw: bool) -> str:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0)
+    try:
+        if raw:
+            with client.messages.with_streaming_response.create(**body, stream=True) as r:
+                return f"streamed raw, {len(r.read())} bytes"
+        if stream:
+            with client.messages.stream(**body) as s:
+                final = s.get_final_message()
+            return f"streamed, stop_reason={final.stop_reason}"
+        msg = client.messages.create(**body)
+        return f"stop_reason={msg.stop_reason}"
+    except anthropic.APIStatusError as e:
+        return f"error {e.status_code}"
+    except anthropic.APIError as e:
+        return f"error {type(e).__name__}"
+
+
+def _drive_openai(url: str, body: dict[str, Any], stream: bool, raw: bool) -> str:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+    extra: dict[str, Any] = {"stream_options": {"include_usage": True}}
+    try:
+        if stream:
+            create = client.chat.completions.with_streaming_response.create
+            with create(**body, **extra, stream=True) as r:
+                data = r.read()
+            if raw:
+                return f"streamed raw, {len(data)} bytes"
+            finish = [
+                c.choices[0].finish_reason
+                for c in _openai_chunks(data)
+                if c.choices and c.choices[0].finish_reason
+            ]
+            return f"streamed, finish_reason={finish[-1] if finish else None}"
+        resp = client.chat.completions.create(**body)
+        return f"finish_reason={resp.choices[0].finish_reason}"
+    except openai.APIStatusError as e:
+        return f"error {e.status_code}"
+    except openai.APIError as e:
+        return f"error {type(e).__name__}"
+
+
+def _openai_chunks(data: bytes) -> list[Any]:
+    from openai.types.chat import ChatCompletionChunk
+
+    from recorder.sse import SseParser
+
+    parser = SseParser()
+    events = parser.feed(data) + parser.close()
+    return [
+        ChatCompletionChunk.model_validate_json(e.data)
+        for e in events
+        if e.data and e.data != "[DONE]"
+    ]
+
+
+DRIVERS: dict[Dialect, Callable[[str, dict[str, Any], bool, bool], str]] = {
+    "anthropic": _drive_anthropic,
+    "openai": _drive_openai,
+}
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def start_gateway(d: Direction, fake: FakeUpstream, tmp: Path) -> tuple[Service, Path]:
+    port, db = free_port(), tmp / f"{d.name}.duckdb"
+    upstream = f"{fake.url}/v1" if d.upstream == "openai" else fake.url
+    argv = [str(BIN / "mitmdump"), "-q", "-s", str(ROOT / "addons" / "gateway.py")]
+    argv += ["-p", str(port), "--listen-host", "127.0.0.1"]
+    for opt in (
+        f"recorder_db={db}",
+        f"gateway_upstream={upstream}",
+        f"gateway_upstream_api={d.upstream}",
+        "gateway_retries=0",  # one upstream exchange per scenario, errors recorded as they came
+    ):
+        argv += ["--set", opt]
+    return start_service(f"gateway-{d.name}", argv, port=port, log_dir=tmp), db
+
+
+# ------------------------------------------------------------------ making it deterministic
+
+
+def _minted(seed: str, n: int) -> str:
+    """The digest :class:`recorder.context.IdFactory` mints as its ``n``-th id for ``seed``."""
+    return hashlib.sha256(f"{seed}:{n}".encode()).hexdigest()[:24]
+
+
+def normalize(directory: Path, ex: Exchange, ports: dict[int, int]) -> None:
+    """Replace per-run values with stable ones of the same length (see the module docstring)."""
+    seed = directory.name
+    swaps = {_minted(ex.id, n): _minted(seed, n) for n in range(1, 200)}
+    swaps[ex.id] = seed
+    created = re.compile(r'("created":\s*)\d{10}\b')
+    for f in sorted(directory.iterdir()):
+        text = f.read_text(encoding="utf-8")
+        for old, new in swaps.items():
+            text = text.replace(old, new)
+        text = created.sub(lambda m: m.group(1) + CREATED, text)
+        if f.name == "cassette.json":
+            for old_port, new_port in ports.items():
+                text = text.replace(f"127.0.0.1:{old_port}/", f"127.0.0.1:{new_port}/")
+        f.write_text(text, encoding="utf-8")
+    leaked = [f.name for f in directory.iterdir() if KEY in f.read_text(encoding="utf-8")]
+    if leaked:
+        raise SystemExit(f"{directory}: the key {KEY!r} leaked into {leaked}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def selected(only: list[str]) -> list[tuple[Direction, Scenario]]:
+    pairs = [(d, s) for d in DIRECTIONS for s in SCENARIOS]
+    if not only:
+        return pairs
+    return [(d, s) for d, s in pairs if any(fnmatchcase(cassette_name(d, s), p) for p in only)]
+
+
+def record(pairs: list[tuple[Direction, Scenario]], out: Path) -> int:
+    fake = FakeUpstream(log=False).start()
+    directions = [d for d in DIRECTIONS if any(p[0] is d for p in pairs)]
+    problems = 0
+    with tempfile.TemporaryDirectory(prefix="tapegate-record-") as tmp:
+        gateways = {d.name: start_gateway(d, fake, Path(tmp)) for d in directions}
+        try:
+            for d, s in pairs:
+                gw = gateways[d.name][0]
+                fake.script(s.mode.replace("busy", str(d.overloaded)) + GAP)
+                body = REQUESTS[d.client][s.request]
+                raw = s.mode == "midstream-error"
+                outcome = DRIVERS[d.client](gw.url, body, s.stream, raw)
+                bad = outcome.startswith("error") != (s.fails and not raw)
+                problems += bad
+                print(f"{'!!' if bad else 'ok'} {cassette_name(d, s):40} {outcome}")
+        finally:
+            for gw, _ in gateways.values():
+                gw.stop()  # SIGTERM: mitmdump runs the recorder's done hook, which flushes
+            fake.stop()
+        for d in directions:
+            service, db = gateways[d.name]
+            exchanges = load_exchanges(str(db))
+            mine = [s for dd, s in pairs if dd is d]
+            if len(exchanges) != len(mine):
+                raise SystemExit(
+                    f"{d.name}: {len(exchanges)} exchanges recorded for {len(mine)} scenarios; "
+                    f"gateway log:\n{service.log_tail()}"
+                )
+            ports = {service.port: GATEWAY_PORT, fake.port: FAKE_PORT}
+            for ex, s in zip(exchanges, mine, strict=True):
+                target = out / cassette_name(d, s)
+                export([ex], target)
+                normalize(target, ex, ports)
+    print(
+        f"wrote {len(pairs)} cassettes to {out}"
+        + (f"; {problems} unexpected outcomes" if problems else "")
+    )
+    return 1 if problems else 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument(
+        "--only", action="append", default=[], help="cassette name or glob (repeatable)"
+    )
+    ap.add_argument("--out", type=Path, default=ROOT / "cassettes", help="where to write")
+    args = ap.parse_args()
+    pairs = selected(args.only)
+    if not pairs:
+        raise SystemExit(f"no cassette matches {args.only}")
+    raise SystemExit(record(pairs, args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""What the fake upstream answers: a *mode* (see :class:`Mode`) and the request body become a
+dialect-neutral :class:`Plan` (blocks, stop, usage), rendered as an Anthropic or OpenAI JSON body
+or SSE event list. Pure and deterministic: fixed ids (``msg_fake01``, ``toolu_fake01``,
+``call_fake01``...), fixed ``created``, no clock, so recordings made against the fake (the
+project's cassettes) are the same on every run.
+
+Modes beyond the basic ones (``text``, ``tool``, ``thinking``, the failure modes):
+
+- ``parallel-tools``: two tool calls (the request's first and second tools, Paris and Tokyo);
+- ``echo``: a text describing the last user turn (its text, images with media type and size,
+  tool results with their ids), for image and tool round-trip scenarios;
+- ``max-tokens``: the answer is cut: ``max_tokens`` / ``length``;
+- ``cache``: usage with prompt-cache numbers (Anthropic cache read/creation, OpenAI
+  ``prompt_tokens_details.cached_tokens``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+CREATED = 1700000000
+CITIES = ("Paris", "Tokyo")
+
+
+@dataclass(slots=True)
+class Mode:
+    name: str = "text"
+    status: int = 200
+    events: int = 3
+    slow_ms: float = 0.0
+    gap_ms: float = 0.0
+    retry_after: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Mode:
+        mode = cls()
+        for item in filter(None, (s.strip() for s in spec.split("+"))):
+            name, _, arg = item.partition(":")
+            if name == "error":
+                mode.name, mode.status = "error", int(arg or 500)
+            elif name == "slow":
+                mode.slow_ms = float(arg)
+            elif name == "events":
+                mode.events = int(arg)
+            elif name == "gap":
+                mode.gap_ms = float(arg)
+            elif name == "retry-after":
+                mode.retry_after = arg
+            else:
+                mode.name = name
+        return mode
+
+
+# ---------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    text: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    deltas: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    n: int  # 1-based: ids toolu_fake0N / call_fake0N
+    name: str
+    city: str
+
+    @property
+    def pieces(self) -> tuple[str, str]:  # the arguments, streamed in two deltas
+        return '{"city":', f' "{self.city}"}}'
+
+    @property
+    def arguments(self) -> str:
+        return f'{{"city": "{self.city}"}}'
+
+
+Block = Thinking | Text | ToolCall
+Stop = Literal["end", "tool", "length"]
+ANTHROPIC_STOP: dict[Stop, str] = {"end": "end_turn", "tool": "tool_use", "length": "max_tokens"}
+OPENAI_FINISH: dict[Stop, str] = {"end": "stop", "tool": "tool_calls", "length": "length"}
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input: int = 10  # uncached prompt tokens (Anthropic's input_tokens)
+    output: int = 3
+    cache_read: int | None = None
+    cache_write: int | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    blocks: list[Block] = field(default_factory=list)
+    stop: Stop = "end"
+    usage: Usage = field(default_factory=Usage)
+
+
+def _texts(mode: Mode) -> tuple[str, ...]:
+    if mode.name == "max-tokens":
+        return ("Once", " upon", " a")
+    if mode.events == 3:
+        return ("Hello", " world", "!")
+    return tuple(f"t{i} " for i in range(mode.events))
+
+
+def tool_names(body: dict[str, Any]) -> list[str]:
+    """Names of the request's tools (either dialect), else ``get_weather``."""
+    names = []
+    for t in body.get("tools") or []:
+        if isinstance(t, dict):
+            name = t.get("name") or (t.get("function") or {}).get("name")
+            if isinstance(name, str):
+                names.append(name)
+    return names or ["get_weather"]
+
+
+def plan(mode: Mode, body: dict[str, Any]) -> Plan:
+    p = Plan()
+    if mode.name == "thinking":
+        p.blocks.append(Thinking("Let me think.", "sig-fake"))
+    if mode.name == "parallel-tools":
+        names = tool_names(body)
+        p.blocks.append(Text(("I'll check", " both.")))
+        for i, city in enumerate(CITIES):
+            p.blocks.append(ToolCall(i + 1, names[min(i, len(names) - 1)], city))
+        p.stop = "tool"
+        return p
+    text = describe_last_turn(body) if mode.name == "echo" else None
+    p.blocks.append(Text(_split(text) if text is not None else _texts(mode)))
+    if mode.name == "tool":
+        p.blocks.append(ToolCall(1, tool_names(body)[0], "Paris"))
+        p.stop = "tool"
+    if mode.name == "max-tokens":
+        p.stop = "length"
+    if mode.name == "cache":
+        p.usage = Usage(cache_read=1800, cache_write=200)
+    return p
+
+
+def _split(text: str) -> tuple[str, ...]:
+    """A text as (up to) three deltas cut at spaces, so streams have several events."""
+    words = text.split(" ")
+    third = max(1, -(-len(words) // 3))
+    groups = [" ".join(words[i : i + third]) for i in range(0, len(words), third)]
+    return tuple(g if i == 0 else " " + g for i, g in enumerate(groups))
+
+
+# ---------------------------------------------------------------------------- echo
+
+
+def describe_last_turn(body: dict[str, Any]) -> str:
+    """``Echo: text "..."; image image/png 92 b64 chars; tool_result toolu_x: "..."``."""
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    parts: list[str] = []
+    tail: list[
+        dict[str, Any]
+    ] = []  # OpenAI: the trailing tool messages answer the last assistant turn
+    for m in reversed(messages):
+        if m.get("role") != "tool":
+            break
+        tail.insert(0, m)
+    for m in tail:
+        parts.append(f"tool_result {m.get('tool_call_id')}: {_quote(_flat(m.get('content')))}")
+    if not tail and messages:
+        content = messages[-1].get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for b in blocks or []:
+            parts.append(_describe_block(b))
+    return "Echo: " + "; ".join(parts or ["nothing"])
+
+
+def _describe_block(b: Any) -> str:
+    kind = b.get("type") if isinstance(b, dict) else None
+    if kind == "text":
+        return f"text {_quote(b.get('text'))}"
+    if kind == "image":  # Anthropic: source.media_type + base64 data
+        src = b.get("source") or {}
+        return f"image {src.get('media_type')} {len(src.get('data') or '')} b64 chars"
+    if kind == "image_url":  # OpenAI: a data: URL
+        url = str((b.get("image_url") or {}).get("url") or "")
+        head, _, data = url.partition(",")
+        media = head.removeprefix("data:").split(";")[0] or "url"
+        return f"image {media} {len(data)} b64 chars"
+    if kind == "tool_result":
+        return f"tool_result {b.get('tool_use_id')}: {_quote(_flat(b.get('content')))}"
+    return f"{kind} block"
+
+
+def _flat(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+    return str(content or "")
+
+
+def _quote(text: Any) -> str:
+    return json.dumps(str(text or ""), ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------- Anthropic
+
+
+def _anthropic_usage(u: Usage, output: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"input_tokens": u.input}
+    if u.cache_write is not None:
+        out["cache_creation_input_tokens"] = u.cache_write
+    if u.cache_read is not None:
+        out["cache_read_input_tokens"] = u.cache_read
+    out["output_tokens"] = output
+    return out
+
+
+def anthropic_json(p: Plan, model: str) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    for b in p.blocks:
+        match b:
+            case Thinking():
+                content.append({"type": "thinking", "thinking": b.text, "signature": b.signature})
+            case Text():
+                content.append({"type": "text", "text": "".join(b.deltas)})
+            case ToolCall():
+                content.append(
+                    {
+                        "type": "tool_use",
+                        "id": f"toolu_fake0{b.n}",
+                        "name": b.name,
+                        "input": {"city": b.city},
+                    }
+                )
+    return {
+        "id": "msg_fake01",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": ANTHROPIC_STOP[p.stop],
+        "stop_sequence": None,
+        "usage": _anthropic_usage(p.usage, p.usage.output),
+    }
+
+
+def ev(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def anthropic_events(mode: Mode, p: Plan, model: str) -> list[bytes]:
+    msg = anthropic_json(p, model) | {"content": [], "stop_reason": None}
+    msg["usage"] = _anthropic_usage(p.usage, 1)
+    out = [ev("message_start", {"type": "message_start", "message": msg})]
+    pinged = False
+    for idx, b in enumerate(p.blocks):
+        if not isinstance(b, Thinking) and not pinged:
+            out.append(ev("ping", {"type": "ping"}))
+            pinged = True
+        start: dict[str, Any]
+        deltas: list[dict[str, Any]]
+        match b:
+            case Thinking():
+                start = {"type": "thinking", "thinking": "", "signature": ""}
+                deltas = [
+                    {"type": "thinking_delta", "thinking": b.text},
+                    {"type": "signature_delta", "signature": b.signature},
+                ]
+            case Text():
+                start = {"type": "text", "text": ""}
+                deltas = [{"type": "text_delta", "text": t} for t in b.deltas]
+            case ToolCall():
+                start = {"type": "tool_use", "id": f"toolu_fake0{b.n}", "name": b.name, "input": {}}
+                deltas = [{"type": "input_json_delta", "partial_json": s} for s in b.pieces]
+        block_start = {"type": "content_block_start", "index": idx, "content_block": start}
+        out.append(ev("content_block_start", block_start))
+        for d in deltas:
+            delta = {"type": "content_block_delta", "index": idx, "delta": d}
+            out.append(ev("content_block_delta", delta))
+        out.append(ev("content_block_stop", {"type": "content_block_stop", "index": idx}))
+    if mode.name == "midstream-error":
+        err = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        return out[:4] + [ev("error", err)]
+    if mode.name == "bad-json":
+        return out[:3] + [b"event: content_block_delta\ndata: {not json\n\n"]
+    delta = {"stop_reason": ANTHROPIC_STOP[p.stop], "stop_sequence": None}
+    usage = {"output_tokens": p.usage.output}
+    out.append(ev("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
+    out.append(ev("message_stop", {"type": "message_stop"}))
+    return out
+
+
+# ---------------------------------------------------------------------------- OpenAI
+
+
+def _openai_usage(u: Usage) -> dict[str, Any]:
+    prompt = u.input + (u.cache_read or 0) + (u.cache_write or 0)
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": u.output,
+        "total_tokens": prompt + u.output,
+    }
+    if u.cache_read is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": u.cache_read}
+    return out
+
+
+def _call(b: ToolCall) -> dict[str, Any]:
+    return {"id": f"call_fake0{b.n}", "type": "function"}
+
+
+def openai_json(p: Plan, model: str) -> dict[str, Any]:
+    msg: dict[str, Any] = {"role": "assistant", "content": ""}
+    calls = []
+    for b in p.blocks:
+        match b:
+            case Thinking():
+                msg["reasoning_content"] = b.text
+            case Text():
+                msg["content"] += "".join(b.deltas)
+            case ToolCall():
+                calls.append(_call(b) | {"function": {"name": b.name, "arguments": b.arguments}})
+    if calls:
+        msg["tool_calls"] = calls
+    return {
+        "id": "chatcmpl-fake01",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": model,
+        "choices": [{"index": 0, "message": msg, "finish_reason": OPENAI_FINISH[p.stop]}],
+        "usage": _openai_usage(p.usage),
+    }
+
+
+def openai_events(mode: Mode, p: Plan, model: str, usage: bool) -> list[bytes]:
+    base = {
+        "id": "chatcmpl-fake01",
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": model,
+    }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        c = base | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(c)}\n\n".encode()
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    call_index = 0
+    for b in p.blocks:
+        match b:
+            case Thinking():
+                out.append(chunk({"reasoning_content": b.text}))
+            case Text():
+                out += [chunk({"content": t}) for t in b.deltas]
+            case ToolCall():
+                fn = {"function": {"name": b.name, "arguments": ""}}
+                first = {"index": call_index} | _call(b) | fn
+                out.append(chunk({"tool_calls": [first]}))
+                for s in b.pieces:
+                    piece = {"index": call_index, "function": {"arguments": s}}
+                    out.append(chunk({"tool_calls": [piece]}))
+                call_index += 1
+    if mode.name == "midstream-error":
+        err = {"error": {"message": "Overloaded", "type": "server_error", "code": None}}
+        return out[:3] + [f"data: {json.dumps(err)}\n\n".encode()]
+    if mode.name == "bad-json":
+        return out[:2] + [b"data: {not json\n\n"]
+    out.append(chunk({}, OPENAI_FINISH[p.stop]))
+    if usage:
+        last = base | {"choices": [], "usage": _openai_usage(p.usage)}
+        out.append(f"data: {json.dumps(last)}\n\n".encode())
+    out.append(b"data: [DONE]\n\n")
+    return out
