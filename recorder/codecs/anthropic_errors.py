@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder import ir
+from recorder.codecs.http_status import kind_of_status
 
 JsonObject = dict[str, Any]
 
@@ -71,33 +72,8 @@ _TYPE_TO_KIND: dict[str, ir.ErrorKind] = {
     # "api_error" is read by status: 502/503 say more than the type does
 }
 
-_STATUS_TO_KIND: dict[int, ir.ErrorKind] = {
-    400: "invalid_request",
-    401: "authentication",
-    402: "billing",
-    403: "permission",
-    404: "not_found",
-    408: "timeout",
-    409: "invalid_request",
-    413: "request_too_large",
-    422: "invalid_request",
-    429: "rate_limit",
-    500: "api_error",
-    502: "bad_gateway",
-    503: "unavailable",
-    504: "timeout",
-    529: "overloaded",
-}
 
 _MAX_TEXT = 1000  # a proxy's HTML page is not an error message
-
-
-def kind_of_status(status: int | None) -> ir.ErrorKind:
-    if status is None:
-        return "api_error"
-    if status in _STATUS_TO_KIND:
-        return _STATUS_TO_KIND[status]
-    return "invalid_request" if 400 <= status < 500 else "api_error"
 
 
 def kind_of_type(err_type: str | None, status: int | None) -> ir.ErrorKind:

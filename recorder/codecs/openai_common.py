@@ -17,6 +17,7 @@ import json
 from typing import Any, Final
 
 from recorder import ir
+from recorder.codecs.http_status import STATUS_TO_KIND, kind_of_status
 from recorder.context import Context
 
 _FINISH_REASON_TO_IR: Final[dict[str, ir.StopReason]] = {
@@ -112,22 +113,6 @@ def merge_usage(old: ir.Usage, new: ir.Usage) -> ir.Usage:
 
 # --------------------------------------------------------------------------- errors
 
-_STATUS_TO_KIND: Final[dict[int, ir.ErrorKind]] = {
-    400: "invalid_request",
-    401: "authentication",
-    402: "billing",
-    403: "permission",
-    404: "not_found",
-    408: "timeout",
-    413: "request_too_large",
-    422: "invalid_request",
-    429: "rate_limit",
-    500: "api_error",
-    502: "bad_gateway",
-    503: "unavailable",
-    504: "timeout",
-    529: "overloaded",
-}
 
 # A provider's code or type says more than the status: OpenAI sends quota exhaustion as 429.
 # Codes precise enough to override the HTTP status (OpenAI sends insufficient_quota as a 429).
@@ -175,19 +160,15 @@ def kind_for(status: int | None, code: Any, type_: Any) -> ir.ErrorKind:
         if isinstance(key, str) and key in _SPECIFIC_CODE_TO_KIND:
             return _SPECIFIC_CODE_TO_KIND[key]
     num = _as_status(status)
-    if num is not None and num in _STATUS_TO_KIND:
-        return _STATUS_TO_KIND[num]
+    if num is not None and num in STATUS_TO_KIND:
+        return STATUS_TO_KIND[num]
     for key in (code, type_):
         if isinstance(key, str) and key in _GENERIC_TO_KIND:
             return _GENERIC_TO_KIND[key]
-    for candidate in (status, code):
+    for candidate in (status, code):  # OpenRouter puts the status in "code"
         num = _as_status(candidate)
-        if num is not None and num in _STATUS_TO_KIND:
-            return _STATUS_TO_KIND[num]
-        if num is not None and 400 <= num < 500:
-            return "invalid_request"
-        if num is not None and num >= 500:
-            return "api_error"
+        if num is not None:
+            return kind_of_status(num)
     return "api_error"
 
 
