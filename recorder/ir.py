@@ -207,6 +207,22 @@ class Usage:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def merge_usage(old: Usage, new: Usage) -> Usage:
+    """Later usage replaces earlier usage field by field (the rule of :class:`UsageUpdate`)."""
+
+    def pick(a: int | None, b: int | None) -> int | None:
+        return b if b is not None else a
+
+    return Usage(
+        input_tokens=pick(old.input_tokens, new.input_tokens),
+        output_tokens=pick(old.output_tokens, new.output_tokens),
+        cache_read_tokens=pick(old.cache_read_tokens, new.cache_read_tokens),
+        cache_creation_tokens=pick(old.cache_creation_tokens, new.cache_creation_tokens),
+        reasoning_tokens=pick(old.reasoning_tokens, new.reasoning_tokens),
+        extra={**old.extra, **new.extra},
+    )
+
+
 @dataclass(slots=True)
 class Response:
     id: str

@@ -112,10 +112,10 @@ class StreamEncoder:
                     )
             case ir.MessageStart():
                 if not self._started:
-                    self._merge_usage(ev.usage)
+                    self._usage = ir.merge_usage(self._usage, ev.usage)
                     self._start(out, ev.id, ev.model)
             case ir.UsageUpdate(usage=usage):
-                self._merge_usage(usage)
+                self._usage = ir.merge_usage(self._usage, usage)
             case ir.Finish():
                 self._finish = ev
             case ir.KeepAlive():
@@ -248,17 +248,3 @@ class StreamEncoder:
                 "content_block_stop", f'{{"type":"content_block_stop","index":{self._next - 1}}}'
             )
         )
-
-    def _merge_usage(self, u: ir.Usage) -> None:
-        mine = self._usage
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_creation_tokens",
-            "reasoning_tokens",
-        ):
-            value = getattr(u, name)
-            if value is not None:
-                setattr(mine, name, value)
-        mine.extra.update(u.extra)

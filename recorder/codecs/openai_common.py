@@ -91,26 +91,6 @@ def usage_from_ir(u: ir.Usage) -> dict[str, Any]:
     return out
 
 
-def merge_usage(old: ir.Usage, new: ir.Usage) -> ir.Usage:
-    """Later usage replaces earlier usage field by field (the IR's UsageUpdate rule)."""
-    return ir.Usage(
-        input_tokens=new.input_tokens if new.input_tokens is not None else old.input_tokens,
-        output_tokens=new.output_tokens if new.output_tokens is not None else old.output_tokens,
-        cache_read_tokens=(
-            new.cache_read_tokens if new.cache_read_tokens is not None else old.cache_read_tokens
-        ),
-        cache_creation_tokens=(
-            new.cache_creation_tokens
-            if new.cache_creation_tokens is not None
-            else old.cache_creation_tokens
-        ),
-        reasoning_tokens=(
-            new.reasoning_tokens if new.reasoning_tokens is not None else old.reasoning_tokens
-        ),
-        extra={**old.extra, **new.extra},
-    )
-
-
 # --------------------------------------------------------------------------- errors
 
 

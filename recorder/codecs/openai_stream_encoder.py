@@ -21,7 +21,6 @@ from recorder.codecs.openai_common import (
     compact,
     error_wire,
     finish_reason_from_ir,
-    merge_usage,
     usage_from_ir,
 )
 from recorder.context import Context
@@ -60,7 +59,7 @@ class StreamEncoder:
             case ir.MessageStart():
                 if self._started:
                     return []
-                self._usage = merge_usage(self._usage, ev.usage)
+                self._usage = ir.merge_usage(self._usage, ev.usage)
                 return self._begin(ev.id, ev.model)
             case ir.PartStart():
                 return self._part_start(ev.index, ev.part)
@@ -93,7 +92,7 @@ class StreamEncoder:
                 # A tool without arguments still owes the client valid JSON, as OpenAI sends.
                 return self._delta({"tool_calls": [{"index": k, "function": {"arguments": "{}"}}]})
             case ir.UsageUpdate():
-                self._usage = merge_usage(self._usage, ev.usage)
+                self._usage = ir.merge_usage(self._usage, ev.usage)
                 return []
             case ir.Finish():
                 if self._finished:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from recorder import ir
+from recorder.codecs.anthropic_parts import usage_to_ir as anthropic_usage_to_ir
+from recorder.codecs.openai_common import usage_to_ir as openai_usage_to_ir
 from recorder.exchange import RecordedEvent
 
 PartKind = Literal["text", "thinking", "tool_call", "tool_result", "image", "other"]
@@ -164,34 +166,15 @@ def _error_text(err: Any) -> str:
 
 
 def _anthropic_usage(u: Any, into: ir.Usage | None = None) -> ir.Usage | None:
+    """Usage from an Anthropic body or event, merged over what earlier events said."""
     if not isinstance(u, dict):
         return into
-    usage = into or ir.Usage()
-    fresh = u.get("input_tokens")
-    cache_read = u.get("cache_read_input_tokens")
-    cache_creation = u.get("cache_creation_input_tokens")
-    if fresh is not None:  # Anthropic counts cache apart; ir.Usage.input_tokens includes it
-        usage.input_tokens = fresh + (cache_read or 0) + (cache_creation or 0)
-    if cache_read is not None:
-        usage.cache_read_tokens = cache_read
-    if cache_creation is not None:
-        usage.cache_creation_tokens = cache_creation
-    if u.get("output_tokens") is not None:
-        usage.output_tokens = u["output_tokens"]
-    return usage
+    usage = anthropic_usage_to_ir(u)
+    return usage if into is None else ir.merge_usage(into, usage)
 
 
 def _openai_usage(u: Any) -> ir.Usage | None:
-    if not isinstance(u, dict):
-        return None
-    prompt_details = u.get("prompt_tokens_details") or {}
-    completion_details = u.get("completion_tokens_details") or {}
-    return ir.Usage(
-        input_tokens=u.get("prompt_tokens"),
-        output_tokens=u.get("completion_tokens"),
-        cache_read_tokens=prompt_details.get("cached_tokens"),
-        reasoning_tokens=completion_details.get("reasoning_tokens"),
-    )
+    return openai_usage_to_ir(u) if isinstance(u, dict) else None
 
 
 def _anthropic_body(body: dict[str, Any]) -> Reply:
