@@ -108,14 +108,29 @@ def _stopper(proc: subprocess.Popen[bytes]) -> Callable[[], None]:
     return stop
 
 
+INSTALL_HINT = "scripts/install-clients.sh --litellm"
+
+
+def available() -> bool:
+    return LITELLM_BIN.exists()
+
+
 def start_litellm(upstream_url: str, port: int | None = None) -> tuple[str, Callable[[], None]]:
     """Start LiteLLM's proxy on 127.0.0.1 for an OpenAI-dialect upstream base URL (``.../v1``).
 
     Returns (base URL, stop). Clients authenticate with :data:`MASTER_KEY` and send
     ``model=MODEL``. Takes ~5 s (LiteLLM's import time); raises if the venv is missing.
     """
-    if not LITELLM_BIN.exists():
-        raise FileNotFoundError(f"{LITELLM_BIN} missing: run scripts/install-clients.sh --litellm")
+    url, _, stop = launch_litellm(upstream_url, port)
+    return url, stop
+
+
+def launch_litellm(
+    upstream_url: str, port: int | None = None
+) -> tuple[str, subprocess.Popen[bytes], Callable[[], None]]:
+    """:func:`start_litellm`, also handing back the process (its pid, for ``bench.procstat``)."""
+    if not available():
+        raise FileNotFoundError(f"{LITELLM_BIN} missing: run {INSTALL_HINT}")
     port = port or free_port()
     work = Path(tempfile.mkdtemp(prefix="litellm-"))
     cfg = work / "config.yaml"
@@ -135,7 +150,7 @@ def start_litellm(upstream_url: str, port: int | None = None) -> tuple[str, Call
     except BaseException:
         stop()
         raise
-    return url, stop
+    return url, proc, stop
 
 
 def start_fake_upstream() -> tuple[str, Callable[[], None]]:
