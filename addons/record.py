@@ -5,6 +5,15 @@ Options:
                          The empty string disables recording (and the query endpoint).
   ``recorder_flush_ms``  how long the writer gathers a batch (default 50 ms): the most a
                          ``kill -9`` can lose.
+  ``recorder_cassette``  a cassette directory (``cassettes/new``) that receives every exchange of
+                         the run too, in the format of ``recorder export``; empty (default): none.
+                         Written by its own thread about once a second while traffic flows and
+                         completely in ``done`` (SIGTERM/SIGINT). An existing non-empty directory
+                         is a start-up error unless ``recorder_cassette_overwrite=true``. A run
+                         that recorded nothing writes nothing.
+
+The two sinks are independent: ``--set recorder_cassette=cassettes/new`` records into the
+cassette *and* ``traffic.duckdb``; add ``--set recorder_db=`` to record into the cassette only.
 
 The gateway puts one :class:`~recorder.exchange.Exchange` per flow in
 ``flow.metadata["tapegate.exchange"]``; without the gateway (pure pass-through recording, or
@@ -45,6 +54,8 @@ from recorder.store import StoreError, StoreWriter
 from recorder.store.conversation import guess_dialect, load_json, reply_from
 from recorder.store.query_server import QueryServer
 from recorder.store.sessions import session_id_for
+from replay.cassette import CassetteError
+from replay.export import CassetteWriter, refuse_overwrite
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +67,7 @@ class Recorder:
     def __init__(self) -> None:
         self.writer: StoreWriter | None = None
         self.server: QueryServer | None = None
+        self.cassette: CassetteWriter | None = None
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -66,8 +78,24 @@ class Recorder:
             "recorder_flush_ms", int, 50,
             "Recorder batch interval in ms (the most a kill -9 can lose).",
         )  # fmt: skip
+        loader.add_option(
+            "recorder_cassette", str, "",
+            "Cassette directory that also receives every recorded exchange (written completely "
+            "at shutdown); empty: none. recorder_db= (empty) records into the cassette only.",
+        )  # fmt: skip
+        loader.add_option(
+            "recorder_cassette_overwrite", bool, False,
+            "Allow recorder_cassette to name an existing non-empty directory (replaced).",
+        )  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
+        if {"recorder_cassette", "recorder_cassette_overwrite"} & updated:
+            self._close_cassette()
+            if ctx.options.recorder_cassette:
+                try:
+                    self._open_cassette(ctx.options.recorder_cassette)
+                except (CassetteError, OSError) as e:
+                    raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
         if not {"recorder_db", "recorder_flush_ms"} & updated:
             return
         self._close()
@@ -78,10 +106,13 @@ class Recorder:
                 raise exceptions.OptionsError(str(e)) from e  # type: ignore[no-untyped-call]
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if self.writer is None or self.writer.failed is None or flow.response is not None:
+        if flow.response is not None:
             return
-        w = self.writer
-        msg = f"tapegate: recording to {w.path} failed ({w.failed}); refusing traffic"
+        broken = self._broken_sink()
+        if broken is None:
+            return
+        where, failed = broken
+        msg = f"tapegate: recording to {where} failed ({failed}); refusing traffic"
         log.error(msg)
         flow.metadata[RECORDED_KEY] = True  # nothing to record: the writer is down
         flow.response = refusal(flow, msg)
@@ -94,6 +125,7 @@ class Recorder:
 
     def done(self) -> None:
         self._close()
+        self._close_cassette()
 
     # ------------------------------------------------------------------
 
@@ -112,6 +144,34 @@ class Recorder:
             self.writer.close()
             self.writer = None
 
+    def _open_cassette(self, directory: str) -> None:
+        if not ctx.options.recorder_cassette_overwrite:
+            try:
+                refuse_overwrite(directory)
+            except CassetteError as e:
+                raise CassetteError(
+                    f"recorder_cassette: {e}; choose a new directory or set "
+                    "recorder_cassette_overwrite=true to replace it"
+                ) from None
+        self.cassette = CassetteWriter(directory, on_error=self._writer_failed).start()
+        log.info(f"tapegate: recording into cassette {directory}")
+
+    def _close_cassette(self) -> None:
+        if self.cassette is not None:
+            self.cassette.close()  # writes the final cassette
+            if self.cassette.failed is None and self.cassette.written:
+                n, d = self.cassette.written, self.cassette.directory
+                log.info(f"tapegate: cassette {d} written ({n} exchanges)")
+            self.cassette = None
+
+    def _broken_sink(self) -> tuple[str, BaseException] | None:
+        """Where recording failed, and why (None: every sink works)."""
+        if self.writer is not None and self.writer.failed is not None:
+            return self.writer.path, self.writer.failed
+        if self.cassette is not None and self.cassette.failed is not None:
+            return str(self.cassette.directory), self.cassette.failed
+        return None
+
     def _writer_failed(self, e: BaseException) -> None:
         # Runs on the writer thread. stderr too: a log handler may itself be what broke.
         msg = f"tapegate: RECORDING FAILED, traffic will be refused: {type(e).__name__}: {e}"
@@ -119,7 +179,7 @@ class Recorder:
         print(msg, file=sys.stderr, flush=True)
 
     def _record(self, flow: http.HTTPFlow) -> None:
-        if self.writer is None or flow.metadata.get(RECORDED_KEY):
+        if (self.writer is None and self.cassette is None) or flow.metadata.get(RECORDED_KEY):
             return
         flow.metadata[RECORDED_KEY] = True
         ex = flow.metadata.get(EXCHANGE_KEY)
@@ -128,10 +188,12 @@ class Recorder:
         else:
             ex = exchange_from_flow(flow)
         ex.session_id = session_id_for(ex)
-        try:
-            self.writer.put(ex)
-        except StoreError as e:
-            log.error(f"tapegate: exchange {ex.id} NOT recorded: {e}")
+        for sink in (self.writer, self.cassette):
+            try:
+                if sink is not None:
+                    sink.put(ex)
+            except (StoreError, CassetteError) as e:
+                log.error(f"tapegate: exchange {ex.id} NOT recorded: {e}")
 
 
 def finish(ex: Exchange, flow: http.HTTPFlow) -> None:

@@ -4,20 +4,29 @@ The client leg's stream is rebuilt from its recorded events (the gateway wrote t
 encoding is the wire); the upstream leg's from the raw chunks when the recorder kept them (true
 wire chunking), else from its events. Exchanges are written in start order, so a cassette
 re-exported from the same traffic gives the same files.
+
+:class:`CassetteWriter` does the same for a live run (the recorder addon's ``recorder_cassette``):
+exchanges are put on a queue and a background thread rewrites the cassette as they come.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Sequence
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from recorder.exchange import Exchange, HttpRequest, HttpResponse, Leg
 from recorder.sse import SseEvent, encode
 from replay.cassette import (
+    CASSETTE_FILE,
     Cassette,
+    CassetteError,
     Interaction,
     LegRecord,
     Request,
@@ -105,3 +114,132 @@ def export(
     cassette = to_cassette(exchanges, name or d.name)
     save(cassette, d)
     return cassette
+
+
+# --------------------------------------------------------------------------- live recording
+
+STAGING_DIR = ".tapegate-writing"  # inside the cassette; holds one rewrite until it is moved in
+
+
+def refuse_overwrite(directory: str | os.PathLike[str]) -> None:
+    """CassetteError when ``directory`` already holds something (a cassette or anything else)."""
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise CassetteError(f"{d} exists and is not a directory")
+    if d.is_dir() and any(p.name != STAGING_DIR for p in d.iterdir()):
+        raise CassetteError(f"{d} already exists and is not empty")
+
+
+def write_cassette(exchanges: Sequence[Exchange], directory: str | os.PathLike[str]) -> Cassette:
+    """:func:`export`, but into a staging folder inside ``directory`` first, then moved in, so a
+    reader never sees a half-written ``cassette.json`` (the ``.sse`` files go in before it)."""
+    d = Path(directory)
+    staging = d / STAGING_DIR
+    if staging.exists():
+        shutil.rmtree(staging)
+    cassette = export(exchanges, staging, name=d.name)
+    fresh = {p.name for p in staging.glob("*.sse")}
+    for p in staging.glob("*.sse"):
+        os.replace(p, d / p.name)
+    for old in d.glob("*.sse"):
+        if old.name not in fresh:
+            old.unlink()
+    os.replace(staging / CASSETTE_FILE, d / CASSETTE_FILE)
+    staging.rmdir()
+    cassette.path = d
+    return cassette
+
+
+class _Flush:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class _Stop:
+    pass
+
+
+class CassetteWriter:
+    """Exchanges of a live run -> one cassette directory, written by a background thread.
+
+    ``put`` only enqueues (the proxy's event loop must never wait on a disk). The thread keeps
+    every exchange of the run in memory and rewrites the whole cassette at most once per
+    ``interval`` seconds while traffic arrives, so a ``kill -9`` loses at most that interval;
+    ``close`` writes the final cassette. Whole rewrites because a cassette is ordered by start
+    time and exchanges finish out of order. A run that recorded nothing writes nothing, so the
+    directory can be used again. If a write fails the thread keeps the error in ``failed``,
+    calls ``on_error`` and every later ``put`` raises :class:`CassetteError`.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        interval: float = 1.0,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.interval = interval
+        self.on_error = on_error
+        self.failed: BaseException | None = None
+        self.written = 0  # exchanges in the cassette on disk
+        self._exchanges: list[Exchange] = []
+        self._q: queue.SimpleQueue[Exchange | _Flush | _Stop] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> CassetteWriter:
+        self._thread = threading.Thread(target=self._loop, name="tapegate-cassette", daemon=True)
+        self._thread.start()
+        return self
+
+    def put(self, ex: Exchange) -> None:
+        if self.failed is not None:
+            raise CassetteError(f"writing cassette {self.directory} failed: {self.failed}")
+        self._q.put(ex)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Write now and wait until everything put so far is on disk (False: failed/timed out)."""
+        if self._thread is None or not self._thread.is_alive():
+            return self.failed is None
+        f = _Flush()
+        self._q.put(f)
+        return f.done.wait(timeout) and self.failed is None
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._q.put(_Stop())
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        last_write = time.monotonic()
+        while True:
+            dirty = len(self._exchanges) > self.written
+            wait = max(last_write + self.interval - time.monotonic(), 0.0) if dirty else None
+            try:
+                item = self._q.get(timeout=wait)
+            except queue.Empty:
+                item = None  # the interval is over: write what came
+            match item:
+                case Exchange():
+                    self._exchanges.append(item)
+                    if time.monotonic() < last_write + self.interval:
+                        continue
+                case _Flush() | _Stop() | None:
+                    pass
+            self._write()
+            last_write = time.monotonic()
+            if isinstance(item, _Flush):
+                item.done.set()
+            if isinstance(item, _Stop):
+                return
+
+    def _write(self) -> None:
+        if self.failed is not None or len(self._exchanges) == self.written:
+            return
+        try:
+            write_cassette(self._exchanges, self.directory)
+            self.written = len(self._exchanges)
+        except Exception as e:  # the thread must report, not die silently
+            self.failed = e
+            if self.on_error is not None:
+                self.on_error(e)

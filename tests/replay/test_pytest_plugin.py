@@ -74,8 +74,8 @@ def test_gateway(cassette):
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('"cassettes/missing"', "*does not exist (record='none' replays only)*recorder export*"),
-        ('"cassettes/missing", record="once"', "*recording is not in-process*mitmdump*"),
+        ('"cassettes/missing"', "*does not exist (record='none' replays only)*record='once'*"),
+        ('"cassettes/missing", record="once"', "*record='once' needs an upstream*"),
         ('CASSETTE, record="all"', "*record mode must be one of*"),
         ('CASSETTE, colour="red"', "*unknown cassette marker options:*colour*"),
     ],
