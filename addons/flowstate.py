@@ -34,12 +34,14 @@ class FlowState:
     client_url: str = ""
     ctx: Context | None = None
     translator: Any = None  # StreamTranslator once the response streams
+    tape: Any = None  # its EventTape (records the client leg's events)
     retry: bool = False  # the upstream answered a retryable status
     upstream_url: str = ""  # where the request went (for the retry path and the record)
     pointed: Any = None  # the route the request is currently aimed at
     local: bool = False  # answered by the gateway itself (no upstream)
     failure: str | None = None  # why a response cannot be translated
     timer: asyncio.TimerHandle | None = None
+    tail_written: bool = False  # the gateway itself wrote the end of the client's stream
     finished: bool = False
 
     def __post_init__(self) -> None:

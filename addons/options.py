@@ -39,7 +39,9 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         "gateway_key",
         str,
         "",
-        "Key clients must present (x-api-key or Authorization: Bearer); never sent upstream.",
+        "Key clients must present (x-api-key or Authorization: Bearer; through the listener as "
+        "an explicit proxy: Proxy-Authorization, e.g. HTTPS_PROXY=http://tapegate:KEY@host:port)"
+        "; never sent upstream.",
     ),
     ("gateway_allow_remote", bool, False, "Allow listening beyond loopback without gateway_key."),
     (
@@ -55,7 +57,9 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         "gateway_first_token_timeout",
         str,
         "0",
-        "Seconds to wait for the upstream's first byte before answering 504 (0: no limit).",
+        "Seconds from sending the request to the first token (the first content event of a "
+        "stream; the response head otherwise): 504 before the head, an in-dialect error event "
+        "after it (0: no limit).",
     ),
     (
         "gateway_replay_timing",

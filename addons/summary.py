@@ -91,16 +91,17 @@ def summarize_body(ex: Exchange, dialect: str, body: Any) -> None:
 
 
 def summarize_events(ex: Exchange, dialect: str) -> None:
-    """Fill model/usage/stop reason from the client-leg events of a stream (after it ended).
+    """Fill model/usage/stop reason (and the error of an in-stream error event) from the
+    client-leg events of a stream (after it ended).
 
-    Only the few events that carry them are parsed: message_start/message_delta for Anthropic,
-    chunks with a finish_reason or usage for OpenAI."""
+    Only the few events that carry them are parsed: message_start/message_delta/error for
+    Anthropic, chunks with a finish_reason, usage or error for OpenAI."""
     start_usage: dict[str, Any] = {}
     for ev in ex.events:
         if ev.leg != "client" or not ev.data:
             continue
         if dialect == "anthropic":
-            if ev.event not in ("message_start", "message_delta"):
+            if ev.event not in ("message_start", "message_delta", "error"):
                 continue
         elif '"finish_reason":null' in ev.data.replace(" ", "") and '"usage"' not in ev.data:
             continue
@@ -110,7 +111,9 @@ def summarize_events(ex: Exchange, dialect: str) -> None:
             continue
         if not isinstance(d, dict):
             continue
-        if dialect == "anthropic":
+        if "error" in d and "choices" not in d:  # Anthropic error event, OpenAI error chunk
+            ex.error = error_text(d["error"])
+        elif dialect == "anthropic":
             if ev.event == "message_start":
                 msg = d.get("message") or {}
                 ex.model_answered = msg.get("model", ex.model_answered)
@@ -131,3 +134,11 @@ def summarize_events(ex: Exchange, dialect: str) -> None:
                 if choice.get("finish_reason"):
                     ex.stop_reason = stop_reason(dialect, choice["finish_reason"])
             ex.usage = usage_of(dialect, d.get("usage")) or ex.usage
+
+
+def error_text(err: Any) -> str:
+    """An in-stream error as ``type: message`` (the recorder's pass-through reading does the
+    same)."""
+    if isinstance(err, dict):
+        return f"{err.get('type', 'error')}: {err.get('message', '')}"
+    return str(err)

@@ -16,8 +16,8 @@ Why it is split this way (mitmproxy 11/12 constraints, read from ``proxy/layers/
   ``retry-after`` up to a cap. A response set by an addon is sent whole, so **a stream that
   succeeds only on a retry is delivered buffered**, all events at once; still correct for SDKs.
 * First-token timeout: the retry path enforces it as httpx's read timeout; on the common path a
-  timer started when the request leaves turns a silent upstream into an in-dialect 504 (see
-  ``Gateway._first_token_timeout``).
+  timer started when the request leaves turns a silent upstream into an in-dialect 504, or ends
+  a stream whose tokens do not come with an in-dialect error event (see :mod:`addons.timeouts`).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ class Mode:
     events: int = 3
     slow_ms: float = 0.0
     gap_ms: float = 0.0
+    linger_ms: float = 0.0  # after the last SSE event, before the body's end
     retry_after: str | None = None
 
     @classmethod
@@ -46,6 +47,8 @@ class Mode:
                 mode.events = int(arg)
             elif name == "gap":
                 mode.gap_ms = float(arg)
+            elif name == "linger":
+                mode.linger_ms = float(arg)
             elif name == "retry-after":
                 mode.retry_after = arg
             else:

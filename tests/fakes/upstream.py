@@ -11,7 +11,10 @@ A mode is ``name[:arg]`` items joined by ``+``, e.g. ``"text"``, ``"tool"``, ``"
 ``"error:429"``, ``"midstream-error"``, ``"truncated"``, ``"no-terminal"``, ``"bad-json"``,
 ``"reset"`` (close without answering), ``"slow:200"`` (ms before the headers),
 ``"events:200"`` (that many text deltas), ``"gap:5"`` (ms between events),
-``"retry-after:1"`` (header on error responses). Example: ``"slow:50+events:20"``.
+``"linger:500"`` (ms between the last event and the end of the chunked body),
+``"truncated-json"`` (a JSON body cut in the middle: content-length announced, then the
+connection aborted), ``"retry-after:1"`` (header on error responses).
+Example: ``"slow:50+events:20"``.
 
 Every request is logged (method, path, headers, body) in :attr:`FakeUpstream.requests`, and
 the body bytes written for it (de-chunked) in :attr:`FakeUpstream.sent`, so a test can compare
@@ -221,17 +224,20 @@ class FakeUpstream:
     ) -> bool:
         data = b"" if payload is None else json.dumps(payload).encode()
         extra = f"retry-after: {mode.retry_after}\r\n" if mode.retry_after else ""
-        writer.write(
-            (
-                f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
-                f"content-type: application/json\r\ncontent-length: {len(data)}\r\n"
-                f"request-id: req_fake\r\n{extra}\r\n"
-            ).encode()
-            + data
-        )
+        head = (
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(data)}\r\n"
+            f"request-id: req_fake\r\n{extra}\r\n"
+        ).encode()
+        if mode.name == "truncated-json":
+            data = data[: len(data) // 2]
+        writer.write(head + data)
         if self.log:
             self.sent.append(data)
         await writer.drain()
+        if mode.name == "truncated-json":
+            writer.transport.abort()
+            return False
         return True
 
     async def _sse(self, writer: asyncio.StreamWriter, events: list[bytes], mode: Mode) -> bool:
@@ -254,6 +260,9 @@ class FakeUpstream:
             await writer.drain()
             writer.transport.abort()
             return False
+        if mode.linger_ms:
+            await writer.drain()
+            await asyncio.sleep(mode.linger_ms / 1000)
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True

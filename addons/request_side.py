@@ -1,0 +1,196 @@
+"""The request side of an exchange: which flows are the gateway's, the gateway's key, its local
+endpoints, translating the request body, and pointing the request at the route's upstream.
+
+Two kinds of flow (see :class:`addons.flowstate.FlowState`): ``gateway`` flows are addressed to
+the gateway itself (origin-form, the client's base URL is the proxy) and are routed and
+translated; ``vendor`` flows are explicit-proxy traffic to a vendor's API host and are recorded
+and passed through. Everything else is not touched here (see :mod:`addons.proxy_auth`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mitmproxy import http
+
+from addons import auth, endpoints, routing, summary, timeouts
+from addons.flowstate import STATE, FlowState, new_exchange
+from addons.options import GatewayOptions
+from addons.replies import reply, reply_error
+from addons.upstream import ProbeFailed, probe
+from recorder import ir
+from recorder.context import Context, IdFactory
+from recorder.errors import TranslationError
+from recorder.translate import translate_request
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+UNAVAILABLE = (ImportError, NotImplementedError)  # a codec that has not landed yet
+Live = set[tuple[str, tuple[str, int]]]
+
+
+def is_gateway_request(flow: http.HTTPFlow) -> bool:
+    """Addressed to the gateway's own listener (origin-form, or absolute-form naming it)."""
+    req = flow.request
+    sock = flow.client_conn.sockname
+    return req.port == sock[1] and (req.host in LOOPBACK or req.host == sock[0])
+
+
+def classify_gateway(flow: http.HTTPFlow, router: routing.Router) -> None:
+    """Attach a gateway flow's state (``requestheaders``) and point it at the default route
+    at once, so that mitmproxy never tries to connect to the proxy itself."""
+    req = flow.request
+    path = req.path.split("?", 1)[0]
+    client = routing.guess_dialect(path, req.headers)
+    st = FlowState("gateway", client, client, new_exchange(flow))
+    st.client_path = req.path
+    st.client_url = f"{req.scheme}://{req.host_header}{req.path}"
+    flow.metadata[STATE] = st
+    point(flow, router.default or routing.vendor_route(client), req.path)
+
+
+def classify_proxied(flow: http.HTTPFlow) -> None:
+    """Explicit-proxy traffic: vendor hosts get a state (recorded, passed through); other
+    hosts are not the gateway's business."""
+    client = routing.VENDOR_HOSTS.get(flow.request.host)
+    if client is not None:
+        flow.metadata[STATE] = FlowState("vendor", client, client, new_exchange(flow))
+
+
+def vendor_request(flow: http.HTTPFlow, st: FlowState) -> None:
+    """Explicit-proxy traffic to a vendor: recorded, passed through untouched except that
+    chat responses are asked for uncompressed (so their events can be recorded)."""
+    req = flow.request
+    path = req.path.split("?", 1)[0]
+    if routing.dialect_of_path(path) is not None:
+        req.headers["accept-encoding"] = "identity"
+    st.ex.client_request = summary.snapshot_request(req, req.raw_content, req.pretty_url)
+    st.ex.upstream_request = st.ex.client_request
+    st.ex.route = "forward-proxy"
+    _note_model(st, req.raw_content)
+
+
+async def gateway_request(
+    flow: http.HTTPFlow, st: FlowState, opts: GatewayOptions, router: routing.Router, live: Live
+) -> None:
+    req = flow.request
+    path, _, query = st.client_path.partition("?")
+    st.ex.client_request = summary.snapshot_request(req, req.raw_content, st.client_url)
+    if req.method == "HEAD":
+        return reply(flow, st, 200, b"", {})
+    if opts.key and not auth.key_ok(req.headers, opts.key):
+        return reply_error(flow, st, "authentication", "invalid or missing gateway key")
+    client = st.client
+    if req.method == "GET" and path == "/v1/models":
+        body = endpoints.models_body(router.models(), client, int(time.time()))
+        return reply(flow, st, 200, body, endpoints.JSON_HEADERS)
+    chat = path in routing.CHAT_PATH.values() or path == "/v1/messages/count_tokens"
+    if not chat or req.method != "POST":
+        route = router.default or routing.vendor_route(client)
+        if route.dialect_for(client) != client:
+            msg = f"{req.method} {path} is not served by this gateway"
+            return reply_error(flow, st, "not_found", msg)
+        return await send(flow, st, opts, live, route, client, path, query, None)
+    try:
+        body = json.loads(req.get_content() or b"")
+    except (ValueError, UnicodeDecodeError) as e:
+        return reply_error(flow, st, "invalid_request", f"body is not valid JSON: {e}")
+    if not isinstance(body, dict):
+        return reply_error(flow, st, "invalid_request", "body must be a JSON object")
+    asked = body.get("model") if isinstance(body.get("model"), str) else None
+    model = router.alias(asked)
+    route = router.resolve(model, client, req.headers)
+    upstream = route.dialect_for(client)
+    sent = route.model or model
+    st.upstream = upstream
+    st.ex.model_requested, st.ex.model_sent = asked, sent
+    st.ex.stream = bool(body.get("stream"))
+    if path == "/v1/messages/count_tokens" and upstream != "anthropic":
+        out = endpoints.count_tokens_body(body)
+        hdrs = endpoints.JSON_HEADERS | {endpoints.ESTIMATE_HEADER: "true"}
+        return reply(flow, st, 200, out, hdrs)
+    st.ctx = Context(client, upstream, ids=IdFactory(flow.id), created=int(time.time()))
+    new: bytes | None = None
+    if client == upstream:
+        if sent != asked and sent is not None:
+            new = json.dumps(body | {"model": sent}).encode()
+    else:
+        if sent is not None:
+            body["model"] = sent
+        try:
+            new = json.dumps(translate_request(body, st.ctx)).encode()
+        except TranslationError as e:
+            return reply_error(flow, st, "invalid_request", str(e))
+        except UNAVAILABLE as e:
+            msg = f"translation {client} -> {upstream} unavailable: {e}"
+            return reply_error(flow, st, "api_error", msg)
+        path, query = routing.CHAT_PATH[upstream], ""
+    st.ctx.requested_model = asked
+    await send(flow, st, opts, live, route, upstream, path, query, new)
+
+
+async def send(
+    flow: http.HTTPFlow,
+    st: FlowState,
+    opts: GatewayOptions,
+    live: Live,
+    route: routing.Route,
+    upstream: ir.Dialect,
+    path: str,
+    query: str,
+    body: bytes | None,
+) -> None:
+    """Point the request at the route's upstream, fix its headers, and make sure the
+    upstream can be reached (see addons.upstream for why the gateway probes)."""
+    req = flow.request
+    st.upstream = upstream
+    st.ex.route = route.name
+    st.ex.upstream_dialect = upstream
+    full = path + (f"?{query}" if query else "")
+    if route is not st.pointed or full != st.client_path:
+        point(flow, route, full)
+    if body is not None:
+        req.content = body
+    hdrs = req.headers
+    hdrs["accept-encoding"] = "identity"
+    if "proxy-authorization" in hdrs:  # meant for this hop, never for the upstream
+        del hdrs["proxy-authorization"]
+    route_key = route.key()
+    if route_key is not None or opts.key or st.client != upstream:
+        auth.set_upstream_auth(hdrs, upstream, route_key, bool(opts.key))
+    auth.set_dialect_headers(hdrs, st.client, upstream)
+    for k, v in route.headers:
+        hdrs[k] = v
+    st.upstream_url = route.upstream.url_for(req.path[len(route.upstream.prefix) :])
+    st.ex.upstream_request = summary.snapshot_request(req, req.raw_content, st.upstream_url)
+    if (flow.client_conn.id, (req.host, req.port)) not in live:
+        try:
+            await probe(req.host, req.port, opts.policy)
+        except ProbeFailed as e:
+            kind: ir.ErrorKind = "timeout" if e.timed_out else "bad_gateway"
+            return reply_error(flow, st, kind, str(e))
+    timeouts.start(flow, st, opts.policy.first_token_timeout)
+
+
+def point(flow: http.HTTPFlow, route: routing.Route, path: str) -> None:
+    """Re-target the request. Writes mitmproxy's raw fields and the Host header once:
+    the property setters each rebuild host/authority (measurably slow per request)."""
+    up = route.upstream
+    data = flow.request.data
+    data.scheme = up.scheme.encode()
+    data.host, data.port = up.host, up.port
+    data.path = up.path_for(path).encode()
+    default = 443 if up.scheme == "https" else 80
+    flow.request.headers["host"] = up.host if up.port == default else f"{up.host}:{up.port}"
+    flow.metadata[STATE].pointed = route
+
+
+def _note_model(st: FlowState, raw: bytes | None) -> None:
+    if raw and raw[:1] == b"{":
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return
+        if isinstance(body, dict):
+            st.ex.model_requested = st.ex.model_sent = body.get("model")
+            st.ex.stream = bool(body.get("stream"))

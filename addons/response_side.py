@@ -1,0 +1,153 @@
+"""The response side of an exchange: streaming SSE through the translator, translating whole
+bodies and errors, retrying 429/5xx, and the client-leg record of what was answered."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+from mitmproxy import http
+
+from addons import endpoints, summary
+from addons.flowstate import FlowState
+from addons.replies import loads, reply_error, response_from, set_response
+from addons.upstream import RETRY_STATUSES, RetryPolicy, reissue
+from recorder.errors import TranslationError
+from recorder.exchange import EventTape
+from recorder.translate import StreamTranslator, translate_error, translate_response
+
+logger = logging.getLogger("tapegate.gateway")
+
+SSE_TYPE = "text/event-stream; charset=utf-8"
+UNAVAILABLE = (ImportError, NotImplementedError)  # a codec that has not landed yet
+
+
+def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
+    """``responseheaders``: mark retryable errors, and stream SSE through the translator.
+    The first-token timer keeps running through a stream until its first token passes."""
+    resp = flow.response
+    assert resp is not None
+    if resp.status_code >= 400:
+        st.cancel_timer()
+        retryable = resp.status_code in RETRY_STATUSES and policy.retries > 0
+        st.retry = st.kind == "gateway" and retryable
+        return
+    if "text/event-stream" not in resp.headers.get("content-type", ""):
+        st.cancel_timer()
+        return
+    tape = EventTape(st.ex, time.monotonic, st.t0)
+    try:
+        st.translator = StreamTranslator(st.context(), tape)
+    except UNAVAILABLE as e:
+        st.cancel_timer()
+        st.failure = f"translation {st.upstream} -> {st.client} unavailable: {e}"
+        return  # buffered; answered as an error in the response hook
+    st.tape = tape
+    st.ex.stream = True
+    if st.client != st.upstream:
+        resp.headers.pop("content-length", None)
+        resp.headers["content-type"] = SSE_TYPE
+        if not flow.request.is_http2 and "transfer-encoding" not in resp.headers:
+            resp.headers["transfer-encoding"] = "chunked"
+    feed = st.translator.feed
+
+    def stream(chunk: bytes) -> bytes | list[bytes]:
+        try:
+            out = feed(chunk)
+        except Exception:  # noqa: BLE001 - keep the connection going
+            logger.exception("gateway: stream translation failed")
+            return []
+        # b"" mid-stream would end a chunked response early: return an empty list.
+        return out if out or not chunk else []
+
+    resp.stream = stream if st.timer is None else _until_first_token(stream, st, resp)
+
+
+def _until_first_token(
+    stream: Callable[[bytes], bytes | list[bytes]], st: FlowState, resp: http.Response
+) -> Callable[[bytes], bytes | list[bytes]]:
+    """``stream`` that stops the first-token timer once a token passed (the tape marks it,
+    ``Exchange.t_first_token``) or the stream ended, then hands over to plain ``stream``."""
+    ex = st.ex
+
+    def timed(chunk: bytes) -> bytes | list[bytes]:
+        out = stream(chunk)
+        if ex.t_first_token is not None or not chunk:
+            st.cancel_timer()
+            resp.stream = stream
+        return out
+
+    return timed
+
+
+def finish_stream(flow: http.HTTPFlow, st: FlowState) -> None:
+    """A stream that went through: record both legs' response heads and its summary."""
+    resp = flow.response
+    assert resp is not None
+    st.ex.upstream_response = summary.snapshot_response(resp, None)
+    st.ex.client_response = st.ex.upstream_response
+    summary.summarize_events(st.ex, st.client)
+
+
+def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
+    """A whole upstream response (JSON, error, or an SSE body from the retry path)."""
+    resp = flow.response
+    assert resp is not None
+    raw = resp.get_content(strict=False) or b""
+    st.ex.upstream_response = summary.snapshot_response(resp, raw)
+    if st.failure is not None:
+        return reply_error(flow, st, "api_error", st.failure)
+    if st.kind == "vendor" or (st.client == st.upstream and resp.status_code < 400):
+        if resp.status_code < 400 and raw[:1] == b"{":
+            summary.summarize_body(st.ex, st.client, loads(raw))
+        st.ex.client_response = st.ex.upstream_response
+        return
+    if resp.status_code >= 400:
+        st.ex.error = f"upstream answered {resp.status_code}"
+        if st.client == st.upstream:
+            st.ex.client_response = st.ex.upstream_response
+            return
+        try:
+            status, body = translate_error(resp.status_code, loads(raw, text=True), st.context())
+        except UNAVAILABLE:
+            return reply_error(flow, st, "bad_gateway", raw.decode("utf-8", "replace"))
+        return set_response(flow, st, status, json.dumps(body).encode(), endpoints.JSON_HEADERS)
+    if "text/event-stream" in resp.headers.get("content-type", ""):
+        tr = StreamTranslator(st.context(), EventTape(st.ex, time.monotonic, st.t0))
+        out = tr.feed(raw) + tr.feed(b"")
+        st.ex.stream = True
+        summary.summarize_events(st.ex, st.client)
+        return set_response(flow, st, resp.status_code, out, {"content-type": SSE_TYPE})
+    try:
+        translated = translate_response(loads(raw), st.context())
+    except TranslationError as e:
+        return reply_error(flow, st, "bad_gateway", f"upstream response: {e}")
+    except UNAVAILABLE as e:
+        return reply_error(flow, st, "api_error", f"translation unavailable: {e}")
+    summary.summarize_body(st.ex, st.client, translated)
+    out = json.dumps(translated).encode()
+    set_response(flow, st, resp.status_code, out, endpoints.JSON_HEADERS)
+
+
+async def retry(
+    flow: http.HTTPFlow, st: FlowState, client: httpx.AsyncClient, policy: RetryPolicy
+) -> None:
+    """Re-send a request the upstream answered with a retryable status (see addons.upstream)."""
+    assert flow.response is not None
+    req = flow.request
+    method, url, body = req.method, st.upstream_url, req.raw_content or b""
+    headers = summary.header_pairs(req.headers)
+    try:
+        reply = await reissue(
+            client, method, url, headers, body, policy, flow.response.headers.get("retry-after")
+        )
+    except httpx.TimeoutException as e:
+        return reply_error(flow, st, "timeout", f"upstream timed out on retry: {e!r}")
+    except httpx.TransportError as e:
+        return reply_error(flow, st, "bad_gateway", f"upstream failed on retry: {e!r}")
+    st.ex.extra["attempts"] = reply.attempts
+    flow.response = response_from(reply)
+    finish_buffered(flow, st)

@@ -1,0 +1,276 @@
+"""The live gateway at the edges of an exchange, end to end (real mitmdump + recorder, the fake
+upstream, the official SDKs): clients that hang up right after the final event, an upstream that
+dies mid-body, the first-token timeout inside a stream, and ``gateway_key`` on explicit-proxy
+traffic. Each exchange is looked up in the gateway's DuckDB file by a model name of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.clients.procs import BIN, Service, free_port, start_service
+from tests.e2e.conftest import GATEWAY_ADDON
+from tests.fakes.upstream import FakeUpstream
+
+pytestmark = pytest.mark.e2e
+
+KEY = "gw-edge-key-31f9"
+MSG = [{"role": "user", "content": "hi"}]
+TIMEOUT = 1.0  # gateway_first_token_timeout
+
+
+@dataclass(frozen=True)
+class Gw:
+    svc: Service
+    db: Path
+
+    @property
+    def url(self) -> str:
+        return self.svc.url
+
+
+@pytest.fixture(scope="module")
+def gw(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
+    d = tmp_path_factory.mktemp("edges")
+    routes = d / "routes.yaml"
+    routes.write_text(
+        f"""
+routes:
+  - name: to-openai
+    match: {{header: {{x-route: to-openai}}}}
+    upstream: {fake.url}/v1
+    api: openai
+  - name: to-anthropic
+    match: {{header: {{x-route: to-anthropic}}}}
+    upstream: {fake.url}
+    api: anthropic
+"""
+    )
+    db = d / "traffic.duckdb"
+    port = free_port()
+    argv = [
+        str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
+        "--listen-host", "127.0.0.1",
+        "--set", f"gateway_upstream={fake.url}",
+        "--set", f"gateway_key={KEY}",
+        "--set", f"gateway_config={routes}",
+        "--set", "gateway_retries=0",
+        "--set", f"gateway_first_token_timeout={TIMEOUT:g}",
+        "--set", f"recorder_db={db}",
+    ]  # fmt: skip
+    svc = start_service("gateway", argv, port=port, log_dir=d)
+    yield Gw(svc, db)
+    svc.stop()
+
+
+def record(gw: Gw, model: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The recorded exchange whose client asked for ``model`` (waits for the writer)."""
+    sql = f"select * from exchanges where model_requested = '{model}'"
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(
+            [str(BIN / "recorder"), "query", sql, "--db", str(gw.db), "--format", "json"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        rows: list[dict[str, Any]] = json.loads(out.stdout)
+        if rows or time.monotonic() > deadline:
+            assert len(rows) == 1, rows
+            return rows[0]
+        time.sleep(0.1)
+
+
+def extra(row: dict[str, Any]) -> dict[str, Any]:
+    value = row["extra"]
+    return dict(json.loads(value) if isinstance(value, str) else value or {})
+
+
+def ant(gw: Gw, mode: str, route: str | None = None) -> anthropic.Anthropic:
+    headers = {"x-fake-mode": mode} | ({"x-route": route} if route else {})
+    return anthropic.Anthropic(base_url=gw.url, api_key=KEY, max_retries=0, default_headers=headers)
+
+
+def oai(gw: Gw, mode: str, route: str | None = None) -> openai.OpenAI:
+    headers = {"x-fake-mode": mode} | ({"x-route": route} if route else {})
+    return openai.OpenAI(
+        base_url=f"{gw.url}/v1", api_key=KEY, max_retries=0, default_headers=headers
+    )
+
+
+# ------------------------------------------------------------------ hang-up after the end
+
+
+@dataclass(frozen=True)
+class HangUp:
+    name: str
+    client: str  # "openai" | "anthropic"
+    route: str | None
+    mode: str
+    stop_reason: str | None
+    error: str | None  # substring of the recorded error, None: no error
+
+
+LINGER = "linger:1500"  # the upstream ends its body long after the final event
+HANGUPS = [
+    HangUp("openai [DONE]", "openai", None, LINGER, "end_turn", None),
+    HangUp("anthropic error event", "anthropic", None, f"midstream-error+{LINGER}", None, "over"),
+    HangUp(
+        "anthropic error event translated",
+        "anthropic",
+        "to-openai",
+        f"midstream-error+{LINGER}",
+        None,
+        "Overloaded",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", HANGUPS, ids=lambda c: c.name)
+def test_hang_up_after_the_final_event_is_a_completed_exchange(
+    gw: Gw, clean: FakeUpstream, case: HangUp
+) -> None:
+    model = f"hangup-{case.name.replace(' ', '-')}"
+    t0 = time.monotonic()
+    if case.client == "openai":
+        chunks = list(
+            oai(gw, case.mode, case.route).chat.completions.create(
+                model=model, messages=MSG, stream=True
+            )
+        )
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    else:
+        with pytest.raises(anthropic.APIStatusError):
+            with ant(gw, case.mode, case.route).messages.stream(
+                model=model, max_tokens=5, messages=MSG
+            ) as s:
+                s.get_final_message()
+    assert time.monotonic() - t0 < 1.2  # the client did not wait for the upstream's end
+    row = record(gw, model)
+    assert row["status"] == 200 and row["stream"]
+    assert row["stop_reason"] == case.stop_reason
+    if case.error is None:
+        assert row["error"] is None
+    else:
+        assert case.error in row["error"]
+    assert extra(row)["client_closed_early"] is True
+
+
+# ------------------------------------------------------------------ upstream dies mid-body
+
+
+def test_upstream_dying_mid_json_is_502_in_each_dialect(gw: Gw, clean: FakeUpstream) -> None:
+    with pytest.raises(anthropic.APIStatusError) as a:
+        ant(gw, "truncated-json").messages.create(model="cut-a", max_tokens=5, messages=MSG)
+    assert a.value.status_code == 502
+    assert a.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    with pytest.raises(openai.APIStatusError) as o:
+        oai(gw, "truncated-json", "to-openai").chat.completions.create(model="cut-o", messages=MSG)
+    assert o.value.status_code == 502
+    assert "upstream connection lost" in o.value.message
+    row = record(gw, "cut-o")
+    assert row["status"] == 502 and "upstream connection lost mid-response" in row["error"]
+    assert httpx.head(gw.url + "/").status_code == 200  # the gateway carries on
+
+
+# ------------------------------------------------------------------ first-token timeout
+
+
+def test_first_token_timeout_ends_a_stream_whose_tokens_are_slow(
+    gw: Gw, clean: FakeUpstream
+) -> None:
+    # Headers and message_start at once, then 1.5 s between events: no token within 1 s.
+    t0 = time.monotonic()
+    with pytest.raises(anthropic.APIStatusError) as e:
+        with ant(gw, "gap:1500").messages.stream(model="slow-a", max_tokens=5, messages=MSG) as s:
+            s.get_final_message()
+    assert time.monotonic() - t0 < 1.4
+    assert e.value.body["error"]["type"] == "timeout_error"  # type: ignore[index]
+    row = record(gw, "slow-a")
+    assert "no first token" in row["error"] and extra(row)["first_token_timeout"] == TIMEOUT
+    with pytest.raises(openai.APIError, match="no first token"):
+        list(
+            oai(gw, "gap:1500", "to-openai").chat.completions.create(
+                model="slow-o", messages=MSG, stream=True
+            )
+        )
+
+
+def test_first_token_timeout_in_a_translated_stream(gw: Gw, clean: FakeUpstream) -> None:
+    with pytest.raises(anthropic.APIStatusError) as e:
+        with ant(gw, "gap:1500", "to-openai").messages.stream(
+            model="slow-a2o", max_tokens=5, messages=MSG
+        ) as s:
+            s.get_final_message()
+    assert e.value.body["error"]["type"] == "timeout_error"  # type: ignore[index]
+
+
+def test_a_stream_whose_first_token_is_in_time_may_run_long(gw: Gw, clean: FakeUpstream) -> None:
+    # First token after 0.3 s, the whole stream takes ~2.4 s: longer than the timeout.
+    chunks = list(
+        oai(gw, "events:6+gap:300", "to-openai").chat.completions.create(
+            model="steady", messages=MSG, stream=True
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).count("t") == 6
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+# ------------------------------------------------------------------ gateway_key as a proxy
+
+
+def _proxy(gw: Gw, creds: str | None) -> str:
+    return gw.url.replace("http://", f"http://{creds}@") if creds else gw.url
+
+
+@dataclass(frozen=True)
+class ProxyCase:
+    name: str
+    creds: str | None  # user:password in the proxy URL
+    status: int
+
+
+PROXY_CASES = [
+    ProxyCase("no credentials", None, 407),
+    ProxyCase("wrong key", "tapegate:nope", 407),
+    ProxyCase("key as password", f"tapegate:{KEY}", 200),
+    ProxyCase("key as user", f"{KEY}:", 200),
+]
+
+
+@pytest.mark.parametrize("case", PROXY_CASES, ids=lambda c: c.name)
+def test_explicit_proxy_traffic_needs_the_gateway_key(
+    gw: Gw, clean: FakeUpstream, case: ProxyCase
+) -> None:
+    with httpx.Client(proxy=_proxy(gw, case.creds)) as c:
+        r = c.post(
+            f"{clean.url}/v1/chat/completions",
+            json={"model": "m", "messages": MSG},
+            headers={"authorization": "Bearer sk-client"},
+        )
+    assert r.status_code == case.status
+    if case.status == 407:
+        assert r.headers["proxy-authenticate"].startswith("Basic")
+        assert r.json()["error"]["code"] == "invalid_api_key"  # OpenAI's auth error shape
+        assert clean.requests == []
+    else:
+        seen = clean.requests[-1].headers
+        assert "proxy-authorization" not in seen  # the gateway key stays here
+        assert seen["authorization"] == "Bearer sk-client"  # the client's own key travels on
+
+
+def test_connect_without_the_gateway_key_is_refused(gw: Gw, clean: FakeUpstream) -> None:
+    with httpx.Client(proxy=gw.url) as c:
+        with pytest.raises(httpx.ProxyError, match="407"):
+            c.get(f"https://127.0.0.1:{clean.port}/v1/models")
+    assert clean.requests == []
