@@ -116,36 +116,42 @@ class EventTape:
 
     ``clock`` returns seconds (``time.monotonic`` in the gateway); offsets are taken from
     ``t0`` (the clock value at ``Exchange.started_at``). Appends only: cheap enough for the
-    per-event path, and it never touches the database.
+    per-event path, and it never touches the database. ``Exchange.events`` is read while the
+    stream runs (the gateway checks the last client event), so each event is appended as a
+    :class:`RecordedEvent` right away; the per-leg counters are plain attributes because this
+    runs twice per SSE event.
     """
 
-    __slots__ = ("_ex", "_clock", "_t0", "_seq")
+    __slots__ = ("_ex", "_clock", "_t0", "_upstream_seq", "_client_seq")
 
     def __init__(self, exchange: Exchange, clock: Callable[[], float], t0: float) -> None:
         self._ex = exchange
         self._clock = clock
         self._t0 = t0
-        self._seq = {"client": 0, "upstream": 0}
+        self._upstream_seq = 0
+        self._client_seq = 0
 
     def upstream_chunk(self, chunk: bytes) -> None:
         t = self._clock() - self._t0
-        if self._ex.t_upstream_first_byte is None:
-            self._ex.t_upstream_first_byte = t
-        self._ex.chunks.append(RecordedChunk(len(self._ex.chunks), t, chunk))
+        ex = self._ex
+        if ex.t_upstream_first_byte is None:
+            ex.t_upstream_first_byte = t
+        ex.chunks.append(RecordedChunk(len(ex.chunks), t, chunk))
 
     def upstream_event(self, ev: SseEvent) -> None:
-        self._add("upstream", ev)
+        t = self._clock() - self._t0
+        seq = self._upstream_seq
+        self._upstream_seq = seq + 1
+        self._ex.events.append(RecordedEvent("upstream", seq, t, ev.event, ev.data, ev.comment))
 
     def client_event(self, ev: SseEvent) -> None:
-        self._add("client", ev)
-
-    def _add(self, leg: Leg, ev: SseEvent) -> None:
         t = self._clock() - self._t0
-        seq = self._seq[leg]
-        self._seq[leg] = seq + 1
-        self._ex.events.append(RecordedEvent(leg, seq, t, ev.event, ev.data, ev.comment))
-        if leg == "client" and self._ex.t_first_token is None and _is_token(ev):
-            self._ex.t_first_token = t
+        seq = self._client_seq
+        self._client_seq = seq + 1
+        ex = self._ex
+        ex.events.append(RecordedEvent("client", seq, t, ev.event, ev.data, ev.comment))
+        if ex.t_first_token is None and _is_token(ev):
+            ex.t_first_token = t
 
 
 _TOKEN_KEYS = ("content", "reasoning_content", "reasoning", "tool_calls")

@@ -30,7 +30,9 @@ class SseParser:
     __slots__ = ("_tail", "_event", "_data", "_id", "_retry", "_pending_cr")
 
     def __init__(self) -> None:
-        self._tail = b""
+        # Bytes of the unfinished last line, in pieces: joined only once a line end arrives, so
+        # a long line that trickles in over many small chunks costs linear, not quadratic, work.
+        self._tail: list[bytes] = []
         self._event: str | None = None
         self._data: list[str] = []
         self._id: str | None = None
@@ -40,39 +42,79 @@ class SseParser:
     def feed(self, chunk: bytes) -> list[SseEvent]:
         if not chunk:
             return []
-        if self._pending_cr and chunk.startswith(b"\n"):
+        # Byte tests use ints (``13 in chunk``): a one-byte *bytes* needle costs ~8x more.
+        if self._pending_cr and chunk[0] == 10:
             chunk = chunk[1:]
-        self._pending_cr = chunk.endswith(b"\r")
-        buf = self._tail + chunk
-        if b"\r" in buf:
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = buf.split(b"\n")
-        self._tail = lines.pop()
+        self._pending_cr = chunk[-1:] == b"\r"
+        # The held tail never holds "\r" or "\n", so line ends can be normalised per chunk.
+        if 13 in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if 10 not in chunk:
+            if chunk:
+                self._tail.append(chunk)
+            return []
+        if self._tail:
+            self._tail.append(chunk)
+            chunk = b"".join(self._tail)
+        complete, _, tail = chunk.rpartition(b"\n")
+        self._tail = [tail] if tail else []
         out: list[SseEvent] = []
-        for raw in lines:
-            self._line(raw, out)
+        try:
+            # Decoding all complete lines at once is safe: "\n" never occurs inside a UTF-8
+            # sequence. Invalid bytes take the per-line path, which names the bad line.
+            text = complete.decode("utf-8")
+        except UnicodeDecodeError:
+            for raw in complete.split(b"\n"):
+                self._line(raw, out)
+            return out
+        data = self._data
+        for line in text.split("\n"):
+            # Inlined hot path (data and event lines, the blank line that ends an event);
+            # the rest goes through _text_line, which holds the full rules.
+            if line.startswith("data:"):
+                data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+            elif not line and data:
+                out.append(SseEvent(self._event, "\n".join(data), self._id, self._retry))
+                self._event, self._retry = None, None
+                self._data = data = []
+            elif line.startswith("event:"):
+                self._event = line[7:] if line.startswith(" ", 6) else line[6:]
+            else:
+                self._text_line(line, out)
+                data = self._data
         return out
 
     def close(self) -> list[SseEvent]:
         """End of stream: a final line without newline still counts, then dispatch what is left."""
         out: list[SseEvent] = []
         if self._tail:
-            self._line(self._tail, out)
-            self._tail = b""
+            tail = b"".join(self._tail)
+            self._tail = []
+            self._line(tail, out)
         self._line(b"", out)
         return out
 
     def _line(self, raw: bytes, out: list[SseEvent]) -> None:
         if not raw:
-            if self._data or self._event is not None:
-                if self._data:
-                    out.append(SseEvent(self._event, "\n".join(self._data), self._id, self._retry))
-                self._event, self._data, self._retry = None, [], None
+            self._text_line("", out)
             return
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             raise StreamProtocolError(f"SSE line is not valid UTF-8: {raw[:80]!r}") from e
+        self._text_line(line, out)
+
+    def _text_line(self, line: str, out: list[SseEvent]) -> None:
+        if not line:
+            if self._data or self._event is not None:
+                if self._data:
+                    out.append(SseEvent(self._event, "\n".join(self._data), self._id, self._retry))
+                self._event, self._data, self._retry = None, [], None
+            return
+        if line.startswith("data:"):  # the hot path: most lines of a stream are data lines
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(" ") else value)
+            return
         if line[0] == ":":
             out.append(SseEvent(comment=line[1:].removeprefix(" ")))
             return
@@ -87,15 +129,27 @@ class SseParser:
             if "\0" not in value:
                 self._id = value
         elif name == "retry":
-            if value.isdigit():
+            if value.isascii() and value.isdigit():
                 self._retry = int(value)
         # any other field name is ignored, as the spec says
 
 
 def encode(ev: SseEvent) -> bytes:
     """One event as wire bytes, terminated by a blank line."""
+    return encode_text(ev).encode()
+
+
+def encode_text(ev: SseEvent) -> str:
+    """:func:`encode` before UTF-8: a caller joins many events and encodes once."""
+    data = ev.data or ""
+    simple = ev.comment is None and ev.id is None and ev.retry is None
+    if simple and "\n" not in data and "\r" not in data:
+        # The hot path: every translated event is one line of data, maybe with a name.
+        if ev.event is None:
+            return f"data: {data}\n\n"
+        return f"event: {ev.event}\ndata: {data}\n\n"
     if ev.comment is not None:
-        return f":{ev.comment}\n\n".encode() if ev.comment == "" else f": {ev.comment}\n\n".encode()
+        return f":{ev.comment}\n\n" if ev.comment == "" else f": {ev.comment}\n\n"
     parts: list[str] = []
     if ev.event is not None:
         parts.append(f"event: {ev.event}\n")
@@ -103,14 +157,13 @@ def encode(ev: SseEvent) -> bytes:
         parts.append(f"id: {ev.id}\n")
     if ev.retry is not None:
         parts.append(f"retry: {ev.retry}\n")
-    data = ev.data or ""
     if "\n" in data or "\r" in data:
         for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
             parts.append(f"data: {line}\n")
     else:
         parts.append(f"data: {data}\n")
     parts.append("\n")
-    return "".join(parts).encode()
+    return "".join(parts)
 
 
 def encode_all(events: list[SseEvent]) -> bytes:

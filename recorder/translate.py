@@ -15,7 +15,7 @@ from recorder import ir
 from recorder.codecs import codec
 from recorder.context import Context
 from recorder.errors import StreamProtocolError, TranslationError, WireFormatError
-from recorder.sse import SseEvent, SseParser, encode
+from recorder.sse import SseEvent, SseParser, encode_text
 
 __all__ = [
     "StreamObserver",
@@ -125,13 +125,16 @@ class StreamTranslator:
             return b""
         out: list[SseEvent] = []
         assert self._decoder is not None and self._encoder is not None
+        decode, encode_ir = self._decoder.push, self._encoder.push
         try:
             for wev in wire_in:
-                for iev in self._decoder.push(wev):
-                    out += self._encoder.push(self._restore(iev))
+                for iev in decode(wev):
+                    if isinstance(iev, _RESTORED):  # rare: tool calls and upstream errors
+                        iev = self._restore(iev)
+                    out += encode_ir(iev)
             if not chunk:
                 for iev in self._decoder.finish():
-                    out += self._encoder.push(self._restore(iev))
+                    out += encode_ir(self._restore(iev))
                 out += self._encoder.finish()
                 self._closed = True
         except TranslationError as e:
@@ -161,10 +164,19 @@ class StreamTranslator:
         return self._emit(out)
 
     def _emit(self, events: list[SseEvent]) -> bytes:
+        # one str, encoded once: the same bytes as joining encode(ev) of each event
+        text = "".join([encode_text(ev) for ev in events])
+        try:
+            out = text.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate escaped in upstream JSON ("\ud800") decodes to a character UTF-8
+            # cannot hold; written back as its JSON escape, the client reads the same string.
+            events = [_escape_surrogates(ev) for ev in events]
+            out = "".join([encode_text(ev) for ev in events]).encode()
         if self._observer is not None:
             for ev in events:
                 self._observer.client_event(ev)
-        return b"".join(encode(ev) for ev in events)
+        return out
 
     def _restore(self, ev: ir.StreamEvent) -> ir.StreamEvent:
         if isinstance(ev, ir.StreamError):
@@ -172,6 +184,17 @@ class StreamTranslator:
         elif isinstance(ev, ir.PartStart) and isinstance(ev.part, ir.ToolCallPart):
             return ir.PartStart(ev.index, _restore_part(ev.part, self.ctx))
         return ev
+
+
+def _escape_surrogates(ev: SseEvent) -> SseEvent:
+    if ev.data is None:
+        return ev
+    data = ev.data.encode("utf-8", "backslashreplace").decode("utf-8")
+    return SseEvent(ev.event, data, ev.id, ev.retry, ev.comment)
+
+
+# IR events that _restore may change or take note of
+_RESTORED = (ir.PartStart, ir.StreamError)
 
 
 def _rename_tools(req: ir.Request, rename: Any) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from recorder.errors import StreamProtocolError
-from recorder.sse import SseEvent, SseParser, encode, encode_all
+from recorder.sse import SseEvent, SseParser, encode, encode_all, encode_text
 
 
 def parse_split(raw: bytes, *cuts: int) -> list[SseEvent]:
@@ -95,3 +95,33 @@ def test_encode_round_trips(ev: SseEvent) -> None:
 def test_encode_all_is_concatenation() -> None:
     evs = [SseEvent("a", "1"), SseEvent(None, "2")]
     assert encode_all(evs) == b"event: a\ndata: 1\n\ndata: 2\n\n"
+
+
+def test_long_line_in_tiny_chunks_is_one_event() -> None:
+    # The parser holds an unfinished line in pieces and joins them once its end arrives.
+    raw = b"data: " + "é".encode() * 50_000 + b"\r\n\r\n"
+    p, out = SseParser(), []
+    for i in range(0, len(raw), 7):
+        out += p.feed(raw[i : i + 7])
+    assert out == [SseEvent(None, "é" * 50_000)]
+    assert p.close() == []
+
+
+@pytest.mark.parametrize(
+    "ev",
+    [
+        SseEvent("content_block_delta", '{"t":"é"}'),
+        SseEvent(None, "[DONE]"),
+        SseEvent(None, ""),
+        SseEvent(None, None),
+        SseEvent("e", "a\r\nb\rc"),
+        SseEvent(comment=""),
+        SseEvent("x", "y", "id1", 5),
+    ],
+)
+def test_encode_text_is_encode_before_utf8(ev: SseEvent) -> None:
+    assert encode_text(ev).encode() == encode(ev)
+
+
+def test_non_ascii_digits_in_retry_are_ignored() -> None:
+    assert SseParser().feed("retry: ²\ndata: x\n\n".encode()) == [SseEvent(None, "x")]

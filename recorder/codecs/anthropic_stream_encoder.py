@@ -8,6 +8,7 @@ templates rather than built as dicts: this is the per-token hot path.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 from typing import Any
 
 from recorder import ir
@@ -26,6 +27,8 @@ from recorder.sse import SseEvent
 JsonObject = dict[str, Any]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# _dumps of a str, minus a Python call: the per-token deltas use it
+_json_str = encode_basestring
 
 
 def _event(kind: str, data: str) -> SseEvent:
@@ -50,6 +53,7 @@ class StreamEncoder:
         "_open",
         "_open_ir",
         "_args",
+        "_delta_head",
         "_tool",
         "_usage",
         "_finish",
@@ -64,6 +68,7 @@ class StreamEncoder:
         self._open: str | None = None  # kind of the open block: text | thinking | tool | whole
         self._open_ir = -1  # IR index of the open block
         self._args: list[str] = []  # the open tool call's argument fragments
+        self._delta_head = ""  # a content_block_delta's JSON up to its delta, for the open block
         self._tool = ""
         self._usage = ir.Usage()
         self._finish: ir.Finish | None = None
@@ -76,19 +81,19 @@ class StreamEncoder:
             case ir.TextDelta(index=i, text=text):
                 self._expect(i, "text", "TextDelta")
                 if text:
-                    out.append(self._delta(f'{{"type":"text_delta","text":{_dumps(text)}}}'))
+                    out.append(self._delta(f'{{"type":"text_delta","text":{_json_str(text)}}}'))
             case ir.ToolArgsDelta(index=i, json=js):
                 self._expect(i, "tool", "ToolArgsDelta")
                 if js:
                     self._args.append(js)
                     out.append(
-                        self._delta(f'{{"type":"input_json_delta","partial_json":{_dumps(js)}}}')
+                        self._delta(f'{{"type":"input_json_delta","partial_json":{_json_str(js)}}}')
                     )
             case ir.ThinkingDelta(index=i, text=text):
                 self._expect(i, "thinking", "ThinkingDelta")
                 if text:
                     out.append(
-                        self._delta(f'{{"type":"thinking_delta","thinking":{_dumps(text)}}}')
+                        self._delta(f'{{"type":"thinking_delta","thinking":{_json_str(text)}}}')
                     )
             case ir.SignatureDelta(index=i, signature=sig):
                 self._expect(i, "thinking", "SignatureDelta")
@@ -161,10 +166,7 @@ class StreamEncoder:
             )
 
     def _delta(self, delta_json: str) -> SseEvent:
-        return _event(
-            "content_block_delta",
-            f'{{"type":"content_block_delta","index":{self._next - 1},"delta":{delta_json}}}',
-        )
+        return SseEvent("content_block_delta", f"{self._delta_head}{delta_json}}}")
 
     def _start(self, out: list[SseEvent], upstream_id: str = "", model: str = "") -> None:
         if self._started:
@@ -228,6 +230,7 @@ class StreamEncoder:
         index = self._next
         self._next += 1
         self._open, self._open_ir = kind, ir_index
+        self._delta_head = f'{{"type":"content_block_delta","index":{index},"delta":'
         out.append(
             _event(
                 "content_block_start",

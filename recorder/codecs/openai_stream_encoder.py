@@ -14,7 +14,8 @@ or ``finish()`` without a Finish, -> one ``{"error":{...}}`` chunk and nothing a
 from __future__ import annotations
 
 import json
-from typing import Any, assert_never
+from json.encoder import encode_basestring
+from typing import assert_never
 
 from recorder import ir
 from recorder.codecs.openai_common import (
@@ -28,6 +29,13 @@ from recorder.errors import StreamProtocolError
 from recorder.sse import SseEvent
 
 _DONE = "[DONE]"
+
+# Per-event deltas are formatted from templates (this runs per event); each equals ``compact``
+# of the delta dict. _json_str is ``compact`` of a str without the encoder json.dumps builds.
+_json_str = encode_basestring
+_TEXT = '{"content":%s}'
+_THINKING = '{"reasoning_content":%s}'
+_TOOL_ARGS = '{"tool_calls":[{"index":%d,"function":{"arguments":%s}}]}'
 
 
 def chunk_id(ir_id: str) -> str:
@@ -64,9 +72,9 @@ class StreamEncoder:
             case ir.PartStart():
                 return self._part_start(ev.index, ev.part)
             case ir.TextDelta():
-                return self._delta({"content": ev.text}) if ev.text else []
+                return self._delta(_TEXT % _json_str(ev.text)) if ev.text else []
             case ir.ThinkingDelta():
-                return self._delta({"reasoning_content": ev.text}) if ev.text else []
+                return self._delta(_THINKING % _json_str(ev.text)) if ev.text else []
             case ir.ToolArgsDelta():
                 k = self._tools.get(ev.index)
                 if k is None:
@@ -76,9 +84,7 @@ class StreamEncoder:
                 if not ev.json:
                     return []
                 self._args_sent.add(ev.index)
-                return self._delta(
-                    {"tool_calls": [{"index": k, "function": {"arguments": ev.json}}]}
-                )
+                return self._delta(_TOOL_ARGS % (k, _json_str(ev.json)))
             case ir.SignatureDelta():
                 self._drop(ev.index, "thinking signature has no OpenAI form; dropped")
                 return []
@@ -90,7 +96,7 @@ class StreamEncoder:
                 if k is None or ev.index in self._args_sent:
                     return []
                 # A tool without arguments still owes the client valid JSON, as OpenAI sends.
-                return self._delta({"tool_calls": [{"index": k, "function": {"arguments": "{}"}}]})
+                return self._delta(_TOOL_ARGS % (k, '"{}"'))
             case ir.UsageUpdate():
                 self._usage = ir.merge_usage(self._usage, ev.usage)
                 return []
@@ -144,17 +150,19 @@ class StreamEncoder:
         fr = "null" if finish_reason is None else json.dumps(finish_reason)
         return SseEvent(data=f'{self._head}{delta_json},"finish_reason":{fr}}}]}}')
 
-    def _delta(self, delta: dict[str, Any]) -> list[SseEvent]:
-        return self._ensure_started() + [self._chunk(compact(delta), None)]
+    def _delta(self, delta_json: str) -> list[SseEvent]:
+        if self._started:  # the per-event case, without the list concatenation
+            return [SseEvent(data=f'{self._head}{delta_json},"finish_reason":null}}]}}')]
+        return self._ensure_started() + [self._chunk(delta_json, None)]
 
     def _part_start(self, index: int, part: ir.Part) -> list[SseEvent]:
         match part:
             case ir.TextPart():
-                return self._delta({"content": part.text}) if part.text else []
+                return self._delta(compact({"content": part.text})) if part.text else []
             case ir.ThinkingPart():
                 if part.signature:
                     self._drop(index, "thinking signature has no OpenAI form; dropped")
-                return self._delta({"reasoning_content": part.text}) if part.text else []
+                return self._delta(compact({"reasoning_content": part.text})) if part.text else []
             case ir.ToolCallPart():
                 k = len(self._tools)
                 self._tools[index] = k
@@ -162,7 +170,7 @@ class StreamEncoder:
                     self._args_sent.add(index)
                 fn = {"name": part.name, "arguments": part.arguments}
                 call = {"index": k, "id": part.id, "type": "function", "function": fn}
-                return self._delta({"tool_calls": [call]})
+                return self._delta(compact({"tool_calls": [call]}))
             case ir.RedactedThinkingPart():
                 self._drop(index, "redacted thinking is encrypted for Anthropic only; dropped")
                 return []

@@ -34,6 +34,7 @@ from recorder.store.migrations import migrate
 from recorder.store.results import QueryResult, StoreError, run_query
 
 DEFAULT_FLUSH_INTERVAL = 0.05
+_APPEND_SLICE = 2000  # rows per append_rows call: about 1 ms of holding the GIL
 _TABLES = {
     "exchanges": rowmod.EXCHANGE_COLUMNS,
     "events": rowmod.EVENT_COLUMNS,
@@ -192,9 +193,13 @@ class StoreWriter:
         cur.begin()
         try:
             for table, columns in _TABLES.items():
-                if tables[table]:
+                rows = tables[table]
+                if rows:
                     app = cur.appender(table, columns=list(columns))
-                    app.append_rows(tables[table])
+                    # In slices: converting rows holds the GIL, and the proxy's event loop
+                    # may take it back between two slices instead of after the whole batch.
+                    for i in range(0, len(rows), _APPEND_SLICE):
+                        app.append_rows(rows[i : i + _APPEND_SLICE])
                     app.flush()
             cur.commit()
         except BaseException:
