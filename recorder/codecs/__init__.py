@@ -23,19 +23,20 @@ Codecs import only the standard library, pydantic and ``recorder.{ir,sse,errors,
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
-from recorder.ir import Dialect
+from recorder.ir import DIALECTS, Dialect
+
+_loaded: dict[str, ModuleType] = {}
 
 
 def codec(dialect: Dialect) -> ModuleType:
-    """The codec module of ``dialect`` (imported lazily so one broken codec can't break both)."""
-    if dialect == "anthropic":
-        from recorder.codecs import anthropic
-
-        return anthropic
-    if dialect == "openai":
-        from recorder.codecs import openai
-
-        return openai
-    raise ValueError(f"unknown dialect {dialect!r}")
+    """The codec module of ``dialect``, imported on first use (so one broken codec cannot break
+    the other) and cached: the gateway asks several times per flow."""
+    mod = _loaded.get(dialect)
+    if mod is None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r}")
+        mod = _loaded[dialect] = importlib.import_module(f"recorder.codecs.{dialect}")
+    return mod
