@@ -1,5 +1,6 @@
-"""Gateway key check and upstream credentials. Pure functions over a mutable header mapping
-(mitmproxy's ``Headers`` or a dict with lower-case keys).
+"""Gateway key check and upstream credentials. Pure functions over a header mapping
+(mitmproxy's ``Headers`` or a dict with lower-case keys); the upstream's headers come out as
+:mod:`addons.header_edit` edits, applied with the request's other edits in one pass.
 
 - The client presents ``gateway_key`` as ``x-api-key`` or ``Authorization: Bearer``; it is
   compared in constant time and never forwarded upstream.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import MutableMapping
 
+from addons import header_edit
+from addons.header_edit import Edit
 from recorder.ir import Dialect
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -37,43 +40,42 @@ def key_ok(headers: MutableMapping[str, str], gateway_key: str) -> bool:
     return hmac.compare_digest(presented.encode(), gateway_key.encode())
 
 
-def set_upstream_auth(
+def upstream_auth_edits(
     headers: MutableMapping[str, str],
     upstream: Dialect,
     route_key: str | None,
     gateway_key_set: bool,
-) -> None:
-    """Rewrite the credential headers for the upstream in place.
+) -> list[Edit]:
+    """The credential headers for the upstream, as edits of the client's ``headers``.
 
     ``gateway_key_set``: the client's key is the gateway key, so it must not travel on.
     """
     key = route_key
     if key is None and not gateway_key_set:
         key = client_key(headers)
-    for name in ("x-api-key", "authorization"):
-        if name in headers:
-            del headers[name]
-    if key is None:
-        return
-    if upstream == "anthropic":
-        headers["x-api-key"] = key
-    else:
-        headers["authorization"] = f"Bearer {key}"
+    edits = [_DROP_X_API_KEY, _DROP_AUTHORIZATION]
+    if key is not None:
+        if upstream == "anthropic":
+            edits.append(header_edit.set_("x-api-key", key))
+        else:
+            edits.append(header_edit.set_("authorization", f"Bearer {key}"))
+    return edits
 
 
-def set_dialect_headers(
-    headers: MutableMapping[str, str], client: Dialect, upstream: Dialect
-) -> None:
-    """Headers that belong to one dialect: Anthropic needs ``anthropic-version``; an OpenAI
-    upstream has no use for the Anthropic ones."""
+_DROP_X_API_KEY = header_edit.drop("x-api-key")
+_DROP_AUTHORIZATION = header_edit.drop("authorization")
+# Headers that belong to one dialect: Anthropic needs ``anthropic-version``; an OpenAI upstream
+# has no use for the Anthropic ones.
+_TO_ANTHROPIC = (header_edit.default("anthropic-version", ANTHROPIC_VERSION),)
+_ANTHROPIC_TO_OTHER = tuple(
+    header_edit.drop(name)
+    for name in ("anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access")
+)
+
+
+def dialect_edits(client: Dialect, upstream: Dialect) -> tuple[Edit, ...]:
     if upstream == "anthropic":
-        if "anthropic-version" not in headers:
-            headers["anthropic-version"] = ANTHROPIC_VERSION
-    elif client == "anthropic":
-        for name in (
-            "anthropic-version",
-            "anthropic-beta",
-            "anthropic-dangerous-direct-browser-access",
-        ):
-            if name in headers:
-                del headers[name]
+        return _TO_ANTHROPIC
+    if client == "anthropic":
+        return _ANTHROPIC_TO_OTHER
+    return ()

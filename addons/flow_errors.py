@@ -24,11 +24,12 @@ import json
 from mitmproxy import http
 
 from addons import mitm_io, summary
-from addons.flowstate import FlowState
+from addons.flowstate import FlowState, LastClientEvent
 from addons.replies import raw_error
 from addons.response_side import finish_stream
 from addons.stream_end import finish_broken_stream
 from recorder.exchange import RecordedEvent
+from recorder.sse import SseEvent
 
 EARLY_CLOSE = "client_closed_early"
 
@@ -61,13 +62,15 @@ def _client_side(msg: str) -> bool:
 
 def carried_terminal(st: FlowState) -> bool:
     """The last event the client was sent ends its stream."""
+    if isinstance(st.tape, LastClientEvent):  # not recorded: the only event kept
+        return st.tape.last is not None and _is_terminal(st.tape.last, st.client)
     for ev in reversed(st.ex.events):
         if ev.leg == "client" and ev.data is not None:
             return _is_terminal(ev, st.client)
     return False
 
 
-def _is_terminal(ev: RecordedEvent, dialect: str) -> bool:
+def _is_terminal(ev: RecordedEvent | SseEvent, dialect: str) -> bool:
     if ev.event in ("message_stop", "error"):
         return True
     if dialect == "anthropic" or ev.data is None:
@@ -91,7 +94,7 @@ def _answer_bad_gateway(flow: http.HTTPFlow, st: FlowState, msg: str) -> None:
             st.ex.error = msg
         return
     when = "mid-response" if flow.response is not None else "before answering"
-    if flow.response is not None:
+    if flow.response is not None and st.rec:
         st.ex.upstream_response = summary.snapshot_response(flow.response, None)
     st.ex.error = f"upstream connection lost {when}: {msg}"
     writer.write(raw_error(st, "bad_gateway", st.ex.error))

@@ -12,6 +12,7 @@ from mitmproxy import http
 from recorder.context import Context, IdFactory
 from recorder.exchange import Exchange
 from recorder.ir import Dialect
+from recorder.sse import SseEvent
 
 STATE = "tapegate.gw"
 EXCHANGE = "tapegate.exchange"  # read by the Recorder addon in its response/error hooks
@@ -29,12 +30,16 @@ class FlowState:
     client: Dialect
     upstream: Dialect
     ex: Exchange
+    # The exchange is recorded: fill in its detail (both legs' snapshots, every event, the
+    # summary). False when no recorder sink is open: the gateway then keeps only what its own
+    # logic reads (errors, the first token while a timeout watches it, the stream's last event).
+    rec: bool = True
     t0: float = field(default_factory=time.monotonic)
     client_path: str = ""  # path + query as the client sent it (before re-pointing)
     client_url: str = ""
     ctx: Context | None = None
     translator: Any = None  # StreamTranslator once the response streams
-    tape: Any = None  # its EventTape (records the client leg's events)
+    tape: Any = None  # its observer: an EventTape, or a LastClientEvent when not recording
     retry: bool = False  # the upstream answered a retryable status
     upstream_url: str = ""  # where the request went (for the retry path and the record)
     pointed: Any = None  # the route the request is currently aimed at
@@ -66,9 +71,30 @@ class FlowState:
         ex = self.ex
         ex.t_end = time.monotonic() - self.t0
         ex.upstream_dialect = None if self.local else self.upstream
-        if self.ctx is not None:
+        if self.ctx is not None and self.rec:
             ex.notes = list(self.ctx.notes)
         if ex.t_upstream_first_byte is None and flow.response is not None and not self.local:
             start = flow.request.timestamp_start
             if flow.response.timestamp_start:
                 ex.t_upstream_first_byte = max(0.0, flow.response.timestamp_start - start)
+
+
+class LastClientEvent:
+    """The stream observer when nothing records the exchange. An EventTape would build a
+    RecordedEvent for every event of both legs for nobody to read; the gateway itself needs only
+    the last event the client was sent (:func:`addons.flow_errors.carried_terminal`)."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: SseEvent | None = None
+
+    def upstream_chunk(self, chunk: bytes) -> None:
+        pass
+
+    def upstream_event(self, ev: SseEvent) -> None:
+        pass
+
+    def client_event(self, ev: SseEvent) -> None:
+        if ev.data is not None:
+            self.last = ev

@@ -21,8 +21,9 @@ when a response is already under way). Retries and timeouts: see :mod:`addons.up
 
 from __future__ import annotations
 
+import gc
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from mitmproxy import ctx, exceptions, http
@@ -40,8 +41,17 @@ from recorder.errors import ConfigError
 logger = logging.getLogger("tapegate.gateway")
 
 
+class Recording(Protocol):
+    @property
+    def recording(self) -> bool: ...
+
+
 class Gateway:
-    def __init__(self) -> None:
+    def __init__(self, recorder: Recording | None = None) -> None:
+        # The Recorder that stores this gateway's exchanges (addons/gateway.py links them):
+        # while it has no open sink, flows skip the exchange's detail (FlowState.rec). Without
+        # one (the Gateway alone, as in tests) every exchange is filled in completely.
+        self.recorder = recorder
         self.opts = GatewayOptions()
         self.router = routing.Router()
         self.http: httpx.AsyncClient | None = None
@@ -83,6 +93,11 @@ class Gateway:
         loopback unless told otherwise. The server is already bound by now (12.x binds before
         scripts load) and changing only listen_host does not rebind, so the (default) regular
         mode is re-declared with an explicit loopback address."""
+        # Nothing loaded so far is garbage (mitmproxy, pydantic, DuckDB, the codecs: a few
+        # hundred thousand objects), yet every full collection would walk all of it again
+        # (~75 ms each, several a minute under load). Frozen, collections see only new objects.
+        gc.collect()
+        gc.freeze()
         o = ctx.options
         if o.listen_host == "" and list(o.mode) == ["regular"]:
             port = o.listen_port or 8080
@@ -125,10 +140,11 @@ class Gateway:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         try:
+            rec = self.recorder is None or self.recorder.recording
             if request_side.is_gateway_request(flow):
-                request_side.classify_gateway(flow, self.router)
+                request_side.classify_gateway(flow, self.router, rec)
             elif self.gate.admit(flow, self.opts.key):
-                request_side.classify_proxied(flow)
+                request_side.classify_proxied(flow, rec)
         except Exception:  # noqa: BLE001 - the proxy must never crash on input
             logger.exception("gateway: requestheaders failed")
 

@@ -105,6 +105,11 @@ class Recorder:
             except StoreError as e:
                 raise exceptions.OptionsError(str(e)) from e  # type: ignore[no-untyped-call]
 
+    @property
+    def recording(self) -> bool:
+        """A sink is open: exchanges handed over are stored."""
+        return self.writer is not None or self.cassette is not None
+
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
             return

@@ -9,12 +9,13 @@ and passed through. Everything else is not touched here (see :mod:`addons.proxy_
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
 from mitmproxy import http
 
-from addons import auth, endpoints, routing, summary, timeouts
+from addons import auth, endpoints, header_edit, routing, summary, timeouts
 from addons.flowstate import STATE, FlowState, new_exchange
 from addons.options import GatewayOptions
 from addons.replies import reply, reply_error
@@ -36,25 +37,27 @@ def is_gateway_request(flow: http.HTTPFlow) -> bool:
     return req.port == sock[1] and (req.host in LOOPBACK or req.host == sock[0])
 
 
-def classify_gateway(flow: http.HTTPFlow, router: routing.Router) -> None:
+def classify_gateway(flow: http.HTTPFlow, router: routing.Router, rec: bool = True) -> None:
     """Attach a gateway flow's state (``requestheaders``) and point it at the default route
-    at once, so that mitmproxy never tries to connect to the proxy itself."""
+    at once, so that mitmproxy never tries to connect to the proxy itself. ``rec``: a recorder
+    will store the exchange (see :attr:`addons.flowstate.FlowState.rec`)."""
     req = flow.request
     path = req.path.split("?", 1)[0]
     client = routing.guess_dialect(path, req.headers)
-    st = FlowState("gateway", client, client, new_exchange(flow))
+    st = FlowState("gateway", client, client, new_exchange(flow), rec=rec)
     st.client_path = req.path
-    st.client_url = f"{req.scheme}://{req.host_header}{req.path}"
+    if rec:
+        st.client_url = f"{req.scheme}://{req.host_header}{req.path}"
     flow.metadata[STATE] = st
     point(flow, router.default or routing.vendor_route(client), req.path)
 
 
-def classify_proxied(flow: http.HTTPFlow) -> None:
+def classify_proxied(flow: http.HTTPFlow, rec: bool = True) -> None:
     """Explicit-proxy traffic: vendor hosts get a state (recorded, passed through); other
     hosts are not the gateway's business."""
     client = routing.VENDOR_HOSTS.get(flow.request.host)
     if client is not None:
-        flow.metadata[STATE] = FlowState("vendor", client, client, new_exchange(flow))
+        flow.metadata[STATE] = FlowState("vendor", client, client, new_exchange(flow), rec=rec)
 
 
 def vendor_request(flow: http.HTTPFlow, st: FlowState) -> None:
@@ -64,10 +67,11 @@ def vendor_request(flow: http.HTTPFlow, st: FlowState) -> None:
     path = req.path.split("?", 1)[0]
     if routing.dialect_of_path(path) is not None:
         req.headers["accept-encoding"] = "identity"
-    st.ex.client_request = summary.snapshot_request(req, req.raw_content, req.pretty_url)
-    st.ex.upstream_request = st.ex.client_request
     st.ex.route = "forward-proxy"
-    _note_model(st, req.raw_content)
+    if st.rec:
+        st.ex.client_request = summary.snapshot_request(req, req.raw_content, req.pretty_url)
+        st.ex.upstream_request = st.ex.client_request
+        _note_model(st, req.raw_content)
 
 
 async def gateway_request(
@@ -75,7 +79,8 @@ async def gateway_request(
 ) -> None:
     req = flow.request
     path, _, query = st.client_path.partition("?")
-    st.ex.client_request = summary.snapshot_request(req, req.raw_content, st.client_url)
+    if st.rec:
+        st.ex.client_request = summary.snapshot_request(req, req.raw_content, st.client_url)
     if req.method == "HEAD":
         return reply(flow, st, 200, b"", {})
     if opts.key and not auth.key_ok(req.headers, opts.key):
@@ -146,23 +151,33 @@ async def send(
     st.upstream = upstream
     st.ex.route = route.name
     st.ex.upstream_dialect = upstream
+    hdrs = req.headers
+    # Every header change below is one edit of a list applied in a single pass at the end (see
+    # addons.header_edit), in the order the changes used to be made one by one.
+    edits: list[header_edit.Edit] = []
     full = path + (f"?{query}" if query else "")
     if route is not st.pointed or full != st.client_path:
-        point(flow, route, full)
+        edits.append(aim(flow, route, full))
     if body is not None:
-        req.content = body
-    hdrs = req.headers
-    hdrs["accept-encoding"] = "identity"
-    if "proxy-authorization" in hdrs:  # meant for this hop, never for the upstream
-        del hdrs["proxy-authorization"]
+        if header_edit.has(hdrs.fields, b"content-encoding"):  # re-encoded by mitmproxy's setter
+            hdrs.fields = header_edit.apply(hdrs.fields, edits)
+            req.content = body
+            edits = []
+        else:
+            req.data.content = body
+            if not header_edit.has(hdrs.fields, b"transfer-encoding"):
+                edits.append(header_edit.set_("content-length", str(len(body))))
+    edits += _HOP_EDITS
     route_key = route.key()
     if route_key is not None or opts.key or st.client != upstream:
-        auth.set_upstream_auth(hdrs, upstream, route_key, bool(opts.key))
-    auth.set_dialect_headers(hdrs, st.client, upstream)
-    for k, v in route.headers:
-        hdrs[k] = v
+        edits += auth.upstream_auth_edits(hdrs, upstream, route_key, bool(opts.key))
+    edits += auth.dialect_edits(st.client, upstream)
+    if route.headers:
+        edits += _route_edits(route.headers)
+    hdrs.fields = header_edit.apply(hdrs.fields, edits)
     st.upstream_url = route.upstream.url_for(req.path[len(route.upstream.prefix) :])
-    st.ex.upstream_request = summary.snapshot_request(req, req.raw_content, st.upstream_url)
+    if st.rec:
+        st.ex.upstream_request = summary.snapshot_request(req, req.raw_content, st.upstream_url)
     if (flow.client_conn.id, (req.host, req.port)) not in live:
         try:
             await probe(req.host, req.port, opts.policy)
@@ -172,17 +187,36 @@ async def send(
     timeouts.start(flow, st, opts.policy.first_token_timeout)
 
 
+# The body is asked for uncompressed (its events are translated and recorded); the proxy's own
+# credentials are meant for this hop, never for the upstream.
+_HOP_EDITS = (
+    header_edit.set_("accept-encoding", "identity"),
+    header_edit.drop("proxy-authorization"),
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _route_edits(headers: tuple[tuple[str, str], ...]) -> tuple[header_edit.Edit, ...]:
+    """A route's extra headers as edits, encoded once per route."""
+    return tuple(header_edit.set_(k, v) for k, v in headers)
+
+
 def point(flow: http.HTTPFlow, route: routing.Route, path: str) -> None:
-    """Re-target the request. Writes mitmproxy's raw fields and the Host header once:
-    the property setters each rebuild host/authority (measurably slow per request)."""
+    """Re-target the request (see :func:`aim`) and set its Host header."""
+    hdrs = flow.request.headers
+    hdrs.fields = header_edit.apply(hdrs.fields, (aim(flow, route, path),))
+
+
+def aim(flow: http.HTTPFlow, route: routing.Route, path: str) -> header_edit.Edit:
+    """Write mitmproxy's raw target fields (the property setters each rebuild host/authority,
+    measurably slow per request); returns the Host header's edit."""
     up = route.upstream
     data = flow.request.data
     data.scheme = up.scheme.encode()
     data.host, data.port = up.host, up.port
     data.path = up.path_for(path).encode()
-    default = 443 if up.scheme == "https" else 80
-    flow.request.headers["host"] = up.host if up.port == default else f"{up.host}:{up.port}"
     flow.metadata[STATE].pointed = route
+    return header_edit.set_("host", up.host_header)
 
 
 def _note_model(st: FlowState, raw: bytes | None) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import httpx
 from mitmproxy import http
 
-from addons import endpoints, summary
-from addons.flowstate import FlowState
+from addons import endpoints, header_edit, summary
+from addons.flowstate import FlowState, LastClientEvent
 from addons.replies import loads, reply_error, response_from, set_response
 from addons.upstream import RETRY_STATUSES, RetryPolicy, reissue
 from recorder.errors import TranslationError
@@ -22,6 +22,10 @@ from recorder.translate import StreamTranslator, translate_error, translate_resp
 logger = logging.getLogger("tapegate.gateway")
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
+# A translated stream's head: its own content type, chunked (its length is unknown).
+_DROP_LENGTH = header_edit.drop("content-length")
+_SSE_CONTENT_TYPE = header_edit.set_("content-type", SSE_TYPE)
+_CHUNKED = header_edit.default("transfer-encoding", "chunked")
 UNAVAILABLE = (ImportError, NotImplementedError)  # a codec that has not landed yet
 
 
@@ -35,10 +39,17 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
         retryable = resp.status_code in RETRY_STATUSES and policy.retries > 0
         st.retry = st.kind == "gateway" and retryable
         return
-    if "text/event-stream" not in resp.headers.get("content-type", ""):
+    if "text/event-stream" not in (header_edit.get(resp.headers.fields, b"content-type") or ""):
         st.cancel_timer()
         return
-    tape = EventTape(st.ex, time.monotonic, st.t0)
+    # The EventTape times and keeps every event of both legs for the recorder, and marks the
+    # first token, which the first-token timer waits for (st.timer). With neither, the stream
+    # only needs its last client event kept (see FlowState.rec).
+    tape: EventTape | LastClientEvent
+    if st.rec or st.timer is not None:
+        tape = EventTape(st.ex, time.monotonic, st.t0)
+    else:
+        tape = LastClientEvent()
     try:
         st.translator = StreamTranslator(st.context(), tape)
     except UNAVAILABLE as e:
@@ -48,10 +59,10 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
     st.tape = tape
     st.ex.stream = True
     if st.client != st.upstream:
-        resp.headers.pop("content-length", None)
-        resp.headers["content-type"] = SSE_TYPE
-        if not flow.request.is_http2 and "transfer-encoding" not in resp.headers:
-            resp.headers["transfer-encoding"] = "chunked"
+        edits = [_DROP_LENGTH, _SSE_CONTENT_TYPE]
+        if not flow.request.is_http2:
+            edits.append(_CHUNKED)
+        resp.headers.fields = header_edit.apply(resp.headers.fields, edits)
     feed = st.translator.feed
 
     def stream(chunk: bytes) -> bytes | list[bytes]:
@@ -87,9 +98,10 @@ def finish_stream(flow: http.HTTPFlow, st: FlowState) -> None:
     """A stream that went through: record both legs' response heads and its summary."""
     resp = flow.response
     assert resp is not None
-    st.ex.upstream_response = summary.snapshot_response(resp, None)
-    st.ex.client_response = st.ex.upstream_response
-    summary.summarize_events(st.ex, st.client)
+    if st.rec:
+        st.ex.upstream_response = summary.snapshot_response(resp, None)
+        st.ex.client_response = st.ex.upstream_response
+        summary.summarize_events(st.ex, st.client)
 
 
 def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
@@ -97,11 +109,12 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
     resp = flow.response
     assert resp is not None
     raw = resp.get_content(strict=False) or b""
-    st.ex.upstream_response = summary.snapshot_response(resp, raw)
+    if st.rec:
+        st.ex.upstream_response = summary.snapshot_response(resp, raw)
     if st.failure is not None:
         return reply_error(flow, st, "api_error", st.failure)
     if st.kind == "vendor" or (st.client == st.upstream and resp.status_code < 400):
-        if resp.status_code < 400 and raw[:1] == b"{":
+        if st.rec and resp.status_code < 400 and raw[:1] == b"{":
             summary.summarize_body(st.ex, st.client, loads(raw))
         st.ex.client_response = st.ex.upstream_response
         return
@@ -115,11 +128,13 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
         except UNAVAILABLE:
             return reply_error(flow, st, "bad_gateway", raw.decode("utf-8", "replace"))
         return set_response(flow, st, status, json.dumps(body).encode(), endpoints.JSON_HEADERS)
-    if "text/event-stream" in resp.headers.get("content-type", ""):
-        tr = StreamTranslator(st.context(), EventTape(st.ex, time.monotonic, st.t0))
+    if "text/event-stream" in (header_edit.get(resp.headers.fields, b"content-type") or ""):
+        tape = EventTape(st.ex, time.monotonic, st.t0) if st.rec else None
+        tr = StreamTranslator(st.context(), tape)
         out = tr.feed(raw) + tr.feed(b"")
         st.ex.stream = True
-        summary.summarize_events(st.ex, st.client)
+        if st.rec:
+            summary.summarize_events(st.ex, st.client)
         return set_response(flow, st, resp.status_code, out, {"content-type": SSE_TYPE})
     try:
         translated = translate_response(loads(raw), st.context())
@@ -127,7 +142,8 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
         return reply_error(flow, st, "bad_gateway", f"upstream response: {e}")
     except UNAVAILABLE as e:
         return reply_error(flow, st, "api_error", f"translation unavailable: {e}")
-    summary.summarize_body(st.ex, st.client, translated)
+    if st.rec:
+        summary.summarize_body(st.ex, st.client, translated)
     out = json.dumps(translated).encode()
     set_response(flow, st, resp.status_code, out, endpoints.JSON_HEADERS)
 

@@ -82,6 +82,13 @@ class Upstream:
     host: str
     port: int
     prefix: str  # no trailing slash; "" for none
+    # The Host header of requests sent here, computed once (it is set on every request).
+    host_header: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        default = 443 if self.scheme == "https" else 80
+        value = self.host if self.port == default else f"{self.host}:{self.port}"
+        object.__setattr__(self, "host_header", value)
 
     def path_for(self, endpoint: str) -> str:
         """``endpoint`` (``/v1/...``) under the prefix, without doubling ``/v1``."""
@@ -90,9 +97,7 @@ class Upstream:
         return self.prefix + endpoint
 
     def url_for(self, endpoint: str) -> str:
-        default = 443 if self.scheme == "https" else 80
-        port = "" if self.port == default else f":{self.port}"
-        return f"{self.scheme}://{self.host}{port}{self.path_for(endpoint)}"
+        return f"{self.scheme}://{self.host_header}{self.path_for(endpoint)}"
 
 
 def parse_base_url(url: str) -> Upstream:

@@ -10,7 +10,14 @@ from typing import Any
 from mitmproxy import http
 
 from recorder import ir
-from recorder.exchange import Exchange, HttpRequest, HttpResponse, redact_headers, redact_url
+from recorder.exchange import (
+    REDACTED,
+    SECRET_HEADERS,
+    Exchange,
+    HttpRequest,
+    HttpResponse,
+    redact_url,
+)
 
 _OPENAI_STOP = {
     "stop": "end_turn",
@@ -27,11 +34,28 @@ def header_pairs(headers: http.Headers) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields]
 
 
+def redacted_pairs(headers: http.Headers) -> list[tuple[str, str]]:
+    """``redact_headers(header_pairs(headers))`` in one pass (twice per recorded request)."""
+    return [
+        (k.decode("latin-1"), REDACTED if k.lower() in _SECRET_NAMES else v.decode("latin-1"))
+        for k, v in headers.fields
+    ]
+
+
+# The secret names as bytes: ASCII, so bytes.lower() matches exactly what str.lower() would.
+_SECRET_NAMES = frozenset(name.encode() for name in SECRET_HEADERS)
+
+
+def _redact_url(url: str) -> str:
+    # Without "@" (userinfo) or "=" (a query parameter) there is nothing to redact.
+    return redact_url(url) if "@" in url or "=" in url else url
+
+
 def snapshot_request(req: http.Request, body: bytes | None, url: str) -> HttpRequest:
     return HttpRequest(
         method=req.method,
-        url=redact_url(url),
-        headers=redact_headers(header_pairs(req.headers)),
+        url=_redact_url(url),
+        headers=redacted_pairs(req.headers),
         body=body,
     )
 
@@ -39,7 +63,7 @@ def snapshot_request(req: http.Request, body: bytes | None, url: str) -> HttpReq
 def snapshot_response(resp: http.Response, body: bytes | None) -> HttpResponse:
     return HttpResponse(
         status=resp.status_code,
-        headers=redact_headers(header_pairs(resp.headers)),
+        headers=redacted_pairs(resp.headers),
         body=body,
     )
 

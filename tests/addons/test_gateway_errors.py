@@ -102,6 +102,26 @@ def test_client_hang_up(case: HangUp) -> None:
         assert (f.error is None) is case.completed  # the recorder must not see a hang-up
 
 
+class NotRecording:
+    recording = False  # a Recorder with no sink open
+
+
+@pytest.mark.parametrize("case", HANGUPS, ids=lambda c: c.name)
+def test_client_hang_up_unrecorded(case: HangUp) -> None:
+    """With nothing recording, no event is kept, yet a hang-up after the terminal event still
+    reads as a completed exchange."""
+    gw = Gateway(NotRecording())
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw, gateway_upstream="http://127.0.0.1:9000", gateway_key="k")
+        f = streamed(gw, case.path, case.headers, case.chunks)
+        f.error = mflow.Error("Client disconnected.")
+        gw.error(f)
+        ex = f.metadata[EXCHANGE]
+        assert ex.events == [] and ex.client_request is None and ex.client_response is None
+        assert ex.extra.get(flow_errors.EARLY_CLOSE, False) is case.completed
+        assert (f.error is None) is case.completed
+
+
 @pytest.mark.parametrize("path, headers", [(MESSAGES, ANT), (CHAT, OAI)])
 def test_upstream_dying_mid_json_answers_502_in_dialect(
     writer: Writer, path: str, headers: dict[str, str]
