@@ -156,7 +156,7 @@ def test_no_secret_reaches_the_cassette(tmp):
 # ------------------------------------------------------------------ end to end (mitmdump)
 
 UPSTREAM_KEY = "sk-upstream-cafe0123456789"
-CLIENT_KEY = "sk-ant-api03-CLIENTSECRET77"
+CLIENT_KEY = "fake-client-key-CLIENTSECRET77"
 TOOLS = [{"name": "get_weather", "description": "w", "input_schema": {"type": "object"}}]
 
 

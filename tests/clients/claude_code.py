@@ -23,7 +23,7 @@ from tests.clients.procs import REPO
 CLAUDE_CODE_VERSION = "2.1.197"
 CLIENTS_DIR = REPO / "clients"
 CLAUDE_BIN = CLIENTS_DIR / "node_modules" / ".bin" / "claude"
-FAKE_API_KEY = "sk-ant-test-0000000000000000000000"
+FAKE_API_KEY = "fake-key-for-tests-0000000000000"
 
 # Why each switch is there: clients.md §3 and §10.
 QUIET_ENV = {
