@@ -10,6 +10,8 @@ from typing import Any
 from mitmproxy import http
 
 from recorder import ir
+from recorder.codecs.anthropic_parts import usage_to_ir as anthropic_usage_to_ir
+from recorder.codecs.openai_common import usage_to_ir as openai_usage_to_ir
 from recorder.exchange import (
     REDACTED,
     SECRET_HEADERS,
@@ -76,28 +78,10 @@ def stop_reason(dialect: str, raw: str | None) -> str | None:
 
 
 def usage_of(dialect: str, u: Any) -> ir.Usage | None:
+    """Wire usage as IR usage, via the codecs' own dict-level (pydantic-free) readers."""
     if not isinstance(u, dict):
         return None
-    if dialect == "openai":
-        details = u.get("prompt_tokens_details") or {}
-        out_details = u.get("completion_tokens_details") or {}
-        return ir.Usage(
-            input_tokens=u.get("prompt_tokens"),
-            output_tokens=u.get("completion_tokens"),
-            cache_read_tokens=details.get("cached_tokens"),
-            reasoning_tokens=out_details.get("reasoning_tokens"),
-        )
-    read = u.get("cache_read_input_tokens")
-    made = u.get("cache_creation_input_tokens")
-    inp = u.get("input_tokens")
-    if isinstance(inp, int):
-        inp += (read or 0) + (made or 0)
-    return ir.Usage(
-        input_tokens=inp,
-        output_tokens=u.get("output_tokens"),
-        cache_read_tokens=read,
-        cache_creation_tokens=made,
-    )
+    return openai_usage_to_ir(u) if dialect == "openai" else anthropic_usage_to_ir(u)
 
 
 def summarize_body(ex: Exchange, dialect: str, body: Any) -> None:
