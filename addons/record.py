@@ -19,10 +19,11 @@ The gateway puts one :class:`~recorder.exchange.Exchange` per flow in
 ``flow.metadata["tapegate.exchange"]``; without the gateway (pure pass-through recording, or
 explicit-proxy traffic the gateway leaves alone) this addon builds one from the flow itself.
 ``response`` and ``error`` hooks only enqueue (mitmproxy calls ``error``, not ``response``, when a
-client disconnects mid-stream; the events taped so far are kept). While the database is open,
-a loopback query endpoint serves ``recorder query`` (DuckDB lets no other process open the file,
-see :mod:`recorder.store.query_server`); it starts with the writer, and its sidecar file
-``<db>.tapegate.json`` is removed in ``done``.
+client disconnects mid-stream; the events taped so far are kept). The database is written by a
+child process (:mod:`recorder.store.writer_process`: the proxy's event loop never waits for
+DuckDB, not even for the interpreter lock), which also serves ``recorder query`` on a loopback
+endpoint while it holds the file (DuckDB lets no other process open it, see
+:mod:`recorder.store.query_server`); its sidecar file ``<db>.tapegate.json`` is removed in ``done``.
 
 If writing fails, the addon logs an error on every request and answers 503 in the client's
 dialect: like mitmproxy's ``save`` addon, it would rather fail visibly than let traffic through
@@ -50,10 +51,9 @@ from recorder.exchange import (
     redact_url,
 )
 from recorder.sse import SseParser
-from recorder.store import StoreError, StoreWriter
+from recorder.store import StoreError
 from recorder.store.conversation import guess_dialect, load_json, reply_from
-from recorder.store.query_server import QueryServer
-from recorder.store.sessions import session_id_for
+from recorder.store.writer_process import WriterProcess
 from replay.cassette import CassetteError
 from replay.export import CassetteWriter, refuse_overwrite
 
@@ -65,8 +65,7 @@ RECORDED_KEY = "tapegate.recorded"
 
 class Recorder:
     def __init__(self) -> None:
-        self.writer: StoreWriter | None = None
-        self.server: QueryServer | None = None
+        self.writer: WriterProcess | None = None
         self.cassette: CassetteWriter | None = None
 
     def load(self, loader: Loader) -> None:
@@ -135,16 +134,11 @@ class Recorder:
     # ------------------------------------------------------------------
 
     def _open(self, path: str, flush_interval: float) -> None:
-        self.writer = StoreWriter(path, flush_interval=flush_interval, on_error=self._writer_failed)
-        self.writer.start()
-        self.server = QueryServer(path, self.writer.query)
-        self.server.start()
-        log.info(f"tapegate: recording to {path} (queries: 127.0.0.1:{self.server.port})")
+        writer = WriterProcess(path, flush_interval=flush_interval, on_error=self._writer_failed)
+        self.writer = writer.start()
+        log.info(f"tapegate: recording to {path} (queries: 127.0.0.1:{writer.query_port})")
 
     def _close(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -192,7 +186,6 @@ class Recorder:
             finish(ex, flow)
         else:
             ex = exchange_from_flow(flow)
-        ex.session_id = session_id_for(ex)
         for sink in (self.writer, self.cassette):
             try:
                 if sink is not None:

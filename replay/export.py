@@ -23,6 +23,7 @@ from typing import Any
 
 from recorder.exchange import Exchange, HttpRequest, HttpResponse, Leg
 from recorder.sse import SseEvent, encode
+from recorder.store.sessions import session_id_for
 from replay.cassette import (
     CASSETTE_FILE,
     Cassette,
@@ -221,6 +222,7 @@ class CassetteWriter:
                 item = None  # the interval is over: write what came
             match item:
                 case Exchange():
+                    item.session_id = session_id_for(item)  # here, off the proxy's thread
                     self._exchanges.append(item)
                     if time.monotonic() < last_write + self.interval:
                         continue

@@ -10,8 +10,28 @@
 
 from __future__ import annotations
 
-from recorder.store.reader import load_exchanges, open_reader, query
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from recorder.store.results import QueryResult, StoreError
-from recorder.store.writer import StoreWriter
+
+if TYPE_CHECKING:
+    from recorder.store.reader import load_exchanges, open_reader, query
+    from recorder.store.writer import StoreWriter
 
 __all__ = ["QueryResult", "StoreError", "StoreWriter", "load_exchanges", "open_reader", "query"]
+
+# Loaded on first use: the gateway process imports this package for its hand-off and sessions
+# and never needs DuckDB itself (its writer process does).
+_LAZY = {
+    "load_exchanges": "recorder.store.reader",
+    "open_reader": "recorder.store.reader",
+    "query": "recorder.store.reader",
+    "StoreWriter": "recorder.store.writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

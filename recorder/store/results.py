@@ -14,9 +14,10 @@ import decimal
 import math
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:  # imported where a query runs: the gateway process itself never loads DuckDB
+    import duckdb
 
 
 class StoreError(Exception):
@@ -48,11 +49,7 @@ class QueryResult:
         ]
 
 
-_READ_STATEMENTS = {
-    duckdb.StatementType.SELECT,
-    duckdb.StatementType.EXPLAIN,
-    duckdb.StatementType.PRAGMA,
-}
+_READ_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")  # duckdb.StatementType names
 
 
 def run_query(
@@ -65,7 +62,7 @@ def run_query(
     statements = con.extract_statements(sql)
     if len(statements) != 1:
         raise StoreError(f"expected one SQL statement, got {len(statements)}")
-    if statements[0].type not in _READ_STATEMENTS:
+    if statements[0].type.name not in _READ_STATEMENTS:
         raise StoreError(f"only read statements are allowed here, not {statements[0].type.name}")
     con.execute(sql, params or None)
     desc = con.description or []
