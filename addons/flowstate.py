@@ -89,12 +89,11 @@ class LastClientEvent:
     def __init__(self) -> None:
         self.last: SseEvent | None = None
 
-    def upstream_chunk(self, chunk: bytes) -> None:
+    def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
         pass
 
-    def upstream_event(self, ev: SseEvent) -> None:
-        pass
-
-    def client_event(self, ev: SseEvent) -> None:
-        if ev.data is not None:
-            self.last = ev
+    def client(self, events: list[SseEvent]) -> None:
+        for ev in reversed(events):
+            if ev.data is not None:
+                self.last = ev
+                return

@@ -32,7 +32,7 @@ def error_event(st: FlowState, kind: ir.ErrorKind, msg: str) -> bytes:
     _, body = error_response(kind, msg, st.client)
     ev = SseEvent(event="error" if st.client == "anthropic" else None, data=body.decode())
     if st.tape is not None:
-        st.tape.client_event(ev)
+        st.tape.client([ev])
     return encode(ev)
 
 

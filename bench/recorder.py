@@ -63,10 +63,9 @@ def _taped(n: int) -> Exchange:
     ex, tape = _exchange(n)
     parser = SseParser()
     for chunk in STREAM_CHUNKS:
-        tape.upstream_chunk(chunk)
-        for ev in parser.feed(chunk):
-            tape.upstream_event(ev)
-            tape.client_event(ev)
+        events = parser.feed(chunk)
+        tape.upstream(chunk, events)
+        tape.client(events)
     return ex
 
 
@@ -97,12 +96,10 @@ async def _stream(n: int, sink: Sink) -> None:
     ex, tape = _exchange(n)
     parser = SseParser()
     for chunk in STREAM_CHUNKS:
+        events = parser.feed(chunk)
         if sink is not None:
-            tape.upstream_chunk(chunk)
-        for ev in parser.feed(chunk):
-            if sink is not None:
-                tape.upstream_event(ev)
-                tape.client_event(ev)
+            tape.upstream(chunk, events)
+            tape.client(events)
         await asyncio.sleep(0)  # let the other streams run, as the proxy's loop would
     if sink is not None:
         sink(ex)

@@ -6,6 +6,11 @@ gateway's code path, fed in 1,000 network-sized chunks); (2) the official anthro
 accumulates the *translated* stream (``messages.stream(...).get_final_message()`` over an in-memory
 transport) — the work every Anthropic client does anyway. Ratio = (1) / (2); the target is <= 1.0.
 Also measured: the reverse direction (Anthropic stream -> OpenAI chunks) against the openai SDK.
+
+A second table is the gateway benchmark's stream as the gateway handles it: the fake upstream's
+default reply (``events:50``, one SSE event per chunk, then ``feed(b"")`` as mitmproxy does),
+thread CPU per stream with no observer, with the observer the gateway installs when nothing
+records (``LastClientEvent``) and with the recorder's ``EventTape``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ import anthropic
 import httpx2
 import openai
 
+from addons.flowstate import LastClientEvent
 from recorder.context import Context, IdFactory
-from recorder.translate import StreamTranslator
+from recorder.exchange import EventTape, Exchange
+from recorder.translate import StreamObserver, StreamTranslator
+from tests.fakes import replies
 
 EVENTS = 1000
 ROUNDS = 15
@@ -118,6 +126,66 @@ def best_of(fn: Callable[[], object], rounds: int = ROUNDS) -> float:
     return statistics.median(times)
 
 
+GATEWAY_STREAMS = 2000
+_OBSERVERS: dict[str, Callable[[], StreamObserver | None]] = {
+    "none": lambda: None,
+    "LastClientEvent": LastClientEvent,
+    "EventTape": lambda: EventTape(Exchange(id="bench", started_at=0.0), time.monotonic, 0.0),
+}
+
+
+def gateway_streams() -> list[tuple[str, str, str, list[bytes]]]:
+    """(name, client, upstream, chunks): the fake upstream's ``events:50`` reply per dialect."""
+    mode = replies.Mode.parse("events:50")
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    plan = replies.plan(mode, body)
+    oa = replies.openai_events(mode, plan, "m", True)
+    an = replies.anthropic_events(mode, plan, "m")
+    return [
+        ("openai -> anthropic", "anthropic", "openai", oa),
+        ("anthropic -> openai", "openai", "anthropic", an),
+        ("openai pass-through", "openai", "openai", oa),
+        ("anthropic pass-through", "anthropic", "anthropic", an),
+    ]
+
+
+def cpu_per_stream(client: str, upstream: str, chunks: list[bytes], observer: str) -> float:
+    """Best of 3 rounds of thread CPU seconds per stream, fed as mitmproxy feeds it."""
+
+    def one() -> None:
+        ctx = Context(client=client, upstream=upstream, requested_model="m")  # type: ignore[arg-type]
+        st = StreamTranslator(ctx, _OBSERVERS[observer]())
+        for c in chunks:
+            st.feed(c)
+        st.feed(b"")
+
+    one()
+    best = float("inf")
+    for _ in range(3):
+        t = time.thread_time()
+        for _ in range(GATEWAY_STREAMS):
+            one()
+        best = min(best, (time.thread_time() - t) / GATEWAY_STREAMS)
+    return best
+
+
+def gateway_table() -> list[dict[str, object]]:
+    print()
+    print(
+        "| stream (events:50, one event per chunk) | chunks | "
+        + " | ".join(f"µs/stream, observer {o}" for o in _OBSERVERS)
+        + " |"
+    )
+    print("|---|---|" + "---|" * len(_OBSERVERS))
+    results: list[dict[str, object]] = []
+    for name, client, upstream, chunks in gateway_streams():
+        cpu = {o: cpu_per_stream(client, upstream, chunks, o) for o in _OBSERVERS}
+        cells = " | ".join(f"{v * 1e6:.0f}" for v in cpu.values())
+        print(f"| {name} | {len(chunks)} | {cells} |")
+        results.append({"stream": name, "chunks": len(chunks), "cpu_s": cpu})
+    return results
+
+
 def main() -> None:
     upstream_openai = openai_stream()
     chunks = split_events(upstream_openai)
@@ -164,9 +232,12 @@ def main() -> None:
                 "ratio": ratio,
             }
         )
+    gateway = gateway_table()
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "translate.json").write_text(json.dumps(results, indent=2))
+    (out / "translate.json").write_text(
+        json.dumps({"per_event": results, "gateway_stream": gateway}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -116,10 +116,10 @@ class EventTape:
 
     ``clock`` returns seconds (``time.monotonic`` in the gateway); offsets are taken from
     ``t0`` (the clock value at ``Exchange.started_at``). Appends only: cheap enough for the
-    per-event path, and it never touches the database. ``Exchange.events`` is read while the
+    per-chunk path, and it never touches the database. ``Exchange.events`` is read while the
     stream runs (the gateway checks the last client event), so each event is appended as a
-    :class:`RecordedEvent` right away; the per-leg counters are plain attributes because this
-    runs twice per SSE event.
+    :class:`RecordedEvent` right away. The translator calls it with batches, one call per leg
+    and chunk, so the clock is read once per chunk and leg, not per event.
     """
 
     __slots__ = ("_ex", "_clock", "_t0", "_upstream_seq", "_client_seq")
@@ -131,26 +131,32 @@ class EventTape:
         self._upstream_seq = 0
         self._client_seq = 0
 
-    def upstream_chunk(self, chunk: bytes) -> None:
+    def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
+        # One clock read per chunk: its events arrived with it.
         t = self._clock() - self._t0
         ex = self._ex
-        if ex.t_upstream_first_byte is None:
-            ex.t_upstream_first_byte = t
-        ex.chunks.append(RecordedChunk(len(ex.chunks), t, chunk))
+        if chunk:
+            if ex.t_upstream_first_byte is None:
+                ex.t_upstream_first_byte = t
+            ex.chunks.append(RecordedChunk(len(ex.chunks), t, chunk))
+        if events:
+            seq = self._upstream_seq
+            self._upstream_seq = seq + len(events)
+            ex.events += [
+                RecordedEvent("upstream", i, t, e.event, e.data, e.comment)
+                for i, e in enumerate(events, seq)
+            ]
 
-    def upstream_event(self, ev: SseEvent) -> None:
+    def client(self, events: list[SseEvent]) -> None:
         t = self._clock() - self._t0
-        seq = self._upstream_seq
-        self._upstream_seq = seq + 1
-        self._ex.events.append(RecordedEvent("upstream", seq, t, ev.event, ev.data, ev.comment))
-
-    def client_event(self, ev: SseEvent) -> None:
-        t = self._clock() - self._t0
+        ex = self._ex
         seq = self._client_seq
-        self._client_seq = seq + 1
-        ex = self._ex
-        ex.events.append(RecordedEvent("client", seq, t, ev.event, ev.data, ev.comment))
-        if ex.t_first_token is None and _is_token(ev):
+        self._client_seq = seq + len(events)
+        ex.events += [
+            RecordedEvent("client", i, t, e.event, e.data, e.comment)
+            for i, e in enumerate(events, seq)
+        ]
+        if ex.t_first_token is None and any(_is_token(e) for e in events):
             ex.t_first_token = t
 
 

@@ -73,11 +73,14 @@ def error_body(err: ir.ErrorInfo, dialect: ir.Dialect) -> tuple[int, dict[str, A
 
 
 class StreamObserver(Protocol):
-    """Sees both legs of a stream as it passes (the recorder); must not block."""
+    """Sees both legs of a stream as it passes (the recorder); must not block. At most two
+    calls per ``feed``, each with a batch: this runs for every chunk of every stream."""
 
-    def upstream_chunk(self, chunk: bytes) -> None: ...
-    def upstream_event(self, ev: SseEvent) -> None: ...
-    def client_event(self, ev: SseEvent) -> None: ...
+    def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
+        """An upstream chunk (``b""``: the body ended) and the events it completed."""
+
+    def client(self, events: list[SseEvent]) -> None:
+        """Events sent to the client, in order (never an empty list)."""
 
 
 class StreamTranslator:
@@ -88,6 +91,9 @@ class StreamTranslator:
     the client sees a failure rather than a clean close.
     """
 
+    # Tests switch this off to compare the fast path (in feed) with the general path.
+    fast_path = True
+
     def __init__(self, ctx: Context, observer: StreamObserver | None = None) -> None:
         self.ctx = ctx
         self._observer = observer
@@ -95,6 +101,12 @@ class StreamTranslator:
         self._passthrough = ctx.client == ctx.upstream
         self._decoder = None if self._passthrough else codec(ctx.upstream).StreamDecoder(ctx)
         self._encoder = None if self._passthrough else codec(ctx.client).StreamEncoder(ctx)
+        self._fast = self.fast_path
+        # The codecs' optional recognisers for the fast path (see feed), bound once:
+        #   StreamDecoder.text_delta(ev) -> (part, text) | None  -- push(ev) == [TextDelta]
+        #   StreamEncoder.text_delta(part, text) -> SseEvent | None  -- push(TextDelta) == [it]
+        self._text_in = getattr(self._decoder, "text_delta", None)
+        self._text_out = getattr(self._encoder, "text_delta", None)
         self._failed = False
         self._upstream_error = False
         self._closed = False
@@ -103,21 +115,44 @@ class StreamTranslator:
         if self._closed:
             return b""
         obs = self._observer
-        if obs is not None and chunk:
-            obs.upstream_chunk(chunk)
-        try:
-            wire_in = self._parser.feed(chunk) if chunk else self._parser.close()
-        except StreamProtocolError as e:
-            wire_in = []
-            if not self._passthrough:
-                return self._fail(e)
-        if obs is not None:
-            for ev in wire_in:
-                obs.upstream_event(ev)
-        if self._passthrough:
+        if obs is None and self._passthrough:
+            # Nobody reads the events: the bytes pass untouched, unparsed.
+            if not chunk:
+                self._closed = True
+            return chunk
+        one = self._parser.one_event(chunk) if chunk and self._fast else None
+        if one is not None:  # the common chunk: exactly one whole event
             if obs is not None:
-                for ev in wire_in:
-                    obs.client_event(ev)
+                obs.upstream(chunk, [one])
+            if self._text_in is not None and self._text_out is not None:
+                # Fast path for the bulk of every answer, a text delta into the open text part:
+                # the decoder only recognises it, the encoder formats its one event, and
+                # neither changes state for it, so this is the general path's output without
+                # its IR event and dispatch. Anything else (None) takes the general path.
+                delta = self._text_in(one)
+                out_ev = None if delta is None else self._text_out(*delta)
+                if out_ev is not None:
+                    try:
+                        wire = encode_text(out_ev).encode()
+                    except UnicodeEncodeError:
+                        return self._emit([out_ev])  # lone surrogates: escaped there
+                    if obs is not None:
+                        obs.client([out_ev])
+                    return wire
+            wire_in = [one]
+        else:
+            broken: StreamProtocolError | None = None
+            try:
+                wire_in = self._parser.feed(chunk) if chunk else self._parser.close()
+            except StreamProtocolError as e:
+                wire_in, broken = [], e
+            if obs is not None and (chunk or wire_in):
+                obs.upstream(chunk, wire_in)  # the raw chunk is kept even when it is broken
+            if broken is not None and not self._passthrough:
+                return self._fail(broken)
+        if self._passthrough:
+            if obs is not None and wire_in:
+                obs.client(wire_in)
             if not chunk:
                 self._closed = True
             return chunk
@@ -137,7 +172,7 @@ class StreamTranslator:
                     out += encode_ir(self._restore(iev))
                 out += self._encoder.finish()
                 self._closed = True
-        except TranslationError as e:
+        except (TranslationError, RecursionError) as e:  # RecursionError: absurdly deep JSON
             return self._emit(out) + self._fail(e)
         return self._emit(out)
 
@@ -173,9 +208,8 @@ class StreamTranslator:
             # cannot hold; written back as its JSON escape, the client reads the same string.
             events = [_escape_surrogates(ev) for ev in events]
             out = "".join([encode_text(ev) for ev in events]).encode()
-        if self._observer is not None:
-            for ev in events:
-                self._observer.client_event(ev)
+        if self._observer is not None and events:
+            self._observer.client(events)
         return out
 
     def _restore(self, ev: ir.StreamEvent) -> ir.StreamEvent:

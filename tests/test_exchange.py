@@ -30,16 +30,19 @@ def test_event_tape_records_both_legs_with_offsets() -> None:
     ex = Exchange(id="e1", started_at=1000.0)
     tape = EventTape(ex, lambda: now[0], t0=10.0)
     now[0] = 10.5
-    tape.upstream_chunk(b"data: {}\n\n")
-    tape.upstream_event(SseEvent(None, "{}"))
+    tape.upstream(b"data: {}\n\n", [SseEvent(None, "{}")])
     now[0] = 10.75
-    tape.client_event(SseEvent("ping", '{"type":"ping"}'))
-    tape.client_event(SseEvent("content_block_delta", '{"type":"content_block_delta"}'))
+    tape.client([SseEvent("ping", '{"type":"ping"}')])
+    now[0] = 11.0
+    tape.client([SseEvent("content_block_delta", '{"type":"content_block_delta"}')])
+    now[0] = 11.5
+    tape.upstream(b"", [SseEvent(None, "[DONE]")])  # the end: events, no chunk
     assert ex.t_upstream_first_byte == 0.5
     assert [(e.leg, e.seq, e.t) for e in ex.events] == [
         ("upstream", 0, 0.5),
         ("client", 0, 0.75),
-        ("client", 1, 0.75),
+        ("client", 1, 1.0),
+        ("upstream", 1, 1.5),
     ]
-    assert ex.t_first_token == 0.75
+    assert ex.t_first_token == 1.0  # the ping is no token
     assert ex.chunks[0].data == b"data: {}\n\n"

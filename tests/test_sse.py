@@ -125,3 +125,60 @@ def test_encode_text_is_encode_before_utf8(ev: SseEvent) -> None:
 
 def test_non_ascii_digits_in_retry_are_ignored() -> None:
     assert SseParser().feed("retry: ²\ndata: x\n\n".encode()) == [SseEvent(None, "x")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_one_event_is_feed_or_declines(case: Case) -> None:
+    """``one_event`` either returns exactly what ``feed`` would (and leaves the parser as feed
+    would) or returns None; checked on every prefix state the cases leave behind."""
+    for cut in range(len(case.raw) + 1):
+        fast, general = SseParser(), SseParser()
+        fast.feed(case.raw[:cut])
+        general.feed(case.raw[:cut])
+        rest = case.raw[cut:]
+        one = fast.one_event(rest)
+        if one is None:
+            continue
+        assert [one] == general.feed(rest)
+        tail = b"data: next\n\n"
+        assert fast.feed(tail) + fast.close() == general.feed(tail) + general.close()
+
+
+@dataclass(frozen=True)
+class OneCase:
+    id: str
+    chunk: bytes
+    expected: SseEvent | None
+
+
+ONE_CASES = [
+    OneCase("data line", b"data: {}\n\n", SseEvent(None, "{}")),
+    OneCase("named", b"event: a\ndata: x\n\n", SseEvent("a", "x")),
+    OneCase("no spaces", b"event:a\ndata:x\n\n", SseEvent("a", "x")),
+    OneCase("empty data", b"data:\n\n", SseEvent(None, "")),
+    OneCase("empty name", b"event:\ndata: x\n\n", SseEvent("", "x")),
+    OneCase("utf-8", "data: é🙂\n\n".encode(), SseEvent(None, "é🙂")),
+    OneCase("two data lines", b"data: a\ndata: b\n\n", None),
+    OneCase("two events", b"data: a\n\ndata: b\n\n", None),
+    OneCase("unfinished", b"data: a\n", None),
+    OneCase("crlf", b"data: a\r\n\r\n", None),
+    OneCase("id line", b"id: 1\ndata: a\n\n", None),
+    OneCase("comment", b": hi\n\n", None),
+    OneCase("name without data", b"event: a\n\n", None),
+    OneCase("extra blank line", b"data: a\n\n\n", None),
+    OneCase("invalid utf-8", b"data: \xff\n\n", None),
+    OneCase("empty", b"", None),
+]
+
+
+@pytest.mark.parametrize("case", ONE_CASES, ids=lambda c: c.id)
+def test_one_event(case: OneCase) -> None:
+    assert SseParser().one_event(case.chunk) == case.expected
+
+
+def test_one_event_keeps_the_last_event_id_and_declines_while_an_event_is_open() -> None:
+    p = SseParser()
+    p.feed(b"id: 7\ndata: a\n\n")
+    assert p.one_event(b"data: b\n\n") == SseEvent(None, "b", "7")
+    p.feed(b"event: x\n")
+    assert p.one_event(b"data: b\n\n") is None

@@ -20,7 +20,7 @@ from typing import Any
 from recorder import ir
 from recorder.codecs.anthropic_errors import detail_to_ir
 from recorder.codecs.anthropic_parts import dump_args, stop_reason_to_ir, usage_to_ir
-from recorder.codecs.stream_json import loads
+from recorder.codecs.stream_json import loads, quick_loads
 from recorder.context import Context
 from recorder.errors import StreamProtocolError
 from recorder.sse import SseEvent
@@ -83,6 +83,31 @@ class StreamDecoder:
             raise StreamProtocolError(
                 f"malformed Anthropic {kind} event ({e!r}): {ev.data[:200]!r}"
             ) from e
+
+    def text_delta(self, ev: SseEvent) -> tuple[int, str] | None:
+        """``(part, text)`` when ``push(ev)`` would return just ``[TextDelta(part, text)]``: a
+        ``text_delta`` into the open text block (most events of an answer). None for anything
+        else. It only reads: such an event changes no state, so a caller may use it instead of
+        ``push`` (the translator's fast path) and falls back to ``push`` on None.
+        """
+        data = ev.data
+        if self._open_kind != "text" or self._open is None or self._ended or not data:
+            return None
+        if ev.comment is not None:
+            return None
+        try:
+            d = quick_loads(data)
+        except (ValueError, TypeError):
+            return None  # push decides, and raises if the text is not JSON
+        if type(d) is not dict or d.get("type", ev.event) != "content_block_delta":
+            return None
+        delta = d.get("delta")
+        if type(delta) is not dict or delta.get("type") != "text_delta":
+            return None
+        text = delta.get("text")
+        if type(text) is not str or not text or d.get("index") != self._open:
+            return None
+        return self._open_ir, text
 
     def finish(self) -> list[ir.StreamEvent]:
         if self._ended:

@@ -133,6 +133,18 @@ class StreamEncoder:
                 out.append(_event("error", _dumps(error_body(err))))
         return out
 
+    def text_delta(self, index: int, text: str) -> SseEvent | None:
+        """The one event ``push(TextDelta(index, text))`` returns for text into the open text
+        block, without the dispatch (the translator's fast path; such a delta changes no
+        state). None when that push would do anything else: the caller pushes then.
+        """
+        if self._closed or index != self._open_ir or self._open != "text" or not text:
+            return None
+        return SseEvent(
+            "content_block_delta",
+            f'{self._delta_head}{{"type":"text_delta","text":{_json_str(text)}}}}}',
+        )
+
     def finish(self) -> list[SseEvent]:
         if self._closed:
             return []

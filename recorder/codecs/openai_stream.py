@@ -28,7 +28,7 @@ from recorder.codecs.openai_common import (
     finish_reason_to_ir,
     usage_to_ir,
 )
-from recorder.codecs.stream_json import loads
+from recorder.codecs.stream_json import loads, quick_loads
 from recorder.codecs.think_tags import ThinkTagSplitter
 from recorder.context import Context
 from recorder.errors import StreamProtocolError
@@ -89,6 +89,45 @@ class StreamDecoder:
         if ev.event == "error" or chunk.get("error") is not None:
             return self._error(chunk)
         return self._chunk(chunk)
+
+    def text_delta(self, ev: SseEvent) -> tuple[int, str] | None:
+        """``(part, text)`` when ``push(ev)`` would return just ``[TextDelta(part, text)]``: a
+        chunk holding one choice whose delta is nothing but text for the open text part, past
+        any ``<think>`` prefix (most chunks of an answer). None for anything else. It only
+        reads: such a chunk changes no state, so a caller may use it instead of ``push`` (the
+        translator's fast path) and falls back to ``push`` on None.
+        """
+        data = ev.data
+        if self._open != "text" or self._ended or not self._think.in_text or not data:
+            return None
+        if data[0] != "{" or ev.event == "error" or ev.comment is not None:
+            return None
+        try:
+            chunk = quick_loads(data)
+        except (ValueError, TypeError):
+            return None  # push decides, and raises if the text is not JSON
+        if type(chunk) is not dict or chunk.get("error") is not None:
+            return None
+        # usage (or Groq's x_groq.usage) next to the text adds a UsageUpdate: push takes it
+        if chunk.get("usage") is not None or "x_groq" in chunk:
+            return None
+        choices = chunk.get("choices")
+        if type(choices) is not list or len(choices) != 1:
+            return None
+        choice = choices[0]
+        if (
+            type(choice) is not dict
+            or choice.get("index")
+            or choice.get("finish_reason") is not None
+        ):
+            return None
+        delta = choice.get("delta")
+        if type(delta) is not dict or len(delta) != 1:
+            return None
+        text = delta.get("content")
+        if type(text) is not str or not text:
+            return None
+        return self._next - 1, text
 
     def finish(self) -> list[ir.StreamEvent]:
         if self._ended or self._finished:

@@ -113,6 +113,17 @@ class StreamEncoder:
             case _:
                 assert_never(ev)
 
+    def text_delta(self, index: int, text: str) -> SseEvent | None:
+        """The one chunk ``push(TextDelta(index, text))`` returns, without the dispatch (the
+        translator's fast path; a text delta changes no state). None when that push would do
+        anything else: the caller pushes then.
+        """
+        if self._closed or not self._started or not text:
+            return None
+        return SseEvent(
+            data=f'{self._head}{{"content":{_json_str(text)}}},"finish_reason":null}}]}}'
+        )
+
     def finish(self) -> list[SseEvent]:
         if self._closed:
             return []

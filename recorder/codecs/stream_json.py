@@ -18,6 +18,11 @@ from typing import Any
 
 from pydantic_core import from_json
 
+# jiter alone, for a caller that has a fallback (a fast path that hands anything odd to the
+# general one): the value json.loads gives wherever it accepts the text; ValueError or
+# TypeError where json.loads may still decide otherwise. Saves the wrapper's call per event.
+quick_loads = from_json
+
 
 def loads(text: str) -> Any:
     """``json.loads(text)``: same value, same exceptions (ValueError, RecursionError)."""

@@ -33,17 +33,19 @@ _State = Literal["start", "lead", "thinking", "gap", "text"]
 class ThinkTagSplitter:
     """``push(text)`` returns the segments that are certain so far; ``flush()`` the rest."""
 
-    __slots__ = ("_state", "_buf", "_close")
+    __slots__ = ("_state", "_buf", "_close", "in_text")
 
     def __init__(self) -> None:
         self._state: _State = "start"
         self._buf = ""  # held-back text whose meaning is not yet known
         self._close = ""  # the closing tag that matches the opening tag seen
+        # True once everything further is plain text (state "text", which is final). An
+        # attribute, not a property: the per-chunk fast paths read it.
+        self.in_text = False
 
-    @property
-    def in_text(self) -> bool:
-        """True once everything further is plain text (the fast path)."""
-        return self._state == "text"
+    def _to_text(self) -> None:
+        self._state = "text"
+        self.in_text = True
 
     def push(self, text: str) -> list[Segment]:
         if self._state == "text":
@@ -61,7 +63,7 @@ class ThinkTagSplitter:
         buf, self._buf = self._buf, ""
         out: list[Segment] = []
         if self._state == "start":
-            self._state = "text"
+            self._to_text()
             if buf:
                 out.append(("text", buf))
         elif self._state == "thinking" and buf:
@@ -84,7 +86,8 @@ class ThinkTagSplitter:
                     return True
             if len(body) < _LONGEST_OPEN and any(t.startswith(body) for t in OPEN_TAGS):
                 return False  # "<thi": wait for the rest
-            self._state, self._buf = "text", ""
+            self._to_text()
+            self._buf = ""
             out.append(("text", buf))
             return True
         if self._state in ("lead", "gap"):
@@ -93,7 +96,10 @@ class ThinkTagSplitter:
                 self._buf = ""
                 return False
             self._buf = body
-            self._state = "thinking" if self._state == "lead" else "text"
+            if self._state == "lead":
+                self._state = "thinking"
+            else:
+                self._to_text()
             return True
         if self._state == "thinking":
             at = buf.find(self._close)

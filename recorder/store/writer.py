@@ -62,8 +62,10 @@ class StoreWriter:
         *,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         on_error: Callable[[BaseException], None] | None = None,
+        threads: int | None = None,
     ) -> None:
         self.path = str(path)
+        self.threads = threads  # DuckDB worker threads; None: DuckDB's default (one per core)
         self.flush_interval = flush_interval
         self.on_error = on_error
         self.failed: BaseException | None = None
@@ -78,6 +80,8 @@ class StoreWriter:
             self._con = duckdb.connect(self.path)
         except duckdb.IOException as e:
             raise StoreError(f"cannot open {self.path} for recording: {e}") from e
+        if self.threads is not None:
+            self._con.execute(f"SET threads = {int(self.threads)}")
         migrate(self._con)
         self._thread = threading.Thread(target=self._loop, name="tapegate-writer", daemon=True)
         self._thread.start()

@@ -74,3 +74,18 @@ def test_thinking_holds_back_only_a_possible_closing_tag() -> None:
     s = ThinkTagSplitter()
     assert s.push("<think>abc</th") == [("thinking", "abc")]
     assert s.push("e") == [("thinking", "</the")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_in_text_means_everything_further_is_text(case: Case) -> None:
+    """``in_text`` is read by the stream decoder's fast path: once set, text passes as is."""
+    for cut in range(len(case.text) + 1):
+        s = ThinkTagSplitter()
+        s.push(case.text[:cut])
+        if s.in_text:
+            assert s.push("<think>z") == [("text", "<think>z")], f"cut at {cut}"
+    s = ThinkTagSplitter()
+    s.push(case.text)
+    s.flush()
+    ends_in_text = bool(case.want) and case.want[-1][0] == "text"
+    assert s.in_text == ends_in_text

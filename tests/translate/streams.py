@@ -191,6 +191,8 @@ OPENAI_FAILING_STREAMS: dict[str, bytes] = {
     + b'data: {"error":{"message":"tool_use_failed","type":"invalid_request_error"}}\n\n',
     "truncated_no_finish_no_done": ROLE + oa({"content": "Hello"}),
     "malformed_json": ROLE + b"data: {not json\n\n" + DONE,
+    # deeper than the JSON parser's recursion limit: RecursionError, not a ValueError
+    "json_nested_too_deep": ROLE + b"data: " + b'{"x":' * 1500 + b"1" + b"}" * 1500 + b"\n\n",
 }
 
 
