@@ -24,7 +24,7 @@ import json
 from mitmproxy import http
 
 from addons import mitm_io, summary
-from addons.flowstate import FlowState, LastClientEvent
+from addons.flowstate import FlowState
 from addons.replies import raw_error
 from addons.response_side import finish_stream
 from addons.stream_end import finish_broken_stream
@@ -62,12 +62,8 @@ def _client_side(msg: str) -> bool:
 
 def carried_terminal(st: FlowState) -> bool:
     """The last event the client was sent ends its stream."""
-    if isinstance(st.tape, LastClientEvent):  # not recorded: the only event kept
-        return st.tape.last is not None and _is_terminal(st.tape.last, st.client)
-    for ev in reversed(st.ex.events):
-        if ev.leg == "client" and ev.data is not None:
-            return _is_terminal(ev, st.client)
-    return False
+    last = st.tape.last if st.tape is not None else None
+    return last is not None and _is_terminal(last, st.client)
 
 
 def _is_terminal(ev: RecordedEvent | SseEvent, dialect: str) -> bool:

@@ -80,9 +80,9 @@ class FlowState:
 
 
 class LastClientEvent:
-    """The stream observer when nothing records the exchange. An EventTape would build a
-    RecordedEvent for every event of both legs for nobody to read; the gateway itself needs only
-    the last event the client was sent (:func:`addons.flow_errors.carried_terminal`)."""
+    """The stream observer when nothing records the exchange. An EventTape would keep both legs'
+    bytes for nobody to read; the gateway itself needs only the last event the client was sent
+    (:func:`addons.flow_errors.carried_terminal`), which both keep as ``last``."""
 
     __slots__ = ("last",)
 
@@ -92,7 +92,7 @@ class LastClientEvent:
     def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
         pass
 
-    def client(self, events: list[SseEvent]) -> None:
+    def client(self, events: list[SseEvent], wire: bytes) -> None:
         for ev in reversed(events):
             if ev.data is not None:
                 self.last = ev

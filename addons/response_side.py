@@ -17,6 +17,7 @@ from addons.replies import loads, reply_error, response_from, set_response
 from addons.upstream import RETRY_STATUSES, RetryPolicy, reissue
 from recorder.errors import TranslationError
 from recorder.exchange import EventTape
+from recorder.summary import summarize_body
 from recorder.translate import StreamTranslator, translate_error, translate_response
 
 logger = logging.getLogger("tapegate.gateway")
@@ -42,7 +43,7 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
     if "text/event-stream" not in (header_edit.get(resp.headers.fields, b"content-type") or ""):
         st.cancel_timer()
         return
-    # The EventTape times and keeps every event of both legs for the recorder, and marks the
+    # The EventTape tapes both legs' bytes with their times for the recorder, and marks the
     # first token, which the first-token timer waits for (st.timer). With neither, the stream
     # only needs its last client event kept (see FlowState.rec).
     tape: EventTape | LastClientEvent
@@ -95,13 +96,13 @@ def _until_first_token(
 
 
 def finish_stream(flow: http.HTTPFlow, st: FlowState) -> None:
-    """A stream that went through: record both legs' response heads and its summary."""
+    """A stream that went through: record both legs' response heads (its events and summary
+    are read from the tape by the recorder, off this thread: :func:`recorder.summary.settle`)."""
     resp = flow.response
     assert resp is not None
     if st.rec:
         st.ex.upstream_response = summary.snapshot_response(resp, None)
         st.ex.client_response = st.ex.upstream_response
-        summary.summarize_events(st.ex, st.client)
 
 
 def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
@@ -115,7 +116,7 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
         return reply_error(flow, st, "api_error", st.failure)
     if st.kind == "vendor" or (st.client == st.upstream and resp.status_code < 400):
         if st.rec and resp.status_code < 400 and raw[:1] == b"{":
-            summary.summarize_body(st.ex, st.client, loads(raw))
+            summarize_body(st.ex, st.client, loads(raw))
         st.ex.client_response = st.ex.upstream_response
         return
     if resp.status_code >= 400:
@@ -133,8 +134,6 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
         tr = StreamTranslator(st.context(), tape)
         out = tr.feed(raw) + tr.feed(b"")
         st.ex.stream = True
-        if st.rec:
-            summary.summarize_events(st.ex, st.client)
         return set_response(flow, st, resp.status_code, out, {"content-type": SSE_TYPE})
     try:
         translated = translate_response(loads(raw), st.context())
@@ -143,7 +142,7 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
     except UNAVAILABLE as e:
         return reply_error(flow, st, "api_error", f"translation unavailable: {e}")
     if st.rec:
-        summary.summarize_body(st.ex, st.client, translated)
+        summarize_body(st.ex, st.client, translated)
     out = json.dumps(translated).encode()
     set_response(flow, st, resp.status_code, out, endpoints.JSON_HEADERS)
 

@@ -31,9 +31,10 @@ def error_event(st: FlowState, kind: ir.ErrorKind, msg: str) -> bytes:
     """An error event in the client's dialect, recorded on the client leg, as SSE bytes."""
     _, body = error_response(kind, msg, st.client)
     ev = SseEvent(event="error" if st.client == "anthropic" else None, data=body.decode())
+    wire = encode(ev)
     if st.tape is not None:
-        st.tape.client([ev])
-    return encode(ev)
+        st.tape.client([ev], wire)
+    return wire
 
 
 def framed_end(resp: http.Response, tail: bytes) -> bytes | None:

@@ -65,7 +65,7 @@ def _taped(n: int) -> Exchange:
     for chunk in STREAM_CHUNKS:
         events = parser.feed(chunk)
         tape.upstream(chunk, events)
-        tape.client(events)
+        tape.client(events, chunk)
     return ex
 
 
@@ -99,7 +99,7 @@ async def _stream(n: int, sink: Sink) -> None:
         events = parser.feed(chunk)
         if sink is not None:
             tape.upstream(chunk, events)
-            tape.client(events)
+            tape.client(events, chunk)
         await asyncio.sleep(0)  # let the other streams run, as the proxy's loop would
     if sink is not None:
         sink(ex)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from recorder import ir
-from recorder.sse import SseEvent
+from recorder.errors import StreamProtocolError
+from recorder.sse import SseEvent, SseParser
 
 Leg = Literal["client", "upstream"]
 
@@ -109,55 +110,74 @@ class Exchange:
     error: str | None = None  # what went wrong, if anything (upstream error, disconnect, ...)
     notes: list[ir.Note] = field(default_factory=list)  # fields a translation dropped
     extra: dict[str, Any] = field(default_factory=dict)
+    # A stream as taped live: (leg, t, bytes) in order, until untape() makes chunks and events.
+    taped: list[tuple[Leg, float, bytes]] | None = None
 
 
 class EventTape:
-    """A :class:`recorder.translate.StreamObserver` that appends to an Exchange with timings.
+    """The :class:`recorder.translate.StreamObserver` of a recorded stream: the raw bytes of both
+    legs with their times, in order, into ``Exchange.taped``.
 
     ``clock`` returns seconds (``time.monotonic`` in the gateway); offsets are taken from
-    ``t0`` (the clock value at ``Exchange.started_at``). Appends only: cheap enough for the
-    per-chunk path, and it never touches the database. ``Exchange.events`` is read while the
-    stream runs (the gateway checks the last client event), so each event is appended as a
-    :class:`RecordedEvent` right away. The translator calls it with batches, one call per leg
-    and chunk, so the clock is read once per chunk and leg, not per event.
+    ``t0`` (the clock value at ``Exchange.started_at``). Per chunk it reads the clock and appends
+    one tuple per leg, and builds no per-event object: this runs on the proxy's event loop for
+    every chunk of every stream, so the events are made later, off that thread, by
+    :func:`untape` (in the recorder's writer process), with the same parser. It also keeps what
+    the gateway reads while the stream runs: the last event the client was sent (``last``) and
+    the time of the first token (``Exchange.t_first_token``, which a first-token timeout
+    watches).
     """
 
-    __slots__ = ("_ex", "_clock", "_t0", "_upstream_seq", "_client_seq")
+    __slots__ = ("_ex", "_taped", "_clock", "_t0", "last")
 
     def __init__(self, exchange: Exchange, clock: Callable[[], float], t0: float) -> None:
         self._ex = exchange
+        self._taped: list[tuple[Leg, float, bytes]] = []
+        exchange.taped = self._taped
         self._clock = clock
         self._t0 = t0
-        self._upstream_seq = 0
-        self._client_seq = 0
+        self.last: SseEvent | None = None
 
     def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
-        # One clock read per chunk: its events arrived with it.
         t = self._clock() - self._t0
-        ex = self._ex
-        if chunk:
-            if ex.t_upstream_first_byte is None:
-                ex.t_upstream_first_byte = t
-            ex.chunks.append(RecordedChunk(len(ex.chunks), t, chunk))
-        if events:
-            seq = self._upstream_seq
-            self._upstream_seq = seq + len(events)
-            ex.events += [
-                RecordedEvent("upstream", i, t, e.event, e.data, e.comment)
-                for i, e in enumerate(events, seq)
-            ]
+        if chunk and self._ex.t_upstream_first_byte is None:
+            self._ex.t_upstream_first_byte = t
+        self._taped.append(("upstream", t, chunk))  # b"": the body ended (untape flushes)
 
-    def client(self, events: list[SseEvent]) -> None:
+    def client(self, events: list[SseEvent], wire: bytes) -> None:
         t = self._clock() - self._t0
+        self._taped.append(("client", t, wire))
+        for ev in reversed(events):
+            if ev.data is not None:
+                self.last = ev
+                break
         ex = self._ex
-        seq = self._client_seq
-        self._client_seq = seq + len(events)
-        ex.events += [
-            RecordedEvent("client", i, t, e.event, e.data, e.comment)
-            for i, e in enumerate(events, seq)
-        ]
         if ex.t_first_token is None and any(_is_token(e) for e in events):
             ex.t_first_token = t
+
+
+def untape(ex: Exchange) -> None:
+    """Turn ``ex.taped`` into ``ex.chunks`` (the upstream's) and ``ex.events`` (both legs): each
+    leg parsed as the gateway parsed it, each event timed by the bytes that completed it. An
+    empty entry is the end of that leg's body; a stream cut off before it keeps only its whole
+    events, as the SSE rules say."""
+    taped, ex.taped = ex.taped, None
+    if not taped:
+        return
+    parsers: dict[Leg, SseParser] = {"upstream": SseParser(), "client": SseParser()}
+    seqs: dict[Leg, int] = {"upstream": 0, "client": 0}
+    for leg, t, data in taped:
+        if data and leg == "upstream":
+            ex.chunks.append(RecordedChunk(len(ex.chunks), t, data))
+        try:
+            parsed = parsers[leg].feed(data) if data else parsers[leg].close()
+        except StreamProtocolError:
+            parsed = []  # bytes that are not SSE: kept as a raw chunk, no event
+        seq = seqs[leg]
+        seqs[leg] = seq + len(parsed)
+        ex.events.extend(
+            RecordedEvent(leg, i, t, e.event, e.data, e.comment) for i, e in enumerate(parsed, seq)
+        )
 
 
 _TOKEN_KEYS = ("content", "reasoning_content", "reasoning", "tool_calls")

@@ -77,10 +77,12 @@ class StreamObserver(Protocol):
     calls per ``feed``, each with a batch: this runs for every chunk of every stream."""
 
     def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
-        """An upstream chunk (``b""``: the body ended) and the events it completed."""
+        """An upstream chunk and the events it completed; ``b""``: the body ended and its
+        unterminated last event was flushed (called then only if there was one)."""
 
-    def client(self, events: list[SseEvent]) -> None:
-        """Events sent to the client, in order (never an empty list)."""
+    def client(self, events: list[SseEvent], wire: bytes) -> None:
+        """Bytes sent to the client and the events they complete, in order; ``b""``: the
+        pass-through body ended and flushed ``events``."""
 
 
 class StreamTranslator:
@@ -137,7 +139,7 @@ class StreamTranslator:
                     except UnicodeEncodeError:
                         return self._emit([out_ev])  # lone surrogates: escaped there
                     if obs is not None:
-                        obs.client([out_ev])
+                        obs.client([out_ev], wire)
                     return wire
             wire_in = [one]
         else:
@@ -151,8 +153,8 @@ class StreamTranslator:
             if broken is not None and not self._passthrough:
                 return self._fail(broken)
         if self._passthrough:
-            if obs is not None and wire_in:
-                obs.client(wire_in)
+            if obs is not None and (chunk or wire_in):
+                obs.client(wire_in, chunk)
             if not chunk:
                 self._closed = True
             return chunk
@@ -209,7 +211,7 @@ class StreamTranslator:
             events = [_escape_surrogates(ev) for ev in events]
             out = "".join([encode_text(ev) for ev in events]).encode()
         if self._observer is not None and events:
-            self._observer.client(events)
+            self._observer.client(events, out)
         return out
 
     def _restore(self, ev: ir.StreamEvent) -> ir.StreamEvent:

@@ -24,6 +24,7 @@ from typing import Any
 from recorder.exchange import Exchange, HttpRequest, HttpResponse, Leg
 from recorder.sse import SseEvent, encode
 from recorder.store.sessions import session_id_for
+from recorder.summary import settle
 from replay.cassette import (
     CASSETTE_FILE,
     Cassette,
@@ -222,7 +223,8 @@ class CassetteWriter:
                 item = None  # the interval is over: write what came
             match item:
                 case Exchange():
-                    item.session_id = session_id_for(item)  # here, off the proxy's thread
+                    settle(item)  # here, off the proxy's thread
+                    item.session_id = session_id_for(item)
                     self._exchanges.append(item)
                     if time.monotonic() < last_write + self.interval:
                         continue

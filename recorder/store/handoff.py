@@ -36,6 +36,7 @@ def pack(ex: Exchange) -> bytes:
         _usage(ex.usage),
         [(n.path, n.reason) for n in ex.notes],
         ex.extra,
+        ex.taped,  # already plain tuples: the bulk of a stream costs nothing to convert
     )
     try:
         return marshal.dumps(value)
@@ -44,11 +45,13 @@ def pack(ex: Exchange) -> bytes:
         usage = value[7]
         if usage is not None:
             usage = (*usage[:5], json.loads(json.dumps(usage[5], default=str)))
-        return marshal.dumps((*value[:7], usage, value[8], extra))
+        return marshal.dumps((*value[:7], usage, value[8], extra, value[10]))
 
 
 def unpack(data: bytes) -> Exchange:
-    plain, creq, ureq, uresp, cresp, events, chunks, usage, notes, extra = marshal.loads(data)
+    plain, creq, ureq, uresp, cresp, events, chunks, usage, notes, extra, taped = marshal.loads(
+        data
+    )
     ex = Exchange(**dict(zip(_PLAIN, plain, strict=True)))
     ex.client_request = HttpRequest(*creq) if creq is not None else None
     ex.upstream_request = HttpRequest(*ureq) if ureq is not None else None
@@ -59,6 +62,7 @@ def unpack(data: bytes) -> Exchange:
     ex.usage = ir.Usage(*usage) if usage is not None else None
     ex.notes = [ir.Note(*n) for n in notes]
     ex.extra = extra
+    ex.taped = taped
     return ex
 
 

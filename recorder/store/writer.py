@@ -33,6 +33,7 @@ from recorder.store import rows as rowmod
 from recorder.store.migrations import migrate
 from recorder.store.results import QueryResult, StoreError, run_query
 from recorder.store.sessions import session_id_for
+from recorder.summary import settle
 
 DEFAULT_FLUSH_INTERVAL = 0.05
 _APPEND_SLICE = 2000  # rows per append_rows call: about 1 ms of holding the GIL
@@ -175,7 +176,8 @@ class StoreWriter:
 
     def _write(self, cur: duckdb.DuckDBPyConnection, batch: list[Exchange]) -> None:
         try:
-            for ex in batch:  # here, off the proxy's thread: it may parse the request body
+            for ex in batch:  # here, off the proxy's thread: both parse what the proxy taped
+                settle(ex)
                 ex.session_id = session_id_for(ex)
             converted = [rowmod.to_rows(ex) for ex in batch]
             try:

@@ -3,9 +3,9 @@
 Why a process (measured, README "Benchmarks"): a writer *thread* converts every row to DuckDB
 values while holding the GIL, and mitmproxy's event loop waits for it; at 16 concurrent streams
 that cost the gateway 12-25% of its throughput, while the second core sat a quarter idle. Here
-the proxy's only work per exchange is :func:`~recorder.store.handoff.pack` and one pipe write,
-both on a small sender thread; rows, Appender batches, commits and the query endpoint all run
-in the child, on the other core.
+the proxy's only work per exchange is :func:`~recorder.store.handoff.pack` and one
+non-blocking pipe write; parsing the taped bytes into events, rows, Appender batches, commits
+and the query endpoint all run in the child, on the other core.
 
 :class:`WriterProcess` has :class:`~recorder.store.writer.StoreWriter`'s interface (``start``,
 ``put``, ``flush``, ``close``, ``failed``, ``written``). The child (``python -m
@@ -24,14 +24,16 @@ crossed the pipe (at most about one flush interval).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-import queue
 import select
 import signal
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -52,16 +54,21 @@ class _Barrier:
         self.done = threading.Event()
 
 
-class _Stop:
-    pass
-
-
 def frame(kind: bytes, payload: bytes = b"") -> bytes:
     return kind + len(payload).to_bytes(4, "big") + payload
 
 
+_PIPE_BYTES = 1 << 20  # ~60 streamed exchanges in flight before the backlog thread takes over
+
+
 class WriterProcess:
-    """``put`` from the event loop: a queue append. A sender thread packs and writes frames."""
+    """``put`` from the event loop: pack and one non-blocking pipe write, no thread hand-off.
+
+    Why not a queue and a sender thread: waking a second Python thread per exchange makes the
+    two trade the interpreter lock, which cost the event loop more than packing does. When
+    the pipe is full (the child is behind), the rest waits in ``_backlog`` and a backlog
+    thread writes it as the pipe drains; ``put`` keeps order by appending behind it.
+    """
 
     def __init__(
         self,
@@ -78,12 +85,14 @@ class WriterProcess:
         self.failed: BaseException | None = None
         self.written = 0  # exchanges committed, as of the child's last report
         self.query_port: int | None = None
-        self._q: queue.SimpleQueue[Exchange | _Barrier | _Stop] = queue.SimpleQueue()
         self._barriers: dict[int, _Barrier] = {}
         self._next_barrier = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the pipe and the backlog
+        self._backlog: deque[memoryview] = deque()
+        self._backlogged = threading.Condition(self._lock)
+        self._fd = -1
         self._proc: subprocess.Popen[bytes] | None = None
-        self._sender: threading.Thread | None = None
+        self._drainer: threading.Thread | None = None
         self._reader: threading.Thread | None = None
         self._closing = False
 
@@ -95,7 +104,7 @@ class WriterProcess:
             [*argv, repr(self.flush_interval)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=os.getcwd(),
         )  # fmt: skip
-        assert self._proc.stdout is not None
+        assert self._proc.stdout is not None and self._proc.stdin is not None
         first = _read_line(self._proc.stdout, self.start_timeout)
         msg = _message(first)
         if not msg.get("ready"):
@@ -104,19 +113,23 @@ class WriterProcess:
             why = msg.get("error") or f"writer process did not start ({first[:200]!r})"
             raise StoreError(str(why))
         self.query_port = msg.get("port")
-        self._sender = threading.Thread(target=self._send_loop, name="tapegate-send", daemon=True)
+        self._fd = self._proc.stdin.fileno()
+        os.set_blocking(self._fd, False)
+        with contextlib.suppress(OSError, AttributeError):  # Linux only; the default also works
+            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        self._drainer = threading.Thread(target=self._drain, name="tapegate-backlog", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name="tapegate-hear", daemon=True)
-        self._sender.start()
+        self._drainer.start()
         self._reader.start()
         return self
 
     # ------------------------------------------------------------------ caller side
 
     def put(self, ex: Exchange) -> None:
-        """Enqueue; never blocks. Raises StoreError once writing failed."""
+        """Hand ``ex`` to the writer; never blocks. Raises StoreError once writing failed."""
         if self.failed is not None:
             raise StoreError(f"recording to {self.path} failed: {self.failed}")
-        self._q.put(ex)
+        self._send(frame(EXCHANGE, pack(ex)))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything put so far is committed (or the writer failed)."""
@@ -126,17 +139,19 @@ class WriterProcess:
             barrier = _Barrier(self._next_barrier)
             self._next_barrier += 1
             self._barriers[barrier.n] = barrier
-        self._q.put(barrier)
+        self._send(frame(FLUSH, str(barrier.n).encode()))
         return barrier.done.wait(timeout) and self.failed is None
 
     def close(self, timeout: float = 30.0) -> None:
-        """Send what is queued, let the child commit and close the file, wait for it."""
+        """Send what is left, let the child commit and close the file, wait for it."""
         if self._proc is None or self._closing:
             return
-        self._closing = True
-        self._q.put(_Stop())
-        if self._sender is not None:
-            self._sender.join(timeout)
+        self._send(frame(STOP))
+        with self._lock:
+            self._closing = True  # the backlog thread closes the pipe once it is empty
+            self._backlogged.notify()
+        if self._drainer is not None:
+            self._drainer.join(timeout)
         try:
             self._proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -150,38 +165,51 @@ class WriterProcess:
 
         return remote_query(self.path, sql, params or [])
 
-    # ------------------------------------------------------------------ threads
+    # ------------------------------------------------------------------ the pipe
 
-    def _send_loop(self) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        pipe = self._proc.stdin
-        while True:
-            items = [self._q.get()]
-            while True:  # whatever else is queued goes in the same write
-                try:
-                    items.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            out = bytearray()
-            stop = False
-            for item in items:
-                if isinstance(item, Exchange):
-                    out += frame(EXCHANGE, pack(item))
-                elif isinstance(item, _Barrier):
-                    out += frame(FLUSH, str(item.n).encode())
-                else:
-                    out += frame(STOP)
-                    stop = True
-                    break
+    def _send(self, data: bytes) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            if self._backlog:  # behind already: keep the order
+                self._backlog.append(memoryview(data))
+                return
             try:
-                pipe.write(out)
-                pipe.flush()
-                if stop:
-                    pipe.close()
-                    return
-            except OSError as e:  # the child is gone: the reader reports it
+                n = os.write(self._fd, data)
+            except BlockingIOError:
+                n = 0
+            except OSError as e:  # the child is gone; the reader thread says why
                 self._fail(StoreError(f"writer process is gone: {e}"))
                 return
+            if n < len(data):
+                self._backlog.append(memoryview(data)[n:])
+                self._backlogged.notify()
+
+    def _drain(self) -> None:
+        """The backlog thread: idle until the pipe was full, then writes as it drains."""
+        while True:
+            with self._lock:
+                while not self._backlog and not self._closing:
+                    self._backlogged.wait()
+                if not self._backlog:  # closing, and everything is written
+                    os.close(self._fd)
+                    self._fd = -1
+                    return
+                head = self._backlog[0]
+            select.select([], [self._fd], [], 1.0)
+            with self._lock:
+                try:
+                    n = os.write(self._fd, head)
+                except BlockingIOError:
+                    continue
+                except OSError as e:
+                    self._backlog.clear()
+                    self._fail(StoreError(f"writer process is gone: {e}"))
+                    n = len(head)
+                if n < len(head):
+                    self._backlog[0] = head[n:]
+                elif self._backlog:
+                    self._backlog.popleft()
 
     def _read_loop(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None

@@ -15,6 +15,7 @@ from mitmproxy.test import taddons
 from addons import flow_errors, mitm_io
 from addons.flowstate import EXCHANGE, STATE
 from addons.gw import Gateway
+from recorder.summary import settle
 from tests.addons.test_gateway import ANT, gateway_flow, run
 
 OAI = {"authorization": "Bearer k"}
@@ -95,6 +96,7 @@ def test_client_hang_up(case: HangUp) -> None:
         f.error = mflow.Error("Client disconnected.")
         gw.error(f)
         ex = f.metadata[EXCHANGE]
+        settle(ex)  # what the recorder does with the taped stream
         assert ex.client_response is not None and ex.client_response.status == 200
         assert ex.stop_reason == case.stop_reason
         assert (ex.error is None) if case.error is None else (case.error in ex.error)

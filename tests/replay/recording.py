@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from recorder.context import Context
-from recorder.exchange import EventTape, Exchange, HttpRequest, HttpResponse
+from recorder.exchange import EventTape, Exchange, HttpRequest, HttpResponse, untape
 from recorder.ir import Dialect
 from recorder.translate import StreamTranslator, translate_request, translate_response
 
@@ -64,4 +64,5 @@ def record(
     ex.upstream_response = HttpResponse(200, SSE, None)
     ex.client_response = HttpResponse(200, SSE, None)
     ex.t_end = clock[0]
+    untape(ex)  # what the recorder's writer does with a taped stream
     return ex

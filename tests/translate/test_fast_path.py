@@ -328,8 +328,9 @@ class Log:
         for ev in events:
             self.calls.append(("upstream", ev.event, ev.data, ev.id, ev.retry, ev.comment))
 
-    def client(self, events: list[SseEvent]) -> None:
-        assert events, "the observer is never called with an empty batch"
+    def client(self, events: list[SseEvent], wire: bytes) -> None:
+        assert events or wire, "the observer is never called with nothing"
+        self.calls.append(("wire", wire))
         for ev in events:
             self.calls.append(("client", ev.event, ev.data, ev.id, ev.retry, ev.comment))
 

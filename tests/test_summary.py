@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from addons.summary import summarize_events
-from recorder.exchange import Exchange, RecordedEvent
+from recorder.exchange import EventTape, Exchange, RecordedEvent
+from recorder.sse import SseEvent, encode_all
+from recorder.summary import settle, summarize_events
 
 
 def _ev(seq: int, name: str, data: dict[str, object]) -> RecordedEvent:
@@ -45,3 +46,20 @@ def test_openai_usage_chunk_after_finish() -> None:
     summarize_events(ex, "openai")
     assert ex.stop_reason == "max_tokens"
     assert ex.usage is not None and (ex.usage.input_tokens, ex.usage.output_tokens) == (9, 2)
+
+
+def test_settle_reads_a_taped_stream_once_and_only_then() -> None:
+    ex = Exchange(id="s", started_at=0.0, client_dialect="anthropic")
+    tape = EventTape(ex, lambda: 0.25, 0.0)
+    start = {"type": "message_start", "message": {"model": "m-1", "usage": {"input_tokens": 7}}}
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+             "usage": {"output_tokens": 3}}  # fmt: skip
+    events = [SseEvent(d["type"], json.dumps(d)) for d in (start, delta)]
+    tape.client(events, encode_all(events))
+    assert ex.usage is None and ex.events == []  # the proxy's thread only taped bytes
+    settle(ex)
+    assert (ex.model_answered, ex.stop_reason) == ("m-1", "end_turn")
+    assert ex.usage is not None and (ex.usage.input_tokens, ex.usage.output_tokens) == (7, 3)
+    assert [e.event for e in ex.events] == ["message_start", "message_delta"]
+    settle(ex)  # a second sink (the cassette writer) finds nothing left to do
+    assert len(ex.events) == 2
