@@ -166,18 +166,26 @@ def untape(ex: Exchange) -> None:
         return
     parsers: dict[Leg, SseParser] = {"upstream": SseParser(), "client": SseParser()}
     seqs: dict[Leg, int] = {"upstream": 0, "client": 0}
+    events = ex.events
     for leg, t, data in taped:
-        if data and leg == "upstream":
-            ex.chunks.append(RecordedChunk(len(ex.chunks), t, data))
+        parser = parsers[leg]
+        if data:
+            if leg == "upstream":
+                ex.chunks.append(RecordedChunk(len(ex.chunks), t, data))
+            one = parser.one_event(data)  # the usual chunk: one whole event (as feed would say)
+            if one is not None:
+                events.append(RecordedEvent(leg, seqs[leg], t, one.event, one.data, one.comment))
+                seqs[leg] += 1
+                continue
         try:
-            parsed = parsers[leg].feed(data) if data else parsers[leg].close()
+            parsed = parser.feed(data) if data else parser.close()
         except StreamProtocolError:
             parsed = []  # bytes that are not SSE: kept as a raw chunk, no event
         seq = seqs[leg]
         seqs[leg] = seq + len(parsed)
-        ex.events.extend(
+        events += [
             RecordedEvent(leg, i, t, e.event, e.data, e.comment) for i, e in enumerate(parsed, seq)
-        )
+        ]
 
 
 _TOKEN_KEYS = ("content", "reasoning_content", "reasoning", "tool_calls")
