@@ -151,51 +151,63 @@ def run_path(
     return result, notes
 
 
-def recording_cost(fake: str, fake_port: int, tmp: Path, budget: Budget) -> dict[str, object]:
-    """Recording on vs off, both translating gateways up at once, 16 concurrent streams in
-    alternating rounds (rec/norec, then norec/rec, ...): drift in the machine's load hits
-    both sides alike. Returns the median per-round throughput ratio and CPU per stream."""
-    runs: list[Running] = []
-    try:
-        for name in ("translating", "translating_norec"):
-            runs.append(launch(name, fake, fake_port, tmp / "cost"))
-        rec, norec = runs
-        ratios: list[float] = []
-        cpu, loop = {"rec": 0.0, "norec": 0.0}, {"rec": 0.0, "norec": 0.0}
-        streams = {"rec": 0, "norec": 0}
+ROUND_PATHS = ("noop", "translating", "translating_norec")
+PAIRS = {  # ratio name -> (path, reference)
+    "translating_norec/noop": ("translating_norec", "noop"),
+    "translating/noop": ("translating", "noop"),
+    "translating/translating_norec": ("translating", "translating_norec"),
+}
 
+
+def alternating(fake: str, fake_port: int, tmp: Path, budget: Budget) -> dict[str, Any]:
+    """No-op mitmdump and both translating gateways up at once; every round each serves 16
+    connections of streams, then of JSON, in an order that rotates from round to round, so
+    drift in the machine's load hits all three alike. The targets use the medians of the
+    per-round ratios: single passes one after another move by ±20% on a shared 2-core box."""
+    runs: dict[str, Running] = {}
+    tput: dict[str, dict[str, list[float]]] = {k: {n: [] for n in ROUND_PATHS} for k in KINDS}
+    cpu = {n: [0.0, 0.0, 0] for n in ROUND_PATHS}  # streams: tree CPU s, loop CPU s, streams
+    try:
+        for name in ROUND_PATHS:
+            runs[name] = launch(name, fake, fake_port, tmp / "rounds")
         per_round = dataclasses.replace(budget, tput_s=budget.rec_round_s)
 
         async def rounds() -> None:
             for i in range(budget.rec_rounds):
-                sps = {}
-                order = [("rec", rec), ("norec", norec)][:: 1 if i % 2 == 0 else -1]
-                for side, run in order:
-                    req = requests(run.port, run.key, litellm.MODEL)[1]
-                    sps[side], n, c, lc = await phase(run.port, req, 16, per_round, run.pid)
-                    streams[side] += n
-                    cpu[side] += c
-                    loop[side] += lc
-                ratios.append(sps["rec"] / sps["norec"])
+                order = ROUND_PATHS[i % 3 :] + ROUND_PATHS[: i % 3]
+                for kind in KINDS:
+                    for name in order:
+                        run = runs[name]
+                        req = requests(run.port, run.key, litellm.MODEL)[KINDS.index(kind)]
+                        rate, n, c, lc = await phase(run.port, req, 16, per_round, run.pid)
+                        tput[kind][name].append(rate)
+                        if kind == "streams":
+                            cpu[name][0] += c
+                            cpu[name][1] += lc
+                            cpu[name][2] += n
 
         asyncio.run(rounds())
     except Exception as e:  # noqa: BLE001 - reported, not fatal
         return {"error": f"{type(e).__name__}: {e}"}
     finally:
-        for run in runs:
+        for run in runs.values():
             run.stop()
-    cpu_rec = cpu["rec"] / max(1, streams["rec"]) * 1e3
-    cpu_norec = cpu["norec"] / max(1, streams["norec"]) * 1e3
+
+    def spread(kind: str, a: str, b: str) -> dict[str, float]:
+        ratios = [x / y for x, y in zip(tput[kind][a], tput[kind][b], strict=True)]
+        return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+
     return {
         "rounds": budget.rec_rounds,
-        "sps_ratios": ratios,
-        "sps_ratio_median": statistics.median(ratios),
-        "cpu_ms_per_stream_rec": cpu_rec,
-        "cpu_ms_per_stream_norec": cpu_norec,
-        "cpu_ratio": cpu_rec / cpu_norec if cpu_norec else None,
-        "loop_cpu_ms_per_stream_rec": loop["rec"] / max(1, streams["rec"]) * 1e3,
-        "loop_cpu_ms_per_stream_norec": loop["norec"] / max(1, streams["norec"]) * 1e3,
+        "round_s": budget.rec_round_s,
+        "throughput": tput,
+        "ratios": {k: {r: spread(k, a, b) for r, (a, b) in PAIRS.items()} for k in KINDS},
+        "cpu_ms_per_stream": {n: c[0] / max(1, c[2]) * 1e3 for n, c in cpu.items()},
+        "loop_cpu_ms_per_stream": {n: c[1] / max(1, c[2]) * 1e3 for n, c in cpu.items()},
     }
+
+
+KINDS = ("json", "streams")  # the index of each in bench.gateway.requests()
 
 
 # ---------------------------------------------------------------------------- figures
@@ -243,59 +255,62 @@ def _div(a: float | None, b: float | None) -> float | None:
 
 
 def targets(
-    results: dict[str, PathResult],
-    derived: dict[str, dict[str, float | None]],
-    rec_cost: dict[str, Any],
+    derived: dict[str, dict[str, float | None]], rounds: dict[str, Any]
 ) -> list[tuple[str, str, str, str]]:
-    """Rows (target, figure with recording, figure without, met?) for issues 3 and 4."""
+    """Rows (target, figure with recording, figure without, met?) for issues 3 and 4.
+
+    Throughput targets come from the alternating rounds (:func:`alternating`). Issue 3's
+    ≥ 80% is the translating gateway's own budget, so it is judged without recording;
+    recording has its own budget (issue 4, ≤ 10%), and the figure with recording is shown
+    beside it."""
     rows: list[tuple[str, str, str, str]] = []
+    ratios = rounds.get("ratios")
+    n = rounds.get("rounds")
+    if ratios:
+        for kind, unit in (("streams", "streams/s"), ("json", "req/s")):
+            rec, norec = ratios[kind]["translating/noop"], ratios[kind]["translating_norec/noop"]
+            met = "yes" if norec["median"] >= TARGET_VS_NOOP else "**no**"
+            rows.append((
+                f"{unit} c=16 ≥ 80% of no-op mitmdump (median of {n} rounds)",
+                f"{rec['median']:.0%}", f"{norec['median']:.0%}", met,
+            ))  # fmt: skip
+    loop = rounds.get("loop_cpu_ms_per_stream")
+    if loop:
+        share = {p: loop["noop"] / loop[p] for p in ("translating", "translating_norec")}
+        met = "yes" if share["translating_norec"] >= TARGET_VS_NOOP else "**no**"
+        rows.append((
+            "same, from CPU: no-op's loop-thread CPU per stream ÷ the path's",
+            f"{share['translating']:.0%}", f"{share['translating_norec']:.0%}", met,
+        ))  # fmt: skip
     checks = [  # (target, derived key, format, predicate)
-        ("req/s c=16 ≥ 80% of no-op mitmdump", "rps_c16_vs_noop", "{:.0%}",
-         lambda v: v >= TARGET_VS_NOOP),
-        ("streams/s c=16 ≥ 80% of no-op mitmdump", "sps_c16_vs_noop", "{:.0%}",
-         lambda v: v >= TARGET_VS_NOOP),
-        ("same, from CPU: no-op's loop-thread CPU per req ÷ the path's", "loop_cpu_req_noop_share",
-         "{:.0%}", lambda v: v >= TARGET_VS_NOOP),
-        ("same, from CPU: no-op's loop-thread CPU per stream ÷ the path's",
-         "loop_cpu_stream_noop_share", "{:.0%}", lambda v: v >= TARGET_VS_NOOP),
         (f"added p50 (JSON) ≤ {TARGET_ADDED_P50_MS} ms", "added_p50_ms", "{:.2f} ms",
          lambda v: v <= TARGET_ADDED_P50_MS),
         (f"added per SSE event ≤ {TARGET_PER_EVENT_MS} ms", "added_per_event_ms", "{:.3f} ms",
          lambda v: v <= TARGET_PER_EVENT_MS),
     ]  # fmt: skip
     for label, key, fmt, ok in checks:
-        vals = [derived.get(n, {}).get(key) for n in ("translating", "translating_norec")]
+        vals = [derived.get(p, {}).get(key) for p in ("translating", "translating_norec")]
         known = [v for v in vals if v is not None]
         met = "—" if not known else "yes" if all(ok(v) for v in known) else "**no**"
         rows.append((label, _f(vals[0], fmt), _f(vals[1], fmt), met))
-
-    def cost_row(label: str, ratio: float, rec: str, norec: str) -> None:
-        met = "yes" if 1 - ratio <= TARGET_RECORDING_COST else "**no**"
-        rows.append((label, rec, norec, f"{met} (cost {1 - ratio:.0%})"))
-
-    rec, norec = results.get("translating"), results.get("translating_norec")
-    if rec is not None and norec is not None:
-        cost_row(
-            "recording ≤ 10% of streams/s c=16, single pass",
-            rec.sps_c16 / norec.sps_c16,
-            f"{rec.sps_c16:,.0f}/s",
-            f"{norec.sps_c16:,.0f}/s",
-        )
-        cost_row("recording ≤ 10% of req/s c=16, single pass", rec.rps_c16 / norec.rps_c16,
-                 f"{rec.rps_c16:,.0f}/s", f"{norec.rps_c16:,.0f}/s")  # fmt: skip
-    if "sps_ratio_median" in rec_cost:
-        lo, *_, hi = sorted(1 - r for r in rec_cost["sps_ratios"])
-        label = (
-            f"recording ≤ 10% of streams/s c=16, median of {rec_cost['rounds']} "
-            f"alternating rounds (from {lo:.0%} to {hi:.0%})"
-        )
-        cost_row(label, rec_cost["sps_ratio_median"], "", "")
+    if ratios:
+        for kind, unit in (("streams", "streams/s"), ("json", "req/s")):
+            r = ratios[kind]["translating/translating_norec"]
+            cost = 1 - r["median"]
+            met = "yes" if cost <= TARGET_RECORDING_COST else "**no**"
+            rows.append((
+                f"recording ≤ 10% of {unit} c=16 (median of {n} rounds; "
+                f"from {1 - r['max']:.0%} to {1 - r['min']:.0%})",
+                "", "", f"{met} (cost {cost:.0%})",
+            ))  # fmt: skip
+    if loop:
+        tree = rounds["cpu_ms_per_stream"]
         rows.append(("proxy CPU ms / stream in those rounds (event-loop thread)",
-                     f"{rec_cost['cpu_ms_per_stream_rec']:.2f} "
-                     f"({rec_cost['loop_cpu_ms_per_stream_rec']:.2f})",
-                     f"{rec_cost['cpu_ms_per_stream_norec']:.2f} "
-                     f"({rec_cost['loop_cpu_ms_per_stream_norec']:.2f})",
-                     f"recording: {rec_cost['cpu_ratio'] - 1:+.0%} CPU"))  # fmt: skip
+                     f"{tree['translating']:.2f} ({loop['translating']:.2f})",
+                     f"{tree['translating_norec']:.2f} ({loop['translating_norec']:.2f})",
+                     f"recording: {tree['translating'] / tree['translating_norec'] - 1:+.0%} "
+                     f"CPU, {loop['translating'] / loop['translating_norec'] - 1:+.0%} "
+                     "on the loop"))  # fmt: skip
     return rows
 
 
@@ -318,7 +333,7 @@ def _cpu(total: float | None, loop: float | None) -> str:
 def tables(
     results: dict[str, PathResult],
     derived: dict[str, dict[str, float | None]],
-    rec_cost: dict[str, Any],
+    rounds: dict[str, Any],
     events: int,
 ) -> str:
     names = [n for n in ORDER if n in results]
@@ -363,7 +378,7 @@ def tables(
             f"| {_f(x.get('rss_vs_litellm'), '{:.2f}×')} |"
         )
     tgt = ["| target | translating, rec | translating, no rec | met |", "|---|---|---|---|"]
-    tgt += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets(results, derived, rec_cost)]
+    tgt += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets(derived, rounds)]
     return "\n\n".join("\n".join(t) for t in (lat, cost, ratio, tgt))
 
 
@@ -408,15 +423,17 @@ def main() -> None:
                     results[name] = r
                 else:
                     print(f"  {name}: {notes[name].get('error')}", file=sys.stderr)
-            rec_cost: dict[str, Any] = {}
-            if {"translating", "translating_norec"} <= set(results):
-                print("recording cost, alternating rounds ...", file=sys.stderr, flush=True)
-                rec_cost = recording_cost(fake, fake_port, tmp, budget)
+            rounds: dict[str, Any] = {}
+            if set(ROUND_PATHS) <= set(results):
+                print("alternating rounds ...", file=sys.stderr, flush=True)
+                rounds = alternating(fake, fake_port, tmp, budget)
+                if "error" in rounds:
+                    print(f"  rounds: {rounds['error']}", file=sys.stderr)
         finally:
             stop(fake_proc)
     runtime = time.monotonic() - t_start
     derived = derive(results, args.events)
-    print(tables(results, derived, rec_cost, args.events))
+    print(tables(results, derived, rounds, args.events))
     for name, n in notes.items():
         if "recorded" in n:
             print(f"\n{LABELS[name]}: recorded {n['recorded']}", end="")
@@ -435,7 +452,7 @@ def main() -> None:
         "results": {n: asdict(r) for n, r in results.items()},
         "derived": derived,
         "notes": notes,
-        "recording_cost": rec_cost,
+        "rounds": rounds,
     }
     out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"saved {out.relative_to(REPO)}")
@@ -445,7 +462,7 @@ def reprint(path: Path) -> None:
     saved = json.loads(path.read_text())
     results = {n: PathResult(**r) for n, r in saved["results"].items()}
     events = saved["meta"]["events"]
-    print(tables(results, derive(results, events), saved.get("recording_cost", {}), events))
+    print(tables(results, derive(results, events), saved.get("rounds", {}), events))
     print(f"\n{saved['meta']['summary']}")
 
 

@@ -203,13 +203,13 @@ class Budget:
     stream_s: float
     tput_n: int
     tput_s: float
-    rec_rounds: int  # alternating rounds of the recording-cost comparison ...
-    rec_round_s: float  # ... and seconds per side and round: many short rounds average out
+    rec_rounds: int  # alternating rounds (no-op / translating / without recording) ...
+    rec_round_s: float  # ... and seconds per path, kind and round: many short rounds average out
 
 
 FULL = Budget(
     json_n=1000, json_s=8, stream_n=200, stream_s=8, tput_n=20000, tput_s=5,
-    rec_rounds=12, rec_round_s=1.5,
+    rec_rounds=10, rec_round_s=1.2,
 )  # fmt: skip
 QUICK = Budget(
     json_n=150, json_s=1.5, stream_n=25, stream_s=1.5, tput_n=3000, tput_s=0.8,
