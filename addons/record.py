@@ -3,8 +3,9 @@
 Options:
   ``recorder_db``        DuckDB file, default ``traffic.duckdb`` in the working directory.
                          The empty string disables recording (and the query endpoint).
-  ``recorder_flush_ms``  how long the writer gathers a batch (default 50 ms): the most a
-                         ``kill -9`` can lose.
+  ``recorder_flush_ms``  how long the writer process gathers a batch (default 50 ms): the most
+                         a ``kill -9`` of that process can lose (killed, the gateway loses only
+                         what had not yet crossed the pipe to it).
   ``recorder_cassette``  a cassette directory (``cassettes/new``) that receives every exchange of
                          the run too, in the format of ``recorder export``; empty (default): none.
                          Written by its own thread about once a second while traffic flows and
@@ -75,7 +76,7 @@ class Recorder:
         )  # fmt: skip
         loader.add_option(
             "recorder_flush_ms", int, 50,
-            "Recorder batch interval in ms (the most a kill -9 can lose).",
+            "Recorder batch interval in ms (the most a kill -9 of the writer process can lose).",
         )  # fmt: skip
         loader.add_option(
             "recorder_cassette", str, "",
