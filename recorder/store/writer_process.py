@@ -192,7 +192,8 @@ class WriterProcess:
                 while not self._backlog and not self._closing:
                     self._backlogged.wait()
                 if not self._backlog:  # closing, and everything is written
-                    os.close(self._fd)
+                    assert self._proc is not None and self._proc.stdin is not None
+                    self._proc.stdin.close()  # the file object owns the fd: close it there
                     self._fd = -1
                     return
                 head = self._backlog[0]
