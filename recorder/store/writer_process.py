@@ -77,6 +77,7 @@ class WriterProcess:
         flush_interval: float = 0.05,  # StoreWriter's default
         on_error: Callable[[BaseException], None] | None = None,
         start_timeout: float = 60.0,
+        max_backlog: int = 256 << 20,
     ) -> None:
         self.path = str(path)
         self.flush_interval = flush_interval
@@ -88,7 +89,12 @@ class WriterProcess:
         self._barriers: dict[int, _Barrier] = {}
         self._next_barrier = 0
         self._lock = threading.Lock()  # the pipe and the backlog
+        # Bytes the pipe did not take yet. Bounded: a writer that cannot keep up (a stalled
+        # disk) must not grow the proxy until it dies; past ``max_backlog`` recording fails
+        # loudly (503s, like any write failure) instead.
+        self.max_backlog = max_backlog
         self._backlog: deque[memoryview] = deque()
+        self._backlog_bytes = 0
         self._backlogged = threading.Condition(self._lock)
         self._fd = -1
         self._proc: subprocess.Popen[bytes] | None = None
@@ -172,7 +178,7 @@ class WriterProcess:
             if self._fd < 0:
                 return
             if self._backlog:  # behind already: keep the order
-                self._backlog.append(memoryview(data))
+                self._keep(memoryview(data))
                 return
             try:
                 n = os.write(self._fd, data)
@@ -182,8 +188,17 @@ class WriterProcess:
                 self._fail(StoreError(f"writer process is gone: {e}"))
                 return
             if n < len(data):
-                self._backlog.append(memoryview(data)[n:])
+                self._keep(memoryview(data)[n:])
                 self._backlogged.notify()
+
+    def _keep(self, rest: memoryview) -> None:
+        """Queue ``rest`` behind the backlog (the lock is held)."""
+        if self._backlog_bytes + len(rest) > self.max_backlog and self._backlog_bytes:
+            mb = self._backlog_bytes >> 20
+            self._fail(StoreError(f"the writer process is {mb} MB behind and cannot keep up"))
+            return  # whole frames only are dropped: the first one in the backlog is never cut
+        self._backlog.append(rest)
+        self._backlog_bytes += len(rest)
 
     def _drain(self) -> None:
         """The backlog thread: idle until the pipe was full, then writes as it drains."""
@@ -205,11 +220,13 @@ class WriterProcess:
                     continue
                 except OSError as e:
                     self._backlog.clear()
+                    self._backlog_bytes = 0
                     self._fail(StoreError(f"writer process is gone: {e}"))
-                    n = len(head)
+                    continue
+                self._backlog_bytes -= n
                 if n < len(head):
                     self._backlog[0] = head[n:]
-                elif self._backlog:
+                else:
                     self._backlog.popleft()
 
     def _read_loop(self) -> None:

@@ -102,3 +102,25 @@ def test_kill_9_of_the_gateway_keeps_everything_it_handed_over(tmp_path):
     assert not sidecar_path(db).exists()
     assert query(db, "SELECT count(*) FROM exchanges").rows == [[400]]
     assert query(db, "SELECT count(*) FROM events").rows == [[400 * 15]]
+
+
+def test_a_writer_that_cannot_keep_up_fails_loudly_instead_of_growing_the_proxy(tmp_path):
+    db = tmp_path / "slow.duckdb"
+    errors: list[BaseException] = []
+    w = WriterProcess(db, on_error=errors.append, max_backlog=64 << 10).start()
+    assert w._proc is not None
+    os.kill(w._proc.pid, signal.SIGSTOP)  # a stalled disk, as the gateway sees it
+    try:
+        put = 0
+        with pytest.raises(StoreError, match="cannot keep up"):
+            for i in range(100_000):
+                w.put(samples.streaming(id=f"p{i}"))
+                put += 1
+        assert errors and "behind" in str(errors[0])
+    finally:
+        os.kill(w._proc.pid, signal.SIGCONT)
+    w.close()
+    stored = query(db, "SELECT count(*), count(DISTINCT id) FROM exchanges").rows[0]
+    assert 0 < stored[0] <= put and stored[0] == stored[1]
+    events = query(db, "SELECT count(*) FROM events").rows[0][0]
+    assert events == stored[0] * 15  # every stored exchange is whole: no frame was cut
