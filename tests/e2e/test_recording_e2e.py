@@ -143,3 +143,53 @@ def test_recording_while_running_and_after(gw: Service, fake: FakeUpstream, db: 
         assert secret.encode() not in raw, secret
     # ... and the upstream really received the key the gateway holds, converted to Bearer
     assert any(r.headers.get("authorization") == f"Bearer {UPSTREAM_KEY}" for r in fake.requests)
+
+
+def test_kill_9_of_the_gateway_keeps_every_exchange_it_finished(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """The writer process outlives a SIGKILLed gateway just long enough to commit what it was
+    handed, then leaves (no orphan, no lock, no sidecar)."""
+    db = tmp_path / "killed.duckdb"
+    port = free_port()
+    argv = [
+        str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
+        "--listen-host", "127.0.0.1", "--set", f"gateway_upstream={fake.url}/v1",
+        "--set", "gateway_upstream_api=openai", "--set", f"recorder_db={db}",
+    ]  # fmt: skip
+    svc = start_service("gateway-killed", argv, port=port, log_dir=tmp_path)
+    try:
+        anth = anthropic.Anthropic(base_url=svc.url, api_key="k", max_retries=0,
+                                   default_headers={"x-fake-mode": "events:30"})  # fmt: skip
+        for _ in range(20):
+            with anth.messages.stream(model="m", max_tokens=5, messages=MSG) as s:
+                assert s.get_final_message().stop_reason == "end_turn"
+        sidecar = Path(str(db) + ".tapegate.json")
+        writer_pid = json.loads(sidecar.read_text())["pid"]
+        svc.proc.kill()  # SIGKILL, the gateway alone (not its process group)
+        svc.proc.wait(10)
+        deadline = time.monotonic() + 20
+        while sidecar.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not sidecar.exists()
+        assert _exited(writer_pid)
+    finally:
+        svc.stop()
+    rows = query(db, "select id, stop_reason, output_tokens from exchanges")
+    assert len(rows) == 20 and {r["stop_reason"] for r in rows} == {"end_turn"}
+    legs = query(db, "select leg, count(*) n from events group by leg order by leg")
+    assert [r["leg"] for r in legs] == ["client", "upstream"]
+
+
+def _exited(pid: int, timeout: float = 5.0) -> bool:
+    """Gone, or a zombie: orphaned, it is reaped by whatever init the machine runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
