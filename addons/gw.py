@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import httpx
 from mitmproxy import ctx, exceptions, http
 
-from addons import flow_errors, request_side, response_side, routing
+from addons import flow_errors, request_side, response_side, retries, routing
 from addons.cassette_upstream import CassetteUpstream, reopen
 from addons.flowstate import STATE
 from addons.options import GatewayOptions, declare, read_options
@@ -186,7 +186,7 @@ class Gateway:
             elif st.retry:
                 if self.http is None:
                     self.http = httpx.AsyncClient(trust_env=False)
-                await response_side.retry(flow, st, self.http, self.opts.policy)
+                await retries.retry(flow, st, self.http, self.opts.policy)
             else:
                 response_side.finish_buffered(flow, st)
         except Exception as e:  # noqa: BLE001

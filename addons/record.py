@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 
 EXCHANGE_KEY = "tapegate.exchange"
 RECORDED_KEY = "tapegate.recorded"
+# The gateway wrote the whole response to the client itself and killed the flow only so that
+# mitmproxy writes nothing more (addons.retries): that kill is no failure of the exchange.
+DELIVERED_KEY = "tapegate.delivered"
 
 
 class Recorder:
@@ -197,7 +200,7 @@ class Recorder:
 
 def finish(ex: Exchange, flow: http.HTTPFlow) -> None:
     """Complete what a gateway exchange may lack when the flow ended in an error."""
-    if flow.error is not None and ex.error is None:
+    if flow.error is not None and ex.error is None and not flow.metadata.get(DELIVERED_KEY):
         ex.error = flow.error.msg
     if ex.t_end is None:
         ex.t_end = time.time() - ex.started_at

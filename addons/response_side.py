@@ -8,13 +8,12 @@ import logging
 import time
 from collections.abc import Callable
 
-import httpx
 from mitmproxy import http
 
 from addons import endpoints, header_edit, summary
 from addons.flowstate import FlowState, LastClientEvent
-from addons.replies import loads, reply_error, response_from, set_response
-from addons.upstream import RETRY_STATUSES, RetryPolicy, reissue
+from addons.replies import loads, reply_error, set_response
+from addons.upstream import RETRY_STATUSES, RetryPolicy
 from recorder.errors import TranslationError
 from recorder.exchange import EventTape
 from recorder.summary import summarize_body
@@ -40,30 +39,12 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
         retryable = resp.status_code in RETRY_STATUSES and policy.retries > 0
         st.retry = st.kind == "gateway" and retryable
         return
-    if "text/event-stream" not in (header_edit.get(resp.headers.fields, b"content-type") or ""):
+    if not is_sse(resp):
         st.cancel_timer()
         return
-    # The EventTape tapes both legs' bytes with their times for the recorder, and marks the
-    # first token, which the first-token timer waits for (st.timer). With neither, the stream
-    # only needs its last client event kept (see FlowState.rec).
-    tape: EventTape | LastClientEvent
-    if st.rec or st.timer is not None:
-        tape = EventTape(st.ex, time.monotonic, st.t0)
-    else:
-        tape = LastClientEvent()
-    try:
-        st.translator = StreamTranslator(st.context(), tape)
-    except UNAVAILABLE as e:
+    if not start_translator(flow, st):
         st.cancel_timer()
-        st.failure = f"translation {st.upstream} -> {st.client} unavailable: {e}"
         return  # buffered; answered as an error in the response hook
-    st.tape = tape
-    st.ex.stream = True
-    if st.client != st.upstream:
-        edits = [_DROP_LENGTH, _SSE_CONTENT_TYPE]
-        if not flow.request.is_http2:
-            edits.append(_CHUNKED)
-        resp.headers.fields = header_edit.apply(resp.headers.fields, edits)
     feed = st.translator.feed
 
     def stream(chunk: bytes) -> bytes | list[bytes]:
@@ -76,6 +57,39 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
         return out if out or not chunk else []
 
     resp.stream = stream if st.timer is None else _until_first_token(stream, st, resp)
+
+
+def is_sse(resp: http.Response) -> bool:
+    return "text/event-stream" in (header_edit.get(resp.headers.fields, b"content-type") or "")
+
+
+def start_translator(flow: http.HTTPFlow, st: FlowState) -> bool:
+    """Set up ``st.translator`` (and its tape) for the SSE response ``flow.response`` and give
+    that response the head of a translated stream. False when the translation is unavailable
+    (``st.failure`` says why)."""
+    resp = flow.response
+    assert resp is not None
+    # The EventTape tapes both legs' bytes with their times for the recorder, and marks the
+    # first token, which the first-token timer waits for (st.timer). With neither, the stream
+    # only needs its last client event kept (see FlowState.rec).
+    tape: EventTape | LastClientEvent
+    if st.rec or st.timer is not None:
+        tape = EventTape(st.ex, time.monotonic, st.t0)
+    else:
+        tape = LastClientEvent()
+    try:
+        st.translator = StreamTranslator(st.context(), tape)
+    except UNAVAILABLE as e:
+        st.failure = f"translation {st.upstream} -> {st.client} unavailable: {e}"
+        return False
+    st.tape = tape
+    st.ex.stream = True
+    if st.client != st.upstream:
+        edits = [_DROP_LENGTH, _SSE_CONTENT_TYPE]
+        if not flow.request.is_http2:
+            edits.append(_CHUNKED)
+        resp.headers.fields = header_edit.apply(resp.headers.fields, edits)
+    return True
 
 
 def _until_first_token(
@@ -145,24 +159,3 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
         summarize_body(st.ex, st.client, translated)
     out = json.dumps(translated).encode()
     set_response(flow, st, resp.status_code, out, endpoints.JSON_HEADERS)
-
-
-async def retry(
-    flow: http.HTTPFlow, st: FlowState, client: httpx.AsyncClient, policy: RetryPolicy
-) -> None:
-    """Re-send a request the upstream answered with a retryable status (see addons.upstream)."""
-    assert flow.response is not None
-    req = flow.request
-    method, url, body = req.method, st.upstream_url, req.raw_content or b""
-    headers = summary.header_pairs(req.headers)
-    try:
-        reply = await reissue(
-            client, method, url, headers, body, policy, flow.response.headers.get("retry-after")
-        )
-    except httpx.TimeoutException as e:
-        return reply_error(flow, st, "timeout", f"upstream timed out on retry: {e!r}")
-    except httpx.TransportError as e:
-        return reply_error(flow, st, "bad_gateway", f"upstream failed on retry: {e!r}")
-    st.ex.extra["attempts"] = reply.attempts
-    flow.response = response_from(reply)
-    finish_buffered(flow, st)

@@ -12,9 +12,10 @@ Why it is split this way (mitmproxy 11/12 constraints, read from ``proxy/layers/
   same client connection (tracked through ``server_connected``/``server_disconnected``) skip the
   probe, so a keep-alive client pays for it once.
 * An upstream that answers 429 or 5xx (before any byte reached the client: such responses are
-  never streamed) is retried from the ``response`` hook with httpx (:func:`reissue`), honouring
-  ``retry-after`` up to a cap. A response set by an addon is sent whole, so **a stream that
-  succeeds only on a retry is delivered buffered**, all events at once; still correct for SDKs.
+  never streamed) is retried from the ``response`` hook with httpx (:func:`reissue_open`),
+  honouring ``retry-after`` up to a cap. A response set by an addon is sent whole, so a stream
+  that succeeds on a retry is written to an HTTP/1 client by the gateway itself, chunk by chunk
+  as it arrives (:mod:`addons.retry_stream`); HTTP/2 clients get it whole.
 * First-token timeout: the retry path enforces it as httpx's read timeout; on the common path a
   timer started when the request leaves turns a silent upstream into an in-dialect 504, or ends
   a stream whose tokens do not come with an in-dialect error event (see :mod:`addons.timeouts`).
@@ -118,9 +119,28 @@ async def reissue(
 ) -> Reply:
     """Re-send a request that got a retryable status, up to ``policy.retries`` times.
 
-    Returns the last reply (success or not); raises ``httpx.TimeoutException`` or
+    Returns the last reply (success or not), read whole; raises ``httpx.TimeoutException`` or
     ``httpx.TransportError`` when the last attempt failed without any reply.
     """
+    r, attempts = await reissue_open(client, method, url, headers, body, policy, retry_after)
+    try:
+        content = await r.aread()
+    finally:
+        await r.aclose()
+    return Reply(r.status_code, list(r.headers.multi_items()), content, attempts)
+
+
+async def reissue_open(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    policy: RetryPolicy,
+    retry_after: str | None,
+) -> tuple[httpx.Response, int]:
+    """:func:`reissue`, with the last response returned open (its body not read yet, so a
+    stream can be passed on as it arrives; the caller closes it) and the attempts made."""
     send_headers = [(k, v) for k, v in headers if k.lower() not in _DROP]
     timeout = httpx.Timeout(
         connect=policy.connect_timeout,
@@ -129,22 +149,19 @@ async def reissue(
         pool=policy.connect_timeout,
     )
     last_exc: Exception | None = None
-    reply: Reply | None = None
     for attempt in range(1, policy.retries + 1):
         await asyncio.sleep(policy.delay(attempt, retry_after))
+        request = client.build_request(
+            method, url, headers=send_headers, content=body, timeout=timeout
+        )
         try:
-            r = await client.request(
-                method, url, headers=send_headers, content=body, timeout=timeout
-            )
+            r = await client.send(request, stream=True)
         except (httpx.TimeoutException, httpx.TransportError) as e:
             last_exc, retry_after = e, None
             continue
-        reply = Reply(r.status_code, list(r.headers.multi_items()), r.content, attempt + 1)
-        last_exc = None
-        if r.status_code not in RETRY_STATUSES:
-            break
+        if r.status_code not in RETRY_STATUSES or attempt == policy.retries:
+            return r, attempt + 1
         retry_after = r.headers.get("retry-after")
-    if last_exc is not None:
-        raise last_exc
-    assert reply is not None
-    return reply
+        await r.aclose()
+    assert last_exc is not None
+    raise last_exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,11 +262,23 @@ def test_retry_on_5xx_then_success(gw: Service, clean: FakeUpstream) -> None:
     assert len(clean.requests) == 3
 
 
-def test_retry_of_a_stream_is_delivered_buffered(gw: Service, clean: FakeUpstream) -> None:
-    clean.script("error:529")
-    with ant(gw).messages.stream(model="m", max_tokens=5, messages=MSG) as s:
+@pytest.mark.parametrize("route", [None, "to-openai"], ids=["same dialect", "translated"])
+def test_retry_of_a_stream_streams_as_it_arrives(
+    gw: Service, clean: FakeUpstream, route: str | None
+) -> None:
+    clean.script("error:529", "events:20+gap:40")  # the retry's stream takes ~0.8 s
+    t0 = time.monotonic()
+    first: float | None = None
+    with ant(gw, route).messages.stream(model="m", max_tokens=5, messages=MSG) as s:
+        for ev in s:
+            if ev.type == "content_block_delta" and first is None:
+                first = time.monotonic() - t0
         msg = s.get_final_message()
+    total = time.monotonic() - t0
     assert msg.stop_reason == "end_turn" and len(clean.requests) == 2
+    assert first is not None and total - first > 0.4, (first, total)  # not delivered whole
+    text = "".join(b.text for b in msg.content if b.type == "text")
+    assert text == "".join(f"t{i} " for i in range(20))
 
 
 def test_retries_exhausted_gives_last_status(gw: Service, clean: FakeUpstream) -> None:

@@ -193,3 +193,31 @@ def _exited(pid: int, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_a_stream_that_succeeds_on_a_retry_is_recorded_like_any_stream(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """The gateway writes a retried stream to the client itself (so that it streams), then kills
+    the flow so mitmproxy adds nothing: the record must not take that kill for a failure."""
+    db = tmp_path / "retried.duckdb"
+    port = free_port()
+    argv = [
+        str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
+        "--listen-host", "127.0.0.1", "--set", f"gateway_upstream={fake.url}/v1",
+        "--set", "gateway_upstream_api=openai", "--set", f"recorder_db={db}",
+        "--set", "gateway_retries=2", "--set", "gateway_retry_backoff=0.01",
+    ]  # fmt: skip
+    svc = start_service("gateway-retry", argv, port=port, log_dir=tmp_path)
+    try:
+        fake.script("error:503", "events:8")
+        anth = anthropic.Anthropic(base_url=svc.url, api_key="k", max_retries=0)
+        with anth.messages.stream(model="m", max_tokens=5, messages=MSG) as s:
+            assert s.get_final_message().stop_reason == "end_turn"
+    finally:
+        svc.stop()
+    [row] = query(db, "select id, status, error, stop_reason, extra from exchanges")
+    assert (row["status"], row["error"], row["stop_reason"]) == (200, None, "end_turn")
+    assert row["extra"]["attempts"] == 2  # JSON columns come back as JSON
+    legs = query(db, "select leg, count(*) n from events group by leg order by leg")
+    assert [r["leg"] for r in legs] == ["client", "upstream"] and legs[1]["n"] >= 8
