@@ -24,7 +24,7 @@ from addons.record import DELIVERED_KEY
 from addons.replies import reply_error, response_from
 from addons.response_side import finish_buffered, finish_stream, is_sse, start_translator
 from addons.stream_end import error_event
-from addons.upstream import Reply, RetryPolicy, reissue_open
+from addons.upstream import Reply, RetryPolicy, reissue
 
 logger = logging.getLogger("tapegate.gateway")
 
@@ -41,7 +41,7 @@ async def retry(
     headers = summary.header_pairs(req.headers)
     retry_after = flow.response.headers.get("retry-after")
     try:
-        r, attempts = await reissue_open(client, method, url, headers, body, policy, retry_after)
+        r, attempts = await reissue(client, method, url, headers, body, policy, retry_after)
     except httpx.TimeoutException as e:
         return reply_error(flow, st, "timeout", f"upstream timed out on retry: {e!r}")
     except httpx.TransportError as e:

@@ -12,7 +12,7 @@ Why it is split this way (mitmproxy 11/12 constraints, read from ``proxy/layers/
   same client connection (tracked through ``server_connected``/``server_disconnected``) skip the
   probe, so a keep-alive client pays for it once.
 * An upstream that answers 429 or 5xx (before any byte reached the client: such responses are
-  never streamed) is retried from the ``response`` hook with httpx (:func:`reissue_open`),
+  never streamed) is retried from the ``response`` hook with httpx (:func:`reissue`),
   honouring ``retry-after`` up to a cap. A response set by an addon is sent whole, so a stream
   that succeeds on a retry is written to an HTTP/1 client by the gateway itself, chunk by chunk
   as it arrives (:mod:`addons.retry_stream`); HTTP/2 clients get it whole.
@@ -116,31 +116,13 @@ async def reissue(
     body: bytes,
     policy: RetryPolicy,
     retry_after: str | None,
-) -> Reply:
+) -> tuple[httpx.Response, int]:
     """Re-send a request that got a retryable status, up to ``policy.retries`` times.
 
-    Returns the last reply (success or not), read whole; raises ``httpx.TimeoutException`` or
-    ``httpx.TransportError`` when the last attempt failed without any reply.
-    """
-    r, attempts = await reissue_open(client, method, url, headers, body, policy, retry_after)
-    try:
-        content = await r.aread()
-    finally:
-        await r.aclose()
-    return Reply(r.status_code, list(r.headers.multi_items()), content, attempts)
-
-
-async def reissue_open(
-    client: httpx.AsyncClient,
-    method: str,
-    url: str,
-    headers: list[tuple[str, str]],
-    body: bytes,
-    policy: RetryPolicy,
-    retry_after: str | None,
-) -> tuple[httpx.Response, int]:
-    """:func:`reissue`, with the last response returned open (its body not read yet, so a
-    stream can be passed on as it arrives; the caller closes it) and the attempts made."""
+    Returns the last response (success or not) *open*, its body not read yet so that a stream
+    can be passed on as it arrives (the caller closes it), and the attempts made, the first
+    included. Raises ``httpx.TimeoutException`` or ``httpx.TransportError`` when the last
+    attempt failed without any response."""
     send_headers = [(k, v) for k, v in headers if k.lower() not in _DROP]
     timeout = httpx.Timeout(
         connect=policy.connect_timeout,

@@ -151,13 +151,7 @@ def test_kill_9_of_the_gateway_keeps_every_exchange_it_finished(
     """The writer process outlives a SIGKILLed gateway just long enough to commit what it was
     handed, then leaves (no orphan, no lock, no sidecar)."""
     db = tmp_path / "killed.duckdb"
-    port = free_port()
-    argv = [
-        str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
-        "--listen-host", "127.0.0.1", "--set", f"gateway_upstream={fake.url}/v1",
-        "--set", "gateway_upstream_api=openai", "--set", f"recorder_db={db}",
-    ]  # fmt: skip
-    svc = start_service("gateway-killed", argv, port=port, log_dir=tmp_path)
+    svc = _recording_gateway(fake, db)
     try:
         anth = anthropic.Anthropic(base_url=svc.url, api_key="k", max_retries=0,
                                    default_headers={"x-fake-mode": "events:30"})  # fmt: skip
@@ -201,14 +195,7 @@ def test_a_stream_that_succeeds_on_a_retry_is_recorded_like_any_stream(
     """The gateway writes a retried stream to the client itself (so that it streams), then kills
     the flow so mitmproxy adds nothing: the record must not take that kill for a failure."""
     db = tmp_path / "retried.duckdb"
-    port = free_port()
-    argv = [
-        str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
-        "--listen-host", "127.0.0.1", "--set", f"gateway_upstream={fake.url}/v1",
-        "--set", "gateway_upstream_api=openai", "--set", f"recorder_db={db}",
-        "--set", "gateway_retries=2", "--set", "gateway_retry_backoff=0.01",
-    ]  # fmt: skip
-    svc = start_service("gateway-retry", argv, port=port, log_dir=tmp_path)
+    svc = _recording_gateway(fake, db, "gateway_retries=2", "gateway_retry_backoff=0.01")
     try:
         fake.script("error:503", "events:8")
         anth = anthropic.Anthropic(base_url=svc.url, api_key="k", max_retries=0)
@@ -221,3 +208,16 @@ def test_a_stream_that_succeeds_on_a_retry_is_recorded_like_any_stream(
     assert row["extra"]["attempts"] == 2  # JSON columns come back as JSON
     legs = query(db, "select leg, count(*) n from events group by leg order by leg")
     assert [r["leg"] for r in legs] == ["client", "upstream"] and legs[1]["n"] >= 8
+
+
+def _recording_gateway(fake: FakeUpstream, db: Path, *sets: str) -> Service:
+    """A gateway of its own (translating to the fake's OpenAI dialect) recording into ``db``."""
+    port = free_port()
+    argv = [
+        str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
+        "--listen-host", "127.0.0.1", "--set", f"gateway_upstream={fake.url}/v1",
+        "--set", "gateway_upstream_api=openai", "--set", f"recorder_db={db}",
+    ]  # fmt: skip
+    for s in sets:
+        argv += ["--set", s]
+    return start_service(db.stem, argv, port=port, log_dir=db.parent)
