@@ -33,7 +33,7 @@ async def retry(
     flow: http.HTTPFlow, st: FlowState, client: httpx.AsyncClient, policy: RetryPolicy
 ) -> None:
     """Re-send a request the upstream answered with a retryable status (see addons.upstream).
-    A stream that then succeeds goes to an HTTP/1 client as it arrives (addons.retry_stream);
+    A stream that then succeeds goes to an HTTP/1 client as it arrives (:func:`deliver`);
     anything else is read whole and answered like a buffered response."""
     assert flow.response is not None
     req = flow.request
