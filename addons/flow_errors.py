@@ -28,7 +28,6 @@ from addons.flowstate import FlowState
 from addons.replies import raw_error
 from addons.response_side import finish_stream
 from addons.stream_end import finish_broken_stream
-from recorder.exchange import RecordedEvent
 from recorder.sse import SseEvent
 
 EARLY_CLOSE = "client_closed_early"
@@ -66,7 +65,7 @@ def carried_terminal(st: FlowState) -> bool:
     return last is not None and _is_terminal(last, st.client)
 
 
-def _is_terminal(ev: RecordedEvent | SseEvent, dialect: str) -> bool:
+def _is_terminal(ev: SseEvent, dialect: str) -> bool:
     if ev.event in ("message_stop", "error"):
         return True
     if dialect == "anthropic" or ev.data is None:

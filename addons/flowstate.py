@@ -10,7 +10,7 @@ from typing import Any, Literal
 from mitmproxy import http
 
 from recorder.context import Context, IdFactory
-from recorder.exchange import Exchange
+from recorder.exchange import Exchange, last_with_data
 from recorder.ir import Dialect
 from recorder.sse import SseEvent
 
@@ -93,7 +93,4 @@ class LastClientEvent:
         pass
 
     def client(self, events: list[SseEvent], wire: bytes) -> None:
-        for ev in reversed(events):
-            if ev.data is not None:
-                self.last = ev
-                return
+        self.last = last_with_data(events) or self.last

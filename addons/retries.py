@@ -64,9 +64,7 @@ async def deliver(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> bool
     """Write the open SSE response ``r`` to the client as it arrives; False (nothing done)
     when it is not a stream or the client is not an HTTP/1 connection the gateway can write."""
     writer = mitm_io.client_writer(flow)
-    drop = {"content-length", "transfer-encoding", "content-encoding", "connection"}
-    head = [(k.encode(), v.encode()) for k, v in r.headers.multi_items() if k.lower() not in drop]
-    flow.response = http.Response.make(r.status_code, b"", head)
+    flow.response = response_from(Reply(r.status_code, list(r.headers.multi_items()), b"", 0))
     if writer is None or not is_sse(flow.response) or not start_translator(flow, st):
         return False
     flow.response.headers["transfer-encoding"] = "chunked"

@@ -152,6 +152,7 @@ def run_path(
 
 
 ROUND_PATHS = ("noop", "translating", "translating_norec")
+KINDS = ("json", "streams")  # the index of each in bench.gateway.requests()
 PAIRS = {  # ratio name -> (path, reference)
     "translating_norec/noop": ("translating_norec", "noop"),
     "translating/noop": ("translating", "noop"),
@@ -205,9 +206,6 @@ def alternating(fake: str, fake_port: int, tmp: Path, budget: Budget) -> dict[st
         "cpu_ms_per_stream": {n: c[0] / max(1, c[2]) * 1e3 for n, c in cpu.items()},
         "loop_cpu_ms_per_stream": {n: c[1] / max(1, c[2]) * 1e3 for n, c in cpu.items()},
     }
-
-
-KINDS = ("json", "streams")  # the index of each in bench.gateway.requests()
 
 
 # ---------------------------------------------------------------------------- figures

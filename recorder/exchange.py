@@ -147,13 +147,18 @@ class EventTape:
     def client(self, events: list[SseEvent], wire: bytes) -> None:
         t = self._clock() - self._t0
         self._taped.append(("client", t, wire))
-        for ev in reversed(events):
-            if ev.data is not None:
-                self.last = ev
-                break
+        self.last = last_with_data(events) or self.last
         ex = self._ex
         if ex.t_first_token is None and any(_is_token(e) for e in events):
             ex.t_first_token = t
+
+
+def last_with_data(events: list[SseEvent]) -> SseEvent | None:
+    """The last of ``events`` that carries data (what a stream's end is judged by)."""
+    for ev in reversed(events):
+        if ev.data is not None:
+            return ev
+    return None
 
 
 def untape(ex: Exchange) -> None:

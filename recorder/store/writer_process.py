@@ -166,11 +166,6 @@ class WriterProcess:
         if self._reader is not None:
             self._reader.join(timeout)
 
-    def query(self, sql: str, params: list[Any] | None = None) -> QueryResult:
-        from recorder.store.query_server import remote_query
-
-        return remote_query(self.path, sql, params or [])
-
     # ------------------------------------------------------------------ the pipe
 
     def _send(self, data: bytes) -> None:
