@@ -6,7 +6,13 @@ and sleeping themselves. Play counts are kept under a lock because one engine ma
 server thread and an in-process transport (the pytest fixture does that).
 
 Rules (vcrpy's, typed): each interaction plays once, the first unplayed match in recorded order
-wins; ``repeat=True`` lets played interactions answer again (least played first). ``strict=True``
+wins; ``repeat=True`` lets played interactions answer again (least played first).
+
+Interactions are keyed by content, never by arrival order: the key is the hash of the canonical
+request (which holds the whole conversation so far, so a request's position in the conversation
+is part of it), and among identical requests the n-th to arrive gets the n-th recorded answer. So
+an agent that fans requests out with ``asyncio.gather`` replays the same whatever order they
+arrive in (tests/replay/test_concurrency.py). ``strict=True``
 makes :meth:`check` fail when an interaction was never played or a request missed. A miss is
 answered with status 404 in the client's dialect: 404 because "no such recorded resource" is what
 happened, and no SDK retries a 404 (they retry 408/409/429/5xx), so a miss fails fast.
@@ -18,7 +24,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
+from recorder.faults import FaultSpec
+from recorder.faults.inject import Ending, apply, status_reply
+from recorder.faults.spec import Reset as FaultReset
+from recorder.faults.spec import Stall
+from recorder.ir import Dialect
 from replay.cassette import Cassette, Interaction, Leg, LegRecord, json_bytes
+from replay.faultplan import FaultPlan, known_dialect
 from replay.matching import MatchPolicy, RequestView, describe, explain_miss, view
 
 Role = Literal["upstream", "gateway"]
@@ -80,6 +92,12 @@ class Reply:
     chunks: list[tuple[float, bytes]] | None = None  # (delay before, bytes) for a stream
     index: int | None = None  # the interaction that answered; None on a miss
     miss: str | None = None  # the explanation, on a miss
+    # Faults: how the response ends ("closed": the body ends, then the connection; "reset": the
+    # connection is reset after the chunks, before the body completes; for a reply that is not
+    # a stream, before anything is sent), and the wait before the response head.
+    ending: Ending = "complete"
+    delay: float = 0.0
+    fault: str | None = None
 
     @property
     def streamed(self) -> bool:
@@ -92,6 +110,8 @@ class _Entry:
     record: LegRecord
     view: RequestView
     plays: int = 0
+    fault: FaultSpec | None = None  # a faulted interaction answers repeats (a client retries)
+    dialect: Dialect | None = None
 
 
 @dataclass(slots=True)
@@ -102,7 +122,9 @@ class ReplayEngine:
     strict: bool = True
     repeat: bool = False
     timing: Timing = field(default_factory=Timing)
+    faults: FaultPlan = field(default_factory=FaultPlan)
     misses: list[str] = field(default_factory=list)
+    fault_notes: list[str] = field(default_factory=list)  # where a fault for all did not fit
     _entries: list[_Entry] = field(default_factory=list)
     _by_key: dict[str, list[_Entry]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -118,8 +140,13 @@ class ReplayEngine:
                 continue  # nothing to serve for this role (e.g. the gateway answered itself)
             r = rec.request
             e = _Entry(it, rec, view(r.method, r.url, r.body, r.headers, self.policy))
+            e.dialect = known_dialect(it.client_dialect if leg == "client" else it.upstream_dialect)
             self._entries.append(e)
             self._by_key.setdefault(e.view.key, []).append(e)
+        targets = [(e.interaction, e.record, e.dialect) for e in self._entries]
+        specs, self.fault_notes = self.faults.assign(targets, self.where)
+        for e, spec in zip(self._entries, specs, strict=True):
+            e.fault = spec
 
     @property
     def where(self) -> str:
@@ -142,7 +169,7 @@ class ReplayEngine:
         for e in found:
             if e.plays == 0:
                 return e, ""
-        if found and self.repeat:
+        if found and (self.repeat or found[-1].fault is not None):
             return min(found, key=lambda e: e.plays), ""
         if found:
             e = found[-1]
@@ -158,13 +185,38 @@ class ReplayEngine:
         resp = e.record.response
         assert resp is not None  # entries without a response were skipped
         headers = [(k, v) for k, v in resp.headers.items()]
-        headers.append(("x-tapegate-replay", f"{self.cassette.name}#{e.interaction.index}"))
+        tag = ("x-tapegate-replay", f"{self.cassette.name}#{e.interaction.index}")
+        headers.append(tag)
+        index, fault = e.interaction.index, e.fault
+        if fault is not None and fault.status is not None:
+            assert e.dialect is not None  # FaultPlan.assign checked
+            code, err_headers, body = status_reply(fault.status, e.dialect)
+            err_headers += [tag, ("x-tapegate-fault", str(fault))]
+            return Reply(code, err_headers, body, index=index, fault=str(fault))
         if resp.stream is not None:
             recorded = resp.stream.chunks()
             delays = self.timing.delays([t for t, _ in recorded])
             chunks = [(d, c) for d, (_, c) in zip(delays, recorded, strict=True)]
-            return Reply(resp.status, headers, chunks=chunks, index=e.interaction.index)
-        return Reply(resp.status, headers, resp.body or b"", index=e.interaction.index)
+            if fault is None:
+                return Reply(resp.status, headers, chunks=chunks, index=index)
+            assert e.dialect is not None
+            out = apply(chunks, fault, e.dialect)
+            headers.append(("x-tapegate-fault", str(fault)))
+            return Reply(
+                resp.status, headers, chunks=out.chunks, index=index, ending=out.ending,
+                fault=str(fault),
+            )  # fmt: skip
+        if fault is None:
+            return Reply(resp.status, headers, resp.body or b"", index=index)
+        # A body that is not a stream: only a stall or a reset before it apply (FaultPlan checked).
+        delay = sum(f.ms for f in fault.faults if isinstance(f, Stall)) / 1000
+        reset = any(isinstance(f, FaultReset) for f in fault.faults)
+        ending: Ending = "reset" if reset else "complete"
+        headers.append(("x-tapegate-fault", str(fault)))
+        return Reply(
+            resp.status, headers, resp.body or b"", index=index, ending=ending, delay=delay,
+            fault=str(fault),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -176,20 +228,21 @@ class ReplayEngine:
         with self._lock:
             return {e.interaction.index: e.plays for e in self._entries}
 
-    def problems(self) -> list[str]:
-        """What makes a strict replay fail: unplayed interactions and misses."""
+    def problems(self, unplayed: bool = True) -> list[str]:
+        """What makes a strict replay fail: unplayed interactions (unless told not to count
+        them: a faulted run may stop early) and misses."""
         out = [
             f"interaction {describe(e.interaction.index, e.view)} was never played"
             for e in self._entries
-            if e.plays == 0
+            if e.plays == 0 and unplayed
         ]
         return out + [f"miss: {m}" for m in self.misses]
 
-    def check(self) -> None:
+    def check(self, unplayed: bool = True) -> None:
         """Raise :class:`NotFullyPlayedError` in strict mode if anything went unplayed or missed."""
         if not self.strict:
             return
-        problems = self.problems()
+        problems = self.problems(unplayed)
         if problems:
             raise NotFullyPlayedError(
                 f"{self.where} was not replayed cleanly:\n  " + "\n  ".join(problems)

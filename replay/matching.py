@@ -9,6 +9,7 @@ reminders masked. Headers are not compared unless a policy names them: SDK telem
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -55,7 +56,7 @@ class RequestView:
     body: Any  # canonical JSON value, or the raw text for a non-JSON body, or None
     headers: tuple[tuple[str, str], ...] = ()
     model: str | None = None
-    key: str = field(default="", compare=False)
+    key: str = field(default="", compare=False)  # sha256 of the canonical request
 
 
 def view(
@@ -73,7 +74,11 @@ def view(
     model = canon.get("model") if isinstance(canon, dict) else None
     hdrs = {k.lower(): v for k, v in (headers or {}).items()}
     picked = tuple((h, hdrs.get(h, "")) for h in policy.match_headers)
-    key = json.dumps([method.upper(), path, canon, picked], sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        [method.upper(), path, canon, picked], sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False,
+    )  # fmt: skip
+    key = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
     return RequestView(
         method.upper(), path, canon, picked, model if isinstance(model, str) else None, key
     )

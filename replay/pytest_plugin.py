@@ -36,6 +36,13 @@ Marker arguments (all but the path are keywords):
                  default: the client's own dialect.
 ``upstream_key_env`` ``record="once"`` only: environment variable with the upstream key
                  (``gateway_upstream_key_env``); default: the client's key is passed on.
+``faults``       a list of fault specs (``["truncate@3", "error@5", "status:529"]``; README,
+                 "Faults"): the test runs once clean and once per fault (``test_x[clean]``,
+                 ``test_x[truncate@3]``, ...), each fault applied to every interaction it fits
+                 (``"2=truncate@3"``: interaction 2 only). ``cassette.fault`` is the spec of the
+                 run (None when clean), so one test body asserts both outcomes. A faulted run
+                 does not require every interaction to be played (the client may stop at the
+                 fault) and a faulted interaction answers a retry with the same fault.
 
 Recording (``record="once"``, cassette missing): the fixture starts the gateway
 (``mitmdump -s addons/gateway.py`` on a free 127.0.0.1 port, ``recorder_db=`` empty,
@@ -66,6 +73,7 @@ import pytest
 from replay.cassette import CASSETTE_FILE, CassetteError, load
 from replay.engine import ReplayEngine, Role, Timing
 from replay.export import STAGING_DIR
+from replay.faultplan import FaultPlan, FaultPlanError
 from replay.matching import MatchPolicy
 from replay.server import ThreadedServer
 from replay.transport import (
@@ -240,6 +248,7 @@ class CassetteHandle:
     engine: ReplayEngine | None
     recording: RecordingGateway | None = None
     test_failed: bool = False
+    fault: str | None = None  # the fault spec of this run (faults=[...]); None when clean
     _server: ThreadedServer | None = None
     _transport: CassetteTransport | _ForwardTransport | None = None
     _async_transport: AsyncCassetteTransport | _AsyncForwardTransport | None = None
@@ -277,7 +286,7 @@ class CassetteHandle:
 
     def check(self) -> None:
         if self.engine is not None:
-            self.engine.check()
+            self.engine.check(unplayed=self.fault is None)
 
     def close(self) -> None:
         if self._server is not None:
@@ -329,10 +338,43 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "cassette(path, role='upstream', record='none', timing='instant', strict=True, "
-        "repeat=False, policy=None, upstream=None, upstream_api=None, upstream_key_env=None): "
-        "replay a tapegate cassette through the `cassette` fixture (record='once' records a "
-        "missing one through the gateway)",
+        "repeat=False, policy=None, upstream=None, upstream_api=None, upstream_key_env=None, "
+        "faults=None): replay a tapegate cassette through the `cassette` fixture (record='once' "
+        "records a missing one through the gateway; faults=[SPEC, ...] runs the test clean and "
+        "once per fault)",
     )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``faults=[...]`` on the marker: one test per fault plus the clean run."""
+    marker = metafunc.definition.get_closest_marker("cassette")
+    if marker is None or marker.kwargs.get("faults") is None:
+        return
+    faults = marker.kwargs["faults"]
+    where = metafunc.definition.nodeid
+    if isinstance(faults, str) or not all(isinstance(f, str) for f in faults):
+        pytest.fail(
+            f"{where}: cassette faults must be a list of fault specs, e.g. "
+            f"faults=['truncate@3', 'status:529'], not {faults!r}",
+            pytrace=False,
+        )
+    problem = None
+    for f in faults:
+        try:
+            FaultPlan.parse([f])
+        except ValueError as e:
+            problem = f"{where}: {e}"
+    if "cassette_fault" not in metafunc.fixturenames:
+        problem = f"{where}: faults=[...] needs the `cassette` fixture"
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    metafunc.parametrize("cassette_fault", [None, *faults], ids=["clean", *faults], indirect=True)
+
+
+@pytest.fixture
+def cassette_fault(request: pytest.FixtureRequest) -> str | None:
+    """The fault spec of this run of a ``faults=[...]`` test; None for the clean run."""
+    return getattr(request, "param", None)
 
 
 def _resolve(request: pytest.FixtureRequest, raw: str | Path) -> Path:
@@ -376,12 +418,15 @@ _RECORD_ONLY: Sequence[str] = ("upstream", "upstream_api", "upstream_key_env")
 
 
 @pytest.fixture
-def cassette(request: pytest.FixtureRequest) -> Iterator[CassetteHandle]:
+def cassette(
+    request: pytest.FixtureRequest, cassette_fault: str | None
+) -> Iterator[CassetteHandle]:
     """The cassette named by ``@pytest.mark.cassette(...)``, ready to replay (or to record)."""
     marker = request.node.get_closest_marker("cassette")
     if marker is None or not marker.args:
         pytest.fail("the `cassette` fixture needs @pytest.mark.cassette('cassettes/NAME')")
     opts: dict[str, Any] = dict(marker.kwargs)
+    opts.pop("faults", None)  # pytest_generate_tests made one test per fault
     record = opts.pop("record", "none")
     if record not in RECORD_MODES:  # a misspelled mode must fail, not silently replay
         pytest.fail(f"cassette record mode must be one of {RECORD_MODES}, not {record!r}")
@@ -392,15 +437,24 @@ def cassette(request: pytest.FixtureRequest) -> Iterator[CassetteHandle]:
         pytest.fail(f"unknown cassette marker options: {sorted(opts)}")
     path = _resolve(request, marker.args[0])
     if (path / CASSETTE_FILE).is_file():
-        engine = ReplayEngine(
-            load(path),
-            role,
-            replay_opts.get("policy") or MatchPolicy(),
-            strict=bool(replay_opts.get("strict", True)),
-            repeat=bool(replay_opts.get("repeat", False)),
-            timing=Timing.parse(replay_opts.get("timing", "instant")),
-        )
-        handle = CassetteHandle(path, engine)
+        try:
+            engine = ReplayEngine(
+                load(path),
+                role,
+                replay_opts.get("policy") or MatchPolicy(),
+                strict=bool(replay_opts.get("strict", True)),
+                repeat=bool(replay_opts.get("repeat", False)),
+                timing=Timing.parse(replay_opts.get("timing", "instant")),
+                faults=FaultPlan.parse([cassette_fault] if cassette_fault else []),
+            )
+            unfit = None
+        except FaultPlanError as e:  # a fault that does not fit this cassette
+            unfit = f"cassette {path}: {e}"
+        if unfit is not None:
+            pytest.fail(unfit, pytrace=False)
+        handle = CassetteHandle(path, engine, fault=cassette_fault)
+    elif cassette_fault is not None:
+        pytest.skip(f"cassette {path} is not recorded yet: its clean run records it")
     elif record == "none":
         pytest.fail(
             f"cassette {path} does not exist (record='none' replays only); {_how_to_record(path)}"

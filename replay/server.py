@@ -19,8 +19,10 @@ import asyncio
 import contextlib
 import http
 import os
+import socket
+import struct
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ import h11
 
 from replay.cassette import Cassette, load
 from replay.engine import ReplayEngine, Reply, Role, Timing
+from replay.faultplan import FaultPlan
 from replay.matching import MatchPolicy
 
 Sleep = Callable[[float], Awaitable[Any]]
@@ -41,13 +44,18 @@ def make_engine(
     strict: bool = True,
     repeat: bool = False,
     policy: MatchPolicy | None = None,
+    faults: FaultPlan | Iterable[str] = (),
 ) -> ReplayEngine:
+    """An engine for ``cassette``; ``faults``: ``SPEC`` / ``N=SPEC`` strings or a FaultPlan
+    (a FaultSpecError or FaultPlanError, both ValueErrors, when one is bad or cannot apply)."""
     if isinstance(cassette, ReplayEngine):
         return cassette
     cas = cassette if isinstance(cassette, Cassette) else load(cassette)
+    plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
     return ReplayEngine(
-        cas, role, policy or MatchPolicy(), strict, repeat, timing=Timing.parse(timing)
-    )
+        cas, role, policy or MatchPolicy(), strict, repeat, timing=Timing.parse(timing),
+        faults=plan,
+    )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -90,6 +98,8 @@ class ReplayServer:
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
                 reply = self.engine.handle(req.method.decode(), req.target.decode(), body, headers)
                 await self._send(conn, writer, reply)
+                if reply.ending != "complete":
+                    break  # a fault closed or reset the connection
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     break
                 conn.start_next_cycle()
@@ -97,6 +107,10 @@ class ReplayServer:
             await _send_simple(conn, writer, 400, b"malformed HTTP request\n")
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; nothing to answer
+        except asyncio.CancelledError:
+            # stop() drops the connection. Ending normally rather than re-raising: asyncio's
+            # stream protocol (3.12.1) logs a cancelled handler as an error.
+            pass
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -104,9 +118,16 @@ class ReplayServer:
                 await writer.wait_closed()
 
     async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, reply: Reply) -> None:
+        if reply.delay > 0:  # a stall before a whole body
+            await self.sleep(reply.delay)
+        if reply.ending == "reset" and not reply.streamed:
+            _reset(writer)  # before any byte of the response: the client gets no answer
+            return
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
         if not reply.streamed:
             headers.append((b"content-length", str(len(reply.body)).encode()))
+        if reply.ending == "closed":
+            headers.append((b"connection", b"close"))
         writer.write(conn.send(_response(reply.status, headers)) or b"")
         if reply.chunks is None:
             if reply.body:
@@ -116,10 +137,25 @@ class ReplayServer:
                 if delay > 0:
                     await writer.drain()
                     await self.sleep(delay)
-                writer.write(conn.send(h11.Data(data=chunk)) or b"")
-                await writer.drain()  # one recorded chunk, one write: keep the boundaries
+                if chunk:  # an empty chunk only carries a stall
+                    writer.write(conn.send(h11.Data(data=chunk)) or b"")
+                    await writer.drain()  # one recorded chunk, one write: keep the boundaries
+            if reply.ending == "reset":
+                await writer.drain()
+                _reset(writer)  # mid-body: the chunked body never gets its last chunk
+                return
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         await writer.drain()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP RST instead of a FIN (SO_LINGER 0), as a crashed peer or a middlebox
+    resetting the connection does."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 def _response(status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
@@ -177,13 +213,14 @@ async def start(
     repeat: bool = False,
     policy: MatchPolicy | None = None,
     sleep: Sleep = asyncio.sleep,
+    faults: FaultPlan | Iterable[str] = (),
 ) -> ReplayServer:
     """Serve ``cassette`` on ``host:port`` (0 = any free port) in the running event loop.
 
     Returns the :class:`ReplayServer`: ``.port`` / ``.url`` where it listens, ``await .stop()``
     to shut it down, ``.engine`` for play counts and ``.engine.check()`` for strictness.
     """
-    engine = make_engine(cassette, role, timing, strict, repeat, policy)
+    engine = make_engine(cassette, role, timing, strict, repeat, policy, faults)
     srv = ReplayServer(engine, host, port, sleep)
     srv._server = await asyncio.start_server(srv._connection, host, port)
     srv.port = srv._server.sockets[0].getsockname()[1]

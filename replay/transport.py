@@ -21,7 +21,7 @@ import functools
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ import httpx
 
 from replay.cassette import Cassette
 from replay.engine import ReplayEngine, Reply, Role, Timing
+from replay.faultplan import FaultPlan
 from replay.matching import MatchPolicy
 from replay.server import make_engine
 
@@ -67,28 +68,44 @@ def _stream_classes(mod: ModuleType) -> tuple[type, type]:
     """Sync and async chunk streams subclassing ``mod``'s byte-stream bases (the clients assert)."""
 
     class Chunks(mod.SyncByteStream):  # type: ignore[misc, name-defined]
-        def __init__(self, chunks: list[tuple[float, bytes]], sleep: Callable[[float], Any]):
-            self._chunks, self._sleep = chunks, sleep
+        def __init__(self, reply: Reply, sleep: Callable[[float], Any]):
+            self._reply, self._sleep = reply, sleep
 
         def __iter__(self) -> Iterator[bytes]:
-            for delay, chunk in self._chunks:
+            for delay, chunk in self._reply.chunks or ():
                 if delay > 0:
                     self._sleep(delay)
-                yield chunk
+                if chunk:
+                    yield chunk
+            if self._reply.ending == "reset":
+                raise mod.ReadError(_RESET_TEXT)
 
     class AsyncChunks(mod.AsyncByteStream):  # type: ignore[misc, name-defined]
-        def __init__(
-            self, chunks: list[tuple[float, bytes]], sleep: Callable[[float], Awaitable[Any]]
-        ):
-            self._chunks, self._sleep = chunks, sleep
+        def __init__(self, reply: Reply, sleep: Callable[[float], Awaitable[Any]]):
+            self._reply, self._sleep = reply, sleep
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
-            for delay, chunk in self._chunks:
+            for delay, chunk in self._reply.chunks or ():
                 if delay > 0:
                     await self._sleep(delay)
-                yield chunk
+                if chunk:
+                    yield chunk
+            if self._reply.ending == "reset":
+                raise mod.ReadError(_RESET_TEXT)
 
     return Chunks, AsyncChunks
+
+
+# What httpx says when a peer resets the connection (the socket front door sends a real RST).
+_RESET_TEXT = "[Errno 104] Connection reset by peer"
+
+
+def _raise_if_reset_before_answer(request: Any, reply: Reply) -> None:
+    """A reset fault on a whole body: the connection drops before any byte of the answer."""
+    if reply.ending == "reset" and not reply.streamed:
+        raise _package_of(request).RemoteProtocolError(
+            "Server disconnected without sending a response."
+        )
 
 
 def _headers(request: Any) -> dict[str, str]:
@@ -116,16 +133,20 @@ class CassetteTransport(_SyncBase):
         repeat: bool = False,
         policy: MatchPolicy | None = None,
         sleep: Callable[[float], Any] = time.sleep,
+        faults: FaultPlan | Iterable[str] = (),
     ) -> None:
-        self.engine = make_engine(cassette, role, timing, strict, repeat, policy)
+        self.engine = make_engine(cassette, role, timing, strict, repeat, policy, faults)
         self._sleep = sleep
 
     def handle_request(self, request: Any) -> Any:
         body = request.read()
         reply = self.engine.handle(request.method, str(request.url), body, _headers(request))
+        if reply.delay > 0:
+            self._sleep(reply.delay)
+        _raise_if_reset_before_answer(request, reply)
         stream = None
         if reply.chunks is not None:
-            stream = _stream_classes(_package_of(request))[0](reply.chunks, self._sleep)
+            stream = _stream_classes(_package_of(request))[0](reply, self._sleep)
         return _response(request, reply, stream)
 
     def check(self) -> None:
@@ -144,16 +165,20 @@ class AsyncCassetteTransport(_AsyncBase):
         repeat: bool = False,
         policy: MatchPolicy | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        faults: FaultPlan | Iterable[str] = (),
     ) -> None:
-        self.engine = make_engine(cassette, role, timing, strict, repeat, policy)
+        self.engine = make_engine(cassette, role, timing, strict, repeat, policy, faults)
         self._sleep = sleep
 
     async def handle_async_request(self, request: Any) -> Any:
         body = await request.aread()
         reply = self.engine.handle(request.method, str(request.url), body, _headers(request))
+        if reply.delay > 0:
+            await self._sleep(reply.delay)
+        _raise_if_reset_before_answer(request, reply)
         stream = None
         if reply.chunks is not None:
-            stream = _stream_classes(_package_of(request))[1](reply.chunks, self._sleep)
+            stream = _stream_classes(_package_of(request))[1](reply, self._sleep)
         return _response(request, reply, stream)
 
     def check(self) -> None:

@@ -185,3 +185,52 @@ def test_replay_strict_exit_code_when_not_fully_played() -> None:
         proc.kill()
     assert proc.returncode == 1
     assert "was never played" in err and json.dumps("nope") in err
+
+
+def test_replay_as_gateway_with_a_fault() -> None:
+    proc = _serve(str(ANTHROPIC), "--as", "gateway", "--fault", "1=error@2:overloaded")
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        r = httpx.post(url + "/v1/messages", json=recorded_body(ANTHROPIC, 1, "client"))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert r.headers["x-tapegate-fault"] == "error@2:overloaded"
+    events = [line for line in r.text.splitlines() if line.startswith("event: ")]
+    assert events == ["event: message_start", "event: content_block_start", "event: error"]
+    assert '"type":"overloaded_error"' in r.text
+    assert "faults 1=error@2:overloaded" in err
+    assert proc.returncode == 0, err  # a faulted run may leave interactions unplayed
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("explode@3", "unknown fault 'explode@3'"),
+        ("0=truncate@2", "interaction 0 is not a stream"),
+        ("truncate@99", "fits no interaction"),
+    ],
+)
+def test_replay_refuses_a_fault_that_cannot_happen(fault: str, message: str) -> None:
+    result = runner.invoke(app, ["replay", str(ANTHROPIC), "--fault", fault])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split()).replace("│", "")
+
+
+def test_faults_lists_the_places_worth_breaking(snapshot: Any) -> None:
+    root = ANTHROPIC.parent
+    out = []
+    for args in (
+        [str(root / "o2a-stream-tool")],
+        [str(root / "o2a-stream-tool"), "--as", "gateway", "--events"],
+        [str(root / "a2o-stream-thinking")],
+        [str(ANTHROPIC)],
+        [str(root / "o2a-text")],
+    ):
+        result = runner.invoke(app, ["faults", *args])
+        assert result.exit_code == 0, result.output
+        out.append(f"$ recorder faults {' '.join(args).replace(str(root) + '/', 'cassettes/')}")
+        out.append(result.output.replace(str(root) + "/", "cassettes/"))
+    assert "\n".join(out) == snapshot

@@ -99,3 +99,78 @@ def test_fixture_without_marker(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*needs @pytest.mark.cassette*"])
+
+
+FAULTED = """
+import anthropic, httpx2
+
+def claude(cassette):
+    return anthropic.Anthropic(api_key="x", base_url="http://replay", max_retries=0,
+                               http_client=httpx2.Client(transport=cassette.transport))
+
+@pytest.mark.cassette(CASSETTE, faults=["1=truncate@3", "error@2:overloaded", "status:529"])
+def test_matrix(cassette):
+    body = dict(BODY1)
+    body.pop("stream")
+    if cassette.fault is None:
+        with claude(cassette).messages.stream(**body) as s:
+            assert s.get_final_message().stop_reason == "end_turn"
+        claude(cassette).messages.create(**BODY0)
+    elif cassette.fault == "1=truncate@3":
+        with claude(cassette).messages.stream(**body) as s:
+            assert s.get_final_message().stop_reason is None
+    elif cassette.fault == "status:529":
+        with pytest.raises(anthropic.OverloadedError):
+            claude(cassette).messages.create(**BODY0)
+    else:
+        with pytest.raises(anthropic.APIStatusError, match="overloaded_error"):
+            with claude(cassette).messages.stream(**body) as s:
+                s.get_final_message()
+"""
+
+
+def test_faults_make_one_test_per_fault_plus_the_clean_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(HEADER + FAULTED)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_matrix?clean? PASSED*",
+            "*test_matrix?1=truncate@3? PASSED*",
+            "*test_matrix?error@2:overloaded? PASSED*",
+            "*test_matrix?status:529? PASSED*",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("faults", "message"),
+    [
+        ('"truncate@3"', "*cassette faults must be a list of fault specs*"),
+        ('["truncate@3", "explode@1"]', "*unknown fault 'explode@1'*"),
+    ],
+)
+def test_faults_that_do_not_parse_stop_collection(
+    pytester: pytest.Pytester, faults: str, message: str
+) -> None:
+    pytester.makepyfile(
+        HEADER + f"\n@pytest.mark.cassette(CASSETTE, faults={faults})\ndef test_x(cassette): pass\n"
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([message])
+
+
+def test_a_fault_that_does_not_fit_fails_its_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        HEADER
+        + """
+@pytest.mark.cassette(CASSETTE, faults=["0=truncate@2"], strict=False)
+def test_x(cassette):
+    pass
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*interaction 0 is not a stream*"])
+    result.stdout.no_fnmatch_line("*During handling*")
