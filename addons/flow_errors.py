@@ -76,7 +76,7 @@ def _is_terminal(ev: SseEvent, dialect: str) -> bool:
         return False
     try:
         d = json.loads(ev.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(d, dict) and "error" in d and "choices" not in d
 

@@ -28,12 +28,13 @@ from typing import Any, Protocol
 import httpx
 from mitmproxy import ctx, exceptions, http
 
-from addons import flow_errors, request_side, response_side, retries, routing
+from addons import endpoints, flow_errors, request_side, response_side, retries, routing
 from addons.cassette_upstream import CassetteUpstream, reopen
-from addons.flowstate import STATE
+from addons.flowstate import STATE, FlowState
 from addons.options import GatewayOptions, declare, read_options
 from addons.proxy_auth import ProxyGate
-from addons.replies import reply_error
+from addons.record import Refusal
+from addons.replies import reply, reply_error
 from addons.request_side import LOOPBACK
 from recorder import ir
 from recorder.errors import ConfigError
@@ -44,6 +45,8 @@ logger = logging.getLogger("tapegate.gateway")
 class Recording(Protocol):
     @property
     def recording(self) -> bool: ...
+
+    def refusal(self) -> Refusal | None: ...
 
 
 class Gateway:
@@ -143,6 +146,7 @@ class Gateway:
             rec = self.recorder is None or self.recorder.recording
             if request_side.is_gateway_request(flow):
                 request_side.classify_gateway(flow, self.router, rec)
+                request_side.refuse_announced_size(flow, flow.metadata[STATE], self.opts.max_body)
             elif self.gate.admit(flow, self.opts.key):
                 request_side.classify_proxied(flow, rec)
         except Exception:  # noqa: BLE001 - the proxy must never crash on input
@@ -153,11 +157,15 @@ class Gateway:
         if st is None or flow.response is not None:
             return
         try:
+            if self._refused(flow, st):
+                return
             if st.kind == "vendor":
                 request_side.vendor_request(flow, st)
             else:
                 await self._await_cassette()
                 await request_side.gateway_request(flow, st, self.opts, self.router, self.live)
+                if flow.response is None:  # the recorder may have failed while this awaited
+                    self._refused(flow, st)
         except Exception as e:  # noqa: BLE001
             logger.exception("gateway: request failed")
             reply_error(flow, st, "api_error", f"gateway error: {type(e).__name__}: {e}")
@@ -183,6 +191,8 @@ class Gateway:
                 pass
             elif st.translator is not None:
                 response_side.finish_stream(flow, st)
+            elif st.retry and self._refused(flow, st):
+                pass
             elif st.retry:
                 if self.http is None:
                     self.http = httpx.AsyncClient(trust_env=False)
@@ -194,6 +204,19 @@ class Gateway:
             if st.translator is None:
                 reply_error(flow, st, "api_error", f"gateway error: {type(e).__name__}: {e}")
         st.finish(flow)
+
+    def _refused(self, flow: http.HTTPFlow, st: FlowState) -> bool:
+        """Recording is all or nothing: while the recorder cannot take an exchange, nothing
+        goes upstream (the 503 is the gateway's own answer, so it is never retried)."""
+        refused = self.recorder.refusal() if self.recorder is not None else None
+        if refused is None:
+            return False
+        logger.error(refused.message)
+        status, body = endpoints.error_response("unavailable", refused.message, st.client)
+        if st.ex.error is None:
+            st.ex.error = refused.message
+        reply(flow, st, status, body, endpoints.JSON_HEADERS | refused.headers)
+        return True
 
     def error(self, flow: http.HTTPFlow) -> None:
         st = flow.metadata.get(STATE)

@@ -12,6 +12,9 @@ from addons.cassette_upstream import is_cassette_dir
 from addons.upstream import RetryPolicy
 from recorder.ir import DIALECTS, Dialect
 
+DEFAULT_MAX_BODY = 32 << 20
+DEFAULT_MAX_JSON_DEPTH = 64
+
 _OPTIONS: list[tuple[str, type, Any, str]] = [
     (
         "gateway_upstream",
@@ -62,6 +65,20 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         "after it (0: no limit).",
     ),
     (
+        "gateway_max_body",
+        str,
+        "32m",
+        "Largest request body the gateway accepts (k/m/g suffixes; 32m, like Anthropic's API): "
+        "beyond it a 413 in the client's dialect, and the body is not recorded.",
+    ),
+    (
+        "gateway_max_json_depth",
+        int,
+        DEFAULT_MAX_JSON_DEPTH,
+        "Deepest nesting of arrays/objects a request body may have: deeper is a 400 in the "
+        "client's dialect (real requests nest about 10 deep).",
+    ),
+    (
         "gateway_replay_timing",
         str,
         "instant",
@@ -93,6 +110,8 @@ class GatewayOptions:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     replay_timing: str = "instant"
     replay_repeat: bool = True
+    max_body: int = DEFAULT_MAX_BODY
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
 
 
 def _seconds(name: str, value: str) -> float:
@@ -103,6 +122,18 @@ def _seconds(name: str, value: str) -> float:
     if v < 0:
         raise ValueError(f"{name} must not be negative, got {value!r}")
     return v
+
+
+def _size(name: str, value: str) -> int:
+    from mitmproxy.utils.human import parse_size
+
+    try:
+        size = parse_size(value)
+    except ValueError:
+        size = None
+    if size is None or size <= 0:
+        raise ValueError(f"{name} must be a size such as 32m or 500k, got {value!r}")
+    return size
 
 
 def read_options(o: Any) -> GatewayOptions:
@@ -145,4 +176,12 @@ def read_options(o: Any) -> GatewayOptions:
         policy=policy,
         replay_timing=o.gateway_replay_timing,
         replay_repeat=o.gateway_replay_repeat,
+        max_body=_size("gateway_max_body", o.gateway_max_body),
+        max_json_depth=_depth(o.gateway_max_json_depth),
     )
+
+
+def _depth(value: int) -> int:
+    if value < 2:
+        raise ValueError(f"gateway_max_json_depth must be at least 2, got {value}")
+    return value

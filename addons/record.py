@@ -26,9 +26,15 @@ DuckDB, not even for the interpreter lock), which also serves ``recorder query``
 endpoint while it holds the file (DuckDB lets no other process open it, see
 :mod:`recorder.store.query_server`); its sidecar file ``<db>.tapegate.json`` is removed in ``done``.
 
-If writing fails, the addon logs an error on every request and answers 503 in the client's
-dialect: like mitmproxy's ``save`` addon, it would rather fail visibly than let traffic through
-unrecorded.
+Recording is all or nothing. No request reaches an upstream unless the recorder can take it
+(:meth:`Recorder.refusal`; the gateway asks before it forwards or retries anything). A writer
+process that dies is restarted once and sent again whatever it had not stored; an exchange it
+cannot store in full is stored as a failed row with the reason (see
+:mod:`recorder.store.writer`). If recording fails for good, the addon logs an error on every
+request and answers ``503`` in the client's dialect with ``x-should-retry: false``, never
+retried by the gateway nor forwarded: like mitmproxy's ``save`` addon, it would rather fail
+visibly than let traffic through unrecorded. While the writer is more than 256 MB behind, new
+requests get the same 503 (with ``retry-after: 1`` instead) until it catches up.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
@@ -113,17 +120,29 @@ class Recorder:
         """A sink is open: exchanges handed over are stored."""
         return self.writer is not None or self.cassette is not None
 
+    def refusal(self) -> Refusal | None:
+        """Why no request may reach an upstream now (None: every open sink can take it).
+
+        The gateway asks before it forwards anything (retries included); :meth:`request`
+        refuses whatever else passes through the proxy."""
+        why = "tapegate is not recording, so it refuses traffic"
+        if self.writer is not None and (lag := self.writer.refusal()) is not None:
+            return Refusal(f"{why}: {lag}", final=self.writer.failed is not None)
+        if self.cassette is not None and self.cassette.failed is not None:
+            where, failed = self.cassette.directory, self.cassette.failed
+            return Refusal(f"{why}: writing {where} failed ({failed})", final=True)
+        return None
+
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None:
+        # The gateway asked already for its own flows (and answers in its own way).
+        if flow.response is not None or EXCHANGE_KEY in flow.metadata:
             return
-        broken = self._broken_sink()
-        if broken is None:
+        refused = self.refusal()
+        if refused is None:
             return
-        where, failed = broken
-        msg = f"tapegate: recording to {where} failed ({failed}); refusing traffic"
-        log.error(msg)
+        log.error(refused.message)
         flow.metadata[RECORDED_KEY] = True  # nothing to record: the writer is down
-        flow.response = refusal(flow, msg)
+        flow.response = refusal(flow, refused)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._record(flow)
@@ -138,7 +157,12 @@ class Recorder:
     # ------------------------------------------------------------------
 
     def _open(self, path: str, flush_interval: float) -> None:
-        writer = WriterProcess(path, flush_interval=flush_interval, on_error=self._writer_failed)
+        writer = WriterProcess(
+            path,
+            flush_interval=flush_interval,
+            on_error=self._writer_failed,
+            on_restart=self._writer_restarted,
+        )
         self.writer = writer.start()
         log.info(f"tapegate: recording to {path} (queries: 127.0.0.1:{writer.query_port})")
 
@@ -167,17 +191,17 @@ class Recorder:
                 log.info(f"tapegate: cassette {d} written ({n} exchanges)")
             self.cassette = None
 
-    def _broken_sink(self) -> tuple[str, BaseException] | None:
-        """Where recording failed, and why (None: every sink works)."""
-        if self.writer is not None and self.writer.failed is not None:
-            return self.writer.path, self.writer.failed
-        if self.cassette is not None and self.cassette.failed is not None:
-            return str(self.cassette.directory), self.cassette.failed
-        return None
-
     def _writer_failed(self, e: BaseException) -> None:
         # Runs on the writer thread. stderr too: a log handler may itself be what broke.
         msg = f"tapegate: RECORDING FAILED, traffic will be refused: {type(e).__name__}: {e}"
+        log.error(msg)
+        print(msg, file=sys.stderr, flush=True)
+
+    def _writer_restarted(self, why: str) -> None:
+        # Runs on the writer's reader thread. The new writer is sent what the old one had not
+        # stored; a second death stops recording (and so the traffic).
+        msg = f"tapegate: the recorder's writer process {why.removeprefix('writer process ')}; "
+        msg += "restarted it once (nothing handed over is lost)"
         log.error(msg)
         print(msg, file=sys.stderr, flush=True)
 
@@ -206,14 +230,27 @@ def finish(ex: Exchange, flow: http.HTTPFlow) -> None:
         ex.t_end = time.time() - ex.started_at
 
 
-def refusal(flow: http.HTTPFlow, message: str) -> http.Response:
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    message: str
+    final: bool  # recording failed for good (not merely behind): clients should not retry
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # The official SDKs retry a 503 unless told not to; a writer that is behind catches up.
+        return {"x-should-retry": "false"} if self.final else {"retry-after": "1"}
+
+
+def refusal(flow: http.HTTPFlow, refused: Refusal) -> http.Response:
     """A 503 in the client's dialect (Anthropic or OpenAI shape)."""
     body: dict[str, Any]
+    message = refused.message
     if guess_dialect(flow.request.path) == "anthropic":
         body = {"type": "error", "error": {"type": "api_error", "message": message}}
     else:
         body = {"error": {"message": message, "type": "server_error", "code": "recorder_failed"}}
-    return http.Response.make(503, json.dumps(body), {"content-type": "application/json"})
+    headers = {"content-type": "application/json"} | refused.headers
+    return http.Response.make(503, json.dumps(body), headers)
 
 
 def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:

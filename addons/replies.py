@@ -90,5 +90,5 @@ def response_from(reply: Reply) -> http.Response:
 def loads(raw: bytes, text: bool = False) -> Any:
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return raw.decode("utf-8", "replace") if text else None

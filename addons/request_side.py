@@ -15,7 +15,7 @@ import time
 
 from mitmproxy import http
 
-from addons import auth, endpoints, header_edit, routing, summary, timeouts
+from addons import auth, endpoints, header_edit, request_body, routing, summary, timeouts
 from addons.flowstate import STATE, FlowState, new_exchange
 from addons.options import GatewayOptions
 from addons.replies import reply, reply_error
@@ -52,6 +52,28 @@ def classify_gateway(flow: http.HTTPFlow, router: routing.Router, rec: bool = Tr
     point(flow, router.default or routing.vendor_route(client), req.path)
 
 
+def refuse_announced_size(flow: http.HTTPFlow, st: FlowState, max_body: int) -> None:
+    """``requestheaders``: a gateway request whose announced body is over ``max_body`` is
+    answered at once (mitmproxy still reads the body, and drops it)."""
+    try:
+        size = int(flow.request.headers.get("content-length", "0"))
+    except ValueError:
+        return  # mitmproxy refuses a malformed length itself
+    if size > max_body:
+        _unrecorded_body(st, size)
+        if st.rec:
+            st.ex.client_request = summary.snapshot_request(flow.request, None, st.client_url)
+        refused = request_body.too_large(size, max_body)
+        reply_error(flow, st, refused.kind, refused.message)
+
+
+def _unrecorded_body(st: FlowState, size: int) -> None:
+    """An oversized body is not recorded (its size is)."""
+    st.ex.extra["request_body_bytes"] = size
+    if st.ex.client_request is not None:
+        st.ex.client_request.body = None
+
+
 def classify_proxied(flow: http.HTTPFlow, rec: bool = True) -> None:
     """Explicit-proxy traffic: vendor hosts get a state (recorded, passed through); other
     hosts are not the gateway's business."""
@@ -83,12 +105,16 @@ async def gateway_request(
         st.ex.client_request = summary.snapshot_request(req, req.raw_content, st.client_url)
     if req.method == "HEAD":
         return reply(flow, st, 200, b"", {})
+    if len(req.raw_content or b"") > opts.max_body:  # chunked: its size was not announced
+        _unrecorded_body(st, len(req.raw_content or b""))
+        refused = request_body.too_large(len(req.raw_content or b""), opts.max_body)
+        return reply_error(flow, st, refused.kind, refused.message)
     if opts.key and not auth.key_ok(req.headers, opts.key):
         return reply_error(flow, st, "authentication", "invalid or missing gateway key")
     client = st.client
     if req.method == "GET" and path == "/v1/models":
-        body = endpoints.models_body(router.models(), client, int(time.time()))
-        return reply(flow, st, 200, body, endpoints.JSON_HEADERS)
+        models = endpoints.models_body(router.models(), client, int(time.time()))
+        return reply(flow, st, 200, models, endpoints.JSON_HEADERS)
     chat = path in routing.CHAT_PATH.values() or path == "/v1/messages/count_tokens"
     if not chat or req.method != "POST":
         route = router.default or routing.vendor_route(client)
@@ -96,12 +122,14 @@ async def gateway_request(
             msg = f"{req.method} {path} is not served by this gateway"
             return reply_error(flow, st, "not_found", msg)
         return await send(flow, st, opts, live, route, client, path, query, None)
-    try:
-        body = json.loads(req.get_content() or b"")
-    except (ValueError, UnicodeDecodeError) as e:
-        return reply_error(flow, st, "invalid_request", f"body is not valid JSON: {e}")
-    if not isinstance(body, dict):
-        return reply_error(flow, st, "invalid_request", "body must be a JSON object")
+    read = request_body.read_json(
+        req.raw_content or b"", req.get_content, opts.max_body, opts.max_json_depth
+    )
+    if isinstance(read, request_body.Refused):
+        if read.kind == "request_too_large":
+            _unrecorded_body(st, len(req.raw_content or b""))
+        return reply_error(flow, st, read.kind, read.message)
+    body = read
     asked = body.get("model") if isinstance(body.get("model"), str) else None
     model = router.alias(asked)
     route = router.resolve(model, client, req.headers)
@@ -223,7 +251,7 @@ def _note_model(st: FlowState, raw: bytes | None) -> None:
     if raw and raw[:1] == b"{":
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if isinstance(body, dict):
             st.ex.model_requested = st.ex.model_sent = body.get("model")

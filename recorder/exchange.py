@@ -205,7 +205,9 @@ def _is_token(ev: SseEvent) -> bool:
     if ev.event is None and '"delta"' in ev.data and ev.data != "[DONE]":
         try:
             chunk = json.loads(ev.data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(chunk, dict):
             return False
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}

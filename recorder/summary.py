@@ -81,7 +81,7 @@ def summarize_events(ex: Exchange, dialect: str) -> None:
             continue
         try:
             d = json.loads(ev.data)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than anyone writes
             continue
         if not isinstance(d, dict):
             continue

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from recorder import safejson
 from recorder.exchange import REDACTED, SECRET_HEADERS, redact_url
 
 CASSETTE_VERSION = 1
@@ -169,6 +170,9 @@ def clean_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
+_MAX_JSON_DEPTH = 200  # well below the recursion limit json.dumps meets when saving
+
+
 def _body_to_json(body: bytes | None) -> dict[str, Any]:
     if body is None:
         return {}
@@ -176,10 +180,15 @@ def _body_to_json(body: bytes | None) -> dict[str, Any]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return {"body_base64": base64.b64encode(body).decode("ascii")}
+    if not text.strip() or safejson.has_lone_surrogate_escape(text):
+        return {"body_text": text}  # a lone surrogate would not survive json.dumps to UTF-8
     try:
-        return {"body": json.loads(text)} if text.strip() else {"body_text": text}
-    except ValueError:
+        value = json.loads(text)
+    except safejson.UNREADABLE:  # not JSON, or nested too deeply to read
         return {"body_text": text}
+    if safejson.deeper_than(value, _MAX_JSON_DEPTH):  # json could not write it back
+        return {"body_text": text}
+    return {"body": value}
 
 
 def _body_from_json(obj: dict[str, Any]) -> bytes | None:

@@ -89,7 +89,7 @@ def canonical_body(body: bytes | None, policy: MatchPolicy) -> Any:
         return None
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return body.decode("utf-8", "replace")
     for p in policy.ignore_paths:
         _drop(value, _parse_path(p))

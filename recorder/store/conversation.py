@@ -65,7 +65,7 @@ def load_json(raw: bytes | str | None) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

@@ -7,12 +7,12 @@ step before bytes reach the database file.
 from __future__ import annotations
 
 import json
-import re
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from recorder import ir
+from recorder import ir, safejson
 from recorder.exchange import (
     Exchange,
     HttpRequest,
@@ -53,9 +53,6 @@ _SIMPLE_FIELDS = (
 )  # fmt: skip
 _BODY_COLUMNS = tuple(c for c in EXCHANGE_COLUMNS if c.endswith("_body"))
 
-# yyjson (DuckDB's JSON type) rejects lone UTF-16 surrogate escapes that Python's json accepts.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
 
 @dataclass(slots=True)
 class Rows:
@@ -70,28 +67,25 @@ def _reject_constant(name: str) -> Any:
 
 
 def split_body(body: bytes | None) -> tuple[str | None, bytes | None]:
-    """(json_text, raw): a body that DuckDB accepts as JSON goes verbatim to the JSON column."""
+    """(json_text, raw): a body that DuckDB accepts as JSON goes verbatim to the JSON column;
+    anything else (not UTF-8, not JSON, NaN, lone surrogate escapes, which DuckDB's yyjson
+    refuses, or nesting too deep to check) as bytes."""
     if body is None:
         return None, None
     try:
         text = body.decode("utf-8")
-        if text.strip() and not _SURROGATE_ESCAPE.search(text):
+        if text.strip() and not safejson.has_lone_surrogate_escape(text):
             json.loads(text, parse_constant=_reject_constant)
             return text, None
-    except ValueError:  # UnicodeDecodeError is a ValueError too
+    except safejson.UNREADABLE:
         pass
     return None, body
 
 
 def clean(s: str | None) -> str | None:
-    """A str DuckDB can store: lone surrogates (surrogateescape'd header bytes) become U+FFFD."""
-    if s is None or s.isascii():
-        return s
-    try:
-        s.encode("utf-8")
-        return s
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """A str DuckDB can store: lone surrogates (a JSON ``"\\udfff"`` in a model name,
+    surrogateescape'd header bytes) become U+FFFD."""
+    return None if s is None else safejson.clean(s)
 
 
 def _headers_json(headers: list[tuple[str, str]]) -> str:
@@ -99,29 +93,49 @@ def _headers_json(headers: list[tuple[str, str]]) -> str:
     return json.dumps(pairs, ensure_ascii=False)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+_dumps = safejson.dumps
+
+
+def _timestamp(t: float) -> datetime | None:
+    return datetime.fromtimestamp(t, UTC).replace(tzinfo=None) if math.isfinite(t) else None
+
+
+def _str(value: Any) -> str | None:
+    """A text column's value: None stays None, anything that is not a str (a client may send
+    ``"model": {}``) its ``str()``, lone surrogates replaced."""
+    if value is None:
+        return None
+    return safejson.clean(value if isinstance(value, str) else str(value))
+
+
+def _seconds(t: Any) -> float | None:
+    return float(t) if isinstance(t, int | float) and math.isfinite(t) else None
+
+
+def _status(r: HttpRequest | HttpResponse | None) -> int | None:
+    return r.status if isinstance(r, HttpResponse) and isinstance(r.status, int) else None
 
 
 def to_rows(ex: Exchange) -> Rows:
     usage = ex.usage
+    model = ex.model_answered or ex.model_sent or ex.model_requested
     scalars = (
-        ex.id,
-        datetime.fromtimestamp(ex.started_at, UTC).replace(tzinfo=None),
+        _str(ex.id),
+        _timestamp(ex.started_at),
         ex.started_at,
-        ex.session_id,
-        ex.client_dialect,
-        ex.upstream_dialect,
-        ex.route,
-        ex.model_answered or ex.model_sent or ex.model_requested,
-        ex.model_requested,
-        ex.model_sent,
-        ex.model_answered,
+        _str(ex.session_id),
+        _str(ex.client_dialect),
+        _str(ex.upstream_dialect),
+        _str(ex.route),
+        _str(model),
+        _str(ex.model_requested),
+        _str(ex.model_sent),
+        _str(ex.model_answered),
         ex.stream,
-        ex.client_response.status if ex.client_response else None,
-        ex.upstream_response.status if ex.upstream_response else None,
-        ex.stop_reason,
-        clean(ex.error),
+        _status(ex.client_response),
+        _status(ex.upstream_response),
+        _str(ex.stop_reason),
+        _str(ex.error),
         ex.t_upstream_first_byte,
         ex.t_first_token,
         ex.t_end,
@@ -146,12 +160,74 @@ def to_rows(ex: Exchange) -> Rows:
             legs += [_headers_json(resp.headers), *split_body(resp.body)]
     notes = _dumps([{"path": n.path, "reason": n.reason} for n in ex.notes])
     exchange = (*scalars, *legs, notes, _dumps(ex.extra))
+    ex_id = scalars[0]
     events = [
-        (ex.id, e.leg, e.seq, e.t, clean(e.event), clean(e.data), clean(e.comment), pos)
+        (ex_id, e.leg, e.seq, e.t, clean(e.event), clean(e.data), clean(e.comment), pos)
         for pos, e in enumerate(ex.events)
     ]
-    chunks = [(ex.id, c.seq, c.t, c.data) for c in ex.chunks]
-    return Rows(exchange, events, chunks, _tool_call_rows(ex))
+    chunks = [(ex_id, c.seq, c.t, c.data) for c in ex.chunks]
+    try:
+        tool_calls = _tool_call_rows(ex)
+    except Exception:  # noqa: BLE001 - a derived table; the exchange itself must be stored
+        tool_calls = []
+    return Rows(exchange, events, chunks, tool_calls)
+
+
+def failed_rows(ex: Exchange, reason: str) -> Rows:
+    """The row of an exchange that could not be stored in full (its rows failed to convert or
+    DuckDB refused them): what is known for certain, every body as raw bytes, no events, and
+    ``reason`` in ``error`` and ``extra.unstorable``. Built from plain values only, so that it
+    stores whatever the exchange held."""
+    why = f"not recorded in full: {reason}"
+    error = _str(ex.error)
+    started = _seconds(ex.started_at)
+    scalars = (
+        _str(ex.id),
+        None if started is None else _timestamp(started),
+        started,
+        _str(ex.session_id),
+        _str(ex.client_dialect),
+        _str(ex.upstream_dialect),
+        _str(ex.route),
+        _str(ex.model_answered or ex.model_sent or ex.model_requested),
+        _str(ex.model_requested),
+        _str(ex.model_sent),
+        _str(ex.model_answered),
+        ex.stream is True,
+        _status(ex.client_response),
+        _status(ex.upstream_response),
+        _str(ex.stop_reason),
+        f"{error}; {why}" if error else why,
+        _seconds(ex.t_upstream_first_byte),
+        _seconds(ex.t_first_token),
+        _seconds(ex.t_end),
+        *((None,) * 6),
+    )
+    legs: list[Any] = []
+    for req in (ex.client_request, ex.upstream_request):
+        if not isinstance(req, HttpRequest):
+            legs += [None] * len(_REQUEST_COLS)
+        else:
+            legs += [_str(req.method), _str(redact_url(str(req.url))), _safe_headers(req.headers)]
+            legs += [None, _blob(req.body)]
+    for resp in (ex.upstream_response, ex.client_response):
+        if not isinstance(resp, HttpResponse):
+            legs += [None] * len(_RESPONSE_COLS)
+        else:
+            legs += [_safe_headers(resp.headers), None, _blob(resp.body)]
+    extra = json.dumps({"unstorable": safejson.clean(reason)})
+    return Rows((*scalars, *legs, "[]", extra), [], [], [])
+
+
+def _blob(body: Any) -> bytes | None:
+    return bytes(body) if isinstance(body, bytes | bytearray | memoryview) else None
+
+
+def _safe_headers(headers: Any) -> str:
+    try:
+        return _headers_json([(str(k), str(v)) for k, v in headers])
+    except Exception:  # noqa: BLE001 - a failed row must store whatever it is given
+        return "[]"
 
 
 def demote_json_bodies(row: tuple[Any, ...]) -> tuple[Any, ...]:

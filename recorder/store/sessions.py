@@ -42,7 +42,7 @@ def _json_object(raw: bytes | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -54,7 +54,7 @@ def _from_metadata(body: dict[str, Any]) -> str | None:
         return None
     try:
         inner = json.loads(user_id)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     sid = inner.get("session_id") if isinstance(inner, dict) else None
     return sid if isinstance(sid, str) and sid else None

@@ -9,15 +9,21 @@ inside ONE transaction. A batch is all-or-nothing, so a crash never leaves an ex
 its events. Committed batches survive ``kill -9`` (DuckDB's WAL); at most the last interval is
 lost.
 
-If a batch fails, the writer retries it once with every JSON body demoted to its raw column
-(DuckDB's JSON parser is stricter than Python's); if that fails too, the writer stops, keeps the
-error in ``failed`` and calls ``on_error``; every later ``put()`` raises :class:`StoreError`. The
-Recorder addon turns that into loud log lines and 503 answers: traffic is never let through
-unrecorded while the operator believes it is being taped.
+No single exchange can stop the writer: whatever the gateway accepted, it stores. An exchange
+whose rows cannot be built is stored as a *failed row* (:func:`~recorder.store.rows.failed_rows`:
+what is known, bodies as raw bytes, the reason in ``error`` and ``extra.unstorable``; counted in
+``unstorable``). A batch DuckDB refuses is retried with every JSON body demoted to its raw column
+(DuckDB's JSON parser is stricter than Python's), then one exchange at a time, each refused one
+as its failed row, and one that cannot be stored even so is skipped and counted (``skipped``).
+Only a failure of the database itself (I/O, a fatal or internal DuckDB error, :data:`FATAL`)
+stops the writer: it keeps the error in ``failed`` and calls ``on_error``; every later
+``put()`` raises :class:`StoreError`. The Recorder addon turns that into loud log lines and 503
+answers: traffic is never let through unrecorded while the operator believes it is being taped.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -35,7 +41,11 @@ from recorder.store.results import QueryResult, StoreError, run_query
 from recorder.store.sessions import session_id_for
 from recorder.summary import settle
 
+log = logging.getLogger(__name__)
+
 DEFAULT_FLUSH_INTERVAL = 0.05
+# Errors of the database, not of the rows: no other row would fare better.
+FATAL = (duckdb.IOException, duckdb.FatalException, duckdb.InternalException)
 _APPEND_SLICE = 2000  # rows per append_rows call: about 1 ms of holding the GIL
 _TABLES = {
     "exchanges": rowmod.EXCHANGE_COLUMNS,
@@ -54,6 +64,13 @@ class _Stop:
     pass
 
 
+@dataclass(slots=True)
+class _Skip:
+    """A frame the writer process could not even read: counted in order with the exchanges."""
+
+    reason: str
+
+
 class StoreWriter:
     """Owns one read-write connection; ``put`` from any thread, ``query`` from any thread."""
 
@@ -64,14 +81,21 @@ class StoreWriter:
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         on_error: Callable[[BaseException], None] | None = None,
         threads: int | None = None,
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self.path = str(path)
         self.threads = threads  # DuckDB worker threads; None: DuckDB's default (one per core)
         self.flush_interval = flush_interval
         self.on_error = on_error
         self.failed: BaseException | None = None
-        self.written = 0  # exchanges committed
-        self._q: queue.SimpleQueue[Exchange | _Barrier | _Stop] = queue.SimpleQueue()
+        self.written = 0  # exchanges committed (failed rows included)
+        self.unstorable = 0  # of those, stored as failed rows
+        self.skipped = 0  # exchanges (or unreadable frames) that could not be stored at all
+        # Called on the writer thread after each batch with the number of items put so far that
+        # are settled (written or skipped), in put order: the writer process acknowledges with it.
+        self.on_commit = on_commit
+        self._q: queue.SimpleQueue[Exchange | _Skip | _Barrier | _Stop] = queue.SimpleQueue()
+        self._replayed: set[str] = set()  # ids that an earlier writer may have committed
         self._con: duckdb.DuckDBPyConnection | None = None
         self._cursor_lock = threading.Lock()
         self._appenders: dict[str, Any] = {}  # table -> Appender on the writer thread's cursor
@@ -91,11 +115,22 @@ class StoreWriter:
 
     # ------------------------------------------------------------------ caller side
 
-    def put(self, ex: Exchange) -> None:
-        """Enqueue; never blocks, never touches DuckDB. Raises StoreError once writing failed."""
+    def put(self, ex: Exchange, replayed: bool = False) -> None:
+        """Enqueue; never blocks, never touches DuckDB. Raises StoreError once writing failed.
+        ``replayed``: sent again after an earlier writer died; skipped if that one stored it."""
         if self.failed is not None:
             raise StoreError(f"recording to {self.path} failed: {self.failed}")
+        if replayed:
+            self._replayed.add(ex.id)
         self._q.put(ex)
+
+    def skip(self, reason: str) -> None:
+        """Count an item that never became an Exchange, in order with the others."""
+        self._q.put(_Skip(reason))
+
+    @property
+    def settled(self) -> int:
+        return self.written + self.skipped
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything put so far is committed (or the writer failed)."""
@@ -132,7 +167,7 @@ class StoreWriter:
         cur = self._con.cursor()
         stop = False
         while not stop:
-            batch: list[Exchange] = []
+            batch: list[Exchange | _Skip] = []
             barriers: list[_Barrier] = []
             item = self._q.get()
             deadline = time.monotonic() + self.flush_interval
@@ -160,8 +195,8 @@ class StoreWriter:
                 b.done.set()
         cur.close()
 
-    def _drain(self, barriers: list[_Barrier]) -> list[Exchange]:
-        out: list[Exchange] = []
+    def _drain(self, barriers: list[_Barrier]) -> list[Exchange | _Skip]:
+        out: list[Exchange | _Skip] = []
         while True:
             try:
                 item = self._q.get_nowait()
@@ -169,29 +204,94 @@ class StoreWriter:
                 return out
             if isinstance(item, _Barrier):
                 barriers.append(item)
-            elif isinstance(item, Exchange):
+            elif isinstance(item, Exchange | _Skip):
                 out.append(item)
             else:
                 self._q.put(item)  # a Stop: handle it on the next turn
                 return out
 
-    def _write(self, cur: duckdb.DuckDBPyConnection, batch: list[Exchange]) -> None:
+    def _write(self, cur: duckdb.DuckDBPyConnection, batch: list[Exchange | _Skip]) -> None:
+        exchanges: list[Exchange] = []
+        for item in batch:
+            if isinstance(item, _Skip):
+                self._skip(item.reason)
+            else:
+                exchanges.append(item)
         try:
-            for ex in batch:  # here, off the proxy's thread: both parse what the proxy taped
-                settle(ex)
-                ex.session_id = session_id_for(ex)
-            converted = [rowmod.to_rows(ex) for ex in batch]
+            if self._replayed:
+                exchanges = self._not_yet_stored(cur, exchanges)
+            converted = [self._convert(ex) for ex in exchanges]
             try:
                 self._append(cur, converted)
-            except duckdb.ConversionException:
+            except FATAL:
+                raise
+            except Exception:  # noqa: BLE001 - DuckDB refused a row: find which, store the rest
                 for r in converted:
                     r.exchange = rowmod.demote_json_bodies(r.exchange)
-                self._append(cur, converted)
-            self.written += len(batch)
-        except Exception as e:  # the thread must report, not die silently
+                try:
+                    self._append(cur, converted)
+                except FATAL:
+                    raise
+                except Exception:  # noqa: BLE001
+                    for ex, r in zip(exchanges, converted, strict=True):
+                        self._append_one(cur, ex, r)
+                    converted = []
+            self.written += len(converted)
+        except Exception as e:  # the database failed: the thread must report, not die silently
             self.failed = e
             if self.on_error is not None:
                 self.on_error(e)
+            return
+        if self.on_commit is not None:
+            self.on_commit(self.settled)
+
+    def _not_yet_stored(
+        self, cur: duckdb.DuckDBPyConnection, exchanges: list[Exchange]
+    ) -> list[Exchange]:
+        ids = [ex.id for ex in exchanges if ex.id in self._replayed]
+        if not ids:
+            return exchanges
+        self._replayed.difference_update(ids)
+        marks = ", ".join("?" * len(ids))
+        sql = f"SELECT DISTINCT id FROM exchanges WHERE id IN ({marks})"  # noqa: S608
+        stored = {row[0] for row in cur.execute(sql, ids).fetchall()}
+        self.written += len(stored)  # committed by the writer before: settled all the same
+        return [ex for ex in exchanges if ex.id not in stored]
+
+    def _convert(self, ex: Exchange) -> rowmod.Rows:
+        """The exchange's rows, or its failed row when they cannot be built."""
+        try:  # here, off the proxy's thread: both parse what the proxy taped
+            settle(ex)
+            ex.session_id = session_id_for(ex)
+            return rowmod.to_rows(ex)
+        except Exception as e:  # noqa: BLE001 - no exchange may stop the writer
+            self.unstorable += 1
+            log.error(f"tapegate: exchange {ex.id!r} stored as failed: {_reason(e)}")
+            return rowmod.failed_rows(ex, _reason(e))
+
+    def _append_one(self, cur: duckdb.DuckDBPyConnection, ex: Exchange, r: rowmod.Rows) -> None:
+        try:
+            self._append(cur, [r])
+            self.written += 1
+            return
+        except FATAL:
+            raise
+        except Exception as e:  # noqa: BLE001
+            reason = _reason(e)
+        try:
+            self._append(cur, [rowmod.failed_rows(ex, reason)])
+        except FATAL:
+            raise
+        except Exception as e:  # noqa: BLE001
+            self._skip(f"exchange {ex.id!r}: {reason}; its failed row: {_reason(e)}")
+            return
+        self.written += 1
+        self.unstorable += 1
+        log.error(f"tapegate: exchange {ex.id!r} stored as failed: {reason}")
+
+    def _skip(self, reason: str) -> None:
+        self.skipped += 1
+        log.error(f"tapegate: NOT RECORDED ({self.skipped} so far): {reason}")
 
     def _append(self, cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]) -> None:
         tables: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _TABLES}
@@ -221,3 +321,7 @@ class StoreWriter:
             self._appenders.clear()  # their state after a failure is not worth trusting
             cur.rollback()
             raise
+
+
+def _reason(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:500]

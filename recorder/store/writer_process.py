@@ -68,6 +68,14 @@ class WriterProcess:
     two trade the interpreter lock, which cost the event loop more than packing does. When
     the pipe is full (the child is behind), the rest waits in ``_backlog`` and a backlog
     thread writes it as the pipe drains; ``put`` keeps order by appending behind it.
+
+    Nothing handed over is lost when the child dies (``kill -9``, the OOM killer, a crash): every
+    exchange frame is kept (``_unacked``) until the child reports it *settled* (committed, or
+    counted as skipped), and a dead child is restarted once (``max_restarts``) and sent again
+    whatever it had not settled; the new child skips those that were committed after all. While
+    it restarts, ``put`` keeps queueing. A second death, or a child that cannot start, is the
+    end: ``failed`` is set, ``on_error`` called, every later ``put`` raises. A child whose
+    database fails (it reports ``failed``) is killed and goes the same way.
     """
 
     def __init__(
@@ -76,58 +84,87 @@ class WriterProcess:
         *,
         flush_interval: float = 0.05,  # StoreWriter's default
         on_error: Callable[[BaseException], None] | None = None,
+        on_restart: Callable[[str], None] | None = None,
         start_timeout: float = 60.0,
         max_backlog: int = 256 << 20,
+        max_restarts: int = 1,
     ) -> None:
         self.path = str(path)
         self.flush_interval = flush_interval
         self.on_error = on_error
+        self.on_restart = on_restart
         self.start_timeout = start_timeout
+        self.max_restarts = max_restarts
+        self.restarts = 0
         self.failed: BaseException | None = None
         self.written = 0  # exchanges committed, as of the child's last report
+        self.unstorable = 0  # of those, stored as failed rows (the writer's counters)
+        self.skipped = 0  # exchanges that could not be stored at all
         self.query_port: int | None = None
         self._barriers: dict[int, _Barrier] = {}
         self._next_barrier = 0
-        self._lock = threading.Lock()  # the pipe and the backlog
-        # Bytes the pipe did not take yet. Bounded: a writer that cannot keep up (a stalled
-        # disk) must not grow the proxy until it dies; past ``max_backlog`` recording fails
-        # loudly (503s, like any write failure) instead.
-        self.max_backlog = max_backlog
+        self._lock = threading.Lock()  # the pipe, the backlog and the unsettled frames
+        # Bytes the pipe did not take yet, in order (FLUSH and STOP frames included).
         self._backlog: deque[memoryview] = deque()
         self._backlog_bytes = 0
         self._backlogged = threading.Condition(self._lock)
-        self._fd = -1
+        # Exchange frames handed over and not yet settled by the child, oldest first; the first
+        # one is exchange number ``_unacked_base`` (counted from 0 over the whole run).
+        self._unacked: deque[bytes] = deque()
+        self._unacked_base = 0
+        self._unacked_bytes = 0
+        # The most unsettled bytes the proxy holds before it refuses *new* traffic (see
+        # :meth:`refusal`): a child that cannot keep up (a stalled disk) must not grow the
+        # proxy until it dies. What is already under way is still handed over.
+        self.max_backlog = max_backlog
+        self._child_base = 0  # exchange number of the first frame sent to the current child
+        self._written_base = 0  # exchanges earlier children committed
+        self._counted = (0, 0)  # (unstorable, skipped) earlier children counted
+        self._fd = -1  # the current child's stdin; -1 while there is none (restarting)
         self._proc: subprocess.Popen[bytes] | None = None
         self._drainer: threading.Thread | None = None
         self._reader: threading.Thread | None = None
         self._closing = False
+        self._last_failure: str | None = None  # what the child said before it was killed
 
     def start(self) -> WriterProcess:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
-        argv = [sys.executable, "-m", "recorder.store.writer_process", self.path]
-        self._proc = subprocess.Popen(
-            [*argv, repr(self.flush_interval)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=os.getcwd(),
-        )  # fmt: skip
-        assert self._proc.stdout is not None and self._proc.stdin is not None
-        first = _read_line(self._proc.stdout, self.start_timeout)
-        msg = _message(first)
-        if not msg.get("ready"):
-            self._proc.kill()
-            self._proc.wait()
-            why = msg.get("error") or f"writer process did not start ({first[:200]!r})"
-            raise StoreError(str(why))
-        self.query_port = msg.get("port")
-        self._fd = self._proc.stdin.fileno()
-        os.set_blocking(self._fd, False)
-        with contextlib.suppress(OSError, AttributeError):  # Linux only; the default also works
-            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        proc = self._spawn(replayed=0)
+        with self._lock:
+            self._attach(proc)
         self._drainer = threading.Thread(target=self._drain, name="tapegate-backlog", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name="tapegate-hear", daemon=True)
         self._drainer.start()
         self._reader.start()
         return self
+
+    def _spawn(self, replayed: int) -> subprocess.Popen[bytes]:
+        """Start a child and wait for it to say it is ready (StoreError if it does not)."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+        argv = [sys.executable, "-m", "recorder.store.writer_process", self.path]
+        proc = subprocess.Popen(
+            [*argv, repr(self.flush_interval), str(replayed)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=os.getcwd(),
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stdin is not None
+        first = _read_line(proc.stdout, self.start_timeout)
+        msg = _message(first)
+        if not msg.get("ready"):
+            proc.kill()
+            proc.wait()
+            why = msg.get("error") or f"writer process did not start ({first[:200]!r})"
+            raise StoreError(str(why))
+        self.query_port = msg.get("port")
+        return proc
+
+    def _attach(self, proc: subprocess.Popen[bytes]) -> None:
+        """Make ``proc`` the current child (the lock is held)."""
+        assert proc.stdin is not None
+        self._proc = proc
+        self._fd = proc.stdin.fileno()
+        os.set_blocking(self._fd, False)
+        with contextlib.suppress(OSError, AttributeError):  # Linux only; the default also works
+            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
 
     # ------------------------------------------------------------------ caller side
 
@@ -135,11 +172,20 @@ class WriterProcess:
         """Hand ``ex`` to the writer; never blocks. Raises StoreError once writing failed."""
         if self.failed is not None:
             raise StoreError(f"recording to {self.path} failed: {self.failed}")
-        self._send(frame(EXCHANGE, pack(ex)))
+        self._send(frame(EXCHANGE, pack(ex)), exchange=True)
+
+    def refusal(self) -> str | None:
+        """Why new traffic must not be let through now (None: the writer can take it)."""
+        if self.failed is not None:
+            return f"recording to {self.path} failed ({self.failed})"
+        if self._unacked_bytes > self.max_backlog:
+            mb = self._unacked_bytes >> 20
+            return f"the recorder's writer is {mb} MB behind; try again shortly"
+        return None
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything put so far is committed (or the writer failed)."""
-        if self._proc is None or self._proc.poll() is not None or self._closing:
+        if self._proc is None or self.failed is not None or self._closing:
             return False
         with self._lock:
             barrier = _Barrier(self._next_barrier)
@@ -155,68 +201,71 @@ class WriterProcess:
         self._send(frame(STOP))
         with self._lock:
             self._closing = True  # the backlog thread closes the pipe once it is empty
-            self._backlogged.notify()
+            self._backlogged.notify_all()
+        if self._reader is not None:
+            self._reader.join(timeout)  # the last child has left (restarted ones included)
+        if self._reader is not None and self._reader.is_alive() and self._proc is not None:
+            self.restarts = self.max_restarts  # the child is stuck: no new one now
+            self._proc.kill()
+            self._reader.join(timeout)
         if self._drainer is not None:
             self._drainer.join(timeout)
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._reader is not None:
-            self._reader.join(timeout)
 
     # ------------------------------------------------------------------ the pipe
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes, exchange: bool = False) -> None:
         with self._lock:
-            if self._fd < 0:
+            if self.failed is not None and not self._closing:
                 return
-            if self._backlog:  # behind already: keep the order
+            if exchange:
+                self._unacked.append(data)
+                self._unacked_bytes += len(data)
+            if self._backlog or self._fd < 0:  # behind already, or restarting: keep the order
                 self._keep(memoryview(data))
                 return
             try:
                 n = os.write(self._fd, data)
             except BlockingIOError:
                 n = 0
-            except OSError as e:  # the child is gone; the reader thread says why
-                self._fail(StoreError(f"writer process is gone: {e}"))
-                return
+            except OSError:  # the child is gone: the reader thread restarts it and resends
+                n = 0
             if n < len(data):
                 self._keep(memoryview(data)[n:])
-                self._backlogged.notify()
+                self._backlogged.notify_all()
 
     def _keep(self, rest: memoryview) -> None:
         """Queue ``rest`` behind the backlog (the lock is held)."""
-        if self._backlog_bytes + len(rest) > self.max_backlog and self._backlog_bytes:
-            mb = self._backlog_bytes >> 20
-            self._fail(StoreError(f"the writer process is {mb} MB behind and cannot keep up"))
-            return  # whole frames only are dropped: the first one in the backlog is never cut
         self._backlog.append(rest)
         self._backlog_bytes += len(rest)
 
     def _drain(self) -> None:
-        """The backlog thread: idle until the pipe was full, then writes as it drains."""
+        """The backlog thread: idle until the pipe was full, then writes as it drains; closes
+        the pipe when closing and everything is written."""
         while True:
             with self._lock:
-                while not self._backlog and not self._closing:
-                    self._backlogged.wait()
-                if not self._backlog:  # closing, and everything is written
-                    assert self._proc is not None and self._proc.stdin is not None
-                    self._proc.stdin.close()  # the file object owns the fd: close it there
-                    self._fd = -1
-                    return
-                head = self._backlog[0]
-            select.select([], [self._fd], [], 1.0)
+                while True:
+                    if self.failed is not None:
+                        return
+                    if self._fd >= 0 and self._backlog:
+                        break
+                    if self._fd >= 0 and self._closing:  # everything is written
+                        assert self._proc is not None and self._proc.stdin is not None
+                        self._proc.stdin.close()  # the file object owns the fd: close it there
+                        self._fd = -1
+                        return
+                    self._backlogged.wait(1.0)
+                head, fd = self._backlog[0], self._fd
+            with contextlib.suppress(OSError, ValueError):  # the fd closed meanwhile: retried
+                select.select([], [fd], [], 1.0)
             with self._lock:
+                if self._fd != fd or not self._backlog:  # a restart rebuilt the backlog
+                    continue
                 try:
-                    n = os.write(self._fd, head)
+                    n = os.write(fd, head)
                 except BlockingIOError:
                     continue
-                except OSError as e:
-                    self._backlog.clear()
-                    self._backlog_bytes = 0
-                    self._fail(StoreError(f"writer process is gone: {e}"))
+                except OSError:  # the child is gone: the reader thread restarts it
+                    self._fd = -1
                     continue
                 self._backlog_bytes -= n
                 if n < len(head):
@@ -225,26 +274,86 @@ class WriterProcess:
                     self._backlog.popleft()
 
     def _read_loop(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
-            msg = _message(line)
-            if "flushed" in msg:
-                self.written = int(msg.get("written", self.written))
-                with self._lock:
-                    barrier = self._barriers.pop(int(msg["flushed"]), None)
-                if barrier is not None:
-                    barrier.done.set()
-            elif "failed" in msg:
-                self._fail(StoreError(str(msg["failed"])))
-            elif "closed" in msg:
-                self.written = int(msg.get("written", self.written))
-        code = self._proc.wait()
-        if not self._closing or code != 0:
-            self._fail(StoreError(f"writer process exited with code {code}"))
+        while True:
+            proc = self._proc
+            assert proc is not None and proc.stdout is not None
+            for line in proc.stdout:
+                self._hear(_message(line), proc)
+            code = proc.wait()
+            if self._closing and code == 0:
+                break
+            why = f"writer process {_ended(code)}"
+            if self.restarts >= self.max_restarts or not self._restart(why):
+                self._fail(StoreError(why))
+                break
         with self._lock:  # nobody will answer these any more
             for barrier in self._barriers.values():
                 barrier.done.set()
             self._barriers.clear()
+            self._backlogged.notify_all()
+
+    def _hear(self, msg: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
+        if "settled" in msg:
+            self._settled(msg)
+        if "flushed" in msg:
+            with self._lock:
+                barrier = self._barriers.pop(int(msg["flushed"]), None)
+            if barrier is not None:
+                barrier.done.set()
+        elif "failed" in msg:  # the child's database failed: a restart may cure it
+            self._last_failure = str(msg["failed"])
+            proc.kill()
+
+    def _settled(self, msg: dict[str, Any]) -> None:
+        self.written = self._written_base + int(msg.get("written", 0))
+        self.unstorable = self._counted[0] + int(msg.get("unstorable", 0))
+        self.skipped = self._counted[1] + int(msg.get("skipped", 0))
+        with self._lock:
+            upto = self._child_base + int(msg["settled"])
+            while self._unacked and self._unacked_base < upto:
+                self._unacked_bytes -= len(self._unacked.popleft())
+                self._unacked_base += 1
+
+    def _restart(self, why: str) -> bool:
+        """Start a new child and send it every frame the dead one had not settled."""
+        self.restarts += 1
+        if self._last_failure:
+            why = f"{why} after: {self._last_failure}"
+            self._last_failure = None
+        if self.on_restart is not None:
+            self.on_restart(why)
+        with self._lock:
+            old = self._proc
+            self._fd = -1
+            replayed = len(self._unacked)
+        if old is not None and old.stdin is not None:
+            with contextlib.suppress(OSError):
+                old.stdin.close()
+        try:
+            proc = self._spawn(replayed)
+        except (StoreError, OSError) as e:
+            self._fail(StoreError(f"{why}; restarting it failed: {e}"))
+            return False
+        with self._lock:
+            self._written_base = self.written
+            self._counted = (self.unstorable, self.skipped)
+            self._child_base = self._unacked_base
+            self._attach(proc)
+            self._backlog.clear()
+            self._backlog_bytes = 0
+            for data in self._unacked:
+                self._keep(memoryview(data))
+            for n in self._barriers:
+                self._keep(memoryview(frame(FLUSH, str(n).encode())))
+            if self._closing:
+                self._keep(memoryview(frame(STOP)))
+            self._backlogged.notify_all()
+        if self._drainer is None or not self._drainer.is_alive():
+            self._drainer = threading.Thread(
+                target=self._drain, name="tapegate-backlog", daemon=True
+            )
+            self._drainer.start()
+        return True
 
     def _fail(self, e: BaseException) -> None:
         if self.failed is not None:
@@ -252,6 +361,13 @@ class WriterProcess:
         self.failed = e
         if self.on_error is not None:
             self.on_error(e)
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
 
 
 def _read_line(stream: IO[bytes], timeout: float) -> bytes:
@@ -277,6 +393,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     path, flush_interval = argv[0], float(argv[1])
+    replayed = int(argv[2]) if len(argv) > 2 else 0
     out_lock = threading.Lock()
 
     def say(msg: dict[str, Any]) -> None:
@@ -290,11 +407,19 @@ def main(argv: list[str]) -> int:
     def failed(e: BaseException) -> None:
         say({"failed": f"{type(e).__name__}: {e}"})
 
+    def committed(settled: int) -> None:
+        say({
+            "settled": settled, "written": writer.written, "unstorable": writer.unstorable,
+            "skipped": writer.skipped,
+        })  # fmt: skip
+
     try:
         # One DuckDB thread: batches of a few thousand rows gain nothing from parallel work, and
         # its coordination cost about a fifth of the writer's CPU (measured; the second core is
         # the one the clients and upstreams of a busy gateway host need).
-        writer = StoreWriter(path, flush_interval=flush_interval, on_error=failed, threads=1)
+        writer = StoreWriter(
+            path, flush_interval=flush_interval, on_error=failed, threads=1, on_commit=committed
+        )
         writer.start()
     except StoreError as e:
         say({"error": str(e)})
@@ -308,20 +433,20 @@ def main(argv: list[str]) -> int:
     server.start()
     say({"ready": True, "port": server.port, "pid": os.getpid()})
     try:
-        _serve(sys.stdin.buffer, writer, say, failed)
+        _serve(sys.stdin.buffer, writer, say, replayed)
     finally:
-        server.stop()
         writer.close()
+        server.stop()  # the sidecar goes once the file is free: a reader may open it then
         say({"closed": True, "written": writer.written})
     return 0
 
 
 def _serve(
-    inp: IO[bytes],
-    writer: Any,
-    say: Callable[[dict[str, Any]], None],
-    failed: Callable[[BaseException], None],
+    inp: IO[bytes], writer: Any, say: Callable[[dict[str, Any]], None], replayed: int = 0
 ) -> None:
+    """Read frames until STOP or the end of the pipe. The first ``replayed`` exchanges are a
+    dead predecessor's unsettled ones: those it committed after all are not written twice."""
+    n = 0
     while True:
         head = _read_exact(inp, 5)
         if head is None:
@@ -335,14 +460,17 @@ def _serve(
         if kind == FLUSH:
             writer.flush()
             say({"flushed": int(body), "written": writer.written})
-        elif kind == EXCHANGE and writer.failed is None:
+        elif kind == EXCHANGE:
+            n += 1
             try:
-                writer.put(unpack(body))
+                ex = unpack(body)
+            except Exception as e:  # noqa: BLE001 - a frame this code cannot read: counted
+                writer.skip(f"an exchange frame could not be read: {type(e).__name__}: {e}")
+                continue
+            try:
+                writer.put(ex, replayed=n <= replayed)
             except StoreError:
                 pass  # already reported by the writer's on_error
-            except Exception as e:  # a frame this code cannot read: loud, like a write failure
-                writer.failed = e
-                failed(e)
 
 
 def _read_exact(inp: IO[bytes], n: int) -> bytes | None:

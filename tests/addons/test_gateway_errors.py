@@ -107,6 +107,9 @@ def test_client_hang_up(case: HangUp) -> None:
 class NotRecording:
     recording = False  # a Recorder with no sink open
 
+    def refusal(self) -> None:
+        return None
+
 
 @pytest.mark.parametrize("case", HANGUPS, ids=lambda c: c.name)
 def test_client_hang_up_unrecorded(case: HangUp) -> None:

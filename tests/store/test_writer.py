@@ -8,7 +8,8 @@ import threading
 import duckdb
 import pytest
 
-from recorder.exchange import Exchange, HttpRequest
+from recorder import ir
+from recorder.exchange import Exchange, RecordedEvent
 from recorder.store import StoreError, StoreWriter, load_exchanges, query
 from tests.store import samples
 
@@ -116,15 +117,108 @@ def test_invalid_json_for_duckdb_is_kept_as_raw(db):
     assert load_exchanges(db)[0].client_request == ex.client_request
 
 
-def test_write_failure_is_reported_and_put_refuses(db):
+DEEP = b"[" * 10_000 + b"]" * 10_000
+
+
+def _deep_body(ex: Exchange) -> Exchange:
+    assert ex.client_request is not None
+    ex.client_request.body = b'{"model":"m","metadata":{"x":' + DEEP + b"}}"
+    return ex
+
+
+def _surrogate_model(ex: Exchange) -> Exchange:
+    ex.model_requested = ex.model_sent = "\udfff"  # what json.loads makes of "\\udfff"
+    return ex
+
+
+def _deep_event(ex: Exchange) -> Exchange:
+    ex.events = [RecordedEvent("client", 0, 0.1, "message_delta", DEEP.decode())]
+    return ex
+
+
+def _odd_values(ex: Exchange) -> Exchange:
+    ex.model_requested = {"not": "a string"}  # type: ignore[assignment]
+    ex.route = "r\ud800"
+    assert ex.client_request is not None
+    ex.client_request.headers = [("x-odd\udcff", "v\udfff")]
+    ex.notes = [ir.Note("a\ud800", "b")]
+    return ex
+
+
+def _nan_start(ex: Exchange) -> Exchange:
+    ex.started_at = float("nan")  # cannot become a timestamp
+    return ex
+
+
+def _huge_usage(ex: Exchange) -> Exchange:
+    ex.usage = ir.Usage(input_tokens=2**80, output_tokens=1)  # no BIGINT holds it
+    return ex
+
+
+def _circular_extra(ex: Exchange) -> Exchange:
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    ex.extra = {"loop": loop}  # json cannot write it at all
+    return ex
+
+
+POISONS = [_deep_body, _surrogate_model, _deep_event, _odd_values, _nan_start, _huge_usage,
+           _circular_extra]  # fmt: skip
+
+
+@pytest.mark.parametrize("poison", POISONS, ids=lambda f: f.__name__.strip("_"))
+def test_no_single_exchange_stops_the_writer(db, poison):
     errors: list[BaseException] = []
     w = StoreWriter(db, on_error=errors.append).start()
     try:
-        bad = samples.plain()
-        bad.client_request = HttpRequest("POST", "http://x", [], b"")
-        bad.extra = {"x": object()}  # serialised with str(), fine
-        bad.started_at = float("nan")  # cannot become a timestamp: the batch fails
-        w.put(bad)
+        w.put(poison(samples.plain(id="bad")))
+        w.put(samples.streaming(id="after"))
+        assert w.flush(timeout=10)
+        assert w.failed is None and not errors
+        assert w.written == 2 and w.skipped == 0
+    finally:
+        w.close()
+    rows = query(db, "SELECT id, error, extra FROM exchanges ORDER BY started_unix").rows
+    assert sorted(r[0] for r in rows) == ["after", "bad"]
+    bad = next(r for r in rows if r[0] == "bad")
+    if w.unstorable:  # stored as its failed row: the reason is said, the bodies are kept raw
+        assert "not recorded in full" in bad[1] and "unstorable" in bad[2]
+        raw = query(db, "SELECT client_request_body_raw FROM exchanges WHERE id = 'bad'").rows
+        assert raw[0][0]
+
+
+def test_the_deep_and_the_surrogate_are_stored_in_full(db):
+    _write(db, _deep_body(samples.plain(id="deep")), _surrogate_model(samples.plain(id="s")))
+    got = {ex.id: ex for ex in load_exchanges(db)}
+    deep = got["deep"].client_request
+    assert deep is not None and deep.body is not None and DEEP in deep.body  # as raw bytes
+    assert got["s"].model_requested == "\ufffd"
+    assert got["deep"].error is None and got["s"].error is None
+
+
+def test_an_exchange_replayed_after_a_writer_died_is_not_stored_twice(db):
+    _write(db, samples.plain(id="once"))
+    w = StoreWriter(db).start()
+    w.put(samples.plain(id="once"), replayed=True)  # committed before the old writer died
+    w.put(samples.plain(id="new"), replayed=True)  # not committed before it died
+    assert w.flush() and w.written == 2
+    w.close()
+    assert query(db, "SELECT id, count(*) FROM exchanges GROUP BY id ORDER BY id").rows == [
+        ["new", 1],
+        ["once", 1],
+    ]
+
+
+def test_a_database_failure_is_reported_and_put_refuses(db, monkeypatch):
+    errors: list[BaseException] = []
+    w = StoreWriter(db, on_error=errors.append).start()
+
+    def disk_full(*args: object) -> None:
+        raise duckdb.IOException("No space left on device")
+
+    monkeypatch.setattr(w, "_append", disk_full)
+    try:
+        w.put(samples.plain())
         assert not w.flush(timeout=5)
         assert errors and w.failed is errors[0]
         with pytest.raises(StoreError, match="recording to .* failed"):

@@ -16,7 +16,7 @@ import pytest
 
 from recorder.store import StoreError, load_exchanges, query
 from recorder.store.query_server import sidecar_path
-from recorder.store.writer_process import WriterProcess
+from recorder.store.writer_process import EXCHANGE, WriterProcess, frame
 from tests.store import samples
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,25 +52,95 @@ def test_a_file_it_cannot_open_fails_at_start(tmp_path):
         holder.close()
 
 
-def test_a_dead_writer_is_reported_and_refuses_puts(tmp_path):
+def _wait(cond, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(cond())
+
+
+def test_a_writer_killed_with_9_is_restarted_and_loses_nothing(tmp_path):
+    db = tmp_path / "r.duckdb"
+    restarts: list[str] = []
+    w = WriterProcess(db, on_restart=restarts.append).start()
+    try:
+        for i in range(100):
+            w.put(samples.streaming(id=f"a{i}"))
+        assert w.flush()
+        first = w._proc
+        assert first is not None
+        os.kill(first.pid, signal.SIGSTOP)  # these wait in the pipe, handed over, uncommitted
+        for i in range(100):
+            w.put(samples.streaming(id=f"b{i}"))
+        os.kill(first.pid, signal.SIGKILL)
+        for i in range(100):  # while it restarts: queued, never refused
+            w.put(samples.streaming(id=f"c{i}"))
+            assert w.refusal() is None
+        assert w.flush(timeout=60)
+        assert w._proc is not first and w.restarts == 1 and w.failed is None
+        assert restarts and "SIGKILL" in restarts[0]
+    finally:
+        w.close()
+    rows = query(db, "SELECT count(*), count(DISTINCT id) FROM exchanges").rows
+    assert rows == [[300, 300]]
+    assert query(db, "SELECT count(*) FROM events").rows == [[300 * 15]]
+
+
+def test_a_writer_that_dies_twice_is_reported_and_refuses_puts(tmp_path):
     errors: list[BaseException] = []
     w = WriterProcess(tmp_path / "d.duckdb", on_error=errors.append).start()
+    first = w._proc
+    assert first is not None
+    first.kill()
+    assert _wait(lambda: w._proc is not first and w.flush(timeout=1))
+    assert w.failed is None
+    w.put(samples.plain(id="between"))
     assert w._proc is not None
     w._proc.kill()
-    deadline = time.monotonic() + 10
-    while w.failed is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert _wait(lambda: w.failed is not None)
     assert isinstance(w.failed, StoreError) and errors == [w.failed]
+    assert "SIGKILL" in str(w.failed)
+    assert w.refusal() is not None and "failed" in str(w.refusal())
     with pytest.raises(StoreError):
         w.put(samples.plain())
     assert not w.flush()
     w.close()
 
 
+def test_a_frame_it_cannot_read_is_counted_and_the_writer_goes_on(tmp_path):
+    db = tmp_path / "f.duckdb"
+    w = WriterProcess(db).start()
+    try:
+        w._send(frame(EXCHANGE, b"not marshal data"), exchange=True)
+        w.put(samples.plain(id="after"))
+        assert w.flush()
+        assert _wait(lambda: w.skipped == 1)
+        assert w.failed is None and w.written == 1
+    finally:
+        w.close()
+    assert query(db, "SELECT id FROM exchanges").rows == [["after"]]
+
+
+def test_no_single_exchange_kills_the_writer_process(tmp_path):
+    db = tmp_path / "p.duckdb"
+    w = WriterProcess(db).start()
+    try:
+        deep = samples.plain(id="deep")
+        assert deep.client_request is not None
+        deep.client_request.body = b'{"metadata":' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+        odd = samples.plain(id="odd")
+        odd.model_requested = "\udfff"
+        for ex in (deep, odd, samples.plain(id="after")):
+            w.put(ex)
+        assert w.flush() and w.written == 3 and w.restarts == 0 and w.failed is None
+    finally:
+        w.close()
+
+
 GATEWAY = textwrap.dedent(
     """
     import sys
-    from recorder.store.writer_process import WriterProcess
+    from recorder.store.writer_process import EXCHANGE, WriterProcess, frame
     from tests.store import samples
     w = WriterProcess(sys.argv[1]).start()
     for i in range(200):
@@ -104,23 +174,25 @@ def test_kill_9_of_the_gateway_keeps_everything_it_handed_over(tmp_path):
     assert query(db, "SELECT count(*) FROM events").rows == [[400 * 15]]
 
 
-def test_a_writer_that_cannot_keep_up_fails_loudly_instead_of_growing_the_proxy(tmp_path):
+def test_a_writer_that_cannot_keep_up_refuses_new_traffic_and_loses_nothing(tmp_path):
     db = tmp_path / "slow.duckdb"
-    errors: list[BaseException] = []
-    w = WriterProcess(db, on_error=errors.append, max_backlog=64 << 10).start()
+    w = WriterProcess(db, max_backlog=64 << 10).start()
     assert w._proc is not None
     os.kill(w._proc.pid, signal.SIGSTOP)  # a stalled disk, as the gateway sees it
     try:
         put = 0
-        with pytest.raises(StoreError, match="cannot keep up"):
-            for i in range(100_000):
-                w.put(samples.streaming(id=f"p{i}"))
-                put += 1
-        assert errors and "behind" in str(errors[0])
+        while w.refusal() is None:
+            w.put(samples.streaming(id=f"p{put}"))
+            put += 1
+        assert "behind" in str(w.refusal())
+        w.put(samples.streaming(id=f"p{put}"))  # an exchange under way is still taken
+        put += 1
     finally:
         os.kill(w._proc.pid, signal.SIGCONT)
+    assert w.flush() and w.refusal() is None  # caught up: traffic is let through again
     w.close()
+    assert w.failed is None
     stored = query(db, "SELECT count(*), count(DISTINCT id) FROM exchanges").rows[0]
-    assert 0 < stored[0] <= put and stored[0] == stored[1]
+    assert stored == [put, put]
     events = query(db, "SELECT count(*) FROM events").rows[0][0]
-    assert events == stored[0] * 15  # every stored exchange is whole: no frame was cut
+    assert events == put * 15
