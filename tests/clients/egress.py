@@ -86,6 +86,13 @@ class EgressGuard:
         env["NO_PROXY"] = env["no_proxy"] = LOOPBACK_HOSTS
         return env
 
+    def allow(self, target: str) -> list[EgressAttempt]:
+        """Take the (refused) attempts to ``target`` off the record: a test that knows a client
+        tries it and accepts that it was refused. Returns them."""
+        taken = [a for a in self._server.attempts if a.target == target]
+        self._server.attempts[:] = [a for a in self._server.attempts if a.target != target]
+        return taken
+
     def assert_no_egress(self) -> None:
         attempts = self.attempts
         assert not attempts, "client tried to reach a non-loopback host:\n" + "\n".join(

@@ -1,0 +1,349 @@
+"""One client turn answered by the CLI, end to end: pick the session, take a pool slot, start the
+CLI, write the conversation, answer its control requests, decode its output into IR events, and
+end the process for sure (answer complete, client gone, timeout, crash).
+
+Usage (the gateway; ``aclosing`` so that a client that goes away ends the CLI at once)::
+
+    turn = backend.turn(request, ctx, policy)          # UnsupportedContentError -> 400
+    async with contextlib.aclosing(turn.events()) as events:   # PoolBusyError -> 429
+        async for ev in events: ...                    # ir.StreamEvent, ending in Finish or
+                                                       # StreamError (status in its ErrorInfo)
+    turn.transcripts                                   # for the recording
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from recorder import ir
+from recorder.claude_cli import control
+from recorder.claude_cli.collect import Collector
+from recorder.claude_cli.conversation import TurnInput, turn_input
+from recorder.claude_cli.invocation import CliPolicy, Invocation, SessionRef, build_argv, cli_env
+from recorder.claude_cli.models import cli_model
+from recorder.claude_cli.pool import CliPool
+from recorder.claude_cli.process import CliExitedError, CliProcess, Transcript
+from recorder.claude_cli.sessions import CliSession, SessionStore, conversation_key
+from recorder.claude_cli.stream import CliStreamDecoder
+from recorder.codecs import codec
+from recorder.context import Context
+
+JsonObject = dict[str, Any]
+
+INIT_REQUEST_ID: Final = "tapegate-init"
+DEFAULT_TIMEOUT: Final = 600.0
+
+
+class CliUnavailableError(Exception):
+    """The CLI could not be started (not installed, not executable): the fix is the operator's."""
+
+
+@dataclass(frozen=True, slots=True)
+class CliSettings:
+    executable: str
+    workdir: Path  # per-session working directories go under it (never the gateway's cwd)
+    timeout: float = DEFAULT_TIMEOUT  # a whole turn, in seconds (claude_cli_timeout)
+    kill_grace: float = 3.0  # SIGTERM -> SIGKILL
+
+
+class ClaudeCliBackend:
+    """The CLI as a backend: settings, the gateway's environment, the pool and the sessions."""
+
+    def __init__(
+        self,
+        settings: CliSettings,
+        env: Mapping[str, str],
+        pool: CliPool | None = None,
+        sessions: SessionStore | None = None,
+        new_session_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.settings = settings
+        self.env = dict(env)
+        self.pool = pool or CliPool()
+        self.sessions = sessions or SessionStore()
+        self.new_session_id = new_session_id
+
+    def turn(
+        self,
+        req: ir.Request,
+        ctx: Context,
+        policy: CliPolicy | None = None,
+        *,
+        namespace: str = "",
+        name: str | None = None,
+    ) -> CliTurn:
+        """Prepare a turn; UnsupportedContentError / WireFormatError for what cannot be sent."""
+        return CliTurn(self, req, ctx, policy or CliPolicy(), namespace, name)
+
+    async def shutdown(self) -> None:
+        await self.pool.shutdown(self.settings.kill_grace)
+
+
+class CliTurn:
+    def __init__(
+        self,
+        backend: ClaudeCliBackend,
+        req: ir.Request,
+        ctx: Context,
+        policy: CliPolicy,
+        namespace: str,
+        name: str | None,
+    ) -> None:
+        self._b = backend
+        self._ctx = ctx
+        self.policy = policy
+        self.model = req.model
+        self.input: TurnInput = turn_input(req, ctx, builtin_tools=policy.tools)
+        cli_model(req.model)  # a bad name fails now, before any process
+        self.namespace = namespace if name is None else f"name:{name}"
+        self.name = name
+        self.transcripts: list[Transcript] = []
+        self.session: CliSession | None = None  # where the answer left the conversation
+        self.resumed_from: CliSession | None = None  # where it continued from (None: new)
+        self._client_tools = frozenset(t["name"] for t in self.input.tools)
+        self.decoder = CliStreamDecoder(ctx, self._client_tools)
+        self.collector = Collector()
+        self._named: CliSession | None = None
+        self._key: str | None = None
+        self._init_error: ir.ErrorInfo | None = None
+        self._pending: list[ir.StreamEvent] = []
+
+    # ----------------------------------------------------------------- the turn
+
+    async def events(self) -> AsyncGenerator[ir.StreamEvent]:
+        start = self._plan()
+        try:
+            async with self._b.pool.slot():
+                async with contextlib.aclosing(self._attempt(start)) as attempt:
+                    async for ev in attempt:
+                        yield ev
+                if start is not None and self.decoder.resume_missing and not self.decoder.started:
+                    # the CLI no longer has that session (its files were removed): seed anew
+                    self._ctx.note("session", f"CLI session {start.id} is gone; seeded a new one")
+                    if self._key is not None:
+                        self._b.sessions.forget(self._key)
+                    self.resumed_from = None
+                    self.decoder = CliStreamDecoder(self._ctx, self._client_tools)
+                    self.collector = Collector()
+                    async with contextlib.aclosing(self._attempt(None)) as attempt:
+                        async for ev in attempt:
+                            yield ev
+        finally:
+            self._commit(start)
+
+    def _plan(self) -> CliSession | None:
+        """The point to resume from (None: a new session)."""
+        store = self._b.sessions
+        if self.name is not None:
+            self._named = store.begin_named(self.name)
+            if self._named is not None and not self.input.history:
+                self.resumed_from = self._named  # the client sends only the new turn
+                return self._named
+        if not self.input.history:
+            return None
+        self._key = conversation_key(self.namespace, self.input.system, self.input.history)
+        self.resumed_from = store.checkout(self._key)
+        return self.resumed_from
+
+    async def _attempt(self, start: CliSession | None) -> AsyncGenerator[ir.StreamEvent]:
+        settings = self._b.settings
+        if start is None:
+            sid = self._b.new_session_id()
+            ref = SessionRef(sid, resume=False)
+            cwd = settings.workdir / sid
+        else:
+            ref = SessionRef(start.id, resume=True, leaf=start.leaf)
+            cwd = start.cwd
+        argv = build_argv(
+            settings.executable,
+            self.model,
+            self.policy,
+            ref,
+            client_tools=bool(self.input.tools),
+            effort=self.input.effort,
+        )
+        inv = Invocation(argv, cli_env(self._b.env, self.policy), cwd)
+        try:
+            proc = await CliProcess.spawn(inv)
+        except OSError as e:
+            raise CliUnavailableError(
+                f"cannot run the Claude Code CLI {settings.executable!r}: {e.strerror or e}; "
+                "install it or set claude_cli_path"
+            ) from e
+        self.transcripts.append(proc.transcript)
+        self._b.pool.track(proc)
+        try:
+            async with contextlib.aclosing(self._drive(proc, resumed=start is not None)) as evs:
+                async for ev in evs:
+                    yield ev
+        finally:
+            await self._end(proc)
+            self._b.pool.untrack(proc)
+            if self.decoder.result is not None and not self.decoder.client_tool_call:
+                if not self.decoder.result.get("is_error") and self.decoder.leaf is not None:
+                    self.session = CliSession(ref.id, cwd, self.decoder.leaf)
+
+    async def _drive(self, proc: CliProcess, *, resumed: bool) -> AsyncGenerator[ir.StreamEvent]:
+        deadline = _Deadline(self._b.settings.timeout)
+        system = self.input.system
+        init = control.initialize(
+            INIT_REQUEST_ID,
+            system if system or self.policy.system_prompt == "replace" else None,
+            append=self.policy.system_prompt == "append",
+            mcp=bool(self.input.tools),
+        )
+        lines = self.input.lines(resumed=resumed)
+        try:
+            await proc.send(init)
+            for line in lines[:-1]:  # the history, without model calls
+                await proc.send(line.data)
+                if line.wait and not await self._seeded(proc, deadline):
+                    break
+            else:
+                await proc.send(lines[-1].data)
+        except CliExitedError:
+            pass  # what it wrote before it went is read below
+        if resumed and self.decoder.resume_missing:
+            return
+        for ev in self._pending:
+            self.collector.push(ev)
+            yield ev
+        while not self.decoder.done:
+            try:
+                text = await proc.readline(deadline.left())
+            except TimeoutError:
+                await proc.stop("claude_cli_timeout", self._b.settings.kill_grace)
+                why = f"the Claude Code CLI did not answer within {self._b.settings.timeout:g} s"
+                err = ir.ErrorInfo("timeout", why + " (claude_cli_timeout)")
+                for ev in self.decoder.finish(err):
+                    self.collector.push(ev)
+                    yield ev
+                return
+            except CliExitedError as e:
+                events = self.decoder.finish(ir.ErrorInfo("bad_gateway", str(e)))
+            else:
+                if text is None:
+                    events = self.decoder.finish(await self._exit_error(proc))
+                elif not await self._control(proc, text):
+                    events = self.decoder.push(text)
+                elif self._init_error is not None:
+                    events = self.decoder.finish(self._init_error)
+                else:
+                    continue
+            if resumed and self.decoder.resume_missing:
+                return
+            for ev in events:
+                self.collector.push(ev)
+                yield ev
+
+    async def _seeded(self, proc: CliProcess, deadline: _Deadline) -> bool:
+        """Read up to the ``result`` of a history line; False if the CLI failed instead."""
+        while True:
+            try:
+                text = await proc.readline(deadline.left())
+            except (TimeoutError, CliExitedError):
+                return False
+            if text is None:
+                return False
+            if await self._control(proc, text):
+                continue
+            line = _json(text)
+            if line.get("type") == "result":
+                if line.get("is_error"):
+                    self._pending = self.decoder.push(text)  # its error is the answer's error
+                    return False
+                return True
+
+    async def _control(self, proc: CliProcess, text: str) -> bool:
+        """Answer a control request; True if ``text`` was one (or a reply to ours)."""
+        if '"control_' not in text:  # cheap test before parsing every stream event
+            return False
+        line = _json(text)
+        kind = line.get("type")
+        if kind == "control_response":
+            response = line.get("response") or {}
+            if response.get("request_id") == INIT_REQUEST_ID and response.get("subtype") == "error":
+                why = f"the Claude Code CLI refused its initialize request: {response.get('error')}"
+                self._init_error = ir.ErrorInfo("bad_gateway", why)
+            return True
+        if kind != "control_request":
+            return False
+        reply = control.answer(line, self.input.tools)
+        if isinstance(reply, dict):
+            with contextlib.suppress(CliExitedError):
+                await proc.send(reply)
+        return True
+
+    async def _exit_error(self, proc: CliProcess) -> ir.ErrorInfo:
+        grace = self._b.settings.kill_grace
+        code = await proc.wait(grace)
+        if code is None:
+            code = await proc.stop("its output ended but it did not exit", grace)
+        stderr = proc.transcript.stderr.strip()
+        tail = f": {stderr[-500:]}" if stderr else ""
+        return ir.ErrorInfo(
+            "bad_gateway", f"the Claude Code CLI exited with code {code} before its answer{tail}"
+        )
+
+    async def _end(self, proc: CliProcess) -> None:
+        grace = self._b.settings.kill_grace
+        if not proc.running:
+            await proc.wait(grace)
+            return
+        if not self.decoder.done:
+            await proc.stop("the client went away", grace)
+        elif self.decoder.client_tool_call:
+            await proc.stop("the answer ended in the client's tool call", grace)
+        else:
+            proc.close_stdin()  # the CLI exits after its turn; read what it still writes
+            with contextlib.suppress(TimeoutError, CliExitedError):
+                while await proc.readline(grace) is not None:
+                    pass
+            if await proc.wait(grace) is None:
+                await proc.stop("it did not exit after its answer", grace)
+
+    def _commit(self, start: CliSession | None) -> None:
+        store = self._b.sessions
+        after = self.session
+        if after is not None and not (self.name is not None and not self.input.history):
+            # (a client that sends only new turns has no history to look up next time)
+            conversation = [
+                *self.input.history,
+                *self.input.turn,
+                _answer_message(self.collector.response(), self._ctx),
+            ]
+            store.remember(conversation_key(self.namespace, self.input.system, conversation), after)
+        if start is not None and start is not self._named:
+            store.release(start)
+        if self.name is not None:
+            store.end_named(self.name, self._named, after)
+
+
+def _answer_message(resp: ir.Response, ctx: Context) -> JsonObject:
+    """The answer as the Anthropic assistant message a client will send back next turn."""
+    sub = Context(client="anthropic", upstream="anthropic", ids=ctx.ids)
+    body = codec("anthropic").response_from_ir(resp, sub)
+    return {"role": "assistant", "content": body["content"]}
+
+
+def _json(text: str) -> JsonObject:
+    try:
+        d = json.loads(text)
+    except ValueError:
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self._end - time.monotonic())

@@ -1,0 +1,75 @@
+"""Re-record tests/claude_cli/recorded/*.jsonl: the stdout of the pinned Claude Code CLI, run by
+the backend against the local fake upstream (nothing leaves 127.0.0.1).
+
+    uv run python -m tests.claude_cli.record_fixtures
+
+Run it after pinning a new Claude Code version, then read the diff: it shows what the new CLI
+writes differently, and the decoder tests say whether that still decodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from recorder.claude_cli.invocation import CliPolicy
+from recorder.claude_cli.turn import ClaudeCliBackend, CliSettings
+from recorder.codecs import anthropic as anthropic_codec
+from recorder.context import Context
+from tests.clients.claude_code import CLAUDE_BIN, FAKE_API_KEY, QUIET_ENV
+from tests.clients.scripted import ScriptedUpstream
+
+OUT = Path(__file__).with_name("recorded")
+HI = {"model": "sonnet", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+# name -> (fake upstream modes, request body, policy, logged in)
+SCENARIOS: dict[str, tuple[list[str], dict[str, Any], CliPolicy, bool]] = {
+    "text": ([], HI, CliPolicy(), True),
+    "thinking": (["thinking"], HI, CliPolicy(), True),
+    "client_tool": (["tool"], {**HI, "tools": [WEATHER]}, CliPolicy(), True),
+    "error_429": (["error:429"], HI, CliPolicy(), True),
+    "error_500": (["error:500"], HI, CliPolicy(), True),
+    "error_529": (["error:529"], HI, CliPolicy(), True),
+    "midstream_error": (["midstream-error"], HI, CliPolicy(), True),
+    "not_logged_in": ([], HI, CliPolicy(), False),
+    "max_turns": (["tool", "text"], HI, CliPolicy(tools=("Read",), max_turns=1), True),
+    "internal_tool": (["tool", "text"], HI, CliPolicy(tools=("Read",)), True),
+}
+
+
+async def record(tmp: Path, fake: ScriptedUpstream) -> None:
+    for name, (modes, body, policy, logged_in) in SCENARIOS.items():
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp / name), "ANTHROPIC_BASE_URL": fake.url}
+        env |= QUIET_ENV | ({"ANTHROPIC_API_KEY": FAKE_API_KEY} if logged_in else {})
+        backend = ClaudeCliBackend(CliSettings(str(CLAUDE_BIN), tmp / "sessions"), env)
+        fake.clear()
+        fake.script(*modes)
+        ctx = Context(client="anthropic", upstream="anthropic")
+        turn = backend.turn(anthropic_codec.request_to_ir(body), ctx, policy)
+        async with contextlib.aclosing(turn.events()) as events:
+            async for _ in events:
+                pass
+        lines = [text for _, stream, text in turn.transcripts[-1].lines if stream == "stdout"]
+        (OUT / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+        print(f"{name}: {len(lines)} lines, exit {turn.transcripts[-1].exit_code}")
+
+
+def main() -> None:
+    fake = ScriptedUpstream().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(record(Path(tmp), fake))
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
