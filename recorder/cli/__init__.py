@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from recorder.cli import replay_cmds, store_cmds, translate_cmd  # noqa: F401  (registers commands)
+from recorder.cli import (  # noqa: F401  (registers commands)
+    replay_cmds,
+    report_cmd,
+    store_cmds,
+    translate_cmd,
+)
 from recorder.cli.app import app
 
 

@@ -1,0 +1,177 @@
+"""An exchange read through the codecs: each leg's request, answer and stream as IR. Pure.
+
+Every view of the traffic (console, spans, message log, mitmweb, the HTML report) starts here,
+so that no view parses a wire format itself and a new dialect's codec is all a view needs. The
+reading is lenient where the codecs are strict: whatever a codec refuses becomes a ``problem``
+of that leg (shown by the views), never an exception.
+
+A stream's exchange must be settled first (:func:`recorder.summary.settle`: the taped bytes
+parsed into events); :func:`settled_copy` does it without touching a live exchange.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+from typing import Any
+
+from recorder import ir
+from recorder.codecs import codec
+from recorder.context import Context, IdFactory
+from recorder.errors import TranslationError
+from recorder.exchange import Exchange, HttpRequest, HttpResponse, Leg, RecordedEvent
+from recorder.observe.accumulate import Accumulator
+from recorder.sse import SseEvent
+from recorder.summary import settle
+
+
+@dataclass(slots=True)
+class TimedEvent:
+    """One wire event of a leg and the IR events its codec read from it."""
+
+    wire: RecordedEvent
+    ir: list[ir.StreamEvent]
+
+
+@dataclass(slots=True)
+class LegReading:
+    leg: Leg
+    dialect: str | None
+    request: ir.Request | None = None
+    response: ir.Response | None = None  # a JSON answer, or a stream's events added up
+    error: ir.ErrorInfo | None = None  # an error answer, or a stream's error event
+    incomplete: str | None = None  # the stream ended without its terminal event: why it says so
+    events: list[TimedEvent] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what could not be read, and why
+
+    @property
+    def tool_calls(self) -> list[ir.ToolCallPart]:
+        if self.response is None:
+            return []
+        return [p for p in self.response.content if isinstance(p, ir.ToolCallPart)]
+
+
+@dataclass(slots=True)
+class Reading:
+    client: LegReading
+    upstream: LegReading | None  # None: the gateway answered itself
+
+
+def settled_copy(ex: Exchange) -> Exchange:
+    """``ex`` with its taped stream parsed, leaving ``ex`` itself as it was (a live exchange
+    may still be taping)."""
+    if ex.taped is None:
+        return ex
+    copy = replace(ex, events=list(ex.events), chunks=list(ex.chunks), taped=list(ex.taped))
+    settle(copy)
+    return copy
+
+
+def read(ex: Exchange) -> Reading:
+    """Both legs of a settled exchange."""
+    client = read_leg(ex, "client")
+    if ex.upstream_dialect is None and ex.upstream_request is None:
+        return Reading(client, None)
+    return Reading(client, read_leg(ex, "upstream"))
+
+
+def read_leg(ex: Exchange, leg: Leg) -> LegReading:
+    if leg == "client":
+        dialect, req, resp = ex.client_dialect, ex.client_request, ex.client_response
+    else:
+        dialect = ex.upstream_dialect or ex.client_dialect
+        req, resp = ex.upstream_request, ex.upstream_response
+    out = LegReading(leg, dialect)
+    mod = codec_of(dialect)
+    if mod is None:
+        out.problems.append(f"no codec for dialect {dialect!r}")
+        return out
+    ctx = Context(dialect, dialect, ids=IdFactory(ex.id))  # type: ignore[arg-type]
+    _read_request(out, mod, req)
+    events = [e for e in ex.events if e.leg == leg]
+    if events:
+        _read_stream(out, mod, ctx, events)
+    elif resp is not None:
+        _read_body(out, mod, ctx, resp)
+    return out
+
+
+def codec_of(dialect: str | None) -> ModuleType | None:
+    """The codec of ``dialect``, or None when there is none (unknown traffic)."""
+    if dialect is None:
+        return None
+    try:
+        return codec(dialect)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def body_json(raw: bytes | None) -> Any:
+    """A body as JSON; None when empty or not JSON."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _read_request(out: LegReading, mod: ModuleType, req: HttpRequest | None) -> None:
+    body = body_json(req.body if req is not None else None)
+    if not isinstance(body, dict):
+        return
+    try:
+        out.request = mod.request_to_ir(body)
+    except (TranslationError, ValueError, TypeError) as e:
+        out.problems.append(f"request: {_short(e)}")
+
+
+def _read_body(out: LegReading, mod: ModuleType, ctx: Context, resp: HttpResponse) -> None:
+    body = body_json(resp.body)
+    if resp.status >= 400:
+        try:
+            out.error = mod.error_to_ir(resp.status, body if body is not None else resp.body)
+        except (TranslationError, ValueError, TypeError) as e:
+            out.problems.append(f"error body: {_short(e)}")
+        return
+    if body is None:
+        return
+    try:
+        out.response = mod.response_to_ir(body, ctx)
+    except (TranslationError, ValueError, TypeError) as e:
+        out.problems.append(f"response: {_short(e)}")
+
+
+def _read_stream(
+    out: LegReading, mod: ModuleType, ctx: Context, events: list[RecordedEvent]
+) -> None:
+    decoder = mod.StreamDecoder(ctx)
+    acc = Accumulator()
+    for e in events:
+        try:
+            evs: list[ir.StreamEvent] = decoder.push(SseEvent(e.event, e.data, comment=e.comment))
+        except TranslationError as err:
+            out.problems.append(f"event {e.seq}: {_short(err)}")
+            evs = []
+        for iev in evs:
+            acc.push(iev)
+        out.events.append(TimedEvent(e, evs))
+    error = acc.error  # an error event on the wire
+    try:
+        tail: list[ir.StreamEvent] = decoder.finish()
+    except TranslationError as err:
+        out.problems.append(f"end of stream: {_short(err)}")
+        tail = []
+    for iev in tail:
+        if isinstance(iev, ir.StreamError):  # the decoder's verdict on a stream cut short
+            out.incomplete = out.incomplete or iev.error.message
+        else:
+            acc.push(iev)
+    out.response = acc.response()
+    out.error = error
+
+
+def _short(e: Exception, limit: int = 300) -> str:
+    text = str(e) or type(e).__name__
+    return text if len(text) <= limit else text[:limit] + "…"
