@@ -237,13 +237,14 @@ def main(argv: list[str]) -> int:
         return 1
     say({"ready": True, "pid": os.getpid()})
     broken: set[str] = set()
-    inp = sys.stdin.buffer
+    inp = sys.stdin.buffer  # buffered: read(n) returns fewer than n bytes only at the end
     while True:
-        head = _read_exact(inp, 5)
-        if head is None or head[:1] == STOP:
+        head = inp.read(5)
+        if len(head) < 5 or head[:1] == STOP:
             break
-        body = _read_exact(inp, int.from_bytes(head[1:], "big"))
-        if body is None:
+        size = int.from_bytes(head[1:], "big")
+        body = inp.read(size)
+        if len(body) < size:
             break
         if head[:1] != EXCHANGE:
             continue
@@ -268,16 +269,6 @@ def main(argv: list[str]) -> int:
             sink.close()
     say({"closed": True, "seconds": round(time.monotonic() - t0, 3)})
     return 0
-
-
-def _read_exact(inp: IO[bytes], n: int) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        piece = inp.read(n - len(buf))
-        if not piece:
-            return None
-        buf += piece
-    return bytes(buf)
 
 
 if __name__ == "__main__":
