@@ -29,20 +29,19 @@ from recorder.claude_cli.conversation import TurnInput, turn_input
 from recorder.claude_cli.invocation import CliPolicy, Invocation, SessionRef, build_argv, cli_env
 from recorder.claude_cli.models import cli_model
 from recorder.claude_cli.pool import CliPool
+from recorder.claude_cli.probe import CliUnavailableError
 from recorder.claude_cli.process import CliExitedError, CliProcess, Transcript
 from recorder.claude_cli.sessions import CliSession, SessionStore, conversation_key
 from recorder.claude_cli.stream import CliStreamDecoder
 from recorder.codecs import codec
 from recorder.context import Context
 
+__all__ = ["ClaudeCliBackend", "CliSettings", "CliTurn", "CliUnavailableError"]
+
 JsonObject = dict[str, Any]
 
 INIT_REQUEST_ID: Final = "tapegate-init"
 DEFAULT_TIMEOUT: Final = 600.0
-
-
-class CliUnavailableError(Exception):
-    """The CLI could not be started (not installed, not executable): the fix is the operator's."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -275,7 +275,20 @@ def answer(run: Run) -> None:
     run.result()
 
 
+MODELS = [
+    {"value": "default", "resolvedModel": "claude-opus-4-8[1m]", "displayName": "Default"},
+    {"value": "sonnet", "resolvedModel": "claude-sonnet-5", "displayName": "Sonnet"},
+]
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        print(f"{os.environ.get('FAKE_CLAUDE_VERSION', '2.1.197')} (Claude Code)")
+        return
+    if sys.argv[1:3] == ["auth", "status"]:
+        logged_in = "not-logged-in" not in MODES
+        print(json.dumps({"loggedIn": logged_in, "authMethod": "api_key" if logged_in else "none"}))
+        sys.exit(0 if logged_in else 1)
     run = Run()
     resume = option("--resume")
     if resume is not None:
@@ -305,16 +318,9 @@ def main() -> None:
         kind = line.get("type")
         if kind == "control_request":
             req = line["request"]
-            out(
-                {
-                    "type": "control_response",
-                    "response": {
-                        "subtype": "success",
-                        "request_id": line["request_id"],
-                        "response": {},
-                    },
-                }
-            )
+            init = {"models": MODELS} if req.get("subtype") == "initialize" else {}
+            ok = {"subtype": "success", "request_id": line["request_id"], "response": init}
+            out({"type": "control_response", "response": ok})
             if req.get("sdkMcpServers"):
                 message = {"method": "tools/list", "jsonrpc": "2.0", "id": 1}
                 mcp = {"subtype": "mcp_message", "server_name": "client", "message": message}

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,10 @@ def test_the_whole_process_group_goes(tmp_path: Path) -> None:
         for _, stream, text in t.transcripts[0].lines
         if stream == "stdout" and '"child"' in text
     ]
+    for _ in range(100):  # SIGKILL was sent; the kernel ends it when it next runs
+        if dead(child):
+            break
+        time.sleep(0.05)
     assert dead(child)
 
 
