@@ -103,21 +103,25 @@ def turn_input(req: ir.Request, ctx: Context, *, builtin_tools: tuple[str, ...] 
 
 def _line(message: JsonObject, *, query: bool) -> StdinLine:
     role = message["role"]
+    blocks = _blocks(message["content"])  # 2.1.197 fails on an assistant message's string
     if role == "assistant":
-        data: JsonObject = {"type": "assistant", "message": message}
+        data: JsonObject = {"type": "assistant", "message": {**message, "content": blocks}}
     else:
-        data = {"type": "user", "message": {**message, "content": _no_slash(message["content"])}}
+        data = {"type": "user", "message": {**message, "content": _no_slash(blocks)}}
         if not query:
             data["shouldQuery"] = False
     data |= {"parent_tool_use_id": None, "session_id": ""}
     return StdinLine(data, wait=role == "user")
 
 
-def _no_slash(content: str | list[JsonObject]) -> list[JsonObject]:
+def _blocks(content: str | list[JsonObject]) -> list[JsonObject]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+
+
+def _no_slash(blocks: list[JsonObject]) -> list[JsonObject]:
     """The CLI runs a user message whose last block is text starting with "/" as a slash command
     ("/clear" would empty the session). Split that text before its first non-"/" character:
     the model reads the same characters, the CLI sees no command."""
-    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
     last = blocks[-1] if blocks else None
     if last is None or last.get("type") != "text":
         return blocks

@@ -332,6 +332,9 @@ def main() -> None:
                 run.tools = reply["result"]["tools"]
                 run.tools_pending = False
         elif kind == "assistant":
+            if not isinstance(line["message"]["content"], list):  # as 2.1.197 does
+                sys.stderr.write("e.message.content.some is not a function\n")
+                sys.exit(1)
             run.history.append(line["message"])
         elif kind == "user":
             run.history.append(line["message"])

@@ -61,6 +61,7 @@ def test_history_is_seeded_and_only_the_new_turn_asks() -> None:
         ("assistant", None, False),
         ("user", None, True),  # the query
     ]
+    assert seeded[1].data["message"]["content"] == [{"type": "text", "text": "a1"}]  # a list
     resumed = turn.lines(resumed=True)
     assert len(resumed) == 1 and resumed[0].data["message"]["content"][0]["text"] == "q2"
 

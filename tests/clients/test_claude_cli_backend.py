@@ -205,3 +205,27 @@ def test_a_subscription_login_stays_with_the_cli(
     # in the background (CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC does not stop it); the guard
     # refused it and the turn went on. Nothing else may leave.
     egress.allow("api.anthropic.com:443")
+
+
+def test_an_unknown_history_is_seeded_without_model_calls(
+    claude_bin: Path, tmp_path: Path, fake_upstream: ScriptedUpstream, egress: EgressGuard
+) -> None:
+    b = backend(claude_bin, tmp_path, fake_upstream, egress)
+    history = [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": "a2"},
+        {"role": "user", "content": "q3"},
+    ]
+    t, events = openai_turn(b, history)
+    assert isinstance(events[-1], ir.Finish), events[-1]
+    assert t.resumed_from is None
+    [turn] = fake_upstream.model_turns()  # one model call for the whole conversation
+    assert texts(turn.json()["messages"]) == [
+        ("user", "q1"),
+        ("assistant", "a1"),
+        ("user", "q2"),
+        ("assistant", "a2"),
+        ("user", "q3"),
+    ]
