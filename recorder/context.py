@@ -69,6 +69,9 @@ class Context:
     tool_names: ToolNameMap = field(default_factory=ToolNameMap)
     include_usage: bool = False  # the (OpenAI) client asked for a usage chunk
     requested_model: str | None = None  # the model the client asked for
+    # custom tools sent upstream as function tools taking {"input": text}; their calls are
+    # turned back into custom tool calls for the client
+    custom_tools: set[str] = field(default_factory=set)
     notes: list[Note] = field(default_factory=list)
 
     def note(self, path: str, reason: str) -> None:

@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Dialect = Literal["anthropic", "openai"]
-DIALECTS: tuple[Dialect, ...] = ("anthropic", "openai")
+Dialect = Literal["anthropic", "openai", "responses"]  # responses: the OpenAI Responses API
+DIALECTS: tuple[Dialect, ...] = ("anthropic", "openai")  # the ones the gateway serves so far
 
 Role = Literal["system", "user", "assistant"]
 
@@ -95,6 +95,8 @@ class ToolCallPart:
     arguments: str  # JSON text, as OpenAI carries it; "" means no arguments streamed yet
     cache_control: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # "custom": a call of a custom (free-form) tool; ``arguments`` is then its raw input text
+    kind: Literal["function", "custom"] = "function"
 
 
 @dataclass(slots=True)
@@ -151,6 +153,13 @@ class Message:
 # --------------------------------------------------------------------------- request
 
 
+ToolKind = Literal[
+    "function",  # takes JSON arguments described by ``parameters``
+    "custom",  # takes raw text, optionally in a grammar (``format``): Codex's apply_patch
+    "hosted",  # run by the provider (web_search, file_search ...): the definition rides in extra
+]
+
+
 @dataclass(slots=True)
 class Tool:
     name: str
@@ -159,6 +168,8 @@ class Tool:
     cache_control: dict[str, Any] | None = None
     strict: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown tool fields / server tools
+    kind: ToolKind = "function"
+    format: dict[str, Any] | None = None  # a custom tool's input format (grammar or text)
 
 
 @dataclass(slots=True)

@@ -45,7 +45,10 @@ def translate_request(body: Any, ctx: Context) -> dict[str, Any]:
         ctx.include_usage = bool(req.include_usage)
     if ctx.client == ctx.upstream:
         return body
-    if ctx.upstream == "openai":
+    adapt = getattr(codec(ctx.client), "adapt_request", None)
+    if adapt is not None:  # the client's codec fits what only its dialect has to the upstream
+        adapt(req, ctx)
+    if ctx.upstream in ("openai", "responses"):
         _rename_tools(req, ctx.tool_names.shorten)
     return dict(codec(ctx.upstream).request_from_ir(req, ctx))
 

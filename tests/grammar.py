@@ -235,3 +235,153 @@ def check_openai_stream(events: list[Any]) -> None:
     for key, tc in tools.items():
         if tc["args"]:
             assert isinstance(json.loads(tc["args"]), dict), f"tool call {key}: args not an object"
+
+
+# --------------------------------------------------------------------------- OpenAI Responses
+
+RESPONSES_TERMINALS = ("response.completed", "response.incomplete", "response.failed")
+_USAGE_RESPONSES = ("input_tokens", "output_tokens", "total_tokens")
+
+
+class _OpenItem:
+    def __init__(self, index: int, item: dict[str, Any]) -> None:
+        self.index = index
+        self.item = item
+        self.parts: list[dict[str, Any]] = []  # message content parts done so far
+        self.part_open: dict[str, Any] | None = None
+        self.text = ""  # the open content part's / summary's text, or arguments / input
+        self.summaries: list[dict[str, Any]] = []
+        self.summary_open = False
+
+
+def check_responses_stream(events: list[Any]) -> dict[str, Any]:
+    """The Responses event grammar Codex and the openai SDK rely on; returns the terminal
+    ``response`` object.
+
+    Every event named as its ``type``; ``sequence_number`` 0, 1, 2 ... without a gap;
+    ``response.created`` first (``in_progress`` may follow), the same response id throughout;
+    output items one at a time with ``output_index`` 0, 1, 2 ...; content parts, summary parts,
+    deltas and ``.done`` events that name the open item (``item_id``, ``output_index``,
+    ``content_index`` / ``summary_index``) and whose ``.done`` text equals the deltas; every
+    ``output_item.done`` carrying what was streamed; exactly one terminal event, last (an
+    ``error`` event may only come right before ``response.failed``), whose ``response.output`` is
+    exactly the items as ``output_item.done`` had them, with full usage unless it failed."""
+    evs = _normalize(events)
+    assert evs, "empty stream"
+    datas: list[dict[str, Any]] = []
+    for n, ev in enumerate(evs):
+        d = ev.data
+        assert isinstance(d, dict), f"event {n}: data is not a JSON object: {ev.raw!r}"
+        assert ev.event == d.get("type"), f"event {n}: event {ev.event!r} != type {d.get('type')!r}"
+        assert d.get("sequence_number") == n, (
+            f"event {n}: sequence_number {d.get('sequence_number')}"
+        )
+        datas.append(d)
+    assert datas[0]["type"] == "response.created", f"first event is {datas[0]['type']!r}"
+    resp_id = datas[0]["response"]["id"]
+    assert resp_id, "response without id"
+    terminals = [d for d in datas if d["type"] in RESPONSES_TERMINALS]
+    assert len(terminals) == 1, f"{len(terminals)} terminal events"
+    assert datas[-1]["type"] in RESPONSES_TERMINALS, f"last event is {datas[-1]['type']!r}"
+    done: list[dict[str, Any]] = []
+    open_item: _OpenItem | None = None
+    for n, d in enumerate(datas[1:-1], start=1):
+        kind = d["type"]
+        if kind in ("response.in_progress", "response.created"):
+            assert d["response"]["id"] == resp_id, f"event {n}: response id changed"
+            assert kind == "response.in_progress" and n == 1, f"event {n}: {kind} again"
+            continue
+        if kind == "error":
+            assert n == len(datas) - 2 and datas[-1]["type"] == "response.failed", (
+                f"event {n}: error not right before response.failed"
+            )
+            assert isinstance(d["message"], str) and d["message"]
+            continue
+        if kind == "response.output_item.added":
+            assert open_item is None, f"event {n}: item added while {open_item.index} is open"
+            assert d["output_index"] == len(done), f"event {n}: output_index {d['output_index']}"
+            assert d["item"]["id"], f"event {n}: item without id"
+            open_item = _OpenItem(d["output_index"], d["item"])
+            continue
+        assert open_item is not None, f"event {n}: {kind} without an open item"
+        it = open_item
+        assert d["output_index"] == it.index, f"event {n}: output_index {d['output_index']}"
+        if kind != "response.output_item.done":
+            assert d["item_id"] == it.item["id"], f"event {n}: item_id {d['item_id']!r}"
+        itype = it.item["type"]
+        if kind == "response.content_part.added":
+            assert itype == "message" and it.part_open is None, f"event {n}: stray content part"
+            assert d["content_index"] == len(it.parts), f"event {n}: content_index"
+            assert d["part"]["type"] in ("output_text", "refusal"), d["part"]
+            it.part_open, it.text = d["part"], ""
+        elif kind in ("response.output_text.delta", "response.refusal.delta"):
+            assert it.part_open is not None and d["content_index"] == len(it.parts), f"event {n}"
+            it.text += d["delta"]
+        elif kind in ("response.output_text.done", "response.refusal.done"):
+            assert it.part_open is not None and d["content_index"] == len(it.parts), f"event {n}"
+            assert d.get("text", d.get("refusal")) == it.text, f"event {n}: done text differs"
+        elif kind == "response.content_part.done":
+            assert it.part_open is not None and d["content_index"] == len(it.parts), f"event {n}"
+            assert d["part"].get("text", d["part"].get("refusal")) == it.text, f"event {n}"
+            it.parts.append(d["part"])
+            it.part_open = None
+        elif kind == "response.reasoning_summary_part.added":
+            assert itype == "reasoning" and not it.summary_open, f"event {n}: stray summary part"
+            assert d["summary_index"] == len(it.summaries), f"event {n}: summary_index"
+            assert d["part"] == {"type": "summary_text", "text": ""}, d["part"]
+            it.summary_open, it.text = True, ""
+        elif kind == "response.reasoning_summary_text.delta":
+            assert it.summary_open and d["summary_index"] == len(it.summaries), f"event {n}"
+            it.text += d["delta"]
+        elif kind == "response.reasoning_summary_text.done":
+            assert it.summary_open and d["text"] == it.text, f"event {n}: summary text differs"
+        elif kind == "response.reasoning_summary_part.done":
+            assert it.summary_open and d["part"] == {"type": "summary_text", "text": it.text}
+            it.summaries.append(d["part"])
+            it.summary_open = False
+        elif kind == "response.function_call_arguments.delta":
+            assert itype == "function_call", f"event {n}: arguments in a {itype} item"
+            it.text += d["delta"]
+        elif kind == "response.function_call_arguments.done":
+            assert itype == "function_call" and d["arguments"] == it.text, f"event {n}"
+            assert isinstance(json.loads(it.text), dict), f"event {n}: arguments not an object"
+        elif kind == "response.custom_tool_call_input.delta":
+            assert itype == "custom_tool_call", f"event {n}: input in a {itype} item"
+            it.text += d["delta"]
+        elif kind == "response.custom_tool_call_input.done":
+            assert itype == "custom_tool_call" and d["input"] == it.text, f"event {n}"
+        elif kind == "response.output_item.done":
+            item = d["item"]
+            assert item["id"] == it.item["id"] and item["type"] == itype, f"event {n}: item changed"
+            assert it.part_open is None and not it.summary_open, f"event {n}: part left open"
+            if itype == "message":
+                assert item["content"] == it.parts, f"event {n}: message content differs"
+            elif itype == "reasoning":
+                assert item["summary"] == it.summaries, f"event {n}: summary differs"
+            elif itype == "function_call":
+                assert item["arguments"] == it.text, f"event {n}: arguments differ"
+                assert item["call_id"] and item["name"], f"event {n}: call without id or name"
+            elif itype == "custom_tool_call":
+                assert item["input"] == it.text, f"event {n}: input differs"
+            done.append(item)
+            open_item = None
+        else:
+            raise AssertionError(f"event {n}: unexpected {kind}")
+    last = datas[-1]
+    resp: dict[str, Any] = last["response"]
+    assert resp["id"] == resp_id, "terminal response id changed"
+    status = last["type"].removeprefix("response.")
+    assert resp["status"] == status, f"terminal status {resp['status']!r} in {last['type']}"
+    if status == "failed":
+        assert resp["error"]["code"] and resp["error"]["message"], resp["error"]
+        return resp
+    assert open_item is None, f"item {open_item.index} left open at {last['type']}"
+    assert resp["output"] == done, "terminal output differs from the streamed items"
+    if status == "incomplete":
+        assert resp["incomplete_details"]["reason"] in ("max_output_tokens", "content_filter")
+    usage = resp["usage"]
+    for field in _USAGE_RESPONSES:
+        assert isinstance(usage.get(field), int), f"usage lacks {field}"
+    assert isinstance(usage["input_tokens_details"]["cached_tokens"], int)
+    assert isinstance(usage["output_tokens_details"]["reasoning_tokens"], int)
+    return resp

@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - openai 2.x on Python 3.11
 
 import openai
 from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
 
 MODEL = "gpt-test"
 
@@ -79,3 +80,60 @@ def openai_error(status: int, json_body: dict[str, Any]) -> openai.APIStatusErro
     except openai.APIStatusError as e:
         return e
     raise AssertionError(f"status {status} did not raise")
+
+
+# --------------------------------------------------------------------------- Responses API
+
+
+def _responses_request(request: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"model": MODEL, "input": "hi"}
+    kwargs.update(request)
+    return kwargs
+
+
+def responses_events(sse_bytes: bytes, **request: Any) -> list[Any]:
+    """The raw Responses stream events of ``responses.create(stream=True)``."""
+    client = _client(200, sse_bytes, "text/event-stream")
+    return list(client.responses.create(stream=True, **_responses_request(request)))
+
+
+def responses_final(sse_bytes: bytes, **request: Any) -> Response:
+    """What ``responses.stream(...).get_final_response()`` makes of an SSE body: the SDK's own
+    accumulator. Raises ``RuntimeError`` when the stream has no ``response.completed`` (the SDK's
+    words for a failed, incomplete or truncated stream)."""
+    client = _client(200, sse_bytes, "text/event-stream")
+    with client.responses.stream(**_responses_request(request)) as stream:
+        final: Response = stream.get_final_response()
+        return final
+
+
+def responses_parse(json_body: dict[str, Any] | bytes, **request: Any) -> Response:
+    """What ``responses.create(...)`` (non-streaming) makes of a JSON response body."""
+    raw = json_body if isinstance(json_body, bytes) else json.dumps(json_body).encode()
+    client = _client(200, raw, "application/json")
+    done: Response = client.responses.create(**_responses_request(request))
+    return done
+
+
+def responses_error(status: int, json_body: dict[str, Any]) -> openai.APIStatusError:
+    """The exception ``responses.create`` raises for an error response."""
+    client = _client(status, json.dumps(json_body).encode(), "application/json")
+    try:
+        client.responses.create(**_responses_request({}))
+    except openai.APIStatusError as e:
+        return e
+    raise AssertionError(f"status {status} did not raise")
+
+
+def responses_terminal(sse_bytes: bytes, **request: Any) -> tuple[str, Response]:
+    """The last lifecycle event of a Responses stream as the SDK's stream helper sees it (it
+    checks item identities as it accumulates): ``("response.completed" | "response.incomplete"
+    | "response.failed", response)``. Raises AssertionError when there is none."""
+    client = _client(200, sse_bytes, "text/event-stream")
+    last: tuple[str, Response] | None = None
+    with client.responses.stream(**_responses_request(request)) as stream:
+        for event in stream:
+            if event.type in ("response.completed", "response.incomplete", "response.failed"):
+                last = (event.type, event.response)
+    assert last is not None, "no terminal event"
+    return last

@@ -26,6 +26,7 @@ class Kind(StrEnum):
 class DialectOpt(StrEnum):
     anthropic = "anthropic"
     openai = "openai"
+    responses = "responses"  # the OpenAI Responses API
 
 
 def _fail(message: str) -> typer.Exit:

@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import get_args
 
-from recorder.ir import DIALECTS, Dialect
+from recorder.ir import Dialect
+
+_KNOWN: frozenset[str] = frozenset(get_args(Dialect))
 
 _loaded: dict[str, ModuleType] = {}
 
@@ -36,7 +39,7 @@ def codec(dialect: Dialect) -> ModuleType:
     the other) and cached: the gateway asks several times per flow."""
     mod = _loaded.get(dialect)
     if mod is None:
-        if dialect not in DIALECTS:
+        if dialect not in _KNOWN:
             raise ValueError(f"unknown dialect {dialect!r}")
         mod = _loaded[dialect] = importlib.import_module(f"recorder.codecs.{dialect}")
     return mod

@@ -150,6 +150,9 @@ def response_from_ir(resp: ir.Response, ctx: Context) -> dict[str, Any]:
                     ctx.note(f"{path}.signature", "thinking signature has no OpenAI form; dropped")
             case ir.RedactedThinkingPart():
                 ctx.note(path, "redacted thinking is encrypted for Anthropic only; dropped")
+            case ir.ToolCallPart(kind="custom"):
+                custom = {"name": p.name, "input": p.arguments}
+                calls.append({"id": p.id, "type": "custom", "custom": custom})
             case ir.ToolCallPart():
                 fn = {"name": p.name, "arguments": p.arguments or "{}"}
                 calls.append({"id": p.id, "type": "function", "function": fn})

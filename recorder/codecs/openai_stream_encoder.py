@@ -25,7 +25,7 @@ from recorder.codecs.openai_common import (
     usage_from_ir,
 )
 from recorder.context import Context
-from recorder.errors import StreamProtocolError
+from recorder.errors import StreamProtocolError, UnsupportedContentError
 from recorder.sse import SseEvent
 
 _DONE = "[DONE]"
@@ -174,6 +174,12 @@ class StreamEncoder:
                 if part.signature:
                     self._drop(index, "thinking signature has no OpenAI form; dropped")
                 return self._delta(compact({"reasoning_content": part.text})) if part.text else []
+            case ir.ToolCallPart(kind="custom"):
+                # only a Chat client that declared the custom tool could be given it, and the
+                # chunk format has no streamed form of it
+                raise UnsupportedContentError(
+                    f"custom tool call {part.name!r} has no Chat Completions stream form"
+                )
             case ir.ToolCallPart():
                 k = len(self._tools)
                 self._tools[index] = k

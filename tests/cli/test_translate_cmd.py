@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from recorder.cli import app
 from tests.sdk import anthropic_final_message
+from tests.sdk_openai import responses_final
 from tests.translate.streams import OPENAI_STREAMS
 
 runner = CliRunner()
@@ -92,3 +93,27 @@ def test_missing_file_is_reported() -> None:
     res = runner.invoke(app, ["translate", "request", "/nonexistent/x.json"])
     assert res.exit_code == 1
     assert "cannot read input" in res.stderr
+
+
+def test_stream_to_responses_is_accepted_by_the_openai_sdk() -> None:
+    res = runner.invoke(
+        app,
+        ["translate", "stream", "--from", "openai", "--to", "responses"],
+        input=OPENAI_STREAMS["tool_fragmented"],
+    )
+    assert res.exit_code == 0, res.output
+    final = responses_final(res.stdout_bytes)
+    assert final.status == "completed"
+    assert [o.type for o in final.output] == ["message", "function_call"]
+
+
+def test_request_from_responses(tmp_path: Path) -> None:
+    f = tmp_path / "req.json"
+    body = {"model": "gpt-5.5", "input": "hi", "tools": [{"type": "web_search"}]}
+    f.write_text(json.dumps(body))
+    res = runner.invoke(
+        app, ["translate", "request", str(f), "--from", "responses", "--to", "anthropic"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["messages"] == [{"role": "user", "content": "hi"}]
+    assert "web_search" in res.stderr  # the hosted tool was dropped, with a note

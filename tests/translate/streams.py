@@ -308,3 +308,256 @@ ANTHROPIC_FAILING_STREAMS: dict[str, bytes] = {
     + _start(0, {"type": "text", "text": ""})
     + _delta(0, {"type": "text_delta", "text": "Hel"}),
 }
+
+
+# --------------------------------------------------------------------------- OpenAI Responses
+
+
+class _Rs:
+    """Builds a Responses stream as OpenAI writes it: every event named, numbered from 0."""
+
+    def __init__(self, resp_id: str = "resp_abc", model: str = "gpt-5.5") -> None:
+        self.seq = 0
+        self.head = {"id": resp_id, "object": "response", "created_at": 1, "model": model}
+        self.output: list[dict[str, Any]] = []
+
+    def ev(self, kind: str, **fields: Any) -> bytes:
+        data = {"type": kind, "sequence_number": self.seq, **fields}
+        self.seq += 1
+        return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+    def start(self) -> bytes:
+        resp = {**self.head, "status": "in_progress", "output": [], "usage": None}
+        return self.ev("response.created", response=resp) + self.ev(
+            "response.in_progress", response=resp
+        )
+
+    def text(self, i: int, item_id: str, *chunks: str, refusal: bool = False) -> bytes:
+        kind, key = ("refusal", "refusal") if refusal else ("output_text", "text")
+        item = {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant"}
+        where = {"item_id": item_id, "output_index": i, "content_index": 0}
+        full = "".join(chunks)
+        part = {"type": kind, key: full} | ({} if refusal else {"annotations": []})
+        out = self.ev("response.output_item.added", output_index=i, item={**item, "content": []})
+        out += self.ev("response.content_part.added", **where, part={**part, key: ""})
+        for c in chunks:
+            out += self.ev(f"response.{kind}.delta", **where, delta=c)
+        out += self.ev(f"response.{kind}.done", **where, **{key: full})
+        out += self.ev("response.content_part.done", **where, part=part)
+        done = {**item, "status": "completed", "content": [part]}
+        self.output.append(done)
+        return out + self.ev("response.output_item.done", output_index=i, item=done)
+
+    def reasoning(
+        self, i: int, item_id: str, *summaries: list[str], enc: str | None = None
+    ) -> bytes:
+        item: dict[str, Any] = {"id": item_id, "type": "reasoning", "summary": []}
+        if enc is not None:
+            item["encrypted_content"] = enc
+        out = self.ev("response.output_item.added", output_index=i, item=item)
+        parts = []
+        for k, chunks in enumerate(summaries):
+            where = {"item_id": item_id, "output_index": i, "summary_index": k}
+            out += self.ev(
+                "response.reasoning_summary_part.added",
+                **where,
+                part={"type": "summary_text", "text": ""},
+            )
+            for c in chunks:
+                out += self.ev("response.reasoning_summary_text.delta", **where, delta=c)
+            part = {"type": "summary_text", "text": "".join(chunks)}
+            out += self.ev("response.reasoning_summary_text.done", **where, text=part["text"])
+            out += self.ev("response.reasoning_summary_part.done", **where, part=part)
+            parts.append(part)
+        done = {**item, "summary": parts}
+        self.output.append(done)
+        return out + self.ev("response.output_item.done", output_index=i, item=done)
+
+    def call(
+        self,
+        i: int,
+        call_id: str,
+        name: str,
+        *chunks: str,
+        deltas: bool = True,
+        custom: bool = False,
+    ) -> bytes:
+        item_id = f"{'ctc' if custom else 'fc'}_{i}"
+        field, kind = ("input", "custom_tool_call") if custom else ("arguments", "function_call")
+        event = "custom_tool_call_input" if custom else "function_call_arguments"
+        item = {
+            "id": item_id,
+            "type": kind,
+            "status": "in_progress",
+            "call_id": call_id,
+            "name": name,
+        }
+        where = {"item_id": item_id, "output_index": i}
+        out = self.ev("response.output_item.added", output_index=i, item={**item, field: ""})
+        if deltas:
+            for c in chunks:
+                out += self.ev(f"response.{event}.delta", **where, delta=c)
+        out += self.ev(f"response.{event}.done", **where, **{field: "".join(chunks)})
+        done = {**item, "status": "completed", field: "".join(chunks)}
+        self.output.append(done)
+        return out + self.ev("response.output_item.done", output_index=i, item=done)
+
+    def hosted(self, i: int) -> bytes:
+        item = {"id": f"ws_{i}", "type": "web_search_call", "status": "completed"}
+        out = self.ev("response.output_item.added", output_index=i, item=item)
+        out += self.ev("response.web_search_call.completed", output_index=i, item_id=item["id"])
+        return out + self.ev("response.output_item.done", output_index=i, item=item)
+
+    def end(
+        self,
+        status: str = "completed",
+        reason: str | None = None,
+        input_tokens: int = 12,
+        output_tokens: int = 7,
+        cached: int = 0,
+        reasoning: int = 0,
+    ) -> bytes:
+        usage = {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": cached},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": input_tokens + output_tokens,
+        }
+        resp = {**self.head, "status": status, "output": self.output, "usage": usage}
+        if reason is not None:
+            resp["incomplete_details"] = {"reason": reason}
+        return self.ev(f"response.{status}", response=resp)
+
+
+def _rs_text() -> bytes:
+    r = _Rs()
+    return r.start() + r.text(0, "msg_1", "Hello", ", world") + r.end()
+
+
+def _rs_reasoning() -> bytes:
+    r = _Rs()
+    return (
+        r.start()
+        + r.reasoning(0, "rs_1", ["**Plan**", "\n\nThink"], ["Then", " answer."], enc="gAAAAenc")
+        + r.text(1, "msg_1", "42")
+        + r.end(reasoning=5)
+    )
+
+
+def _rs_tool() -> bytes:
+    r = _Rs()
+    return (
+        r.start()
+        + r.text(0, "msg_1", "Checking.")
+        + r.call(1, "call_1", "get_weather", '{"ci', 'ty": "Par', 'is"}')
+        + r.end()
+    )
+
+
+def _rs_parallel() -> bytes:
+    r = _Rs()
+    return (
+        r.start()
+        + r.call(0, "call_a", "get_weather", '{"city":"A"}')
+        + r.call(1, "call_b", "get_time", '{"tz":', '"UTC"}')
+        + r.end()
+    )
+
+
+def _rs_args_only_in_done() -> bytes:  # LM Studio
+    r = _Rs()
+    return r.start() + r.call(0, "call_1", "get_weather", '{"city":"Oslo"}', deltas=False) + r.end()
+
+
+def _rs_custom() -> bytes:
+    r = _Rs()
+    patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
+    return (
+        r.start()
+        + r.call(0, "call_p", "apply_patch", patch[:20], patch[20:], custom=True)
+        + r.end()
+    )
+
+
+def _rs_refusal() -> bytes:
+    r = _Rs()
+    return r.start() + r.text(0, "msg_1", "I can't", " help.", refusal=True) + r.end()
+
+
+def _rs_incomplete() -> bytes:
+    r = _Rs()
+    return r.start() + r.text(0, "msg_1", "cut") + r.end("incomplete", "max_output_tokens")
+
+
+def _rs_cached() -> bytes:
+    r = _Rs()
+    return (
+        r.start() + r.text(0, "msg_1", "hi") + r.end(input_tokens=100, output_tokens=2, cached=80)
+    )
+
+
+def _rs_hosted_search() -> bytes:
+    r = _Rs()
+    return r.start() + r.hosted(0) + r.text(1, "msg_1", "Found it.") + r.end()
+
+
+def _rs_no_content_part_events() -> bytes:
+    """A compatible server that skips content_part.added/done and output_text.done."""
+    r = _Rs()
+    item = {"id": "msg_1", "type": "message", "status": "in_progress", "role": "assistant"}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    done = {**item, "status": "completed", "content": [{"type": "output_text", "text": "ab"}]}
+    r.output.append(done)
+    return (
+        r.start()
+        + r.ev("response.output_item.added", output_index=0, item={**item, "content": []})
+        + r.ev("response.output_text.delta", **where, delta="a")
+        + b": keep-alive\n\n"
+        + r.ev("response.output_text.delta", **where, delta="b")
+        + r.ev("response.output_item.done", output_index=0, item=done)
+        + r.end()
+    )
+
+
+RESPONSES_STREAMS: dict[str, bytes] = {
+    "text": _rs_text(),
+    "reasoning": _rs_reasoning(),
+    "tool": _rs_tool(),
+    "parallel_tools": _rs_parallel(),
+    "args_only_in_done": _rs_args_only_in_done(),
+    "custom_tool": _rs_custom(),
+    "refusal": _rs_refusal(),
+    "incomplete": _rs_incomplete(),
+    "cached_usage": _rs_cached(),
+    "hosted_search": _rs_hosted_search(),
+    "no_content_part_events": _rs_no_content_part_events(),
+    "crlf_framing": _rs_text().replace(b"\n", b"\r\n"),
+}
+
+
+def _rs_failed() -> bytes:
+    r = _Rs()
+    resp = {**r.head, "status": "failed", "output": [], "usage": None}
+    resp["error"] = {
+        "code": "rate_limit_exceeded",
+        "message": "Rate limit reached. Try again in 2s.",
+    }
+    return r.start() + r.text(0, "msg_1", "par") + r.ev("response.failed", response=resp)
+
+
+def _rs_error_event() -> bytes:
+    r = _Rs()
+    return (
+        r.start()
+        + r.ev("response.output_item.added", output_index=0, item={"id": "m", "type": "message"})
+        + r.ev("error", code="server_error", message="The server had an error", param=None)
+    )
+
+
+RESPONSES_FAILING_STREAMS: dict[str, bytes] = {
+    "failed": _rs_failed(),
+    "error_event": _rs_error_event(),
+    "truncated_no_terminal": _rs_text().rsplit(b"event: response.completed", 1)[0],
+    "malformed_json": _Rs().start() + b"event: response.output_text.delta\ndata: {nope\n\n",
+}

@@ -29,6 +29,8 @@ from tests.translate.streams import (
     DONE,
     OPENAI_FAILING_STREAMS,
     OPENAI_STREAMS,
+    RESPONSES_FAILING_STREAMS,
+    RESPONSES_STREAMS,
     ROLE,
     oa,
     oa_usage,
@@ -270,6 +272,63 @@ ANTHROPIC_EDGES: dict[str, bytes] = {
 }
 
 
+def _rev(kind: str, **fields: Any) -> bytes:
+    return _aev(kind, {"type": kind, **fields})
+
+
+def _rtext(text: Any, output_index: Any = 0, content_index: Any = 0, **extra: Any) -> bytes:
+    where = {"item_id": "m1", "output_index": output_index, "content_index": content_index}
+    return _rev("response.output_text.delta", **where, delta=text, **extra)
+
+
+_R_START = _rev("response.created", response={"id": "resp_1", "model": "gpt"}) + _rev(
+    "response.output_item.added",
+    output_index=0,
+    item={"id": "m1", "type": "message", "role": "assistant", "content": []},
+)
+_R_PART = _rev(
+    "response.content_part.added",
+    item_id="m1",
+    output_index=0,
+    content_index=0,
+    part={"type": "output_text", "text": ""},
+)
+_R_END = _rev(
+    "response.output_item.done",
+    output_index=0,
+    item={"id": "m1", "type": "message", "role": "assistant", "content": []},
+) + _rev("response.completed", response={"id": "resp_1", "status": "completed"})
+
+RESPONSES_EDGES: dict[str, bytes] = {
+    "texts": _R_START + _R_PART + b"".join(_rtext(t) for t in _TEXTS) + _R_END,
+    "surrogates": _R_START
+    + _R_PART
+    + _rtext("a")
+    + b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+    b'"item_id":"m1","output_index":0,"content_index":0,"delta":"x\\ud800y"}\n\n' + _R_END,
+    "odd_deltas": _R_START
+    + _R_PART
+    + _rtext("a")
+    + _rtext("b", obfuscation="xyz")
+    + _aev(None, {"type": "response.output_text.delta", "output_index": 0, "delta": "c"})
+    + _aev("message", {"type": "response.output_text.delta", "output_index": 0, "delta": "d"})
+    + _rtext("e", content_index=1)
+    + _rtext("f", output_index=1)
+    + _rtext(7)
+    + _rtext("g", output_index=0.0)
+    + _rev("response.output_text.annotation.added", output_index=0, annotation={})
+    + _rtext("h")
+    + _R_END,
+    "no_part_added": _R_START + _rtext("a") + _rtext("b") + _R_END,
+    "error_mid_text": _R_START
+    + _R_PART
+    + _rtext("a")
+    + _rev("error", code="server_error", message="boom")
+    + _rtext("b"),
+    "after_completed": _R_START + _R_PART + _rtext("a") + _R_END + _rtext("late"),
+}
+
+
 def _fake_streams() -> Iterator[tuple[str, Dialect, bytes]]:
     body = {
         "model": "m",
@@ -291,6 +350,9 @@ def streams() -> Iterator[tuple[str, Dialect, bytes]]:
     for table in (ANTHROPIC_STREAMS, ANTHROPIC_FAILING_STREAMS, ANTHROPIC_EDGES):
         for name, raw in table.items():
             yield name, "anthropic", raw
+    for table in (RESPONSES_STREAMS, RESPONSES_FAILING_STREAMS, RESPONSES_EDGES):
+        for name, raw in table.items():
+            yield name, "responses", raw
     yield from _fake_streams()
 
 
@@ -366,7 +428,7 @@ def _general_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("client", ["openai", "anthropic"])
+@pytest.mark.parametrize("client", ["openai", "anthropic", "responses"])
 def test_fast_path_gives_the_general_paths_output(
     case: Case, client: Dialect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -389,6 +451,8 @@ def test_fast_path_gives_the_general_paths_output(
             _A_START + _ablock(0, {"type": "text", "text": ""}) + _atext(0, "a"),
             _atext(0, "b"),
         ),
+        ("responses", "openai", ROLE + oa({"content": "a"}), oa({"content": "b"})),
+        ("anthropic", "responses", _R_START + _R_PART + _rtext("a"), _rtext("b")),
     ],
 )
 def test_the_fast_path_is_taken(
