@@ -508,7 +508,9 @@ def _body(
 
 
 def _item(t: _Turn, model: str, settings: KiroSettings) -> JsonObject:
-    content = "\n".join(t.texts) or settings.placeholder
+    content = "\n".join(t.texts)
+    if not content.strip():  # whitespace alone counts as empty (rejected)
+        content = settings.placeholder
     if t.role == "assistant":
         msg: JsonObject = {"content": content}
         if t.uses:
