@@ -105,11 +105,16 @@ def check(raw: bytes, models: frozenset[str], limits: Limits = Limits()) -> Viol
     return None
 
 
+_DATA_KEYS = frozenset({"input", "json"})
+
+
 def _find_null(value: Any, path: str) -> str | None:
     if value is None:
         return path or "<body>"
     if isinstance(value, dict):
         for k, v in value.items():
+            if k in _DATA_KEYS:
+                continue  # tool inputs and schemas are data: null is a value there
             if (found := _find_null(v, f"{path}.{k}")) is not None:
                 return found
     elif isinstance(value, list):
