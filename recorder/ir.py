@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Dialect = Literal["anthropic", "openai", "responses"]  # responses: the OpenAI Responses API
+# responses: the OpenAI Responses API; kiro: Kiro / Amazon Q Developer (an upstream only)
+Dialect = Literal["anthropic", "openai", "responses", "kiro"]
 DIALECTS: tuple[Dialect, ...] = ("anthropic", "openai")  # the ones the gateway serves so far
 
 Role = Literal["system", "user", "assistant"]

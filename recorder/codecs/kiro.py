@@ -4,7 +4,7 @@ UNOFFICIAL: Kiro's wire format is undocumented; everything here follows reverse-
 clients (research/kiro.md) and every rule that may change is a :class:`KiroSettings` field.
 
 - requests: :mod:`kiro_request` (IR -> ``conversationState``, and back for reading recordings);
-- responses: always an AWS event stream (:mod:`recorder.eventstream`), decoded by
+- responses: always an AWS event stream (:mod:`recorder.wire.eventstream`), decoded by
   :mod:`kiro_stream` into IR stream events; a non-streaming client gets them assembled
   (:func:`collect`, :func:`response_to_ir`);
 - errors: :mod:`kiro_errors`;

@@ -1,6 +1,6 @@
 """Kiro event-stream messages -> IR stream events, and a whole stream -> an IR response.
 
-Kiro answers every chat request with an AWS event stream (:mod:`recorder.eventstream` does the
+Kiro answers every chat request with an AWS event stream (:mod:`recorder.wire.eventstream` does the
 framing); each message's ``:message-type`` is ``event`` (JSON payload, kind in ``:event-type``),
 ``exception`` (``:exception-type``) or ``error`` (``:error-code``). UNOFFICIAL: the event names
 and payloads below come from reverse-engineered clients (research/kiro.md §3.3).
@@ -49,7 +49,7 @@ from recorder.codecs.kiro_settings import DEFAULT_SETTINGS, KiroSettings
 from recorder.codecs.think_tags import ThinkTagSplitter
 from recorder.context import Context
 from recorder.errors import StreamProtocolError, WireFormatError
-from recorder.eventstream import EventStreamDecoder, Message
+from recorder.wire.eventstream import EventStreamDecoder, Message
 
 __all__ = ["BytesDecoder", "StreamDecoder", "collect", "response_to_ir"]
 

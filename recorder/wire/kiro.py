@@ -3,7 +3,7 @@
 UNOFFICIAL: no public documentation exists. Every field here comes from reverse-engineered
 projects (research/kiro.md §2) and may change on the vendor's side; the models allow extra
 fields so that a body carrying more than this still reads. Field names are the wire's
-(camelCase). The response is a binary AWS event stream (:mod:`recorder.eventstream`), whose
+(camelCase). The response is a binary AWS event stream (:mod:`recorder.wire.eventstream`), whose
 JSON payloads the stream codec reads directly (hot path, no models per event).
 """
 

@@ -27,8 +27,7 @@ KNOWN = frozenset(m for m, _ in MODELS)
 
 
 def new_ctx() -> Context:
-    # "openai" stands for "not the client's dialect" until the registry knows "kiro"
-    return Context(client="anthropic", upstream="openai", ids=IdFactory("test"))
+    return Context(client="anthropic", upstream="kiro", ids=IdFactory("test"))
 
 
 def from_anthropic(body: dict[str, Any], s: KiroSettings | None = None) -> tuple[dict, Context]:

@@ -21,8 +21,8 @@ from recorder.codecs import anthropic, kiro, openai
 from recorder.codecs.kiro_settings import KiroSettings
 from recorder.context import Context, IdFactory
 from recorder.errors import StreamProtocolError
-from recorder.eventstream import EventStreamError, encode_message
 from recorder.sse import SseEvent, encode_all
+from recorder.wire.eventstream import EventStreamError, encode_message
 from tests.codecs.test_openai_stream import check_ir_stream, summary
 from tests.fakes.kiro import exception_frame, frame
 from tests.grammar import check_anthropic_stream, check_openai_stream
@@ -47,7 +47,7 @@ ARGS = '{"city": "Paris", "unit": "celsius"}'
 
 
 def new_ctx(model: str = "claude-sonnet-4.5") -> Context:
-    ctx = Context(client="anthropic", upstream="openai", ids=IdFactory("test"))
+    ctx = Context(client="anthropic", upstream="kiro", ids=IdFactory("test"))
     ctx.requested_model = model
     return ctx
 

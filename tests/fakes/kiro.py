@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from recorder.eventstream import encode_message
+from recorder.wire.eventstream import encode_message
 from tests.fakes import kiro_rules
 from tests.fakes.upstream import REASONS, FakeUpstream, Received
 

@@ -15,11 +15,11 @@ import pytest
 
 from recorder.codecs import anthropic, kiro
 from recorder.context import Context, IdFactory
-from recorder.eventstream import EventStreamError
 from recorder.kiro.auth import AuthEndpoints, TokenManager
 from recorder.kiro.credentials import EnvSource
 from recorder.kiro.endpoint import GENERATIONS, Endpoint
 from recorder.sse import SseEvent, encode_all
+from recorder.wire.eventstream import EventStreamError
 from tests.fakes.kiro import BAD_TOKEN, FakeKiro
 from tests.sdk import anthropic_final_message
 
@@ -38,7 +38,7 @@ def ask(
     expire_first: bool = False,
     profile: bool = True,
 ) -> tuple[int, bytes, Context, TokenManager]:
-    ctx = Context(client="anthropic", upstream="openai", ids=IdFactory("t"))
+    ctx = Context(client="anthropic", upstream="kiro", ids=IdFactory("t"))
     ctx.requested_model = body["model"]
     kiro_body = kiro.request_from_ir(anthropic.request_to_ir(body), ctx)
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recorder.errors import StreamProtocolError
-from recorder.eventstream import (
+from recorder.wire.eventstream import (
     MAX_HEADERS,
     EventStreamDecoder,
     EventStreamError,
