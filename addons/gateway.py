@@ -5,8 +5,8 @@ Thin on purpose: it only lists the addons. The Gateway routes/translates and fil
 Gateway knows its Recorder so that it fills in exchanges only while something records them.
 """
 
-from addons.gw import Gateway
-from addons.record import Recorder
+from addons.gateway_hooks import Gateway
+from addons.recorder_hooks import Recorder
 
 recorder = Recorder()
 addons = [Gateway(recorder), recorder]

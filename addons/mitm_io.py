@@ -36,15 +36,6 @@ def client_writer(flow: http.HTTPFlow) -> Any:
     return io.writer
 
 
-def write_to_client(flow: http.HTTPFlow, data: bytes) -> bool:
-    """Write raw bytes to an HTTP/1 client's socket (before mitmproxy closes it)."""
-    writer = client_writer(flow)
-    if writer is None:
-        return False
-    writer.write(data)
-    return True
-
-
 def inject_from_server(flow: http.HTTPFlow, data: bytes) -> bool:
     """Hand mitmproxy's HTTP/1 client layer ``data`` as if the upstream had sent it."""
     server = flow.server_conn

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from addons.cassette_upstream import is_cassette_dir
-from addons.upstream import RetryPolicy
+from addons.upstream.cassette import is_cassette_dir
+from addons.upstream.policy import RetryPolicy
 from recorder.ir import DIALECTS, Dialect
 
 DEFAULT_MAX_BODY = 32 << 20
@@ -148,7 +148,7 @@ def read_options(o: Any) -> GatewayOptions:
     if upstream is not None and is_cassette_dir(upstream):
         cassette, upstream = upstream, None
     elif upstream is not None:
-        from addons.routing import parse_base_url
+        from recorder.routing import parse_base_url
 
         try:
             parse_base_url(upstream)

@@ -1,6 +1,6 @@
 """The benchmark in one command: ``uv run python -m bench [--quick]``. Not a test.
 
-One local fake upstream (``tests.fakes.upstream`` in its own process, default mode
+One local fake upstream (``fakes.upstream`` in its own process, default mode
 ``events:N`` so every path gets the same reply without forwarding a test header), the same load
 (see :mod:`bench.gateway`) sent through six paths, one at a time:
 
@@ -408,7 +408,7 @@ def main() -> None:
         tmp = Path(tmpdir)
         fake_port = free_port()
         fake = f"http://127.0.0.1:{fake_port}"
-        fake_argv = [sys.executable, "-m", "tests.fakes.upstream", "--port", str(fake_port),
+        fake_argv = [sys.executable, "-m", "fakes.upstream", "--port", str(fake_port),
                      "--no-log", "--mode", f"events:{args.events}"]  # fmt: skip
         fake_proc = start(fake_argv, fake_port, tmp / "fake.log")
         try:

@@ -312,9 +312,3 @@ async def measure(
         loop_cpu_ms_per_stream=per(m1 + m16, s1 + s16),
         peak_rss_mb=peak,
     )
-
-
-if __name__ == "__main__":
-    from bench.__main__ import main
-
-    main()

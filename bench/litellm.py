@@ -159,7 +159,7 @@ def start_fake_upstream() -> tuple[str, Callable[[], None]]:
     log = Path(tempfile.mkdtemp(prefix="fake-")) / "fake.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.upstream", "--port", str(port), "--no-log"],
+            [sys.executable, "-m", "fakes.upstream", "--port", str(port), "--no-log"],
             cwd=REPO, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

@@ -25,11 +25,10 @@ import anthropic
 import httpx2
 import openai
 
-from addons.flowstate import LastClientEvent
+from fakes import replies
 from recorder.context import Context, IdFactory
-from recorder.exchange import EventTape, Exchange
+from recorder.exchange import EventTape, Exchange, LastClientEvent
 from recorder.translate import StreamObserver, StreamTranslator
-from tests.fakes import replies
 
 EVENTS = 1000
 ROUNDS = 15

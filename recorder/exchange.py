@@ -153,6 +153,23 @@ class EventTape:
             ex.t_first_token = t
 
 
+class LastClientEvent:
+    """The stream observer when nothing records the exchange. An EventTape would keep both legs'
+    bytes for nobody to read; the gateway itself needs only the last event the client was sent
+    (:func:`addons.response.failures.carried_terminal`), which both keep as ``last``."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: SseEvent | None = None
+
+    def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
+        pass
+
+    def client(self, events: list[SseEvent], wire: bytes) -> None:
+        self.last = last_with_data(events) or self.last
+
+
 def last_with_data(events: list[SseEvent]) -> SseEvent | None:
     """The last of ``events`` that carries data (what a stream's end is judged by)."""
     for ev in reversed(events):

@@ -74,15 +74,10 @@ from replay.cassette import CASSETTE_FILE, CassetteError, load
 from replay.engine import ReplayEngine, Role, Timing
 from replay.export import STAGING_DIR
 from replay.faultplan import FaultPlan, FaultPlanError
+from replay.httpx_compat import AsyncTransportBase, SyncTransportBase, package_of
 from replay.matching import MatchPolicy
 from replay.server import ThreadedServer
-from replay.transport import (
-    AsyncCassetteTransport,
-    CassetteTransport,
-    _AsyncBase,
-    _package_of,
-    _SyncBase,
-)
+from replay.transport import AsyncCassetteTransport, CassetteTransport
 
 RECORD_MODES = ("none", "once")
 _HANDLE = pytest.StashKey["CassetteHandle"]()
@@ -207,7 +202,7 @@ def _to_gateway(request: Any, port: int) -> None:
     request.headers["host"] = f"127.0.0.1:{port}"
 
 
-class _ForwardTransport(_SyncBase):
+class _ForwardTransport(SyncTransportBase):
     """``.transport`` while recording: the same requests, sent to the recording gateway."""
 
     def __init__(self, port: int) -> None:
@@ -215,7 +210,7 @@ class _ForwardTransport(_SyncBase):
         self._inner: dict[str, Any] = {}
 
     def handle_request(self, request: Any) -> Any:
-        mod = _package_of(request)
+        mod = package_of(request)
         inner = self._inner.setdefault(mod.__name__, mod.HTTPTransport())
         _to_gateway(request, self.port)
         return inner.handle_request(request)
@@ -225,13 +220,13 @@ class _ForwardTransport(_SyncBase):
             t.close()
 
 
-class _AsyncForwardTransport(_AsyncBase):
+class _AsyncForwardTransport(AsyncTransportBase):
     def __init__(self, port: int) -> None:
         self.port = port
         self._inner: dict[str, Any] = {}
 
     async def handle_async_request(self, request: Any) -> Any:
-        mod = _package_of(request)
+        mod = package_of(request)
         inner = self._inner.setdefault(mod.__name__, mod.AsyncHTTPTransport())
         _to_gateway(request, self.port)
         return await inner.handle_async_request(request)

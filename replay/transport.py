@@ -19,48 +19,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
-
-import httpx
+from typing import Any
 
 from replay.cassette import Cassette
 from replay.engine import ReplayEngine, Reply, Role, Timing
 from replay.faultplan import FaultPlan
+from replay.httpx_compat import AsyncTransportBase, SyncTransportBase, package_of
 from replay.matching import MatchPolicy
 from replay.server import make_engine
 
 CassetteSource = str | os.PathLike[str] | Cassette | ReplayEngine
-
-# One transport class for both packages: subclass both base classes when httpx2 is installed,
-# so ``httpx2.Client(transport=...)`` type-checks too (the SDKs' http_client is an httpx2 client).
-if TYPE_CHECKING:
-    import httpx2
-
-    class _SyncBase(httpx.BaseTransport, httpx2.BaseTransport):
-        def handle_request(self, request: Any) -> Any: ...
-
-    class _AsyncBase(httpx.AsyncBaseTransport, httpx2.AsyncBaseTransport):
-        async def handle_async_request(self, request: Any) -> Any: ...
-else:
-    try:
-        import httpx2
-
-        class _SyncBase(httpx.BaseTransport, httpx2.BaseTransport):
-            pass
-
-        class _AsyncBase(httpx.AsyncBaseTransport, httpx2.AsyncBaseTransport):
-            pass
-    except ImportError:  # pragma: no cover - anthropic < 2 / openai < 3 environments
-        _SyncBase, _AsyncBase = httpx.BaseTransport, httpx.AsyncBaseTransport
-
-
-def _package_of(request: Any) -> ModuleType:
-    """``httpx`` or ``httpx2``: whichever built the request (their classes don't mix)."""
-    return sys.modules[type(request).__module__.partition(".")[0]]
 
 
 @functools.cache
@@ -103,7 +74,7 @@ _RESET_TEXT = "[Errno 104] Connection reset by peer"
 def _raise_if_reset_before_answer(request: Any, reply: Reply) -> None:
     """A reset fault on a whole body: the connection drops before any byte of the answer."""
     if reply.ending == "reset" and not reply.streamed:
-        raise _package_of(request).RemoteProtocolError(
+        raise package_of(request).RemoteProtocolError(
             "Server disconnected without sending a response."
         )
 
@@ -113,7 +84,7 @@ def _headers(request: Any) -> dict[str, str]:
 
 
 def _response(request: Any, reply: Reply, stream: Any) -> Any:
-    mod = _package_of(request)
+    mod = package_of(request)
     if stream is None:
         return mod.Response(
             reply.status, headers=reply.headers, content=reply.body, request=request
@@ -121,7 +92,7 @@ def _response(request: Any, reply: Reply, stream: Any) -> Any:
     return mod.Response(reply.status, headers=reply.headers, stream=stream, request=request)
 
 
-class CassetteTransport(_SyncBase):
+class CassetteTransport(SyncTransportBase):
     """Synchronous in-process replay (``httpx.Client`` / ``httpx2.Client``)."""
 
     def __init__(
@@ -146,14 +117,14 @@ class CassetteTransport(_SyncBase):
         _raise_if_reset_before_answer(request, reply)
         stream = None
         if reply.chunks is not None:
-            stream = _stream_classes(_package_of(request))[0](reply, self._sleep)
+            stream = _stream_classes(package_of(request))[0](reply, self._sleep)
         return _response(request, reply, stream)
 
     def check(self) -> None:
         self.engine.check()
 
 
-class AsyncCassetteTransport(_AsyncBase):
+class AsyncCassetteTransport(AsyncTransportBase):
     """Asynchronous in-process replay (``httpx.AsyncClient`` / ``httpx2.AsyncClient``)."""
 
     def __init__(
@@ -178,7 +149,7 @@ class AsyncCassetteTransport(_AsyncBase):
         _raise_if_reset_before_answer(request, reply)
         stream = None
         if reply.chunks is not None:
-            stream = _stream_classes(_package_of(request))[1](reply, self._sleep)
+            stream = _stream_classes(package_of(request))[1](reply, self._sleep)
         return _response(request, reply, stream)
 
     def check(self) -> None:

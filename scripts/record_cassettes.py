@@ -5,7 +5,7 @@
 
 For each direction (``a2o``: Anthropic client -> OpenAI upstream, ``o2a``: the reverse,
 ``pass-anthropic``, ``pass-openai``) it starts a real gateway (``mitmdump -s addons/gateway.py``,
-retries off, a temporary ``recorder_db``) in front of :mod:`tests.fakes.upstream` on free
+retries off, a temporary ``recorder_db``) in front of :mod:`fakes.upstream` on free
 127.0.0.1 ports, drives every scenario with the official SDK of the client's dialect (the fake's
 behaviour chosen through its script queue, so no test header lands in a cassette), stops the
 gateway with SIGTERM (the recorder flushes on ``done``), and exports each exchange with the code
@@ -34,12 +34,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fakes.procs import BIN, Service, free_port, start_service  # noqa: E402
+from fakes.upstream import FakeUpstream  # noqa: E402
 from recorder.exchange import Exchange  # noqa: E402
 from recorder.ir import Dialect  # noqa: E402
 from recorder.store.reader import load_exchanges  # noqa: E402
 from replay.export import export  # noqa: E402
-from tests.clients.procs import BIN, Service, free_port, start_service  # noqa: E402
-from tests.fakes.upstream import FakeUpstream  # noqa: E402
 
 KEY = "sk-test"  # a fake key: the exporter must redact it (checked after export)
 ANTHROPIC_MODEL = "claude-sonnet-5"

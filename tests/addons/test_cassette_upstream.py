@@ -12,8 +12,8 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
-from addons.cassette_upstream import CassetteUpstream, is_cassette_dir, recorded_dialect
-from addons.gw import Gateway
+from addons.gateway_hooks import Gateway
+from addons.upstream.cassette import CassetteUpstream, is_cassette_dir, recorded_dialect
 from replay.cassette import Cassette, Interaction, load
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"

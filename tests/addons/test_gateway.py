@@ -11,8 +11,8 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow
 
-from addons.flowstate import EXCHANGE
-from addons.gw import Gateway
+from addons.gateway_hooks import Gateway
+from addons.metadata import EXCHANGE
 
 PROXY = ("127.0.0.1", 8080)
 

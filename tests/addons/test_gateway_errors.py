@@ -12,9 +12,10 @@ from mitmproxy import flow as mflow
 from mitmproxy import http
 from mitmproxy.test import taddons
 
-from addons import flow_errors, mitm_io
-from addons.flowstate import EXCHANGE, STATE
-from addons.gw import Gateway
+from addons import mitm_io
+from addons.gateway_hooks import Gateway
+from addons.metadata import EXCHANGE, FLOW_STATE
+from addons.response import failures as flow_errors
 from recorder.summary import settle
 from tests.addons.test_gateway import ANT, gateway_flow, run
 
@@ -162,7 +163,7 @@ def test_first_token_timer_runs_until_the_first_token() -> None:
             gw.requestheaders(f)
             gw.live.add((f.client_conn.id, (f.request.host, f.request.port)))
             await gw.request(f)
-            st = f.metadata[STATE]
+            st = f.metadata[FLOW_STATE]
             f.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
             gw.responseheaders(f)
             assert st.timer is not None  # headers are not a token

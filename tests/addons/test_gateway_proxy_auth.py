@@ -11,9 +11,9 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
-from addons.flowstate import STATE
-from addons.gw import Gateway
-from addons.proxy_auth import presented_key
+from addons.gateway_hooks import Gateway
+from addons.metadata import FLOW_STATE
+from addons.request.proxy_auth import presented_key
 
 KEY = "gw-key"
 
@@ -82,12 +82,12 @@ def test_explicit_proxy_request(case: Case) -> None:
         if case.status is None:
             assert f.response is None
             assert "proxy-authorization" not in f.request.headers  # never forwarded
-            assert (STATE in f.metadata) is case.vendor
+            assert (FLOW_STATE in f.metadata) is case.vendor
             if case.vendor and "x-api-key" in case.headers:
                 assert f.request.headers["x-api-key"] == "sk-vendor"  # the client's own key
             return
         assert f.response is not None and f.response.status_code == case.status
-        assert STATE not in f.metadata
+        assert FLOW_STATE not in f.metadata
         if case.status == 407:
             assert f.response.headers["proxy-authenticate"].startswith("Basic realm=")
         if case.error_type:
@@ -114,7 +114,7 @@ def test_connect_admits_the_tunnel_once() -> None:
         inner.client_conn = connect.client_conn
         inner.request = http.Request.make("POST", "https://api.openai.com/v1/chat/completions")
         gw.requestheaders(inner)
-        assert inner.response is None and inner.metadata[STATE].kind == "vendor"
+        assert inner.response is None and inner.metadata[FLOW_STATE].kind == "vendor"
 
         gw.client_disconnected(connect.client_conn)
         again = tflow.tflow()

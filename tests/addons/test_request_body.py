@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mitmproxy.test import taddons
 
-from addons.flowstate import EXCHANGE
-from addons.gw import Gateway
-from addons.request_body import Refused, read_json
+from addons.gateway_hooks import Gateway
+from addons.metadata import EXCHANGE
+from recorder.request_body import Refused, read_json
 from recorder.safejson import deeper_than, nests_deeper
 from tests.addons.test_gateway import ANT, gateway_flow, run
 

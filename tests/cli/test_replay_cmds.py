@@ -12,8 +12,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import recorder.cli  # noqa: F401  (registers the commands)
-from recorder.cli.app import app
+import cli  # noqa: F401  (registers the commands)
+from cli.app import app
 from replay.cassette import load
 from tests.replay.conftest import ANTHROPIC, OPENAI, recorded_body
 from tests.replay.recording import record
@@ -144,7 +144,7 @@ def test_replay_rejects_bad_options() -> None:
 
 
 def _serve(*args: str) -> subprocess.Popen[str]:
-    code = "from recorder.cli import main; main()"
+    code = "from cli import main; main()"
     return subprocess.Popen(
         [sys.executable, "-c", code, "replay", *args, "--port", "0"],
         stdout=subprocess.PIPE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from recorder.cli import app
+from cli import app
 from recorder.store import StoreWriter
 from tests.observe import exchanges
 from tests.store import samples

@@ -10,7 +10,7 @@ import stat
 import pytest
 from typer.testing import CliRunner
 
-from recorder.cli import app
+from cli import app
 from recorder.store import StoreWriter
 from recorder.store.query_server import QueryServer, sidecar_path
 from tests.store import samples

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from recorder.cli import app
+from cli import app
 from tests.sdk import anthropic_final_message
 from tests.sdk_openai import responses_final
 from tests.translate.streams import OPENAI_STREAMS

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.clients.procs import REPO
+from fakes.procs import REPO
 
 CLAUDE_CODE_VERSION = "2.1.197"
 CLIENTS_DIR = REPO / "clients"

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes.procs import BIN, REPO, Service, free_port, start_service
 from tests.clients.claude_code import ClaudeRun, ensure_installed, run_claude
 from tests.clients.egress import EgressGuard
-from tests.clients.procs import BIN, REPO, Service, free_port, start_service
 from tests.clients.scripted import ScriptedUpstream
 
 GATEWAY_ADDON = REPO / "addons" / "gateway.py"
@@ -259,8 +259,4 @@ def claude(claude_bin: Path, tmp_path: Path, workdir: Path, egress: EgressGuard)
 
 
 def recorder_cli() -> list[str]:
-    return (
-        [str(BIN / "recorder")]
-        if (BIN / "recorder").exists()
-        else [sys.executable, "-m", "recorder.cli"]
-    )
+    return [str(BIN / "recorder")] if (BIN / "recorder").exists() else [sys.executable, "-m", "cli"]

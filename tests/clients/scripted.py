@@ -18,7 +18,7 @@ import asyncio
 import json
 from typing import Any
 
-from tests.fakes.upstream import FakeUpstream, Mode, Received
+from fakes.upstream import FakeUpstream, Mode, Received
 
 _TOOL_MODE = "x-clients-tool:"  # queue entries "x-clients-tool:<n>" point into _tool_turns
 

@@ -1,7 +1,7 @@
 """IR requests -> Kiro chat requests (recorder/codecs/kiro_request.py).
 
 Judged two ways: explicit expectations for each conversion rule of research/kiro.md §2.2, and
-the fake Kiro's request rules (tests/fakes/kiro_rules.py, written from the notes on their own),
+the fake Kiro's request rules (fakes/kiro_rules.py, written from the notes on their own),
 which every translated request must pass, including a hypothesis-generated mix of conversations.
 """
 
@@ -20,8 +20,8 @@ from recorder.codecs.kiro_request import THINKING_NOTE
 from recorder.codecs.kiro_settings import KiroSettings
 from recorder.context import Context, IdFactory
 from recorder.errors import UnsupportedContentError
-from tests.fakes import kiro_rules
-from tests.fakes.kiro import MODELS, PROFILE_ARN
+from fakes import kiro_rules
+from fakes.kiro import MODELS, PROFILE_ARN
 
 KNOWN = frozenset(m for m, _ in MODELS)
 

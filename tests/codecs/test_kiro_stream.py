@@ -24,7 +24,7 @@ from recorder.errors import StreamProtocolError
 from recorder.sse import SseEvent, encode_all
 from recorder.wire.eventstream import EventStreamError, encode_message
 from tests.codecs.test_openai_stream import check_ir_stream, summary
-from tests.fakes.kiro import exception_frame, frame
+from fakes.kiro import exception_frame, frame
 from tests.grammar import check_anthropic_stream, check_openai_stream
 from tests.sdk import anthropic_final_message, anthropic_parse_message
 from tests.sdk_openai import openai_final_completion

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.procs import BIN, REPO, Service, free_port, start_service
-from tests.fakes.upstream import FakeUpstream
+from fakes.procs import BIN, REPO, Service, free_port, start_service
+from fakes.upstream import FakeUpstream
 
 GATEWAY_ADDON = REPO / "addons" / "gateway.py"
 

@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.clients.procs import BIN, REPO, Service
+from fakes.procs import BIN, REPO, Service
 from tests.e2e.conftest import GATEWAY_ADDON, start_gateway
 
 pytestmark = pytest.mark.e2e

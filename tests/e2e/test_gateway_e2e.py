@@ -20,9 +20,9 @@ import httpx
 import openai
 import pytest
 
-from tests.clients.procs import Service
+from fakes.procs import Service
+from fakes.upstream import FakeUpstream
 from tests.e2e.conftest import start_gateway
-from tests.fakes.upstream import FakeUpstream
 
 pytestmark = pytest.mark.e2e
 

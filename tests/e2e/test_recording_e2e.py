@@ -20,9 +20,9 @@ import anthropic
 import httpx
 import pytest
 
-from tests.clients.procs import BIN, Service, free_port, start_service
+from fakes.procs import BIN, Service, free_port, start_service
+from fakes.upstream import FakeUpstream
 from tests.e2e.conftest import GATEWAY_ADDON
-from tests.fakes.upstream import FakeUpstream
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ from recorder.kiro.auth import AuthEndpoints, TokenManager
 from recorder.kiro.credentials import Credential, EnvSource
 from recorder.kiro.endpoint import GENERATIONS, Endpoint, api_region
 from recorder.kiro.models import ModelCatalog, ModelInfo, fetch_models
-from tests.fakes.kiro import MODELS, PROFILE_ARN, FakeKiro
+from fakes.kiro import MODELS, PROFILE_ARN, FakeKiro
 
 CRED = Credential("social", "tok", profile_arn=PROFILE_ARN, source="test")
 

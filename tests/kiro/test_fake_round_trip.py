@@ -20,7 +20,7 @@ from recorder.kiro.credentials import EnvSource
 from recorder.kiro.endpoint import GENERATIONS, Endpoint
 from recorder.sse import SseEvent, encode_all
 from recorder.wire.eventstream import EventStreamError
-from tests.fakes.kiro import BAD_TOKEN, FakeKiro
+from fakes.kiro import BAD_TOKEN, FakeKiro
 from tests.sdk import anthropic_final_message
 
 

@@ -7,13 +7,13 @@ import socket
 
 import pytest
 
+from fakes.otlp import OtlpReceiver
 from recorder.errors import ConfigError
 from recorder.observe import otel
 from recorder.observe.facts import facts_of
 from recorder.observe.reading import read
 from recorder.observe.spans import plan
 from recorder.observe.tracecontext import TraceStarter
-from tests.fakes.otlp import OtlpReceiver
 from tests.store import samples
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+from fakes.otlp import OtlpReceiver
 from recorder.observe import otel
 from recorder.observe.console import Detail
 from recorder.observe.messagelog import LogConfig
 from recorder.observe.process import ObserverProcess, ObserveSettings
 from recorder.observe.sinks import ConsoleConfig
 from recorder.observe.tracecontext import TraceStarter
-from tests.fakes.otlp import OtlpReceiver
 from tests.observe import exchanges
 from tests.store import samples
 

@@ -23,7 +23,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from typer.testing import CliRunner
 
-from recorder.cli.app import app
+from cli.app import app
 from recorder.codecs import anthropic_parts
 from recorder.errors import TranslationError
 from replay.cassette import Interaction, LegRecord, Request, Response, json_bytes, load

@@ -11,7 +11,7 @@ import anthropic  # noqa: F401
 import httpx2  # noqa: F401
 import pytest
 
-import tests.fakes.upstream  # noqa: F401
+import fakes.upstream  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 pytest_plugins = ["pytester"]
@@ -21,7 +21,7 @@ SECRET = "sk-ant-api03-INNERSECRET42"
 # The inner conftest starts the fake upstream only when a recording asks for it, and counts that.
 CONFTEST = """
 import pytest
-from tests.fakes.upstream import FakeUpstream
+from fakes.upstream import FakeUpstream
 
 @pytest.fixture
 def cassette_record_upstream():

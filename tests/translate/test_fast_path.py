@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from fakes import replies
 from recorder.context import Context, IdFactory
 from recorder.ir import Dialect
 from recorder.sse import SseEvent
 from recorder.translate import StreamTranslator
-from tests.fakes import replies
 from tests.translate.streams import (
     ANTHROPIC_FAILING_STREAMS,
     ANTHROPIC_STREAMS,

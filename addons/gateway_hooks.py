@@ -1,0 +1,232 @@
+"""The Gateway addon: routes, translates and streams LLM API traffic inside mitmproxy.
+
+Mode handling: mitmdump runs in its default *regular* mode. A client whose base URL is the proxy
+sends origin-form requests whose destination (from the Host header) is the proxy itself;
+``requestheaders`` recognises them (destination == the socket the client connected to) and the
+``request`` hook points them at the route's upstream. The same listener still works as an explicit
+proxy: absolute-form or CONNECT traffic to api.anthropic.com / api.openai.com is recorded and
+passed through, other hosts are proxied plainly; who may do so (``gateway_key`` as proxy
+credentials, no open proxy beyond loopback) is :mod:`addons.request.proxy_auth`. No ``--mode``
+flag is needed.
+
+The hooks are thin: each delegates to the room that does the job —
+:mod:`addons.request` (classify, authenticate, translate, point upstream),
+:mod:`addons.response` (stream, translate, the gateway's own answers, the ``error`` hook),
+:mod:`addons.upstream` (retries, the connect probe, timeouts, a cassette as the upstream).
+
+Hooks never raise: each body is wrapped, and an exception becomes an in-dialect 500 (or is logged
+when a response is already under way). Retries and timeouts: see :mod:`addons.upstream`.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import Any, Protocol
+
+import httpx
+from mitmproxy import ctx, exceptions, http
+
+from addons.flow_state import FlowState
+from addons.metadata import FLOW_STATE
+from addons.options import GatewayOptions, declare, read_options
+from addons.recorder_hooks import Refusal
+from addons.request import classify, forward
+from addons.request.classify import LOOPBACK
+from addons.request.proxy_auth import ProxyGate
+from addons.response import buffered, failures, stream
+from addons.response.replies import reply, reply_error
+from addons.upstream import retries
+from addons.upstream.cassette import CassetteUpstream, reopen
+from recorder import endpoints, ir, routing
+from recorder.errors import ConfigError
+
+logger = logging.getLogger("tapegate.gateway")
+
+
+class Recording(Protocol):
+    @property
+    def recording(self) -> bool: ...
+
+    def refusal(self) -> Refusal | None: ...
+
+
+class Gateway:
+    def __init__(self, recorder: Recording | None = None) -> None:
+        # The Recorder that stores this gateway's exchanges (addons/gateway.py links them):
+        # while it has no open sink, flows skip the exchange's detail (FlowState.rec). Without
+        # one (the Gateway alone, as in tests) every exchange is filled in completely.
+        self.recorder = recorder
+        self.opts = GatewayOptions()
+        self.router = routing.Router()
+        self.http: httpx.AsyncClient | None = None
+        # (client connection id, upstream address) pairs with an open upstream connection:
+        # requests on them skip the connect probe.
+        self.live: set[tuple[str, tuple[str, int]]] = set()
+        self.gate = ProxyGate()  # explicit-proxy traffic: who may use the listener
+        # gateway_upstream named a cassette: replayed in mitmproxy's loop; the default route
+        # points at it once its port is known (``_await_cassette``).
+        self.cassette: CassetteUpstream | None = None
+        self._cassette_route: tuple[routing.GatewayConfig | None, ir.Dialect | None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def load(self, loader: Any) -> None:
+        declare(loader)
+
+    def configure(self, updated: set[str]) -> None:
+        if not any(k.startswith("gateway_") or k == "listen_host" for k in updated):
+            return
+        try:
+            self.opts = o = read_options(ctx.options)
+            config = routing.load_config(o.config) if o.config else None
+            self.cassette = reopen(self.cassette, o.cassette, o.replay_timing, o.replay_repeat)
+            api = o.api or (self.cassette.dialect if self.cassette else None)
+            self._cassette_route = (config, api) if self.cassette else None
+            self.router = routing.build_router(config, o.upstream, api, o.upstream_key_env)
+        except (ConfigError, ValueError) as e:
+            raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
+        host = ctx.options.listen_host
+        if host not in LOOPBACK and host != "" and not self.opts.key and not self.opts.allow_remote:
+            raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
+                f"refusing to listen on {host!r} without gateway_key: anyone who can reach it "
+                "could use your upstream credentials. Set gateway_key or gateway_allow_remote=true."
+            )
+
+    def running(self) -> None:
+        """mitmproxy's default listen_host "" means every interface; the gateway listens on
+        loopback unless told otherwise. The server is already bound by now (12.x binds before
+        scripts load) and changing only listen_host does not rebind, so the (default) regular
+        mode is re-declared with an explicit loopback address."""
+        # Nothing loaded so far is garbage (mitmproxy, pydantic, DuckDB, the codecs: a few
+        # hundred thousand objects), yet every full collection would walk all of it again
+        # (~75 ms each, several a minute under load). Frozen, collections see only new objects.
+        gc.collect()
+        gc.freeze()
+        o = ctx.options
+        if o.listen_host == "" and list(o.mode) == ["regular"]:
+            port = o.listen_port or 8080
+            o.update(listen_host="127.0.0.1", mode=[f"regular@127.0.0.1:{port}"])  # type: ignore[no-untyped-call]
+
+    async def done(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+        if self.cassette is not None:
+            await self.cassette.stop()
+
+    async def _await_cassette(self) -> None:
+        """Point the default route at the replayed cassette once its server listens."""
+        pending = self._cassette_route
+        if pending is None or self.cassette is None:
+            return
+        url = await self.cassette.url()
+        if self._cassette_route is pending:  # not reconfigured meanwhile
+            config, api = pending
+            self.router = routing.build_router(config, url, api, self.opts.upstream_key_env)
+            self._cassette_route = None
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        try:
+            self.gate.connect(flow, self.opts.key)
+        except Exception:  # noqa: BLE001
+            logger.exception("gateway: http_connect failed")
+
+    def client_disconnected(self, client: Any) -> None:
+        self.gate.forget(client.id)
+
+    def server_connected(self, data: Any) -> None:
+        self.live.add((data.client.id, tuple(data.server.address[:2])))
+
+    def server_disconnected(self, data: Any) -> None:
+        if data.server.address:
+            self.live.discard((data.client.id, tuple(data.server.address[:2])))
+
+    # ------------------------------------------------------------------ request side
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        try:
+            rec = self.recorder is None or self.recorder.recording
+            if classify.is_gateway_request(flow):
+                classify.classify_gateway(flow, self.router, rec)
+                forward.refuse_announced_size(flow, flow.metadata[FLOW_STATE], self.opts.max_body)
+            elif self.gate.admit(flow, self.opts.key):
+                classify.classify_proxied(flow, rec)
+        except Exception:  # noqa: BLE001 - the proxy must never crash on input
+            logger.exception("gateway: requestheaders failed")
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        st = flow.metadata.get(FLOW_STATE)
+        if st is None or flow.response is not None:
+            return
+        try:
+            if self._refused(flow, st):
+                return
+            if st.kind == "vendor":
+                forward.vendor_request(flow, st)
+            else:
+                await self._await_cassette()
+                await forward.gateway_request(flow, st, self.opts, self.router, self.live)
+                if flow.response is None:  # the recorder may have failed while this awaited
+                    self._refused(flow, st)
+        except Exception as e:  # noqa: BLE001
+            logger.exception("gateway: request failed")
+            reply_error(flow, st, "api_error", f"gateway error: {type(e).__name__}: {e}")
+
+    # ------------------------------------------------------------------ response side
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        st = flow.metadata.get(FLOW_STATE)
+        if st is None or st.local:
+            return
+        try:
+            stream.on_headers(flow, st, self.opts.policy)
+        except Exception:  # noqa: BLE001
+            logger.exception("gateway: responseheaders failed")
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        st = flow.metadata.get(FLOW_STATE)
+        if st is None:
+            return
+        try:
+            st.cancel_timer()
+            if st.local:
+                pass
+            elif st.translator is not None:
+                stream.finish_stream(flow, st)
+            elif st.retry and self._refused(flow, st):
+                pass
+            elif st.retry:
+                if self.http is None:
+                    self.http = httpx.AsyncClient(trust_env=False)
+                await retries.retry(flow, st, self.http, self.opts.policy)
+            else:
+                buffered.finish_buffered(flow, st)
+        except Exception as e:  # noqa: BLE001
+            logger.exception("gateway: response failed")
+            if st.translator is None:
+                reply_error(flow, st, "api_error", f"gateway error: {type(e).__name__}: {e}")
+        st.finish(flow)
+
+    def _refused(self, flow: http.HTTPFlow, st: FlowState) -> bool:
+        """Recording is all or nothing: while the recorder cannot take an exchange, nothing
+        goes upstream (the 503 is the gateway's own answer, so it is never retried)."""
+        refused = self.recorder.refusal() if self.recorder is not None else None
+        if refused is None:
+            return False
+        logger.error(refused.message)
+        status, body = endpoints.error_response("unavailable", refused.message, st.client)
+        if st.ex.error is None:
+            st.ex.error = refused.message
+        reply(flow, st, status, body, endpoints.JSON_HEADERS | refused.headers)
+        return True
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        st = flow.metadata.get(FLOW_STATE)
+        if st is None:
+            return
+        try:
+            st.cancel_timer()
+            failures.on_error(flow, st)
+            st.finish(flow)
+        except Exception:  # noqa: BLE001
+            logger.exception("gateway: error hook failed")

@@ -1,0 +1,315 @@
+"""Recorder addon: writes every HTTP flow's Exchange to DuckDB without blocking the event loop.
+
+Options:
+  ``recorder_db``        DuckDB file, default ``traffic.duckdb`` in the working directory.
+                         The empty string disables recording (and the query endpoint).
+  ``recorder_flush_ms``  how long the writer process gathers a batch (default 50 ms): the most
+                         a ``kill -9`` of that process can lose (killed, the gateway loses only
+                         what had not yet crossed the pipe to it).
+  ``recorder_cassette``  a cassette directory (``cassettes/new``) that receives every exchange of
+                         the run too, in the format of ``recorder export``; empty (default): none.
+                         Written by its own thread about once a second while traffic flows and
+                         completely in ``done`` (SIGTERM/SIGINT). An existing non-empty directory
+                         is a start-up error unless ``recorder_cassette_overwrite=true``. A run
+                         that recorded nothing writes nothing.
+
+The two sinks are independent: ``--set recorder_cassette=cassettes/new`` records into the
+cassette *and* ``traffic.duckdb``; add ``--set recorder_db=`` to record into the cassette only.
+
+The gateway puts one :class:`~recorder.exchange.Exchange` per flow in
+``flow.metadata["tapegate.exchange"]``; without the gateway (pure pass-through recording, or
+explicit-proxy traffic the gateway leaves alone) this addon builds one from the flow itself.
+``response`` and ``error`` hooks only enqueue (mitmproxy calls ``error``, not ``response``, when a
+client disconnects mid-stream; the events taped so far are kept). The database is written by a
+child process (:mod:`recorder.store.writer_process`: the proxy's event loop never waits for
+DuckDB, not even for the interpreter lock), which also serves ``recorder query`` on a loopback
+endpoint while it holds the file (DuckDB lets no other process open it, see
+:mod:`recorder.store.query_server`); its sidecar file ``<db>.tapegate.json`` is removed in ``done``.
+
+Recording is all or nothing. No request reaches an upstream unless the recorder can take it
+(:meth:`Recorder.refusal`; the gateway asks before it forwards or retries anything). A writer
+process that dies is restarted once and sent again whatever it had not stored; an exchange it
+cannot store in full is stored as a failed row with the reason (see
+:mod:`recorder.store.writer`). If recording fails for good, the addon logs an error on every
+request and answers ``503`` in the client's dialect with ``x-should-retry: false``, never
+retried by the gateway nor forwarded: like mitmproxy's ``save`` addon, it would rather fail
+visibly than let traffic through unrecorded. While the writer is more than 256 MB behind, new
+requests get the same 503 (with ``retry-after: 1`` instead) until it catches up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.addonmanager import Loader
+
+from addons.metadata import DELIVERED, EXCHANGE, RECORDED
+from recorder.exchange import (
+    Exchange,
+    HttpRequest,
+    HttpResponse,
+    Leg,
+    RecordedEvent,
+    redact_headers,
+    redact_url,
+)
+from recorder.sse import SseParser
+from recorder.store import StoreError
+from recorder.store.conversation import guess_dialect, load_json, reply_from
+from recorder.store.writer_process import WriterProcess
+from replay.cassette import CassetteError
+from replay.export import CassetteWriter, refuse_overwrite
+
+log = logging.getLogger(__name__)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.writer: WriterProcess | None = None
+        self.cassette: CassetteWriter | None = None
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "recorder_db", str, "traffic.duckdb",
+            "DuckDB file recording every exchange and SSE event; empty string disables recording.",
+        )  # fmt: skip
+        loader.add_option(
+            "recorder_flush_ms", int, 50,
+            "Recorder batch interval in ms (the most a kill -9 of the writer process can lose).",
+        )  # fmt: skip
+        loader.add_option(
+            "recorder_cassette", str, "",
+            "Cassette directory that also receives every recorded exchange (written completely "
+            "at shutdown); empty: none. recorder_db= (empty) records into the cassette only.",
+        )  # fmt: skip
+        loader.add_option(
+            "recorder_cassette_overwrite", bool, False,
+            "Allow recorder_cassette to name an existing non-empty directory (replaced).",
+        )  # fmt: skip
+
+    def configure(self, updated: set[str]) -> None:
+        if {"recorder_cassette", "recorder_cassette_overwrite"} & updated:
+            self._close_cassette()
+            if ctx.options.recorder_cassette:
+                try:
+                    self._open_cassette(ctx.options.recorder_cassette)
+                except (CassetteError, OSError) as e:
+                    raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
+        if not {"recorder_db", "recorder_flush_ms"} & updated:
+            return
+        self._close()
+        if ctx.options.recorder_db:
+            try:
+                self._open(ctx.options.recorder_db, ctx.options.recorder_flush_ms / 1000)
+            except StoreError as e:
+                raise exceptions.OptionsError(str(e)) from e  # type: ignore[no-untyped-call]
+
+    @property
+    def recording(self) -> bool:
+        """A sink is open: exchanges handed over are stored."""
+        return self.writer is not None or self.cassette is not None
+
+    def refusal(self) -> Refusal | None:
+        """Why no request may reach an upstream now (None: every open sink can take it).
+
+        The gateway asks before it forwards anything (retries included); :meth:`request`
+        refuses whatever else passes through the proxy."""
+        why = "tapegate is not recording, so it refuses traffic"
+        if self.writer is not None and (lag := self.writer.refusal()) is not None:
+            return Refusal(f"{why}: {lag}", final=self.writer.failed is not None)
+        if self.cassette is not None and self.cassette.failed is not None:
+            where, failed = self.cassette.directory, self.cassette.failed
+            return Refusal(f"{why}: writing {where} failed ({failed})", final=True)
+        return None
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        # The gateway asked already for its own flows (and answers in its own way).
+        if flow.response is not None or EXCHANGE in flow.metadata:
+            return
+        refused = self.refusal()
+        if refused is None:
+            return
+        log.error(refused.message)
+        flow.metadata[RECORDED] = True  # nothing to record: the writer is down
+        flow.response = refusal(flow, refused)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._record(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._record(flow)
+
+    def done(self) -> None:
+        self._close()
+        self._close_cassette()
+
+    # ------------------------------------------------------------------
+
+    def _open(self, path: str, flush_interval: float) -> None:
+        writer = WriterProcess(
+            path,
+            flush_interval=flush_interval,
+            on_error=self._writer_failed,
+            on_restart=self._writer_restarted,
+        )
+        self.writer = writer.start()
+        log.info(f"tapegate: recording to {path} (queries: 127.0.0.1:{writer.query_port})")
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _open_cassette(self, directory: str) -> None:
+        if not ctx.options.recorder_cassette_overwrite:
+            try:
+                refuse_overwrite(directory)
+            except CassetteError as e:
+                raise CassetteError(
+                    f"recorder_cassette: {e}; choose a new directory or set "
+                    "recorder_cassette_overwrite=true to replace it"
+                ) from None
+        self.cassette = CassetteWriter(directory, on_error=self._writer_failed).start()
+        log.info(f"tapegate: recording into cassette {directory}")
+
+    def _close_cassette(self) -> None:
+        if self.cassette is not None:
+            self.cassette.close()  # writes the final cassette
+            if self.cassette.failed is None and self.cassette.written:
+                n, d = self.cassette.written, self.cassette.directory
+                log.info(f"tapegate: cassette {d} written ({n} exchanges)")
+            self.cassette = None
+
+    def _writer_failed(self, e: BaseException) -> None:
+        # Runs on the writer thread. stderr too: a log handler may itself be what broke.
+        msg = f"tapegate: RECORDING FAILED, traffic will be refused: {type(e).__name__}: {e}"
+        log.error(msg)
+        print(msg, file=sys.stderr, flush=True)
+
+    def _writer_restarted(self, why: str) -> None:
+        # Runs on the writer's reader thread. The new writer is sent what the old one had not
+        # stored; a second death stops recording (and so the traffic).
+        msg = f"tapegate: the recorder's writer process {why.removeprefix('writer process ')}; "
+        msg += "restarted it once (nothing handed over is lost)"
+        log.error(msg)
+        print(msg, file=sys.stderr, flush=True)
+
+    def _record(self, flow: http.HTTPFlow) -> None:
+        if (self.writer is None and self.cassette is None) or flow.metadata.get(RECORDED):
+            return
+        flow.metadata[RECORDED] = True
+        ex = flow.metadata.get(EXCHANGE)
+        if isinstance(ex, Exchange):
+            finish(ex, flow)
+        else:
+            ex = exchange_from_flow(flow)
+        for sink in (self.writer, self.cassette):
+            try:
+                if sink is not None:
+                    sink.put(ex)
+            except (StoreError, CassetteError) as e:
+                log.error(f"tapegate: exchange {ex.id} NOT recorded: {e}")
+
+
+def finish(ex: Exchange, flow: http.HTTPFlow) -> None:
+    """Complete what a gateway exchange may lack when the flow ended in an error."""
+    if flow.error is not None and ex.error is None and not flow.metadata.get(DELIVERED):
+        ex.error = flow.error.msg
+    if ex.t_end is None:
+        ex.t_end = time.time() - ex.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    message: str
+    final: bool  # recording failed for good (not merely behind): clients should not retry
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # The official SDKs retry a 503 unless told not to; a writer that is behind catches up.
+        return {"x-should-retry": "false"} if self.final else {"retry-after": "1"}
+
+
+def refusal(flow: http.HTTPFlow, refused: Refusal) -> http.Response:
+    """A 503 in the client's dialect (Anthropic or OpenAI shape)."""
+    body: dict[str, Any]
+    message = refused.message
+    if guess_dialect(flow.request.path) == "anthropic":
+        body = {"type": "error", "error": {"type": "api_error", "message": message}}
+    else:
+        body = {"error": {"message": message, "type": "server_error", "code": "recorder_failed"}}
+    headers = {"content-type": "application/json"} | refused.headers
+    return http.Response.make(503, json.dumps(body), headers)
+
+
+def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
+    """A pass-through Exchange from the flow alone: both legs equal, events parsed from the body."""
+    req, resp = flow.request, flow.response
+    started = req.timestamp_start
+    body = req.get_content(strict=False)
+    req_json = load_json(body)
+    dialect = guess_dialect(req.path, req_json)
+    leg = HttpRequest(
+        req.method, redact_url(req.url), redact_headers(_header_pairs(req.headers)), body
+    )
+    ex = Exchange(
+        id=flow.id,
+        started_at=started,
+        client_dialect=dialect,
+        upstream_dialect=dialect,
+        client_request=leg,
+        upstream_request=HttpRequest(leg.method, leg.url, list(leg.headers), leg.body),
+        extra={"recorded_by": "pass-through"},
+    )
+    if isinstance(req_json, dict):
+        ex.model_requested = ex.model_sent = req_json.get("model")
+        ex.stream = req_json.get("stream") is True
+    if resp is not None:
+        resp_body = resp.get_content(strict=False) if resp.raw_content is not None else None
+        headers = redact_headers(_header_pairs(resp.headers))
+        ex.upstream_response = HttpResponse(resp.status_code, headers, resp_body)
+        ex.client_response = HttpResponse(resp.status_code, list(headers), resp_body)
+        ex.t_upstream_first_byte = resp.timestamp_start - started
+        if resp.timestamp_end is not None:
+            ex.t_end = resp.timestamp_end - started
+        is_sse = "text/event-stream" in resp.headers.get("content-type", "")
+        ex.stream = ex.stream or is_sse
+        resp_json = None
+        if is_sse and resp_body:
+            ex.events = _events(resp_body, ex.t_end or ex.t_upstream_first_byte)
+        else:
+            resp_json = load_json(resp_body)
+        reply = reply_from(dialect, resp_json, ex.events)
+        if reply is not None:
+            ex.model_answered, ex.usage = reply.model, reply.usage
+            ex.stop_reason, ex.error = reply.stop_reason, reply.error
+    if flow.error is not None:
+        ex.error = flow.error.msg
+    if ex.t_end is None:
+        ex.t_end = time.time() - started
+    return ex
+
+
+def _header_pairs(headers: http.Headers) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers.items(multi=True)]  # type: ignore[no-untyped-call]
+
+
+def _events(body: bytes, t: float) -> list[RecordedEvent]:
+    """A buffered SSE body as events on both legs (same bytes); its timing is not known."""
+    parser = SseParser()
+    parsed = parser.feed(body) + parser.close()
+    out: list[RecordedEvent] = []
+    legs: tuple[Leg, Leg] = ("upstream", "client")
+    for leg in legs:
+        out += [RecordedEvent(leg, i, t, e.event, e.data, e.comment) for i, e in enumerate(parsed)]
+    return out
+
+
+# ``mitmdump -s addons/recorder_hooks.py`` records plain pass-through traffic without the gateway.
+addons = [Recorder()]

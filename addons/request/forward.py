@@ -1,0 +1,221 @@
+"""Forwarding a classified request (:mod:`addons.request.classify`): the gateway's key, its local
+endpoints, translating the request body, and pointing the request at the route's upstream.
+``vendor`` flows (explicit-proxy traffic to a vendor's API host) are recorded and passed through.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+
+from mitmproxy import http
+
+from addons import snapshots
+from addons.flow_state import FlowState
+from addons.metadata import FLOW_STATE
+from addons.options import GatewayOptions
+from addons.response.replies import reply, reply_error
+from addons.upstream import timeouts
+from addons.upstream.probe import ProbeFailed, probe
+from recorder import auth, endpoints, header_edit, ir, request_body, routing
+from recorder.context import Context, IdFactory
+from recorder.errors import TranslationError
+from recorder.translate import translate_request
+
+Live = set[tuple[str, tuple[str, int]]]
+
+
+def refuse_announced_size(flow: http.HTTPFlow, st: FlowState, max_body: int) -> None:
+    """``requestheaders``: a gateway request whose announced body is over ``max_body`` is
+    answered at once (mitmproxy still reads the body, and drops it)."""
+    try:
+        size = int(flow.request.headers.get("content-length", "0"))
+    except ValueError:
+        return  # mitmproxy refuses a malformed length itself
+    if size > max_body:
+        _unrecorded_body(st, size)
+        if st.rec:
+            st.ex.client_request = snapshots.snapshot_request(flow.request, None, st.client_url)
+        refused = request_body.too_large(size, max_body)
+        reply_error(flow, st, refused.kind, refused.message)
+
+
+def _unrecorded_body(st: FlowState, size: int) -> None:
+    """An oversized body is not recorded (its size is)."""
+    st.ex.extra["request_body_bytes"] = size
+    if st.ex.client_request is not None:
+        st.ex.client_request.body = None
+
+
+def vendor_request(flow: http.HTTPFlow, st: FlowState) -> None:
+    """Explicit-proxy traffic to a vendor: recorded, passed through untouched except that
+    chat responses are asked for uncompressed (so their events can be recorded)."""
+    req = flow.request
+    path = req.path.split("?", 1)[0]
+    if routing.dialect_of_path(path) is not None:
+        req.headers["accept-encoding"] = "identity"
+    st.ex.route = "forward-proxy"
+    if st.rec:
+        st.ex.client_request = snapshots.snapshot_request(req, req.raw_content, req.pretty_url)
+        st.ex.upstream_request = st.ex.client_request
+        _note_model(st, req.raw_content)
+
+
+async def gateway_request(
+    flow: http.HTTPFlow, st: FlowState, opts: GatewayOptions, router: routing.Router, live: Live
+) -> None:
+    req = flow.request
+    path, _, query = st.client_path.partition("?")
+    if st.rec:
+        st.ex.client_request = snapshots.snapshot_request(req, req.raw_content, st.client_url)
+    if req.method == "HEAD":
+        return reply(flow, st, 200, b"", {})
+    if len(req.raw_content or b"") > opts.max_body:  # chunked: its size was not announced
+        _unrecorded_body(st, len(req.raw_content or b""))
+        refused = request_body.too_large(len(req.raw_content or b""), opts.max_body)
+        return reply_error(flow, st, refused.kind, refused.message)
+    if opts.key and not auth.key_ok(req.headers, opts.key):
+        return reply_error(flow, st, "authentication", "invalid or missing gateway key")
+    client = st.client
+    if req.method == "GET" and path == "/v1/models":
+        models = endpoints.models_body(router.models(), client, int(time.time()))
+        return reply(flow, st, 200, models, endpoints.JSON_HEADERS)
+    chat = path in routing.CHAT_PATH.values() or path == "/v1/messages/count_tokens"
+    if not chat or req.method != "POST":
+        route = router.default or routing.vendor_route(client)
+        if route.dialect_for(client) != client:
+            msg = f"{req.method} {path} is not served by this gateway"
+            return reply_error(flow, st, "not_found", msg)
+        return await send(flow, st, opts, live, route, client, path, query, None)
+    read = request_body.read_json(
+        req.raw_content or b"", req.get_content, opts.max_body, opts.max_json_depth
+    )
+    if isinstance(read, request_body.Refused):
+        if read.kind == "request_too_large":
+            _unrecorded_body(st, len(req.raw_content or b""))
+        return reply_error(flow, st, read.kind, read.message)
+    body = read
+    asked = body.get("model") if isinstance(body.get("model"), str) else None
+    model = router.alias(asked)
+    route = router.resolve(model, client, req.headers)
+    upstream = route.dialect_for(client)
+    sent = route.model or model
+    st.upstream = upstream
+    st.ex.model_requested, st.ex.model_sent = asked, sent
+    st.ex.stream = bool(body.get("stream"))
+    if path == "/v1/messages/count_tokens" and upstream != "anthropic":
+        out = endpoints.count_tokens_body(body)
+        hdrs = endpoints.JSON_HEADERS | {endpoints.ESTIMATE_HEADER: "true"}
+        return reply(flow, st, 200, out, hdrs)
+    st.ctx = Context(client, upstream, ids=IdFactory(flow.id), created=int(time.time()))
+    new: bytes | None = None
+    if client == upstream:
+        if sent != asked and sent is not None:
+            new = json.dumps(body | {"model": sent}).encode()
+    else:
+        if sent is not None:
+            body["model"] = sent
+        try:
+            new = json.dumps(translate_request(body, st.ctx)).encode()
+        except TranslationError as e:
+            return reply_error(flow, st, "invalid_request", str(e))
+        path, query = routing.CHAT_PATH[upstream], ""
+    st.ctx.requested_model = asked
+    await send(flow, st, opts, live, route, upstream, path, query, new)
+
+
+async def send(
+    flow: http.HTTPFlow,
+    st: FlowState,
+    opts: GatewayOptions,
+    live: Live,
+    route: routing.Route,
+    upstream: ir.Dialect,
+    path: str,
+    query: str,
+    body: bytes | None,
+) -> None:
+    """Point the request at the route's upstream, fix its headers, and make sure the
+    upstream can be reached (see addons.upstream.policy for why the gateway probes)."""
+    req = flow.request
+    st.upstream = upstream
+    st.ex.route = route.name
+    st.ex.upstream_dialect = upstream
+    hdrs = req.headers
+    # Every header change below is one edit of a list applied in a single pass at the end (see
+    # recorder.header_edit), in the order the changes used to be made one by one.
+    edits: list[header_edit.Edit] = []
+    full = path + (f"?{query}" if query else "")
+    if route is not st.pointed or full != st.client_path:
+        edits.append(aim(flow, route, full))
+    if body is not None:
+        if header_edit.has(hdrs.fields, b"content-encoding"):  # re-encoded by mitmproxy's setter
+            hdrs.fields = header_edit.apply(hdrs.fields, edits)
+            req.content = body
+            edits = []
+        else:
+            req.data.content = body
+            if not header_edit.has(hdrs.fields, b"transfer-encoding"):
+                edits.append(header_edit.set_("content-length", str(len(body))))
+    edits += _HOP_EDITS
+    route_key = route.key()
+    if route_key is not None or opts.key or st.client != upstream:
+        edits += auth.upstream_auth_edits(hdrs, upstream, route_key, bool(opts.key))
+    edits += auth.dialect_edits(st.client, upstream)
+    if route.headers:
+        edits += _route_edits(route.headers)
+    hdrs.fields = header_edit.apply(hdrs.fields, edits)
+    st.upstream_url = route.upstream.url_for(req.path[len(route.upstream.prefix) :])
+    if st.rec:
+        st.ex.upstream_request = snapshots.snapshot_request(req, req.raw_content, st.upstream_url)
+    if (flow.client_conn.id, (req.host, req.port)) not in live:
+        try:
+            await probe(req.host, req.port, opts.policy)
+        except ProbeFailed as e:
+            kind: ir.ErrorKind = "timeout" if e.timed_out else "bad_gateway"
+            return reply_error(flow, st, kind, str(e))
+    timeouts.start(flow, st, opts.policy.first_token_timeout)
+
+
+# The body is asked for uncompressed (its events are translated and recorded); the proxy's own
+# credentials are meant for this hop, never for the upstream.
+_HOP_EDITS = (
+    header_edit.set_("accept-encoding", "identity"),
+    header_edit.drop("proxy-authorization"),
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _route_edits(headers: tuple[tuple[str, str], ...]) -> tuple[header_edit.Edit, ...]:
+    """A route's extra headers as edits, encoded once per route."""
+    return tuple(header_edit.set_(k, v) for k, v in headers)
+
+
+def point(flow: http.HTTPFlow, route: routing.Route, path: str) -> None:
+    """Re-target the request (see :func:`aim`) and set its Host header."""
+    hdrs = flow.request.headers
+    hdrs.fields = header_edit.apply(hdrs.fields, (aim(flow, route, path),))
+
+
+def aim(flow: http.HTTPFlow, route: routing.Route, path: str) -> header_edit.Edit:
+    """Write mitmproxy's raw target fields (the property setters each rebuild host/authority,
+    measurably slow per request); returns the Host header's edit."""
+    up = route.upstream
+    data = flow.request.data
+    data.scheme = up.scheme.encode()
+    data.host, data.port = up.host, up.port
+    data.path = up.path_for(path).encode()
+    flow.metadata[FLOW_STATE].pointed = route
+    return header_edit.set_("host", up.host_header)
+
+
+def _note_model(st: FlowState, raw: bytes | None) -> None:
+    if raw and raw[:1] == b"{":
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(body, dict):
+            st.ex.model_requested = st.ex.model_sent = body.get("model")
+            st.ex.stream = bool(body.get("stream"))

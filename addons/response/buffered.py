@@ -1,0 +1,54 @@
+"""A whole upstream response (JSON, an error, or an SSE body read whole on the retry path),
+translated into the client's dialect and recorded as both legs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mitmproxy import http
+
+from addons import snapshots
+from addons.flow_state import FlowState
+from addons.response.replies import loads, reply_error, set_response
+from addons.response.stream import SSE_TYPE, is_sse
+from recorder import endpoints
+from recorder.errors import TranslationError
+from recorder.exchange import EventTape
+from recorder.summary import summarize_body
+from recorder.translate import StreamTranslator, translate_error, translate_response
+
+
+def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
+    """A whole upstream response (JSON, error, or an SSE body from the retry path)."""
+    resp = flow.response
+    assert resp is not None
+    raw = resp.get_content(strict=False) or b""
+    if st.rec:
+        st.ex.upstream_response = snapshots.snapshot_response(resp, raw)
+    if st.kind == "vendor" or (st.client == st.upstream and resp.status_code < 400):
+        if st.rec and resp.status_code < 400 and raw[:1] == b"{":
+            summarize_body(st.ex, st.client, loads(raw))
+        st.ex.client_response = st.ex.upstream_response
+        return
+    if resp.status_code >= 400:
+        st.ex.error = f"upstream answered {resp.status_code}"
+        if st.client == st.upstream:
+            st.ex.client_response = st.ex.upstream_response
+            return
+        status, body = translate_error(resp.status_code, loads(raw, text=True), st.context())
+        return set_response(flow, st, status, json.dumps(body).encode(), endpoints.JSON_HEADERS)
+    if is_sse(resp):
+        tape = EventTape(st.ex, time.monotonic, st.t0) if st.rec else None
+        tr = StreamTranslator(st.context(), tape)
+        out = tr.feed(raw) + tr.feed(b"")
+        st.ex.stream = True
+        return set_response(flow, st, resp.status_code, out, {"content-type": SSE_TYPE})
+    try:
+        translated = translate_response(loads(raw), st.context())
+    except TranslationError as e:
+        return reply_error(flow, st, "bad_gateway", f"upstream response: {e}")
+    if st.rec:
+        summarize_body(st.ex, st.client, translated)
+    out = json.dumps(translated).encode()
+    set_response(flow, st, resp.status_code, out, endpoints.JSON_HEADERS)

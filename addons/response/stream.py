@@ -1,0 +1,107 @@
+"""A streamed response: SSE through the translator as it arrives, the first-token timer, and the
+record of both legs' heads. Whole bodies are :mod:`addons.response.buffered`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from mitmproxy import http
+
+from addons import snapshots
+from addons.flow_state import FlowState
+from addons.upstream.policy import RETRY_STATUSES, RetryPolicy
+from recorder import header_edit
+from recorder.exchange import EventTape, LastClientEvent
+from recorder.translate import StreamTranslator
+
+logger = logging.getLogger("tapegate.gateway")
+
+SSE_TYPE = "text/event-stream; charset=utf-8"
+# A translated stream's head: its own content type, chunked (its length is unknown).
+_DROP_LENGTH = header_edit.drop("content-length")
+_SSE_CONTENT_TYPE = header_edit.set_("content-type", SSE_TYPE)
+_CHUNKED = header_edit.default("transfer-encoding", "chunked")
+
+
+def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
+    """``responseheaders``: mark retryable errors, and stream SSE through the translator.
+    The first-token timer keeps running through a stream until its first token passes."""
+    resp = flow.response
+    assert resp is not None
+    if resp.status_code >= 400:
+        st.cancel_timer()
+        retryable = resp.status_code in RETRY_STATUSES and policy.retries > 0
+        st.retry = st.kind == "gateway" and retryable
+        return
+    if not is_sse(resp):
+        st.cancel_timer()
+        return
+    start_translator(flow, st)
+    feed = st.translator.feed
+
+    def stream(chunk: bytes) -> bytes | list[bytes]:
+        try:
+            out = feed(chunk)
+        except Exception:  # noqa: BLE001 - keep the connection going
+            logger.exception("gateway: stream translation failed")
+            return []
+        # b"" mid-stream would end a chunked response early: return an empty list.
+        return out if out or not chunk else []
+
+    resp.stream = stream if st.timer is None else _until_first_token(stream, st, resp)
+
+
+def is_sse(resp: http.Response) -> bool:
+    return "text/event-stream" in (header_edit.get(resp.headers.fields, b"content-type") or "")
+
+
+def start_translator(flow: http.HTTPFlow, st: FlowState) -> None:
+    """Set up ``st.translator`` (and its tape) for the SSE response ``flow.response`` and give
+    that response the head of a translated stream."""
+    resp = flow.response
+    assert resp is not None
+    # The EventTape tapes both legs' bytes with their times for the recorder, and marks the
+    # first token, which the first-token timer waits for (st.timer). With neither, the stream
+    # only needs its last client event kept (see FlowState.rec).
+    tape: EventTape | LastClientEvent
+    if st.rec or st.timer is not None:
+        tape = EventTape(st.ex, time.monotonic, st.t0)
+    else:
+        tape = LastClientEvent()
+    st.translator = StreamTranslator(st.context(), tape)
+    st.tape = tape
+    st.ex.stream = True
+    if st.client != st.upstream:
+        edits = [_DROP_LENGTH, _SSE_CONTENT_TYPE]
+        if not flow.request.is_http2:
+            edits.append(_CHUNKED)
+        resp.headers.fields = header_edit.apply(resp.headers.fields, edits)
+
+
+def _until_first_token(
+    stream: Callable[[bytes], bytes | list[bytes]], st: FlowState, resp: http.Response
+) -> Callable[[bytes], bytes | list[bytes]]:
+    """``stream`` that stops the first-token timer once a token passed (the tape marks it,
+    ``Exchange.t_first_token``) or the stream ended, then hands over to plain ``stream``."""
+    ex = st.ex
+
+    def timed(chunk: bytes) -> bytes | list[bytes]:
+        out = stream(chunk)
+        if ex.t_first_token is not None or not chunk:
+            st.cancel_timer()
+            resp.stream = stream
+        return out
+
+    return timed
+
+
+def finish_stream(flow: http.HTTPFlow, st: FlowState) -> None:
+    """A stream that went through: record both legs' response heads (its events and summary
+    are read from the tape by the recorder, off this thread: :func:`recorder.summary.settle`)."""
+    resp = flow.response
+    assert resp is not None
+    if st.rec:
+        st.ex.upstream_response = snapshots.snapshot_response(resp, None)
+        st.ex.client_response = st.ex.upstream_response

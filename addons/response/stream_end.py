@@ -1,0 +1,85 @@
+"""Ending a client's stream the gateway's way, when the upstream does not end it properly.
+
+Once a streamed response is under way its head is sent, so a failure can only be told in the
+stream itself: an error event in the client's dialect (Anthropic ``event: error``, OpenAI a
+``data: {"error": ...}`` chunk), recorded on the client leg, then the end of the chunked body.
+Both are written to the HTTP/1 client's socket directly (:mod:`addons.mitm_io`) because
+mitmproxy calls no stream callable when an upstream stalls or dies:
+
+* :func:`finish_broken_stream`: the upstream died mid-stream (mitmproxy calls ``error``, never
+  ``stream(b"")``, when a chunked body is cut); the translator's own closing events, else a
+  ``bad_gateway`` error event.
+* :func:`end_with_error`: the gateway gives up on a stream (the first-token timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mitmproxy import http
+
+from addons import mitm_io
+from addons.flow_state import FlowState
+from recorder import ir
+from recorder.endpoints import error_response
+from recorder.sse import SseEvent, encode
+
+logger = logging.getLogger("tapegate.gateway")
+
+
+def error_event(st: FlowState, kind: ir.ErrorKind, msg: str) -> bytes:
+    """An error event in the client's dialect, recorded on the client leg, as SSE bytes."""
+    _, body = error_response(kind, msg, st.client)
+    ev = SseEvent(event="error" if st.client == "anthropic" else None, data=body.decode())
+    wire = encode(ev)
+    if st.tape is not None:
+        st.tape.client([ev], wire)
+    return wire
+
+
+def framed_end(resp: http.Response, tail: bytes) -> bytes | None:
+    """``tail`` and the end of the body, in the response's framing; None for a body whose
+    length was announced (nothing can be added to it)."""
+    if "chunked" in resp.headers.get("transfer-encoding", "").lower():
+        return b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail) if tail else b"0\r\n\r\n"
+    if "content-length" in resp.headers:
+        return None
+    return tail  # delimited by the connection's close
+
+
+def finish_broken_stream(flow: http.HTTPFlow, st: FlowState) -> None:
+    try:
+        resp = flow.response
+        writer = mitm_io.client_writer(flow)
+        if resp is None or writer is None:
+            return
+        tail = st.translator.feed(b"") if st.translator is not None else b""
+        if not tail:  # pass-through: the translator adds nothing, so say it here
+            tail = error_event(st, "bad_gateway", "upstream connection lost mid-stream")
+        data = framed_end(resp, tail)
+        if data is not None:
+            writer.write(data)
+        st.tail_written = True
+    except Exception:  # noqa: BLE001
+        logger.exception("gateway: could not close the broken stream")
+
+
+def end_with_error(flow: http.HTTPFlow, st: FlowState, kind: ir.ErrorKind, msg: str) -> bool:
+    """End a stream that is under way with an error event, and close the upstream connection
+    so that mitmproxy finishes the flow (through ``error``). False when this connection pair
+    cannot be handled (HTTP/2 on either side): the stream then goes on untouched."""
+    resp = flow.response
+    writer = mitm_io.client_writer(flow)
+    if resp is None or writer is None or not mitm_io.server_closable(flow):
+        return False
+    resp.stream = _drop  # whatever the upstream still sends stays here
+    data = framed_end(resp, error_event(st, kind, msg))
+    if data is not None:
+        writer.write(data)
+    st.tail_written = True
+    mitm_io.close_server(flow)
+    return True
+
+
+def _drop(chunk: bytes) -> list[bytes]:
+    return []

@@ -1,0 +1,127 @@
+"""Commands over the recording: ``query``, ``sessions``, ``show``, ``migrate``.
+
+Each works whether or not a gateway holds the database: it opens the file read-only, and when
+DuckDB says another process holds it, asks that process (see recorder.store.query_server).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cli.app import app
+
+DEFAULT_DB = Path("traffic.duckdb")
+DbOption = Annotated[
+    Path,
+    typer.Option("--db", envvar="RECORDER_DB", help="DuckDB file (the gateway's recorder_db)."),
+]
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _print(result: object, fmt: OutputFormat, title: str | None = None) -> None:
+    from cli.output import as_csv, as_json, as_table
+    from recorder.store import QueryResult
+
+    assert isinstance(result, QueryResult)
+    if fmt is OutputFormat.json:
+        typer.echo(as_json(result))
+    elif fmt is OutputFormat.csv:
+        typer.echo(as_csv(result), nl=False)
+    else:
+        _console().print(as_table(result, title))
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One read statement, e.g. 'SELECT * FROM usage'.")],
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Run SQL over the recorded traffic (tables: exchanges, events, chunks, tool_calls)."""
+    from recorder.store import StoreError
+    from recorder.store import query as run
+
+    try:
+        result = run(db, sql)
+    except StoreError as e:
+        raise _fail(str(e)) from e
+    except Exception as e:  # duckdb's own errors (syntax, unknown column) read well as they are
+        raise _fail(f"{type(e).__name__}: {e}") from e
+    _print(result, fmt)
+
+
+@app.command()
+def sessions(
+    db: DbOption = DEFAULT_DB,
+    limit: Annotated[int, typer.Option(help="Newest N sessions.")] = 50,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """List sessions: id, first/last time, exchanges, models, tokens, errors."""
+    from recorder.store import StoreError
+    from recorder.store import query as run
+
+    sql = "SELECT * FROM sessions ORDER BY last_at DESC LIMIT ?"
+    try:
+        result = run(db, sql, [limit])
+    except StoreError as e:
+        raise _fail(str(e)) from e
+    _print(result, fmt, title="sessions")
+
+
+@app.command()
+def show(
+    id: Annotated[str, typer.Argument(help="An exchange id or a session id.")],
+    db: DbOption = DEFAULT_DB,
+    full: Annotated[bool, typer.Option(help="Do not shorten long texts.")] = False,
+) -> None:
+    """Print an exchange, or a whole session, as a readable conversation."""
+    from recorder.show import render_exchanges
+    from recorder.store import StoreError, load_exchanges
+
+    try:
+        exchanges = load_exchanges(db, "id = ?", [id]) or load_exchanges(db, "session_id = ?", [id])
+    except StoreError as e:
+        raise _fail(str(e)) from e
+    if not exchanges:
+        raise _fail(f"no exchange or session {id!r} in {db}")
+    _console().print(render_exchanges(exchanges, limit=None if full else 1000))
+
+
+@app.command()
+def migrate(db: DbOption = DEFAULT_DB) -> None:
+    """Create or upgrade the database schema (the gateway also does this when it starts)."""
+    from recorder.store import StoreError
+    from recorder.store.migrations import migrate_file
+
+    try:
+        applied = migrate_file(str(db))
+    except StoreError as e:
+        raise _fail(str(e)) from e
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+
+
+def _console() -> Console:
+    """A terminal's own width (or $COLUMNS); other piped output is not squeezed into 80."""
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=160)

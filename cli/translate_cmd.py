@@ -1,0 +1,106 @@
+"""``recorder translate``: offline translation through exactly the code path the gateway runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+
+from cli.app import app
+from recorder.context import Context, IdFactory
+from recorder.errors import TapegateError
+from recorder.ir import Dialect
+from recorder.translate import StreamTranslator, parse_json, translate_request, translate_response
+
+
+class Kind(StrEnum):
+    request = "request"
+    response = "response"
+    stream = "stream"
+
+
+class DialectOpt(StrEnum):
+    anthropic = "anthropic"
+    openai = "openai"
+    responses = "responses"  # the OpenAI Responses API
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"recorder translate: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def translate(
+    kind: Annotated[
+        Kind,
+        typer.Argument(help="What FILE holds: a request JSON, a response JSON or an SSE stream."),
+    ],
+    file: Annotated[
+        Path | None, typer.Argument(help="Input file; standard input when omitted.")
+    ] = None,
+    from_: Annotated[
+        DialectOpt, typer.Option("--from", help="Dialect of the input.")
+    ] = DialectOpt.anthropic,
+    to: Annotated[
+        DialectOpt, typer.Option("--to", help="Dialect to translate into.")
+    ] = DialectOpt.openai,
+    include_usage: Annotated[
+        bool,
+        typer.Option(help="Stream to openai: end with the usage chunk, as if the client asked."),
+    ] = True,
+    seed: Annotated[
+        str, typer.Option(help="Seed for ids the translation has to mint.")
+    ] = "tapegate",
+    created: Annotated[int, typer.Option(help="Unix time for OpenAI 'created' fields.")] = 0,
+    notes: Annotated[
+        bool, typer.Option(help="List the fields the translation dropped on stderr.")
+    ] = True,
+) -> None:
+    """Translate a request, response or SSE stream between API dialects and print the result."""
+    src: Dialect = from_.value
+    dst: Dialect = to.value
+    # A request flows client -> upstream; responses and streams flow upstream -> client.
+    client, upstream = (src, dst) if kind is Kind.request else (dst, src)
+    ctx = Context(client=client, upstream=upstream, ids=IdFactory(seed), created=created)
+    ctx.include_usage = include_usage
+    try:
+        if kind is Kind.stream:
+            ok = _translate_stream(_open(file), ctx)
+        else:
+            body = parse_json(_open(file).read())
+            fn = translate_request if kind is Kind.request else translate_response
+            typer.echo(json.dumps(fn(body, ctx), indent=2, ensure_ascii=False))
+            ok = True
+    except TapegateError as e:
+        raise _fail(str(e)) from None
+    except OSError as e:
+        raise _fail(f"cannot read input: {e}") from None
+    except Exception as e:  # a bug of ours: still one line, never a traceback for the user
+        raise _fail(f"internal error ({type(e).__name__}): {e}") from None
+    if notes:
+        for note in ctx.notes:
+            typer.echo(f"# dropped {note.path}: {note.reason}", err=True)
+    if not ok:
+        raise _fail("the input stream could not be translated; an error event was emitted")
+
+
+def _open(file: Path | None) -> BinaryIO:
+    return file.open("rb") if file is not None else sys.stdin.buffer
+
+
+def _translate_stream(src: BinaryIO, ctx: Context) -> bool:
+    """Pipe-friendly: output is written as soon as each input chunk is translated."""
+    st = StreamTranslator(ctx)
+    out = sys.stdout.buffer
+    read = getattr(src, "read1", src.read)
+    while chunk := read(65536):
+        out.write(st.feed(chunk))
+        out.flush()
+    out.write(st.close())
+    out.flush()
+    return not st.failed

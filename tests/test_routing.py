@@ -1,0 +1,152 @@
+"""Routing is pure: base URLs, the routes file's validation messages, first-match resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from recorder import routing
+from recorder.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PathCase:
+    base: str
+    endpoint: str
+    url: str
+
+
+PATHS = [
+    PathCase(
+        "http://127.0.0.1:11434/v1",
+        "/v1/chat/completions",
+        "http://127.0.0.1:11434/v1/chat/completions",
+    ),
+    PathCase(
+        "https://openrouter.ai/api/v1",
+        "/v1/chat/completions",
+        "https://openrouter.ai/api/v1/chat/completions",
+    ),
+    PathCase("https://api.anthropic.com", "/v1/messages", "https://api.anthropic.com/v1/messages"),
+    PathCase("http://h:8000/prefix/", "/v1/messages", "http://h:8000/prefix/v1/messages"),
+    PathCase("http://h/v1", "/v1/messages?beta=true", "http://h/v1/messages?beta=true"),
+]
+
+
+@pytest.mark.parametrize("case", PATHS, ids=lambda c: c.base)
+def test_no_double_v1(case: PathCase) -> None:
+    assert routing.parse_base_url(case.base).url_for(case.endpoint) == case.url
+
+
+@pytest.mark.parametrize("bad", ["ftp://x", "localhost:80", "http://u:p@h/v1", "http://h/?q=1"])
+def test_bad_base_urls(bad: str) -> None:
+    with pytest.raises(ValueError):
+        routing.parse_base_url(bad)
+
+
+@dataclass(frozen=True)
+class BadConfig:
+    name: str
+    yaml: str
+    message: str
+
+
+BAD = [
+    BadConfig("not a mapping", "- a\n", "top level must be a mapping"),
+    BadConfig("unknown key", "routez: []\n", "routez: Extra inputs are not permitted"),
+    BadConfig("bad url", "routes:\n  - upstream: ftp://x\n", "routes[0].upstream"),
+    BadConfig(
+        "bad api in 2nd route",
+        "routes:\n  - upstream: http://a\n  - upstream: http://b\n    api: gemini\n",
+        "routes[1].api: Input should be 'anthropic' or 'openai'",
+    ),
+    BadConfig("missing upstream", "routes:\n  - model: x\n", "routes[0].upstream: Field required"),
+    BadConfig(
+        "bad match field",
+        "routes:\n  - upstream: http://a\n    match: {modle: x}\n",
+        "routes[0].match.modle",
+    ),
+    BadConfig("not yaml", "routes: [\n", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=lambda c: c.name)
+def test_bad_config_names_file_and_place(tmp_path: Path, case: BadConfig) -> None:
+    f = tmp_path / "routes.yaml"
+    f.write_text(case.yaml)
+    with pytest.raises(ConfigError) as e:
+        routing.load_config(f)
+    assert str(f) in str(e.value)
+    assert case.message in str(e.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read routes file"):
+        routing.load_config(tmp_path / "nope.yaml")
+
+
+CONFIG = routing.parse_config(
+    {
+        "aliases": {"haiku": "small", "claude-opus-*": "big"},
+        "routes": [
+            {
+                "name": "hdr",
+                "match": {"header": {"X-Team": "a*"}},
+                "upstream": "http://a",
+                "api": "openai",
+            },
+            {
+                "name": "small",
+                "match": {"model": "small", "client": "anthropic"},
+                "upstream": "http://b/v1",
+                "model": "qwen3:8b",
+            },
+            {"name": "big", "match": {"model": "big"}, "upstream": "http://c", "api": "anthropic"},
+        ],
+    }
+)
+
+
+@dataclass(frozen=True)
+class RouteCase:
+    model: str | None
+    client: str
+    headers: dict[str, str]
+    route: str
+
+
+ROUTES = [
+    RouteCase("anything", "anthropic", {"x-team": "alpha"}, "hdr"),
+    RouteCase("haiku", "anthropic", {}, "small"),
+    RouteCase("haiku", "openai", {}, "default"),  # client mismatch falls through
+    RouteCase("claude-opus-4-8", "openai", {}, "big"),
+    RouteCase(None, "anthropic", {}, "default"),
+]
+
+
+@pytest.mark.parametrize("case", ROUTES, ids=lambda c: f"{c.model}-{c.client}")
+def test_first_match_wins_after_aliases(case: RouteCase) -> None:
+    router = routing.build_router(CONFIG, "http://default", None)
+    route = router.resolve(router.alias(case.model), case.client, case.headers)  # type: ignore[arg-type]
+    assert route.name == case.route
+
+
+def test_no_upstream_means_the_vendor() -> None:
+    router = routing.build_router(None, None, None)
+    route = router.resolve("m", "openai", {})
+    assert (
+        route.vendor
+        and route.upstream.url_for("/v1/chat/completions")
+        == "https://api.openai.com/v1/chat/completions"
+    )
+
+
+def test_models_offered_are_literal_names() -> None:
+    assert routing.build_router(CONFIG, None, None).models() == [
+        "haiku",
+        "small",
+        "qwen3:8b",
+        "big",
+    ]
