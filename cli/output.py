@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Literal
+from typing import Any
 
 from rich.table import Table
 
 from recorder.store.results import QueryResult
 
-Format = Literal["table", "json", "csv"]
 CELL_LIMIT = 120  # a table is for eyes; use --format json for whole bodies
 
 
