@@ -70,6 +70,9 @@ routes:
         "--set", f"recorder_db={db}",
     ]  # fmt: skip
     svc = start_service("gateway", argv, port=port, log_dir=d)
+    # mitmdump listens before its scripts are loaded; the tests below time requests, so the
+    # first one must not include the addon's start-up (seconds on a loaded machine).
+    httpx.head(svc.url, timeout=30.0).raise_for_status()
     yield Gw(svc, db)
     svc.stop()
 
