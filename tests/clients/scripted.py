@@ -1,6 +1,6 @@
 """The shared fake upstream plus the two things a real-client test needs that it lacks (yet).
 
-``tests/fakes/upstream.py`` (the gateway engineer's) answers a tool call with the request's
+``fakes/upstream.py`` (the gateway engineer's) answers a tool call with the request's
 *first* tool and ``{"city": "Paris"}``. Claude Code's first tool is ``Task``, and a tool loop
 that really runs something needs ``Bash`` with a chosen ``command``. It also pops its script
 queue on the HEAD preconnect. This subclass adds, without changing the fake's behaviour otherwise:

@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clients.procs import Service
+from fakes.procs import Service
+from fakes.upstream import FakeUpstream
 from tests.e2e.test_recording_e2e import _recording_gateway, query
-from tests.fakes.upstream import FakeUpstream
 
 pytestmark = pytest.mark.e2e
 
