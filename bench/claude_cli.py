@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fakes.claude_code import CLAUDE_BIN, FAKE_API_KEY, QUIET_ENV, installed_version
+from fakes.upstream import FakeUpstream
 from recorder import ir
 from recorder.claude_cli.invocation import CliPolicy, cli_env
 from recorder.claude_cli.sessions import SessionStore
 from recorder.claude_cli.turn import ClaudeCliBackend, CliSettings
 from recorder.codecs import openai as openai_codec
 from recorder.context import Context
-from tests.clients.claude_code import CLAUDE_BIN, FAKE_API_KEY, QUIET_ENV, installed_version
-from tests.fakes.upstream import FakeUpstream
 
 FAKE_TEXT = "Hello world!"
 

@@ -15,11 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from fakes.claude_code import CLAUDE_BIN, FAKE_API_KEY, QUIET_ENV
 from recorder.claude_cli.invocation import CliPolicy
 from recorder.claude_cli.turn import ClaudeCliBackend, CliSettings
 from recorder.codecs import anthropic as anthropic_codec
 from recorder.context import Context
-from tests.clients.claude_code import CLAUDE_BIN, FAKE_API_KEY, QUIET_ENV
 from tests.clients.scripted import ScriptedUpstream
 
 OUT = Path(__file__).with_name("recorded")

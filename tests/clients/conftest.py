@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes.claude_code import ClaudeRun, ensure_installed, run_claude
 from fakes.procs import BIN, REPO, Service, free_port, start_service
-from tests.clients.claude_code import ClaudeRun, ensure_installed, run_claude
 from tests.clients.egress import EgressGuard
 from tests.clients.scripted import ScriptedUpstream
 

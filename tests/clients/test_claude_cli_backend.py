@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from fakes.claude_code import FAKE_API_KEY, QUIET_ENV
 from recorder import ir
 from recorder.claude_cli.invocation import CliPolicy
 from recorder.claude_cli.turn import ClaudeCliBackend, CliSettings, CliTurn
 from recorder.codecs import openai as openai_codec
 from recorder.context import Context
-from tests.clients.claude_code import FAKE_API_KEY, QUIET_ENV
 from tests.clients.egress import EgressGuard
 from tests.clients.scripted import ScriptedUpstream
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from fakes.claude_code import ClaudeRun
 from fakes.procs import BIN, REPO, free_port, start_service
-from tests.clients.claude_code import ClaudeRun
 from tests.clients.conftest import ClaudeRunner, Stack
 from tests.clients.expectations import expect_status
 from tests.clients.scripted import OPENAI_TOOL_CALL_ID, TOOL_CALL_ID
