@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from recorder.wire.eventstream import encode_message
 from fakes import kiro_rules
 from fakes.upstream import REASONS, FakeUpstream, Received
+from recorder.wire.eventstream import encode_message
 
 CHAT_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
 MODELS_TARGET = "AmazonCodeWhispererService.ListAvailableModels"

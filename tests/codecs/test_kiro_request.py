@@ -14,14 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fakes import kiro_rules
+from fakes.kiro import MODELS, PROFILE_ARN
 from recorder import ir
 from recorder.codecs import anthropic, kiro, openai
 from recorder.codecs.kiro_request import THINKING_NOTE
 from recorder.codecs.kiro_settings import KiroSettings
 from recorder.context import Context, IdFactory
 from recorder.errors import UnsupportedContentError
-from fakes import kiro_rules
-from fakes.kiro import MODELS, PROFILE_ARN
 
 KNOWN = frozenset(m for m, _ in MODELS)
 

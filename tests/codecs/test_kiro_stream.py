@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fakes.kiro import exception_frame, frame
 from recorder import ir
 from recorder.codecs import anthropic, kiro, openai
 from recorder.codecs.kiro_settings import KiroSettings
@@ -24,7 +25,6 @@ from recorder.errors import StreamProtocolError
 from recorder.sse import SseEvent, encode_all
 from recorder.wire.eventstream import EventStreamError, encode_message
 from tests.codecs.test_openai_stream import check_ir_stream, summary
-from fakes.kiro import exception_frame, frame
 from tests.grammar import check_anthropic_stream, check_openai_stream
 from tests.sdk import anthropic_final_message, anthropic_parse_message
 from tests.sdk_openai import openai_final_completion

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes.kiro import OIDC_CLIENT, PROFILE_ARN, FakeKiro
 from recorder.kiro.auth import AuthEndpoints, AuthError, TokenManager, refresh
 from recorder.kiro.credentials import Credential, EnvSource, JsonFileSource, SqliteSource
-from fakes.kiro import OIDC_CLIENT, PROFILE_ARN, FakeKiro
 from tests.kiro.test_credentials import cli_db, ide_file
 
 NOW = 1_800_000_000.0

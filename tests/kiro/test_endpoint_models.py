@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes.kiro import MODELS, PROFILE_ARN, FakeKiro
 from recorder.kiro.auth import AuthEndpoints, TokenManager
 from recorder.kiro.credentials import Credential, EnvSource
 from recorder.kiro.endpoint import GENERATIONS, Endpoint, api_region
 from recorder.kiro.models import ModelCatalog, ModelInfo, fetch_models
-from fakes.kiro import MODELS, PROFILE_ARN, FakeKiro
 
 CRED = Credential("social", "tok", profile_arn=PROFILE_ARN, source="test")
 

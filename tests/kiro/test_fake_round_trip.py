@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes.kiro import BAD_TOKEN, FakeKiro
 from recorder.codecs import anthropic, kiro
 from recorder.context import Context, IdFactory
 from recorder.kiro.auth import AuthEndpoints, TokenManager
@@ -20,7 +21,6 @@ from recorder.kiro.credentials import EnvSource
 from recorder.kiro.endpoint import GENERATIONS, Endpoint
 from recorder.sse import SseEvent, encode_all
 from recorder.wire.eventstream import EventStreamError
-from fakes.kiro import BAD_TOKEN, FakeKiro
 from tests.sdk import anthropic_final_message
 
 
