@@ -5,7 +5,10 @@ Run: ``uv run python -m bench.translate``. Both sides run in this process, same 
 gateway's code path, fed in 1,000 network-sized chunks); (2) the official anthropic SDK parses and
 accumulates the *translated* stream (``messages.stream(...).get_final_message()`` over an in-memory
 transport) — the work every Anthropic client does anyway. Ratio = (1) / (2); the target is <= 1.0.
-Also measured: the reverse direction (Anthropic stream -> OpenAI chunks) against the openai SDK.
+Also measured: the reverse direction (Anthropic stream -> OpenAI chunks) against the openai SDK,
+and the OpenAI Responses API both ways: Chat and Anthropic streams into Responses events against
+the openai SDK's Responses accumulator (``responses.stream(...).get_final_response()``), and a
+Responses stream into Chat chunks and Anthropic events against those clients' SDKs.
 
 A second table is the gateway benchmark's stream as the gateway handles it: the fake upstream's
 default reply (``events:50``, one SSE event per chunk, then ``feed(b"")`` as mitmproxy does),
@@ -114,6 +117,21 @@ def openai_parse(sse: bytes) -> None:
     assert done.choices[0].finish_reason == "tool_calls", done.choices[0].finish_reason
 
 
+def responses_parse(sse: bytes) -> None:
+    transport = httpx2.MockTransport(
+        lambda req: httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
+    )
+    client = openai.OpenAI(
+        api_key="x",
+        base_url="http://bench/v1",
+        http_client=httpx2.Client(transport=transport),
+        max_retries=0,
+    )
+    with client.responses.stream(model="m", input="x") as s:
+        done = s.get_final_response()
+    assert done.status == "completed" and done.output[-1].type == "function_call", done.status
+
+
 def best_of(fn: Callable[[], object], rounds: int = ROUNDS) -> float:
     """Median of ``rounds`` timings in seconds (after one warm-up)."""
     fn()
@@ -209,6 +227,35 @@ def main() -> None:
             t_sdk2,
         ),
     ]
+    # The Responses API: both upstream dialects into Responses events, and a Responses stream
+    # (the one just made, a valid upstream stream) back into both.
+    judges = {"anthropic": anthropic_parse, "openai": openai_parse, "responses": responses_parse}
+    sdk_names = {
+        "anthropic": "anthropic SDK parse+accumulate",
+        "openai": "openai SDK parse+accumulate",
+        "responses": "openai SDK Responses accumulate",
+    }
+    as_responses = translate_all(upstream_openai, "responses", "openai", chunks)
+    r_chunks = split_events(as_responses)
+    for client, upstream, raw, raw_chunks in (
+        ("responses", "openai", upstream_openai, chunks),
+        ("responses", "anthropic", as_anthropic, a_chunks),
+        ("openai", "responses", as_responses, r_chunks),
+        ("anthropic", "responses", as_responses, r_chunks),
+    ):
+        out = translate_all(raw, client, upstream, raw_chunks)
+        t = best_of(lambda: translate_all(raw, client, upstream, raw_chunks))  # noqa: B023
+        t_s = best_of(lambda: judges[client](out))  # noqa: B023
+        rows.append(
+            (
+                f"{upstream} -> {client}",
+                raw.count(b"\n\n"),
+                out.count(b"\n\n"),
+                t,
+                sdk_names[client],
+                t_s,
+            )
+        )
     print(
         "| direction | events in | events out | translate µs/ev | client SDK | SDK µs/ev | ratio |"
     )
