@@ -187,6 +187,18 @@ class ThinkingConfig:
 
 
 @dataclass(slots=True)
+class OutputFormat:
+    """Structured output asked of the model: any JSON object, or JSON matching ``schema``.
+    OpenAI ``response_format``, Responses ``text.format``, Anthropic ``output_config.format``."""
+
+    type: Literal["json_object", "json_schema"]
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    strict: bool | None = None
+    description: str | None = None
+
+
+@dataclass(slots=True)
 class Request:
     model: str
     messages: list[Message]
@@ -204,6 +216,7 @@ class Request:
     thinking: ThinkingConfig | None = None
     user: str | None = None  # Anthropic metadata.user_id / OpenAI user
     extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level fields, verbatim
+    output_format: OutputFormat | None = None  # None: free text
 
 
 # --------------------------------------------------------------------------- response

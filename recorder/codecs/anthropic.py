@@ -110,6 +110,17 @@ def request_to_ir(body: Any) -> ir.Request:
             req.parallel_tool_calls = not tc.disable_parallel_tool_use
         leftovers["tool_choice"] = dict(tc.model_extra or {})
     output_config = dict(m.output_config or {})
+    fmt = output_config.get("format")
+    if (
+        isinstance(fmt, dict)
+        and fmt.get("type") == "json_schema"
+        and fmt.keys() <= {"type", "schema"}
+    ):
+        schema = fmt.get("schema")
+        req.output_format = ir.OutputFormat(
+            "json_schema", schema if isinstance(schema, dict) else None
+        )
+        del output_config["format"]
     if (th := m.thinking) is not None:
         effort = output_config.pop("effort", None)
         req.thinking = ir.ThinkingConfig(th.type, th.budget_tokens, effort)
@@ -158,6 +169,7 @@ def request_from_ir(req: ir.Request, ctx: Context) -> JsonObject:
     _sampling_from_ir(req, out)
     _tool_choice_from_ir(req, out, ctx, same)
     _thinking_from_ir(req, out, ctx, same)
+    _format_from_ir(req.output_format, out, ctx)
     if req.user is not None:
         out["metadata"] = {"user_id": req.user}
     for key, value in req.extra.items():
@@ -281,6 +293,27 @@ def _tool_choice_from_ir(req: ir.Request, out: JsonObject, ctx: Context, same: b
         return
     if tc is not None:
         out["tool_choice"] = tc
+
+
+def _format_from_ir(fmt: ir.OutputFormat | None, out: JsonObject, ctx: Context) -> None:
+    """Structured output as ``output_config.format`` (beside a thinking effort, if any)."""
+    if fmt is None:
+        return
+    if fmt.type == "json_object":
+        ctx.note("response_format", "Anthropic has no schema-less JSON mode; dropped")
+        return
+    for key, value in (
+        ("name", fmt.name),
+        ("strict", fmt.strict),
+        ("description", fmt.description),
+    ):
+        if value is not None:
+            ctx.note(f"response_format.{key}", "no Anthropic equivalent; dropped")
+    schema = fmt.schema if fmt.schema is not None else {"type": "object"}
+    out["output_config"] = {
+        **out.get("output_config", {}),
+        "format": {"type": "json_schema", "schema": schema},
+    }
 
 
 def _thinking_from_ir(req: ir.Request, out: JsonObject, ctx: Context, same: bool) -> None:

@@ -35,6 +35,7 @@ _IR_FIELDS: Final = frozenset(
         "stream_options",
         "reasoning_effort",
         "user",
+        "response_format",
     }
 )
 
@@ -69,6 +70,7 @@ def request_to_ir(body: Any) -> ir.Request:
             else ir.ThinkingConfig(type="enabled", effort=req.reasoning_effort)
         )
     stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+    output_format = _format_to_ir(raw.get("response_format"), extra)
     return ir.Request(
         model=req.model,
         messages=_messages_to_ir(req.messages),
@@ -87,7 +89,31 @@ def request_to_ir(body: Any) -> ir.Request:
         thinking=thinking,
         user=req.user,
         extra=extra,
+        output_format=output_format,
     )
+
+
+def _format_to_ir(fmt: Any, extra: dict[str, Any]) -> ir.OutputFormat | None:
+    """``response_format``; a shape the IR does not know rides in extra."""
+    if fmt is None:
+        return None
+    if isinstance(fmt, dict) and fmt.get("type") == "text" and len(fmt) == 1:
+        return None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_object" and len(fmt) == 1:
+        return ir.OutputFormat("json_object")
+    spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(spec, dict):
+        name, desc, strict = spec.get("name"), spec.get("description"), spec.get("strict")
+        schema = spec.get("schema")
+        return ir.OutputFormat(
+            "json_schema",
+            schema if isinstance(schema, dict) else None,
+            name if isinstance(name, str) else None,
+            strict if isinstance(strict, bool) else None,
+            desc if isinstance(desc, str) else None,
+        )
+    extra["response_format"] = fmt
+    return None
 
 
 def _tool_to_ir(t: w.ToolDef) -> ir.Tool:

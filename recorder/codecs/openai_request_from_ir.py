@@ -80,6 +80,8 @@ def request_from_ir(req: ir.Request, ctx: Context) -> dict[str, Any]:
     effort = _effort_from_ir(req.thinking, ctx)
     if effort is not None:
         out["reasoning_effort"] = effort
+    if req.output_format is not None:
+        out["response_format"] = _format_from_ir(req.output_format)
     if req.stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
@@ -297,6 +299,22 @@ def _tool_choice_from_ir(choice: ir.ToolChoice) -> str | dict[str, Any]:
             return {"type": "function", "function": {"name": choice.name or ""}}
         case _:
             assert_never(choice.mode)
+
+
+def _format_from_ir(fmt: ir.OutputFormat) -> dict[str, Any]:
+    match fmt.type:
+        case "json_object":
+            return {"type": "json_object"}
+        case "json_schema":
+            spec: dict[str, Any] = {"name": fmt.name or "response"}
+            if fmt.description is not None:
+                spec["description"] = fmt.description
+            spec["schema"] = fmt.schema if fmt.schema is not None else {"type": "object"}
+            if fmt.strict is not None:
+                spec["strict"] = fmt.strict
+            return {"type": "json_schema", "json_schema": spec}
+        case _:
+            assert_never(fmt.type)
 
 
 def _effort_from_ir(thinking: ir.ThinkingConfig | None, ctx: Context) -> str | None:

@@ -89,6 +89,15 @@ def request_to_ir(body: Any) -> ir.Request:
             thinking = ir.ThinkingConfig(type="enabled", effort=req.reasoning.effort)
         if rest:
             extra["reasoning"] = rest
+    output_format = None
+    if req.text is not None and req.text.format is not None:
+        output_format = _format_to_ir(req.text.format)
+        if output_format is not None or req.text.format.get("type") == "text":
+            rest = {k: v for k, v in raw["text"].items() if k != "format"}
+            if rest:
+                extra["text"] = rest
+            else:
+                del extra["text"]
     return ir.Request(
         model=req.model,
         messages=messages,
@@ -103,6 +112,24 @@ def request_to_ir(body: Any) -> ir.Request:
         thinking=thinking,
         user=req.user,
         extra=extra,
+        output_format=output_format,
+    )
+
+
+def _format_to_ir(fmt: dict[str, Any]) -> ir.OutputFormat | None:
+    """``text.format``: the schema fields sit beside ``type`` (not nested as in Chat)."""
+    kind = fmt.get("type")
+    if kind == "json_object":
+        return ir.OutputFormat("json_object")
+    if kind != "json_schema":
+        return None
+    schema, name, strict, desc = (fmt.get(k) for k in ("schema", "name", "strict", "description"))
+    return ir.OutputFormat(
+        "json_schema",
+        schema if isinstance(schema, dict) else None,
+        name if isinstance(name, str) else None,
+        strict if isinstance(strict, bool) else None,
+        desc if isinstance(desc, str) else None,
     )
 
 

@@ -84,6 +84,8 @@ def request_from_ir(req: ir.Request, ctx: Context) -> JsonObject:
     if req.user is not None:
         out["user"] = req.user
     _reasoning_from_ir(req.thinking, out, ctx)
+    if req.output_format is not None:
+        out["text"] = {"format": _format_from_ir(req.output_format)}
     out["store"] = False
     if req.stream:
         out["stream"] = True
@@ -357,6 +359,22 @@ def _tool_choice_from_ir(choice: ir.ToolChoice, tools: list[ir.Tool]) -> str | J
             return {"type": "custom" if kind == "custom" else "function", "name": choice.name or ""}
         case _:
             assert_never(choice.mode)
+
+
+def _format_from_ir(fmt: ir.OutputFormat) -> JsonObject:
+    match fmt.type:
+        case "json_object":
+            return {"type": "json_object"}
+        case "json_schema":
+            out: JsonObject = {"type": "json_schema", "name": fmt.name or "response"}
+            if fmt.description is not None:
+                out["description"] = fmt.description
+            out["schema"] = fmt.schema if fmt.schema is not None else {"type": "object"}
+            if fmt.strict is not None:
+                out["strict"] = fmt.strict
+            return out
+        case _:
+            assert_never(fmt.type)
 
 
 def _reasoning_from_ir(thinking: ir.ThinkingConfig | None, out: JsonObject, ctx: Context) -> None:

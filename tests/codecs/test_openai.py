@@ -199,7 +199,8 @@ def test_request_to_ir_key_behaviours() -> None:
     assert req.max_tokens == 100 and req.stop_sequences == ["END"] and req.top_k == 40
     assert req.include_usage is True and req.thinking == ir.ThinkingConfig("enabled", effort="low")
     assert req.tool_choice == ir.ToolChoice("tool", "f")
-    assert set(req.extra) == {"response_format", "seed", "n", "logit_bias"}
+    assert set(req.extra) == {"seed", "n", "logit_bias"}
+    assert req.output_format == ir.OutputFormat("json_object")
     image = req.messages[2].content[1]
     assert isinstance(image, ir.ImagePart) and (image.media_type, image.data) == ("image/png", PNG)
 

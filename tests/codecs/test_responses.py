@@ -752,3 +752,38 @@ def test_responses_errors_to_ir() -> None:
     assert err.kind == "rate_limit" and err.message == "Rate limit"
     status, body = codec.error_from_ir(ir.ErrorInfo(kind="overloaded", message="busy"))
     assert status == 503 and body["error"]["message"] == "busy"
+
+
+# =========================================================================== structured output
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_text_format_maps_to_response_format_and_output_config() -> None:
+    fmt = {"type": "json_schema", "name": "City", "schema": SCHEMA, "strict": True}
+    body = {"model": "m", "input": "x", "text": {"format": fmt, "verbosity": "low"}}
+    req = codec.request_to_ir(body)
+    assert req.output_format == ir.OutputFormat("json_schema", SCHEMA, "City", True)
+    assert req.extra["text"] == {"verbosity": "low"}
+    chat = translate_request(body, ctx(upstream="openai"))
+    assert chat["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "City", "schema": SCHEMA, "strict": True},
+    }
+    c = ctx(upstream="anthropic")
+    claude = translate_request(body, c)
+    assert claude["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
+    back = translate_request(chat, ctx(client="openai", upstream="responses"))
+    assert back["text"] == {"format": fmt}
+    again = translate_request(claude, ctx(client="anthropic", upstream="responses"))
+    assert again["text"]["format"]["schema"] == SCHEMA
+
+
+def test_json_mode_has_no_anthropic_form() -> None:
+    body = {"model": "m", "input": "x", "text": {"format": {"type": "json_object"}}}
+    assert translate_request(body, ctx(upstream="openai"))["response_format"] == {
+        "type": "json_object"
+    }
+    c = ctx(upstream="anthropic")
+    assert "output_config" not in translate_request(body, c)
+    assert any(n.path == "response_format" for n in c.notes)
