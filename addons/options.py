@@ -5,6 +5,7 @@ mitmproxy's ``--set`` parses only str/int/bool, so durations are strings of seco
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -45,6 +46,13 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         "Key clients must present (x-api-key or Authorization: Bearer; through the listener as "
         "an explicit proxy: Proxy-Authorization, e.g. HTTPS_PROXY=http://tapegate:KEY@host:port)"
         "; never sent upstream.",
+    ),
+    (
+        "gateway_key_env",
+        str,
+        "",
+        "Environment variable holding gateway_key (instead of putting the key on the command "
+        "line, where the process list shows it).",
     ),
     ("gateway_allow_remote", bool, False, "Allow listening beyond loopback without gateway_key."),
     (
@@ -171,7 +179,7 @@ def read_options(o: Any) -> GatewayOptions:
         api=cast(Dialect | None, api),
         upstream_key_env=o.gateway_upstream_key_env or None,
         config=o.gateway_config or None,
-        key=o.gateway_key or None,
+        key=_gateway_key(o.gateway_key, o.gateway_key_env),
         allow_remote=o.gateway_allow_remote,
         policy=policy,
         replay_timing=o.gateway_replay_timing,
@@ -179,6 +187,18 @@ def read_options(o: Any) -> GatewayOptions:
         max_body=_size("gateway_max_body", o.gateway_max_body),
         max_json_depth=_depth(o.gateway_max_json_depth),
     )
+
+
+def _gateway_key(key: str, env: str) -> str | None:
+    if key and env:
+        raise ValueError("set gateway_key or gateway_key_env, not both")
+    if not env:
+        return key or None
+    from_env = os.environ.get(env, "")
+    if not from_env:
+        # Running without the key the operator meant to set would open the gateway.
+        raise ValueError(f"gateway_key_env: environment variable {env} is not set or empty")
+    return from_env
 
 
 def _depth(value: int) -> int:

@@ -50,6 +50,7 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
 
 from addons.metadata import DELIVERED, EXCHANGE, RECORDED
+from recorder import secrets
 from recorder.exchange import (
     Exchange,
     HttpRequest,
@@ -92,17 +93,30 @@ class Recorder:
             "recorder_cassette_overwrite", bool, False,
             "Allow recorder_cassette to name an existing non-empty directory (replaced).",
         )  # fmt: skip
+        loader.add_option(
+            "recorder_cassette_world_readable", bool, False,
+            "Create recorder_cassette's files 0644 (to commit after review); default 0600.",
+        )  # fmt: skip
+        loader.add_option(
+            "recorder_redact", str, "",
+            "More header names / query parameters whose values are secrets, comma-separated "
+            "patterns (x-tenant-id,*session*), added to the built-in deny-list (*token*, "
+            "*secret*, *password*, *signature*, *key*, *auth*, cookie, ...: docs/schema.md).",
+        )  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
-        if {"recorder_cassette", "recorder_cassette_overwrite"} & updated:
+        if "recorder_redact" in updated:
+            secrets.extend(secrets.parse_patterns(ctx.options.recorder_redact))
+        cassette = {"recorder_cassette", "recorder_cassette_overwrite"}
+        if (cassette | {"recorder_cassette_world_readable"}) & updated:
             self._close_cassette()
             if ctx.options.recorder_cassette:
                 try:
                     self._open_cassette(ctx.options.recorder_cassette)
                 except (CassetteError, OSError) as e:
                     raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
-        if not {"recorder_db", "recorder_flush_ms"} & updated:
-            return
+        if not {"recorder_db", "recorder_flush_ms", "recorder_redact"} & updated:
+            return  # (the writer process reads the deny-list's extension when it starts)
         self._close()
         if ctx.options.recorder_db:
             try:
@@ -141,9 +155,11 @@ class Recorder:
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._record(flow)
+        scrub(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._record(flow)
+        scrub(flow)
 
     def done(self) -> None:
         self._close()
@@ -175,7 +191,11 @@ class Recorder:
                     f"recorder_cassette: {e}; choose a new directory or set "
                     "recorder_cassette_overwrite=true to replace it"
                 ) from None
-        self.cassette = CassetteWriter(directory, on_error=self._writer_failed).start()
+        self.cassette = CassetteWriter(
+            directory,
+            on_error=self._writer_failed,
+            world_readable=ctx.options.recorder_cassette_world_readable,
+        ).start()
         log.info(f"tapegate: recording into cassette {directory}")
 
     def _close_cassette(self) -> None:
@@ -215,6 +235,22 @@ class Recorder:
                     sink.put(ex)
             except (StoreError, CassetteError) as e:
                 log.error(f"tapegate: exchange {ex.id} NOT recorded: {e}")
+
+
+def scrub(flow: http.HTTPFlow) -> None:
+    """Redact the secrets of a finished flow's request in place (it was sent already), so that
+    whatever shows flows after the recorder (mitmdump's flow lines, mitmweb) shows none. The
+    record was taken already, redacted on its own. (The response is left alone: mitmproxy
+    sends it to the client after this hook.)"""
+    fields = flow.request.headers.fields
+    if any(secrets.is_secret(k.decode("latin-1")) for k, _ in fields):
+        flow.request.headers.fields = tuple(
+            (k, b"[redacted]" if secrets.is_secret(k.decode("latin-1")) else v) for k, v in fields
+        )
+    if "=" in flow.request.path:
+        path = secrets.redact_url(flow.request.path)
+        if path != flow.request.path:
+            flow.request.data.path = path.encode()
 
 
 def finish(ex: Exchange, flow: http.HTTPFlow) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from recorder.exchange import REDACTED, SECRET_HEADERS, HttpRequest, HttpResponse, redact_url
+from recorder.exchange import HttpRequest, HttpResponse
+from recorder.secrets import REDACTED, is_secret, redact_url
 
 
 def header_pairs(headers: http.Headers) -> list[tuple[str, str]]:
@@ -15,14 +16,11 @@ def header_pairs(headers: http.Headers) -> list[tuple[str, str]]:
 
 def redacted_pairs(headers: http.Headers) -> list[tuple[str, str]]:
     """``redact_headers(header_pairs(headers))`` in one pass (twice per recorded request)."""
-    return [
-        (k.decode("latin-1"), REDACTED if k.lower() in _SECRET_NAMES else v.decode("latin-1"))
-        for k, v in headers.fields
-    ]
-
-
-# The secret names as bytes: ASCII, so bytes.lower() matches exactly what str.lower() would.
-_SECRET_NAMES = frozenset(name.encode() for name in SECRET_HEADERS)
+    out = []
+    for k, v in headers.fields:
+        name = k.decode("latin-1")
+        out.append((name, REDACTED if is_secret(name) else v.decode("latin-1")))
+    return out
 
 
 def _redact_url(url: str) -> str:

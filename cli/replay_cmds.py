@@ -176,11 +176,26 @@ def export(
     ] = None,
     where: Annotated[str | None, typer.Option(help="SQL condition on the exchanges table.")] = None,
     name: Annotated[str | None, typer.Option(help="Cassette name (default: folder name).")] = None,
+    world_readable: Annotated[
+        bool,
+        typer.Option(
+            help="Create the files 0644 (for a cassette to commit after review); default 0600."
+        ),
+    ] = False,
+    redact: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="More header names / query parameters to redact, by pattern (e.g. "
+            "'x-tenant-*'; repeatable), beyond the built-in deny-list (docs/schema.md)."
+        ),
+    ] = None,
 ) -> None:
-    """Write recorded exchanges from DuckDB as a cassette directory."""
+    """Write recorded exchanges from DuckDB as a cassette directory (secrets redacted)."""
+    from recorder import secrets
     from recorder.store.reader import load_exchanges
     from replay.export import export as write_cassette
 
+    secrets.extend(redact or [])
     conditions = [f"({where})"] if where else []
     params: list[str] = []
     if session:
@@ -200,7 +215,7 @@ def export(
     if not exchanges:
         typer.echo("error: no exchanges match; nothing written", err=True)
         raise typer.Exit(1)
-    cas = write_cassette(exchanges, cassette, name)
+    cas = write_cassette(exchanges, cassette, name, world_readable=world_readable)
     typer.echo(f"wrote {len(cas.interactions)} interactions to {cassette}")
 
 

@@ -10,44 +10,19 @@ is a Unix timestamp, every other time is an offset from it. The clock is read by
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from recorder import ir
 from recorder.errors import StreamProtocolError
+from recorder.secrets import REDACTED, redact_headers, redact_url
 from recorder.sse import SseEvent, SseParser
 
 Leg = Literal["client", "upstream"]
 
-# Headers whose values are secrets. Matched case-insensitively; values are replaced, names kept
-# so that a reader can still see that a credential was sent.
-SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "cookie",
-        "set-cookie",
-        "x-goog-api-key",
-        "openai-organization",
-        "openai-project",
-    }
-)
-REDACTED = "[redacted]"
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:key|api[-_]?key|token|access_token|auth|sig)=)[^&#]*")
-
-
-def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(k, REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers]
-
-
-def redact_url(url: str) -> str:
-    """Drop credentials from a URL: userinfo and key-like query parameters."""
-    url = re.sub(r"(?<=://)[^/@]+@", "", url)
-    return _SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, url)
+# Secrets: the deny-list of header names and query parameters lives in recorder.secrets.
+__all__ = ["REDACTED", "redact_headers", "redact_url"]
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from recorder import safejson
-from recorder.exchange import REDACTED, SECRET_HEADERS, redact_url
+from recorder.secrets import REDACTED, is_secret, redact_url
 
 CASSETTE_VERSION = 1
 CASSETTE_FILE = "cassette.json"
@@ -165,7 +165,7 @@ def clean_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         k = name.lower()
         if k in VOLATILE_HEADERS or k.startswith(VOLATILE_HEADER_PREFIXES):
             continue
-        v = REDACTED if k in SECRET_HEADERS else value
+        v = REDACTED if is_secret(k) else value
         out[k] = f"{out[k]}, {v}" if k in out else v
     return out
 
@@ -209,8 +209,16 @@ def json_bytes(value: Any) -> bytes:
 # --------------------------------------------------------------------------- save
 
 
-def save(cassette: Cassette, directory: str | os.PathLike[str]) -> Path:
-    """Write ``cassette`` to ``directory`` (created; stale ``.sse`` files removed)."""
+PRIVATE, SHARED = 0o600, 0o644
+
+
+def save(
+    cassette: Cassette, directory: str | os.PathLike[str], *, world_readable: bool = False
+) -> Path:
+    """Write ``cassette`` to ``directory`` (created; stale ``.sse`` files removed). Its files
+    are created 0600 (readable by their owner only: a cassette holds whole conversations) unless
+    ``world_readable`` (0644, for a cassette reviewed and meant to be committed)."""
+    mode = SHARED if world_readable else PRIVATE
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     for old in d.glob("*.sse"):
@@ -218,15 +226,27 @@ def save(cassette: Cassette, directory: str | os.PathLike[str]) -> Path:
     doc = {
         "version": CASSETTE_VERSION,
         "name": cassette.name,
-        "interactions": [_interaction_to_json(i, d) for i in cassette.interactions],
+        "interactions": [_interaction_to_json(i, d, mode) for i in cassette.interactions],
     }
     text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    (d / CASSETTE_FILE).write_text(text, encoding="utf-8")
+    write_file(d / CASSETTE_FILE, text.encode("utf-8"), mode)
     cassette.path = d
     return d
 
 
-def _interaction_to_json(it: Interaction, d: Path) -> dict[str, Any]:
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    """``path`` holding ``data``, with exactly ``mode`` (an existing file's mode is replaced:
+    ``O_CREAT`` alone would keep it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+    finally:
+        os.close(fd)
+
+
+def _interaction_to_json(it: Interaction, d: Path, mode: int) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "index": it.index,
         "id": it.id,
@@ -238,11 +258,12 @@ def _interaction_to_json(it: Interaction, d: Path) -> dict[str, Any]:
     }
     for leg in LEGS:
         rec = it.leg(leg)
-        obj[leg] = None if rec is None else _leg_to_json(rec, d, f"{it.index:04d}.{leg}.sse")
+        name = f"{it.index:04d}.{leg}.sse"
+        obj[leg] = None if rec is None else _leg_to_json(rec, d, name, mode)
     return obj
 
 
-def _leg_to_json(rec: LegRecord, d: Path, sse_name: str) -> dict[str, Any]:
+def _leg_to_json(rec: LegRecord, d: Path, sse_name: str, mode: int) -> dict[str, Any]:
     req = rec.request
     out: dict[str, Any] = {
         "request": {
@@ -257,7 +278,7 @@ def _leg_to_json(rec: LegRecord, d: Path, sse_name: str) -> dict[str, Any]:
     if resp is not None:
         r: dict[str, Any] = {"status": resp.status, "headers": clean_headers(resp.headers.items())}
         if resp.stream is not None:
-            (d / sse_name).write_bytes(resp.stream.data)
+            write_file(d / sse_name, resp.stream.data, mode)
             r["stream"] = {"file": sse_name, "timing": [list(t) for t in resp.stream.timing]}
         else:
             r.update(_body_to_json(resp.body))

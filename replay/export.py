@@ -109,12 +109,17 @@ def to_cassette(exchanges: Iterable[Exchange], name: str) -> Cassette:
 
 
 def export(
-    exchanges: Iterable[Exchange], directory: str | os.PathLike[str], name: str | None = None
+    exchanges: Iterable[Exchange],
+    directory: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    world_readable: bool = False,
 ) -> Cassette:
-    """Write ``exchanges`` as the cassette ``directory`` (its name defaults to the folder's)."""
+    """Write ``exchanges`` as the cassette ``directory`` (its name defaults to the folder's);
+    files 0600 unless ``world_readable`` (see :func:`replay.cassette.save`)."""
     d = Path(directory)
     cassette = to_cassette(exchanges, name or d.name)
-    save(cassette, d)
+    save(cassette, d, world_readable=world_readable)
     return cassette
 
 
@@ -132,14 +137,16 @@ def refuse_overwrite(directory: str | os.PathLike[str]) -> None:
         raise CassetteError(f"{d} already exists and is not empty")
 
 
-def write_cassette(exchanges: Sequence[Exchange], directory: str | os.PathLike[str]) -> Cassette:
+def write_cassette(
+    exchanges: Sequence[Exchange], directory: str | os.PathLike[str], world_readable: bool = False
+) -> Cassette:
     """:func:`export`, but into a staging folder inside ``directory`` first, then moved in, so a
     reader never sees a half-written ``cassette.json`` (the ``.sse`` files go in before it)."""
     d = Path(directory)
     staging = d / STAGING_DIR
     if staging.exists():
         shutil.rmtree(staging)
-    cassette = export(exchanges, staging, name=d.name)
+    cassette = export(exchanges, staging, name=d.name, world_readable=world_readable)
     fresh = {p.name for p in staging.glob("*.sse")}
     for p in staging.glob("*.sse"):
         os.replace(p, d / p.name)
@@ -179,8 +186,10 @@ class CassetteWriter:
         *,
         interval: float = 1.0,
         on_error: Callable[[BaseException], None] | None = None,
+        world_readable: bool = False,
     ) -> None:
         self.directory = Path(directory)
+        self.world_readable = world_readable
         self.interval = interval
         self.on_error = on_error
         self.failed: BaseException | None = None
@@ -241,7 +250,7 @@ class CassetteWriter:
         if self.failed is not None or len(self._exchanges) == self.written:
             return
         try:
-            write_cassette(self._exchanges, self.directory)
+            write_cassette(self._exchanges, self.directory, self.world_readable)
             self.written = len(self._exchanges)
         except Exception as e:  # the thread must report, not die silently
             self.failed = e

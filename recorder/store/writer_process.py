@@ -38,11 +38,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from recorder import secrets
 from recorder.exchange import Exchange
 from recorder.store.handoff import pack, unpack
 from recorder.store.results import QueryResult, StoreError
 
 EXCHANGE, FLUSH, STOP = b"E", b"F", b"S"
+REDACT_ENV = "TAPEGATE_REDACT"  # the gateway's recorder_redact patterns, for the child
 _ROOT = Path(__file__).resolve().parents[2]  # the directory holding the recorder package
 
 
@@ -141,6 +143,7 @@ class WriterProcess:
         """Start a child and wait for it to say it is ready (StoreError if it does not)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+        env[REDACT_ENV] = ",".join(secrets.extra_patterns())
         argv = [sys.executable, "-m", "recorder.store.writer_process", self.path]
         proc = subprocess.Popen(
             [*argv, repr(self.flush_interval), str(replayed)],
@@ -392,6 +395,10 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Everything this process creates (the database, its WAL, the sidecar, DuckDB's spill
+    # files) is readable by its owner only: a recording holds whole conversations.
+    os.umask(0o077)
+    secrets.extend(secrets.parse_patterns(os.environ.get(REDACT_ENV, "")))
     path, flush_interval = argv[0], float(argv[1])
     replayed = int(argv[2]) if len(argv) > 2 else 0
     out_lock = threading.Lock()

@@ -111,6 +111,10 @@ def test_request_hook(case: Case) -> None:
         ({"gateway_first_token_timeout": "soon"}, "gateway_first_token_timeout must be a number"),
         ({"gateway_config": "/nonexistent.yaml"}, "cannot read routes file"),
         ({"listen_host": "0.0.0.0"}, "refusing to listen on '0.0.0.0' without gateway_key"),
+        ({"gateway_key_env": "TAPEGATE_UNSET_VAR_7f"}, "TAPEGATE_UNSET_VAR_7f is not set"),
+        ({"gateway_key_env": "HOME", "gateway_key": "k"}, "not both"),
+        ({"gateway_max_body": "lots"}, "gateway_max_body must be a size"),
+        ({"gateway_max_json_depth": 1}, "gateway_max_json_depth must be at least 2"),
     ],
 )
 def test_configure_refuses_bad_options(opts: dict[str, str], message: str) -> None:
@@ -118,6 +122,14 @@ def test_configure_refuses_bad_options(opts: dict[str, str], message: str) -> No
     with taddons.context(gw) as tctx:
         with pytest.raises(exceptions.OptionsError, match=message):
             tctx.configure(gw, **opts)
+
+
+def test_the_gateway_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPEGATE_TEST_KEY", "from-env")
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw, gateway_key_env="TAPEGATE_TEST_KEY", listen_host="0.0.0.0")
+        assert gw.opts.key == "from-env"
 
 
 def test_remote_listen_allowed_with_a_key() -> None:

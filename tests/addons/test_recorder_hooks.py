@@ -10,7 +10,7 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from addons.metadata import EXCHANGE
-from addons.recorder_hooks import Recorder
+from addons.recorder_hooks import Recorder, scrub
 from recorder.exchange import Exchange, HttpRequest, RecordedEvent
 from recorder.store import load_exchanges, query
 from recorder.store.query_server import sidecar_path
@@ -199,3 +199,15 @@ def test_no_secret_reaches_the_database_file(db):
     assert not any(s in json.dumps(text) for s in SECRETS)
     assert "[redacted]" in json.dumps(text)
     assert all(isinstance(ex, Exchange) for ex in load_exchanges(db))
+
+
+def test_a_finished_flow_shows_no_secret_to_whatever_logs_it() -> None:
+    f = tflow.tflow(resp=True)
+    f.request.path = "/v1/messages?client_secret=s1&beta=true"
+    f.request.headers["x-auth-token"] = "s2"
+    f.response.headers["set-cookie"] = "s3"
+    scrub(f)
+    assert f.request.path == "/v1/messages?client_secret=[redacted]&beta=true"
+    assert f.request.headers["x-auth-token"] == "[redacted]"
+    assert f.response.headers["set-cookie"] == "s3"  # not sent yet: the client needs it
+    assert f.request.headers["content-length"]  # the rest untouched
