@@ -14,15 +14,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from recorder import ir
 from recorder.codecs import codec
 from recorder.context import Context, IdFactory
-from recorder.errors import TranslationError
+from recorder.errors import StreamProtocolError, TranslationError
 from recorder.exchange import Exchange, HttpRequest, HttpResponse, Leg, RecordedEvent
 from recorder.observe.accumulate import Accumulator
-from recorder.sse import SseEvent
+from recorder.sse import SseEvent, SseParser
 from recorder.summary import settle
 
 
@@ -44,6 +44,7 @@ class LegReading:
     incomplete: str | None = None  # the stream ended without its terminal event: why it says so
     events: list[TimedEvent] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what could not be read, and why
+    timed: bool = True  # the events carry the times they passed (not so for a lone body)
 
     @property
     def tool_calls(self) -> list[ir.ToolCallPart]:
@@ -94,6 +95,32 @@ def read_leg(ex: Exchange, leg: Leg) -> LegReading:
         _read_stream(out, mod, ctx, events)
     elif resp is not None:
         _read_body(out, mod, ctx, resp)
+    return out
+
+
+def read_message(
+    data: bytes, dialect: str | None, part: Literal["request", "response"], status: int = 200
+) -> LegReading:
+    """A lone HTTP body (a request, a JSON answer or an SSE stream) read as one leg, when no
+    recorded exchange is at hand (a flow seen without the recorder). Events are untimed."""
+    ex = Exchange(id="message", started_at=0.0, client_dialect=dialect)
+    if part == "request":
+        ex.client_request = HttpRequest("POST", "", [], data)
+        out = read_leg(ex, "client")
+        out.timed = False
+        return out
+    parser = SseParser()
+    try:
+        events = parser.feed(data) + parser.close() if data.lstrip()[:1] != b"{" else []
+    except StreamProtocolError:
+        events = []
+    if events:
+        ex.events = [RecordedEvent("client", i, 0.0, e.event, e.data, e.comment)
+                     for i, e in enumerate(events)]  # fmt: skip
+    else:
+        ex.client_response = HttpResponse(status, [], data)
+    out = read_leg(ex, "client")
+    out.timed = False
     return out
 
 

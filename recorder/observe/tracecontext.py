@@ -13,7 +13,7 @@ flag sent upstream matches whether the spans are exported.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from opentelemetry import trace
@@ -35,6 +35,10 @@ class TraceIds:
     sampled: bool
     tracestate: str | None = None
     t_sent: float | None = None  # seconds from the exchange's start: the upstream request left
+
+    def sent(self, t: float) -> TraceIds:
+        """These ids, with the time the upstream request left (seconds from the start)."""
+        return replace(self, t_sent=t)
 
     def as_extra(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -129,7 +129,7 @@ def _parts(parts: list[ir.Part], titled: bool = False) -> list[str]:
 def _event_line(leg: LegReading, i: int) -> str:
     e = leg.events[i]
     w = e.wire
-    t = f"+{seconds(w.t)}" if w.t is not None else ""
+    t = f"+{seconds(w.t)}" if leg.timed else ""
     name = w.event or ("(comment)" if w.comment is not None else "")
     what = "; ".join(_say(x) for x in e.ir) or (w.comment or w.data or "").strip()[:80]
     return f"  {t:>9} #{w.seq:<4} {name:<22} {what}".rstrip()
