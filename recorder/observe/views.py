@@ -34,7 +34,9 @@ def conversation(leg: LegReading, part: Part, width: int = 100) -> str:
         lines = _answer(leg, width)
         if leg.events:
             lines += ["", _rule(f"{len(leg.events)} events", width)]
-            lines += [_event_line(leg, i) for i in range(len(leg.events))]
+            names = [e.wire.event or "" for e in leg.events]
+            name_width = min(40, max(map(len, names), default=0))
+            lines += [_event_line(leg, i, name_width) for i in range(len(leg.events))]
     lines += [f"! {p}" for p in leg.problems]
     return "\n".join(lines) + "\n"
 
@@ -126,13 +128,13 @@ def _parts(parts: list[ir.Part], titled: bool = False) -> list[str]:
     return out
 
 
-def _event_line(leg: LegReading, i: int) -> str:
+def _event_line(leg: LegReading, i: int, name_width: int) -> str:
     e = leg.events[i]
     w = e.wire
     t = f"+{seconds(w.t)}" if leg.timed else ""
     name = w.event or ("(comment)" if w.comment is not None else "")
     what = "; ".join(_say(x) for x in e.ir) or (w.comment or w.data or "").strip()[:80]
-    return f"  {t:>9} #{w.seq:<4} {name:<22} {what}".rstrip()
+    return f"  {t:>9} #{w.seq:<4} {name:<{name_width}} {what}".rstrip()
 
 
 def _say(ev: ir.StreamEvent) -> str:

@@ -72,3 +72,15 @@ def test_an_answer_by_the_gateway_has_no_pair():
     ex = samples.failed()
     ex.upstream_dialect, ex.upstream_request = None, None
     assert "no upstream leg" in pair(ex, read(ex), "response")
+
+
+def test_a_dialect_added_later_needs_no_code_here():
+    """The Responses API came after these views: its codec is all they need."""
+    from recorder.observe.reading import read_message
+    from tests.translate import streams
+
+    text = conversation(read_message(streams._rs_tool(), "responses", "response"), "response")
+    assert text.startswith("responses stream · model gpt-5.5 · id resp_abc")
+    assert "── tool call get_weather (call_1) " in text and '"city": "Paris"' in text
+    assert "response.function_call_arguments.delta args '{\"ci'" in text
+    assert "+0ms" not in text  # a lone body has no times to show
