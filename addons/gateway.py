@@ -1,12 +1,45 @@
-"""mitmdump entry point: ``uv run mitmdump -s addons/gateway.py [--set gateway_upstream=URL ...]``.
+"""mitmdump entry point: ``uv run mitmdump -s addons/gateway.py [--set gateway_upstream=URL ...]``
+(``mitmweb`` takes the same script and options).
 
 Thin on purpose: it only lists the addons. The Gateway routes/translates and fills
-``flow.metadata["tapegate.exchange"]``; the Recorder, after it, stores that exchange. The
-Gateway knows its Recorder so that it fills in exchanges only while something records them.
+``flow.metadata["tapegate.exchange"]``; the Recorder, after it, stores that exchange; the
+observers (console, OpenTelemetry, message log) look at it. The Gateway fills in exchanges only
+while something records or looks at them.
 """
 
-from addons.gateway_hooks import Gateway
-from addons.recorder_hooks import Recorder
+from addons.gateway_hooks import Gateway, Recording
+from addons.observe.console import Console
+from addons.observe.hub import Observers
+from addons.observe.messagelog import MessageLogger
+from addons.observe.telemetry import Telemetry
+from addons.observe.web_views import WebViews
+from addons.recorder_hooks import Recorder, Refusal
+
+
+class _Takers:
+    """Whoever takes the gateway's exchanges: the Recorder, and the observers."""
+
+    def __init__(self, recorder: Recorder, observers: Observers) -> None:
+        self.recorder = recorder
+        self.observers = observers
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder.recording or self.observers.recording
+
+    def refusal(self) -> Refusal | None:
+        return self.recorder.refusal()
+
 
 recorder = Recorder()
-addons = [Gateway(recorder), recorder]
+observers = Observers()
+takers: Recording = _Takers(recorder, observers)
+addons = [
+    Gateway(takers),
+    recorder,
+    Console(observers),
+    Telemetry(observers),
+    MessageLogger(observers),
+    observers,  # after the three above: it starts the observer process with what they asked
+    WebViews(),
+]

@@ -23,6 +23,9 @@ from recorder.observe.facts import Facts
 from recorder.observe.reading import Reading
 
 
+DEFAULT_ROUTE = "default"  # the route gateway_upstream makes: not worth a word on every line
+
+
 class Detail(StrEnum):
     """``console_detail``: what follows each exchange's line."""
 
@@ -51,7 +54,7 @@ def line(f: Facts) -> Text:
     for text, style in _usage(f.usage):
         t.append("  ")
         t.append(text, style)
-    if f.route:
+    if f.route and f.route != DEFAULT_ROUTE:
         t.append(f"  @{f.route}", "dim")
     if f.attempts > 1:
         t.append(f"  ↻{f.attempts - 1}", "yellow")

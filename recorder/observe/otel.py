@@ -104,16 +104,18 @@ class ExportStats:
         return self.failed
 
 
-class _LastWords(logging.Handler):
-    """Keeps the exporter's last log message (why an export failed) instead of printing it."""
+class _FirstWords(logging.Handler):
+    """Keeps the exporter's first complaint about an export (it names the cause, such as a
+    refused connection; the last one only says it gave up) instead of printing it."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.message: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING:
-            self.message = record.getMessage()
+        if record.levelno >= logging.WARNING and self.message is None:
+            text = record.getMessage()
+            self.message = text if len(text) <= 300 else text[:300] + "…"
 
 
 class _Counting(SpanExporter):
@@ -121,7 +123,7 @@ class _Counting(SpanExporter):
     (first failure, recovery) so that a dead collector is reported once, not per batch."""
 
     def __init__(
-        self, inner: SpanExporter, stats: ExportStats, words: _LastWords,
+        self, inner: SpanExporter, stats: ExportStats, words: _FirstWords,
         on_change: Callable[[bool, ExportStats], None],
     ) -> None:  # fmt: skip
         self.inner = inner
@@ -187,7 +189,7 @@ class SpanSink:
         exporter: SpanExporter | None = None,
     ) -> None:
         self.stats = ExportStats()
-        words = _LastWords()
+        words = _FirstWords()
         for name in _EXPORTER_LOGGERS:
             log = logging.getLogger(name)
             log.addHandler(words)

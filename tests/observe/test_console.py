@@ -28,9 +28,13 @@ def _line(ex) -> str:
 def test_the_line_names_model_status_timings_tokens_and_tools():
     text = _line(samples.streaming())
     for part in ("anthropic→openai", "gpt-5.5", "200", "sse", "ttft", "17ms", "60ms",
-                 "120 in", "17 out", "▸ Bash", "@default", "5f0c7a"):  # fmt: skip
+                 "120 in", "17 out", "▸ Bash", "5f0c7a"):  # fmt: skip
         assert part in text, part
     assert "\n" not in text
+    assert "@default" not in text  # the route gateway_upstream makes goes without saying
+    ex = samples.streaming()
+    ex.route = "local"
+    assert "  @local  " in _line(ex)
 
 
 def test_lines_align_up_to_the_durations():

@@ -1,0 +1,57 @@
+"""The live console: one line per exchange as it finishes (``gateway_console``), with the
+messages and tool arguments under it on request (``console_detail``).
+
+``auto`` (the default) shows it when the gateway's stdout is a terminal, so a gateway run by a
+service manager or piped into a file stays quiet. While it shows, mitmdump's own line per flow
+is switched off (``flow_detail=0``, unless set otherwise): one line per exchange is enough.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from mitmproxy import ctx, exceptions
+
+from addons.observe.hub import Observers
+from recorder.observe.console import Detail
+from recorder.observe.sinks import ConsoleConfig
+
+MODES = ("auto", "on", "off")
+
+
+class Console:
+    def __init__(self, hub: Observers) -> None:
+        self.hub = hub
+        self.active = False
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "gateway_console", str, "auto",
+            "Live console: one line per finished exchange (time, session, dialects, model, "
+            "status, TTFT, duration, tokens, tool calls, error). auto: when stdout is a "
+            "terminal | on | off.",
+            choices=MODES,
+        )  # fmt: skip
+        loader.add_option(
+            "console_detail", str, "none",
+            "Under each console line: none | tools (tool calls with their arguments) | "
+            "messages (the turn's new messages and the reply, shortened) | full (not shortened).",
+            choices=[d.value for d in Detail],
+        )  # fmt: skip
+
+    def configure(self, updated: set[str]) -> None:
+        if not {"gateway_console", "console_detail"} & updated:
+            return
+        mode = ctx.options.gateway_console
+        if mode not in MODES:  # choices are checked by mitmproxy; this keeps mypy honest
+            raise exceptions.OptionsError(f"gateway_console must be one of {', '.join(MODES)}")  # type: ignore[no-untyped-call]
+        tty = sys.stdout.isatty()
+        self.active = mode == "on" or (mode == "auto" and tty)
+        cfg = ConsoleConfig(Detail(ctx.options.console_detail), color=tty) if self.active else None
+        self.hub.want_console(cfg)
+
+    def running(self) -> None:
+        opts = ctx.options
+        if self.active and "flow_detail" in opts and opts.flow_detail == 1:  # mitmdump's default
+            opts.update(flow_detail=0)  # type: ignore[no-untyped-call]
