@@ -22,7 +22,6 @@ from recorder import ir
 from recorder.observe.facts import Facts
 from recorder.observe.reading import Reading
 
-
 DEFAULT_ROUTE = "default"  # the route gateway_upstream makes: not worth a word on every line
 
 
