@@ -43,12 +43,16 @@ class Console:
     def configure(self, updated: set[str]) -> None:
         if not {"gateway_console", "console_detail"} & updated:
             return
-        mode = ctx.options.gateway_console
-        if mode not in MODES:  # choices are checked by mitmproxy; this keeps mypy honest
-            raise exceptions.OptionsError(f"gateway_console must be one of {', '.join(MODES)}")  # type: ignore[no-untyped-call]
+        mode, detail = ctx.options.gateway_console, ctx.options.console_detail
+        details = [d.value for d in Detail]
+        if mode not in MODES or detail not in details:
+            raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
+                f"gateway_console must be one of {', '.join(MODES)} and console_detail one of "
+                f"{', '.join(details)}"
+            )
         tty = sys.stdout.isatty()
         self.active = mode == "on" or (mode == "auto" and tty)
-        cfg = ConsoleConfig(Detail(ctx.options.console_detail), color=tty) if self.active else None
+        cfg = ConsoleConfig(Detail(detail), color=tty) if self.active else None
         self.hub.want_console(cfg)
 
     def running(self) -> None:

@@ -39,6 +39,7 @@ from recorder.store.handoff import pack, unpack
 from recorder.store.writer_process import EXCHANGE, STOP, frame
 
 _ROOT = Path(__file__).resolve().parents[2]
+NICENESS = 10  # the observer's CPU priority below the gateway's (and its recorder's)
 
 
 @dataclass(slots=True, frozen=True)
@@ -211,11 +212,14 @@ class ObserverProcess:
 def main(argv: list[str]) -> int:
     from recorder.observe.facts import facts_of
     from recorder.observe.reading import read
-    from recorder.observe.sinks import ConsoleSink, LogSink, Sink, TraceSink
+    from recorder.observe.sinks import ConsoleSink, LogSink, Needs, Sink, TraceSink
     from recorder.summary import settle
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Looking is best effort: on a busy box the proxy and its recorder come first.
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     settings = ObserveSettings.from_json(argv[0])
     status = os.fdopen(int(argv[1]), "w", buffering=1)
     lock = threading.Lock()
@@ -235,6 +239,9 @@ def main(argv: list[str]) -> int:
     except Exception as e:  # noqa: BLE001 - reported to the gateway, which logs it
         say({"error": f"observer could not start: {type(e).__name__}: {e}"})
         return 1
+    needs = Needs()
+    for sink in sinks.values():
+        needs |= sink.needs
     say({"ready": True, "pid": os.getpid()})
     broken: set[str] = set()
     inp = sys.stdin.buffer  # buffered: read(n) returns fewer than n bytes only at the end
@@ -250,8 +257,12 @@ def main(argv: list[str]) -> int:
             continue
         try:
             ex = unpack(body)
+            if not needs.upstream and ex.taped:  # only the client leg is read: parse only it
+                ex.taped = [t for t in ex.taped if t[0] == "client"]
             settle(ex)
-            reading = read(ex)
+            reading = read(
+                ex, upstream=needs.upstream, requests=needs.requests, answers=needs.answer_of(ex)
+            )
             facts = facts_of(ex, reading)
         except Exception as e:  # noqa: BLE001 - one unreadable exchange must not end the rest
             say({"warning": f"observer: exchange not readable: {type(e).__name__}: {e}"})

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+from rich.color import ColorSystem
 from rich.console import Console
+from rich.text import Text
 
 from recorder.exchange import Exchange
 from recorder.observe import console, messages, spans
@@ -23,7 +25,32 @@ Say = Callable[[dict[str, Any]], None]
 _PLAIN_WIDTH = 160  # how much of a message a detail line shows when the output is no terminal
 
 
+@dataclass(slots=True, frozen=True)
+class Needs:
+    """How much of the exchange a sink reads: the process reads the most any sink needs."""
+
+    # The answers. Without them a console line still has the summary's model, usage, stop
+    # reason and error; the answer is read anyway when it holds more (tool calls, an error).
+    answer: bool = True
+    requests: bool = False  # the requests as IR (messages, parameters)
+    upstream: bool = False  # the upstream leg too
+
+    def __or__(self, other: Needs) -> Needs:
+        return Needs(
+            self.answer or other.answer, self.requests or other.requests,
+            self.upstream or other.upstream,
+        )  # fmt: skip
+
+    def answer_of(self, ex: Exchange) -> bool:
+        """Whether to read ``ex``'s answer: asked for, or it holds what the summary lacks
+        (the names of tool calls, the kind of an error)."""
+        return self.answer or ex.stop_reason == "tool_use" or ex.error is not None
+
+
 class Sink(Protocol):
+    @property
+    def needs(self) -> Needs: ...
+
     def handle(self, ex: Exchange, reading: Reading, facts: Facts) -> None: ...
 
     def close(self) -> None: ...
@@ -36,15 +63,24 @@ class ConsoleConfig:
 
 
 class ConsoleSink:
+    """Prints the lines. Each rich ``Text`` is turned into its styled string directly (its
+    segments, each style's escape codes): a full ``Console.print`` per line costs the observer
+    more than reading the exchange does."""
+
     def __init__(self, cfg: ConsoleConfig, out: IO[str] | None = None) -> None:
         self.cfg = cfg
+        self.file = out or sys.stdout
+        self.console = Console(file=self.file, force_terminal=cfg.color, no_color=not cfg.color)
         # Not a terminal (a log file, a pipe): lines are not cut to a screen's width.
-        self.console = Console(
-            file=out or sys.stdout, force_terminal=cfg.color, no_color=not cfg.color,
-            highlight=False, soft_wrap=False, emoji=False, width=None if cfg.color else 4096,
-        )  # fmt: skip
         self.width = self.console.width if cfg.color else _PLAIN_WIDTH
+        self.colors = ColorSystem.STANDARD if cfg.color else None
         self._turns = Turns()
+
+    @property
+    def needs(self) -> Needs:
+        if self.cfg.detail is console.Detail.none:
+            return Needs(answer=False)
+        return Needs(answer=True, requests=True)
 
     def handle(self, ex: Exchange, reading: Reading, facts: Facts) -> None:
         lines = [console.line(facts)]
@@ -53,21 +89,33 @@ class ConsoleSink:
             shown = messages.input_messages(req) if req is not None else []
             skip = self._turns.seen(facts.session, shown)
             lines += console.details(reading, self.cfg.detail, skip, self.width)
-        cut = self.cfg.detail is not console.Detail.full
-        with self.console.capture() as cap:  # one write: lines of two processes never mix
-            for t in lines:
-                if cut:
-                    self.console.print(t, no_wrap=True, overflow="ellipsis", crop=True)
-                else:
-                    self.console.print(t)
-        self.console.file.write(cap.get())
-        self.console.file.flush()
+        cut = self.cfg.color and self.cfg.detail is not console.Detail.full
+        out = []
+        for t in lines:
+            if cut:
+                t.truncate(self.width, overflow="ellipsis")
+            out.append(self._styled(t))
+        self.file.write("".join(out))  # one write: lines of two processes never mix
+        self.file.flush()
+
+    def _styled(self, t: Text) -> str:
+        if self.colors is None:
+            return t.plain + "\n"
+        return (
+            "".join(
+                seg.style.render(seg.text, color_system=self.colors) if seg.style else seg.text
+                for seg in t.render(self.console)
+            )
+            + "\n"
+        )
 
     def close(self) -> None:
-        self.console.file.flush()
+        self.file.flush()
 
 
 class TraceSink:
+    needs = Needs(answer=True, requests=True, upstream=True)
+
     def __init__(self, cfg: OtelConfig, say: Say) -> None:
         self.cfg = cfg
         self.say = say
@@ -90,6 +138,8 @@ class TraceSink:
 
 
 class LogSink:
+    needs = Needs(answer=True, requests=True)
+
     def __init__(self, cfg: LogConfig) -> None:
         self.log = MessageLog(cfg)
 

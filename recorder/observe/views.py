@@ -26,7 +26,7 @@ Part = Literal["request", "response"]
 RULE = "─"
 
 
-def conversation(leg: LegReading, part: Part, width: int = 100) -> str:
+def conversation(leg: LegReading, part: Part, width: int = 78) -> str:
     lines: list[str]
     if part == "request":
         lines = _request(leg, width)
