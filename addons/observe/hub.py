@@ -80,8 +80,11 @@ class Observers:
         if not isinstance(ex, Exchange):
             return  # not LLM traffic the gateway handled
         flow.metadata[SEEN] = True
-        finish(ex, flow)
-        self.proc.put(ex)
+        try:
+            finish(ex, flow)
+            self.proc.put(ex)
+        except Exception:  # noqa: BLE001 - looking must never cost a request
+            log.exception(f"tapegate: exchange {ex.id} not observed")
 
     def _stop(self) -> None:
         if self.proc is not None:

@@ -8,6 +8,7 @@ exchange (``extra["trace"]``, recorded too, so a trace leads to its recording).
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -19,6 +20,8 @@ from recorder.errors import ConfigError
 from recorder.exchange import Exchange
 from recorder.observe import otel
 from recorder.observe.tracecontext import EXTRA_KEY, TraceStarter, upstream_headers
+
+log = logging.getLogger("tapegate.observe")
 
 
 class Telemetry:
@@ -53,11 +56,17 @@ class Telemetry:
         """After the gateway pointed the request upstream: the trace context goes with it."""
         if self.starter is None:
             return
+        try:
+            self._trace(flow, self.starter)
+        except Exception:  # noqa: BLE001 - tracing must never cost a request
+            log.exception("tapegate: trace context failed")
+
+    def _trace(self, flow: http.HTTPFlow, starter: TraceStarter) -> None:
         ex = flow.metadata.get(EXCHANGE)
         if not isinstance(ex, Exchange) or EXTRA_KEY in ex.extra:
             return
         headers = flow.request.headers
-        ids = self.starter.start(headers.get("traceparent"), headers.get("tracestate"))
+        ids = starter.start(headers.get("traceparent"), headers.get("tracestate"))
         if flow.response is None:  # it goes upstream
             ids = ids.sent(time.time() - ex.started_at)
             carried = upstream_headers(ids)
