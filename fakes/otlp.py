@@ -9,6 +9,7 @@ that refuses); :meth:`OtlpReceiver.stop` makes it a collector that is down.
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -63,6 +64,15 @@ class Batch:
     path: str
     headers: dict[str, str]
     spans: list[ReceivedSpan] = field(default_factory=list)
+
+
+def down_url() -> str:
+    """An OTLP base URL where nothing listens (a collector that is down)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"
 
 
 def value(v: AnyValue) -> Any:

@@ -133,11 +133,12 @@ def _event_line(leg: LegReading, i: int, name_width: int) -> str:
     w = e.wire
     t = f"+{seconds(w.t)}" if leg.timed else ""
     name = w.event or ("(comment)" if w.comment is not None else "")
-    what = "; ".join(_say(x) for x in e.ir) or (w.comment or w.data or "").strip()[:80]
+    what = "; ".join(describe(x) for x in e.ir) or (w.comment or w.data or "").strip()[:80]
     return f"  {t:>9} #{w.seq:<4} {name:<{name_width}} {what}".rstrip()
 
 
-def _say(ev: ir.StreamEvent) -> str:
+def describe(ev: ir.StreamEvent) -> str:
+    """One IR stream event in a few words."""
     match ev:
         case ir.MessageStart(id=id_, model=model):
             return f"start {id_} {model}"

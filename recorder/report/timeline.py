@@ -17,6 +17,7 @@ from recorder import ir
 from recorder.exchange import Exchange, Leg
 from recorder.observe.console import seconds
 from recorder.observe.reading import Reading, TimedEvent
+from recorder.observe.views import describe
 
 Kind = Literal["text", "thinking", "tool", "meta", "error", "keepalive"]
 KINDS: tuple[Kind, ...] = ("text", "thinking", "tool", "meta", "error", "keepalive")
@@ -153,28 +154,8 @@ def label_of(e: TimedEvent) -> str:
     if w.comment is not None:
         return f"{head} : {w.comment.strip()[:60]}"
     name = w.event or ""
-    what = "; ".join(_say(iev) for iev in e.ir) or (w.data or "")[:60]
+    what = "; ".join(describe(iev) for iev in e.ir) or (w.data or "")[:60]
     return f"{head} {name} {what}".replace("  ", " ")
-
-
-def _say(ev: ir.StreamEvent) -> str:
-    match ev:
-        case ir.TextDelta(text=text) | ir.ThinkingDelta(text=text):
-            return f"{type(ev).__name__} {text[:60]!r}"
-        case ir.ToolArgsDelta(json=frag):
-            return f"tool args {frag[:60]!r}"
-        case ir.PartStart(part=ir.ToolCallPart(name=name)):
-            return f"tool call {name}"
-        case ir.PartStart(part=part):
-            return f"start {type(part).__name__.removesuffix('Part').lower()}"
-        case ir.Finish(stop_reason=stop):
-            return f"finish {stop}"
-        case ir.UsageUpdate(usage=u):
-            return f"usage in {u.input_tokens} out {u.output_tokens}"
-        case ir.StreamError(error=err):
-            return f"error {err.kind}: {err.message[:80]}"
-        case _:
-            return type(ev).__name__
 
 
 def _stalls(leg: Leg, times: list[float], threshold: float | None) -> list[Stall]:

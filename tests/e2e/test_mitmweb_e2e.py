@@ -4,7 +4,6 @@ mitmweb's own UI in headless Chromium (the system's package), looked at and scre
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,14 +36,8 @@ def web(
         "--set", f"recorder_db={d / 'traffic.duckdb'}", "--set", "gateway_console=off",
     ]  # fmt: skip
     svc = start_service("mitmweb", argv, port=port, log_dir=d)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the addons load after the listener is up
-        try:
-            if httpx.head(svc.url, timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
+    # the listener is up before the addons are loaded: the first answer waits for them
+    httpx.head(svc.url, timeout=30.0).raise_for_status()
     yield svc, f"http://127.0.0.1:{web_port}/?token={token}"
     svc.stop()
 

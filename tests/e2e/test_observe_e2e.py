@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import anthropic
 import httpx
 import pytest
 
-from fakes.otlp import OtlpReceiver, ReceivedSpan
+from fakes.otlp import OtlpReceiver, ReceivedSpan, down_url
 from fakes.procs import BIN, Service, free_port, start_service
 from fakes.upstream import FakeUpstream
 from tests.e2e.conftest import GATEWAY_ADDON
@@ -41,14 +40,8 @@ def _gateway(d: Path, fake: FakeUpstream, sets: list[str], name: str = "gateway"
         argv += ["--set", s]
     env = {"OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2"}
     svc = start_service(name, argv, port=port, log_dir=d, env=env)
-    deadline = time.monotonic() + 30  # the listener is up before the addons are loaded
-    while time.monotonic() < deadline:
-        try:
-            if httpx.head(svc.url, timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
+    # the listener is up before the addons are loaded: the first answer waits for them
+    httpx.head(svc.url, timeout=30.0).raise_for_status()
     return svc
 
 
@@ -205,14 +198,6 @@ def test_an_untraced_request_starts_a_trace_of_its_own(
     assert main.attributes["gen_ai.request.stream"] is False
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_a_collector_that_is_down_costs_a_warning_and_a_counter_only(
     fake: FakeUpstream, where: Path
 ) -> None:
@@ -220,7 +205,7 @@ def test_a_collector_that_is_down_costs_a_warning_and_a_counter_only(
     a port where nothing listens. Requests through the second are no slower."""
     rx = OtlpReceiver().start()
     live = _gateway(where, fake, [f"otel_endpoint={rx.url}"], name="live")
-    dead = _gateway(where, fake, [f"otel_endpoint=http://127.0.0.1:{_closed_port()}"], "dead")
+    dead = _gateway(where, fake, [f"otel_endpoint={down_url()}"], "dead")
     try:
         times: dict[str, list[float]] = {"live": [], "dead": []}
         for _ in range(15):

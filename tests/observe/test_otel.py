@@ -3,11 +3,9 @@ OTLP/HTTP endpoint that decodes the protobuf with opentelemetry-proto."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
-from fakes.otlp import OtlpReceiver
+from fakes.otlp import OtlpReceiver, down_url
 from recorder.errors import ConfigError
 from recorder.observe import otel
 from recorder.observe.facts import facts_of
@@ -24,14 +22,6 @@ def receiver():
     rx = OtlpReceiver().start()
     yield rx
     rx.stop()
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_config_from_the_option_or_the_standard_variables():
@@ -88,7 +78,7 @@ def test_error_status_reaches_the_collector(receiver):
 @pytest.mark.parametrize("how", ["down", "refusing"])
 def test_a_collector_that_is_down_costs_a_warning_and_a_counter(receiver, how, monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
-    url = f"http://127.0.0.1:{_closed_port()}" if how == "down" else receiver.url
+    url = down_url() if how == "down" else receiver.url
     receiver.fail_with = 503 if how == "refusing" else None
     changes = []
     sink = otel.SpanSink(otel.config(url), lambda ok, stats: changes.append((ok, stats.failed)))

@@ -32,7 +32,7 @@ def test_every_event_of_both_legs_with_its_kind_and_the_moments():
     assert tl.stalls == [] and tl.retries == 0 and tl.error is None
     assert tl.bars[0].css == "wait" and (tl.bars[0].start, tl.bars[0].end) == (0.002, 0.010)
     labels = [t.label for t in tl.ticks if t.leg == "client"]
-    assert labels[2] == "#2 +17ms content_block_delta TextDelta 'Listing.'"
+    assert labels[2] == "#2 +17ms content_block_delta text 'Listing.'"
 
 
 def test_a_long_gap_is_a_stall_on_the_leg_where_it_happened():
