@@ -74,12 +74,14 @@ class StreamDecoder:
         if not isinstance(d, dict):
             raise StreamProtocolError(f"Anthropic stream event is not an object: {ev.data[:200]!r}")
         kind = d.get("type", ev.event)
-        handler = _HANDLERS.get(kind)  # type: ignore[arg-type]
+        if not isinstance(kind, str):
+            raise StreamProtocolError(f"Anthropic stream event type is not a string: {kind!r}")
+        handler = _HANDLERS.get(kind)
         if handler is None:
             return []
         try:
             return handler(self, d)
-        except (KeyError, TypeError, AttributeError) as e:
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise StreamProtocolError(
                 f"malformed Anthropic {kind} event ({e!r}): {ev.data[:200]!r}"
             ) from e

@@ -156,6 +156,8 @@ class StreamDecoder:
                 if not isinstance(choice, dict):
                     raise StreamProtocolError(f"a choice is not an object: {compact(choice)[:120]}")
                 n = choice.get("index") or 0
+                if not isinstance(n, int):
+                    raise StreamProtocolError(f"a choice index is not an integer: {n!r}")
                 if n != 0:
                     if n not in self._noted_choices:
                         self._noted_choices.add(n)

@@ -77,7 +77,7 @@ _USER_PART_TYPES = frozenset({"text", "image_url", "input_audio", "file"})
 
 def _user_part_tag(v: Any) -> str:
     t = v.get("type") if isinstance(v, dict) else getattr(v, "type", None)
-    return t if t in _USER_PART_TYPES else "other"
+    return t if isinstance(t, str) and t in _USER_PART_TYPES else "other"
 
 
 UserContentPart = Annotated[
