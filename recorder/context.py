@@ -48,7 +48,9 @@ class ToolNameMap:
         if _OPENAI_TOOL_NAME.match(name):
             return name
         safe = re.sub(r"[^a-zA-Z0-9_-]", "_", name)
-        wire = f"{safe[:55]}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        # surrogatepass: a lone surrogate escaped in the request JSON still names a tool
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        wire = f"{safe[:55]}_{digest}"
         self.to_wire[name] = wire
         self.from_wire[wire] = name
         return wire

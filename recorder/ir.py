@@ -232,6 +232,18 @@ class Usage:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def token_count(value: object) -> int | None:
+    """A usage field as the IR holds it: a whole number of tokens, or None for anything else
+    (a codec reading usage passes every field through this, so no encoder adds up strings)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def merge_usage(old: Usage, new: Usage) -> Usage:
     """Later usage replaces earlier usage field by field (the rule of :class:`UsageUpdate`)."""
 

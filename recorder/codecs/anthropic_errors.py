@@ -82,7 +82,15 @@ def kind_of_type(err_type: str | None, status: int | None) -> ir.ErrorKind:
 
 
 def error_to_ir(status: int, body: Any) -> ir.ErrorInfo:
-    """Any upstream error body, JSON or not, as an IR error."""
+    """Any upstream error body, JSON or not, as an IR error; never an exception (a body nested
+    too deep to read is reported by status)."""
+    try:
+        return _error_to_ir(status, body)
+    except RecursionError:
+        return _by_status(status, "error body nested too deeply to read")
+
+
+def _error_to_ir(status: int, body: Any) -> ir.ErrorInfo:
     if isinstance(body, bytes | str):
         try:
             body = json.loads(body)

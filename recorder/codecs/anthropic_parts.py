@@ -84,9 +84,9 @@ _USAGE_KEYS = frozenset(
 def usage_to_ir(u: JsonObject) -> ir.Usage:
     """Anthropic usage (``input_tokens`` without cache) as IR usage (total prompt)."""
     inp, cr, cc = (
-        u.get("input_tokens"),
-        u.get("cache_read_input_tokens"),
-        u.get("cache_creation_input_tokens"),
+        ir.token_count(u.get("input_tokens")),
+        ir.token_count(u.get("cache_read_input_tokens")),
+        ir.token_count(u.get("cache_creation_input_tokens")),
     )
     total = (
         None if inp is None and cr is None and cc is None else (inp or 0) + (cr or 0) + (cc or 0)
@@ -95,13 +95,13 @@ def usage_to_ir(u: JsonObject) -> ir.Usage:
     details = u.get("output_tokens_details")
     reasoning = None
     if isinstance(details, dict):
-        reasoning = details.get("thinking_tokens")
+        reasoning = ir.token_count(details.get("thinking_tokens"))
         rest = {k: v for k, v in details.items() if k != "thinking_tokens"}
         if rest:
             extra["output_tokens_details"] = rest
     return ir.Usage(
         input_tokens=total,
-        output_tokens=u.get("output_tokens"),
+        output_tokens=ir.token_count(u.get("output_tokens")),
         cache_read_tokens=cr,
         cache_creation_tokens=cc,
         reasoning_tokens=reasoning,

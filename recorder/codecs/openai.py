@@ -192,6 +192,14 @@ def response_from_ir(resp: ir.Response, ctx: Context) -> dict[str, Any]:
 
 
 def error_to_ir(status: int, body: Any) -> ir.ErrorInfo:
+    """Any body, never an exception: one nested too deep to read is reported by status."""
+    try:
+        return _error_to_ir(status, body)
+    except RecursionError:
+        return error_info_from_obj({"message": "error body nested too deeply to read"}, status)
+
+
+def _error_to_ir(status: int, body: Any) -> ir.ErrorInfo:
     if isinstance(body, bytes | bytearray):
         body = body.decode("utf-8", errors="replace")
     if isinstance(body, str):

@@ -69,10 +69,10 @@ def usage_to_ir(u: dict[str, Any]) -> ir.Usage:
         cached = u.get("prompt_cache_hit_tokens")  # DeepSeek
     reasoning = ctd.get("reasoning_tokens") if isinstance(ctd, dict) else None
     return ir.Usage(
-        input_tokens=u.get("prompt_tokens"),
-        output_tokens=u.get("completion_tokens"),
-        cache_read_tokens=cached,
-        reasoning_tokens=reasoning,
+        input_tokens=ir.token_count(u.get("prompt_tokens")),
+        output_tokens=ir.token_count(u.get("completion_tokens")),
+        cache_read_tokens=ir.token_count(cached),
+        reasoning_tokens=ir.token_count(reasoning),
     )
 
 

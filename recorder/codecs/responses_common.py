@@ -87,11 +87,11 @@ def usage_to_ir(u: dict[str, Any]) -> ir.Usage:
     itd = itd if isinstance(itd, dict) else {}
     otd = otd if isinstance(otd, dict) else {}
     return ir.Usage(
-        input_tokens=u.get("input_tokens"),
-        output_tokens=u.get("output_tokens"),
-        cache_read_tokens=itd.get("cached_tokens"),
-        cache_creation_tokens=itd.get("cache_write_tokens"),
-        reasoning_tokens=otd.get("reasoning_tokens"),
+        input_tokens=ir.token_count(u.get("input_tokens")),
+        output_tokens=ir.token_count(u.get("output_tokens")),
+        cache_read_tokens=ir.token_count(itd.get("cached_tokens")),
+        cache_creation_tokens=ir.token_count(itd.get("cache_write_tokens")),
+        reasoning_tokens=ir.token_count(otd.get("reasoning_tokens")),
     )
 
 

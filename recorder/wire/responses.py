@@ -66,7 +66,7 @@ _PART_TYPES = frozenset({"input_text", "output_text", "refusal", "input_image", 
 
 def _part_tag(v: Any) -> str:
     t = v.get("type") if isinstance(v, dict) else getattr(v, "type", None)
-    return t if t in _PART_TYPES else "other"
+    return t if isinstance(t, str) and t in _PART_TYPES else "other"
 
 
 ContentPart = Annotated[
@@ -166,7 +166,7 @@ def _item_tag(v: Any) -> str:
             return "message"
     else:
         t = getattr(v, "type", None)
-    return t if t in _ITEM_TYPES else "other"
+    return t if isinstance(t, str) and t in _ITEM_TYPES else "other"
 
 
 Item = Annotated[

@@ -22,12 +22,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 
-from recorder.ir import DIALECTS
+from recorder import ir
 from recorder.sse import SseEvent, SseParser, encode_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +36,8 @@ LONG_CASES, CI_CASES = 10_000, 150
 CASES = int(os.environ.get("TAPEGATE_FUZZ_CASES") or (LONG_CASES if LONG else CI_CASES))
 SEED = int(os.environ.get("TAPEGATE_FUZZ_SEED") or random.SystemRandom().randrange(1 << 32))
 CASE_TIMEOUT = 10.0  # seconds: a case that takes longer is a hang
+CODECS: tuple[ir.Dialect, ...] = get_args(ir.Dialect)  # every codec, served by the gateway or not
+SEEDS_PER_SOURCE = 25
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,21 +106,18 @@ def _cassette_docs() -> Iterator[dict[str, Any]]:
 
 
 def _seeds() -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[str, list[bytes]]]:
-    requests: dict[str, list[Any]] = {d: [] for d in DIALECTS}
-    responses: dict[str, list[Any]] = {d: [] for d in DIALECTS}
-    streams: dict[str, list[bytes]] = {d: [] for d in DIALECTS}
-    for d in DIALECTS:
-        requests[d] += _json_files(f"{d}/requests/*.json")
+    requests: dict[str, list[Any]] = {d: [] for d in CODECS}
+    responses: dict[str, list[Any]] = {d: [] for d in CODECS}
+    streams: dict[str, list[bytes]] = {d: [] for d in CODECS}
+    for d in CODECS:
+        requests[d] += _json_files(f"{d}/requests/*.json") + _json_files(f"{d}/*.json")
         responses[d] += _json_files(f"{d}/responses/*.json")
         for p in sorted((ROOT / "tests/fixtures").glob(f"{d}/streams*/*.sse")):
             streams[d].append(p.read_bytes())
     for doc in _cassette_docs():
         for it in doc["interactions"]:
-            for leg, dialect in (
-                ("client", it["client_dialect"]),
-                ("upstream", it["upstream_dialect"]),
-            ):
-                rec = it.get(leg)
+            for leg in ("client", "upstream"):
+                dialect, rec = it[f"{leg}_dialect"], it.get(leg)
                 if rec is None or dialect not in requests:
                     continue
                 if isinstance(rec["request"].get("body"), dict):
@@ -130,7 +129,45 @@ def _seeds() -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[str, list
                     path = ROOT / "cassettes" / doc["name"] / resp["stream"]["file"]
                     if path.is_file():
                         streams[dialect].append(path.read_bytes())
+    _translated_seeds(requests, responses, streams)
     return requests, responses, streams
+
+
+def _translated_seeds(
+    requests: dict[str, list[Any]], responses: dict[str, list[Any]], streams: dict[str, list[bytes]]
+) -> None:
+    """Every codec gets seeds in its own dialect: the other dialects' real traffic translated
+    through the IR (a new dialect with few recordings is fuzzed as well as the old ones)."""
+    from recorder.codecs import codec
+    from recorder.context import Context
+    from recorder.errors import TranslationError
+
+    native = {d: (list(requests[d]), list(responses[d]), list(streams[d])) for d in CODECS}
+    for src, (reqs, resps, strs) in native.items():
+        for dst in CODECS:
+            if dst == src:
+                continue
+            ctx = Context(src, dst)
+            for body in reqs[:SEEDS_PER_SOURCE]:
+                with contextlib.suppress(TranslationError):
+                    ir_req = codec(src).request_to_ir(body)
+                    requests[dst].append(codec(dst).request_from_ir(ir_req, ctx))
+            for body in resps[:SEEDS_PER_SOURCE]:
+                with contextlib.suppress(TranslationError):
+                    ir_resp = codec(src).response_to_ir(body, ctx)
+                    responses[dst].append(codec(dst).response_from_ir(ir_resp, ctx))
+            for data in strs[:SEEDS_PER_SOURCE]:
+                with contextlib.suppress(TranslationError):
+                    dec = codec(src).StreamDecoder(ctx)
+                    enc = codec(dst).StreamEncoder(ctx)
+                    out = [w for ev in _events(data) for i in dec.push(ev) for w in enc.push(i)]
+                    out += [w for i in dec.finish() for w in enc.push(i)] + enc.finish()
+                    streams[dst].append("".join(encode_text(w) for w in out).encode())
+
+
+def _events(data: bytes) -> list[SseEvent]:
+    p = SseParser()
+    return p.feed(data) + p.close()
 
 
 REQUESTS, RESPONSES, STREAMS = _seeds()
@@ -285,11 +322,6 @@ def bodies(seeds: list[Any]) -> st.SearchStrategy[Doc]:
     """Mostly mutated real bodies, some random JSON, some random objects with known keys."""
     keyed = st.dictionaries(st.sampled_from(_KEYS), JSON, max_size=6)
     return st.one_of(mutated(seeds), mutated(seeds), mutated(seeds), JSON.map(Doc), keyed.map(Doc))
-
-
-def _events(data: bytes) -> list[SseEvent]:
-    p = SseParser()
-    return p.feed(data) + p.close()
 
 
 @st.composite

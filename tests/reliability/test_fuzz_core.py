@@ -17,7 +17,6 @@ from recorder import ir
 from recorder.codecs import codec
 from recorder.context import Context
 from recorder.errors import StreamProtocolError, TranslationError
-from recorder.ir import DIALECTS
 from recorder.sse import SseParser
 from recorder.translate import (
     StreamTranslator,
@@ -27,6 +26,7 @@ from recorder.translate import (
     translate_response,
 )
 from tests.reliability.fuzzing import (
+    CODECS,
     REQUESTS,
     RESPONSES,
     SSE_BYTES,
@@ -41,7 +41,7 @@ from tests.reliability.fuzzing import (
     unwrap,
 )
 
-PAIRS = list(itertools.product(DIALECTS, DIALECTS))
+PAIRS = list(itertools.product(CODECS, CODECS))
 # The codecs' documented failures. RecursionError is the translator's documented answer to
 # absurdly deep JSON (StreamTranslator turns it into a stream error; the request and response
 # paths answer it in the client's dialect): allowed from a codec, never from an entry point
@@ -71,7 +71,7 @@ def test_sse_parser(data: st.DataObject, raw: bytes) -> None:
 # --------------------------------------------------------------------------- codec decoders
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("dialect", CODECS)
 @fuzz
 @given(data=st.data())
 def test_request_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
@@ -83,7 +83,7 @@ def test_request_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
             expected(f"{dialect} request_to_ir")
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("dialect", CODECS)
 @fuzz
 @given(data=st.data())
 def test_response_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
@@ -95,7 +95,7 @@ def test_response_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
             expected(f"{dialect} response_to_ir")
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("dialect", CODECS)
 @fuzz
 @given(data=st.data(), status=STATUSES)
 def test_error_decoders_read_anything(
@@ -113,7 +113,7 @@ def test_error_decoders_read_anything(
     assert isinstance(err, ir.ErrorInfo) and isinstance(err.message, str)
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("dialect", CODECS)
 @fuzz
 @given(data=st.data())
 def test_stream_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:

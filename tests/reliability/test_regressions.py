@@ -79,3 +79,57 @@ def test_openai_user_part_with_a_list_as_type_is_a_wire_format_error() -> None:
     with pytest.raises(TranslationError):
         translate_request(body, Context("openai", "anthropic"))
     assert req.messages
+
+
+def test_usage_that_is_not_a_number_is_dropped_not_added_up() -> None:
+    # a string token count reached the OpenAI and Responses encoders, which add them: TypeError
+    start = json.dumps(START).replace(USAGE, '{"input_tokens": 3, "output_tokens": "many"}')
+    wire = (
+        f"event: message_start\ndata: {start}\n\n"
+        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+        '"usage":{"output_tokens":"lots"}}\n\n'
+        'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+    ).encode()
+    for client in ("openai", "responses"):
+        ctx = Context(client, "anthropic", include_usage=True)
+        t = StreamTranslator(ctx)
+        out = t.feed(wire) + t.close()
+        assert not t.failed, out
+    assert ir.token_count("5") is None and ir.token_count(True) is None
+    assert ir.token_count(5) == 5 and ir.token_count(5.0) == 5 and ir.token_count(5.5) is None
+
+
+def test_responses_item_and_part_with_a_list_as_type() -> None:
+    body = {
+        "model": "m",
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": ["input_text"], "text": "x"}]},
+            {"type": ["message"], "role": "user", "content": "y"},
+        ],
+    }
+    with pytest.raises(TranslationError):  # an unknown item or part: refused explicitly
+        translate_request(body, Context("responses", "anthropic"))
+
+
+def test_a_tool_name_with_a_lone_surrogate_is_shortened_not_a_crash() -> None:
+    # "\ud800" arrives from JSON escapes; hashing it as UTF-8 raised UnicodeEncodeError
+    body = {
+        "model": "m",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "x"}],
+        "tools": [{"name": "bad\ud800name", "input_schema": {"type": "object"}}],
+    }
+    out = translate_request(body, Context("anthropic", "openai"))
+    name = out["tools"][0]["function"]["name"]
+    assert name.startswith("bad_name_") and name.isascii()
+
+
+@pytest.mark.parametrize("dialect", ["anthropic", "openai", "responses"])
+def test_error_bodies_nested_too_deep_are_read_by_status(dialect: ir.Dialect) -> None:
+    deep: object = "x"
+    for _ in range(5000):
+        deep = {"error": deep}
+    text = "[" * 100_000
+    for body in (deep, text, text.encode()):
+        err = codec(dialect).error_to_ir(529, body)
+        assert err.kind == "overloaded"
