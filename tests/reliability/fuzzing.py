@@ -32,12 +32,24 @@ from recorder.sse import SseEvent, SseParser, encode_text
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = os.environ.get("TAPEGATE_LONG") == "1"
-LONG_CASES, CI_CASES = 10_000, 150
+LONG_CASES, CI_CASES = 10_000, 100
 CASES = int(os.environ.get("TAPEGATE_FUZZ_CASES") or (LONG_CASES if LONG else CI_CASES))
 SEED = int(os.environ.get("TAPEGATE_FUZZ_SEED") or random.SystemRandom().randrange(1 << 32))
 CASE_TIMEOUT = 10.0  # seconds: a case that takes longer is a hang
-CODECS: tuple[ir.Dialect, ...] = get_args(ir.Dialect)  # every codec, served by the gateway or not
 SEEDS_PER_SOURCE = 25
+
+
+def _can(dialect: ir.Dialect, part: str) -> bool:
+    from recorder.codecs import codec
+
+    return hasattr(codec(dialect), part)
+
+
+# Every codec, served by the gateway or not, grouped by what it can do (asked of the codec).
+CODECS: tuple[ir.Dialect, ...] = get_args(ir.Dialect)
+CLIENTS = tuple(d for d in CODECS if _can(d, "StreamEncoder"))  # can answer a client
+BYTE_STREAMS = tuple(d for d in CODECS if _can(d, "BytesDecoder"))  # streams in its own framing
+SSE_UPSTREAMS = tuple(d for d in CODECS if d not in BYTE_STREAMS)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -152,6 +164,8 @@ def _translated_seeds(
                 with contextlib.suppress(TranslationError):
                     ir_req = codec(src).request_to_ir(body)
                     requests[dst].append(codec(dst).request_from_ir(ir_req, ctx))
+            if dst not in CLIENTS or src in BYTE_STREAMS:
+                continue  # no JSON response or SSE stream to write in dst, or to read from src
             for body in resps[:SEEDS_PER_SOURCE]:
                 with contextlib.suppress(TranslationError):
                     ir_resp = codec(src).response_to_ir(body, ctx)
@@ -420,3 +434,38 @@ STATUSES = st.sampled_from(
         -1,
     ]
 )
+
+
+# Event-stream frames (binary framing with headers and a CRC per message) of the kinds a Kiro
+# upstream sends, with mutated payloads; then some bytes flipped (a CRC must catch them).
+_FRAME_EVENTS = ["assistantResponseEvent", "toolUseEvent", "meteringEvent", "contextUsageEvent",
+                 "reasoningContentEvent", "codeReferenceEvent", "x-unknown"]  # fmt: skip
+_FRAME_PAYLOADS = [
+    {"content": "Hello"}, {"name": "get_weather", "toolUseId": "t1", "input": '{"city":'},
+    {"name": "get_weather", "toolUseId": "t1", "input": '"Paris"}'},
+    {"name": "get_weather", "toolUseId": "t1", "stop": True}, {"unit": "credit", "usage": 0.01},
+    {"contextUsagePercentage": 1.5}, {"text": "thinking", "signature": "s"},
+]  # fmt: skip
+
+
+@st.composite
+def framed_streams(draw: st.DrawFn) -> bytes:
+    from recorder.wire.eventstream import encode_message
+
+    out = b""
+    for _ in range(draw(st.integers(0, 8))):
+        kind = draw(st.sampled_from(["event", "event", "event", "exception", "error"]))
+        payload = json.dumps(_mutate(draw, _FRAME_PAYLOADS)).encode()
+        if kind == "event":
+            headers = {":event-type": draw(st.sampled_from(_FRAME_EVENTS)),
+                       ":content-type": "application/json", ":message-type": "event"}  # fmt: skip
+        else:
+            headers = {f":{kind}-type": draw(st.sampled_from(["ThrottlingException", "x"])),
+                       ":message-type": kind}  # fmt: skip
+        out += encode_message(headers, payload)
+    flips = draw(st.lists(st.integers(0, 100_000), max_size=3))
+    b = bytearray(out)
+    for i in flips:
+        if b:
+            b[i % len(b)] ^= 0x5A
+    return bytes(b) + draw(st.binary(max_size=8))

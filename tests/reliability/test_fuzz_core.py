@@ -26,22 +26,28 @@ from recorder.translate import (
     translate_response,
 )
 from tests.reliability.fuzzing import (
+    BYTE_STREAMS,
+    CLIENTS,
     CODECS,
     REQUESTS,
     RESPONSES,
     SSE_BYTES,
+    SSE_UPSTREAMS,
     STATUSES,
     bodies,
     case,
     chunked,
     event_streams,
     expected,
+    framed_streams,
     fuzz,
     stream_bytes,
     unwrap,
 )
 
-PAIRS = list(itertools.product(CODECS, CODECS))
+# (client, upstream): every client dialect against every upstream whose answer is JSON / SSE
+PAIRS = list(itertools.product(CLIENTS, CODECS))
+SSE_PAIRS = list(itertools.product(CLIENTS, SSE_UPSTREAMS))
 # The codecs' documented failures. RecursionError is the translator's documented answer to
 # absurdly deep JSON (StreamTranslator turns it into a stream error; the request and response
 # paths answer it in the client's dialect): allowed from a codec, never from an entry point
@@ -83,7 +89,7 @@ def test_request_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
             expected(f"{dialect} request_to_ir")
 
 
-@pytest.mark.parametrize("dialect", CODECS)
+@pytest.mark.parametrize("dialect", SSE_UPSTREAMS)
 @fuzz
 @given(data=st.data())
 def test_response_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
@@ -113,7 +119,7 @@ def test_error_decoders_read_anything(
     assert isinstance(err, ir.ErrorInfo) and isinstance(err.message, str)
 
 
-@pytest.mark.parametrize("dialect", CODECS)
+@pytest.mark.parametrize("dialect", SSE_UPSTREAMS)
 @fuzz
 @given(data=st.data())
 def test_stream_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
@@ -146,7 +152,7 @@ def test_translate_request(data: st.DataObject, pair: tuple[ir.Dialect, ir.Diale
     assert isinstance(out, dict)
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids="->".join)
+@pytest.mark.parametrize("pair", SSE_PAIRS, ids="->".join)
 @fuzz
 @given(data=st.data())
 def test_translate_response(data: st.DataObject, pair: tuple[ir.Dialect, ir.Dialect]) -> None:
@@ -176,7 +182,7 @@ def test_translate_error(
     assert 400 <= code <= 599 and json.dumps(out)
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids="->".join)
+@pytest.mark.parametrize("pair", SSE_PAIRS, ids="->".join)
 @fuzz
 @given(data=st.data())
 def test_stream_translator_never_raises(
@@ -196,6 +202,24 @@ def test_stream_translator_never_raises(
         p.feed(out)
         p.close()
         assert out == b"" or out.endswith(b"\n\n")
+
+
+@pytest.mark.parametrize("dialect", BYTE_STREAMS)
+@fuzz
+@given(data=st.data())
+def test_byte_stream_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
+    """Codecs with their own stream framing (AWS event streams): broken frames, broken
+    payloads, flipped bytes, in any chunking."""
+    raw = data.draw(framed_streams())
+    chunks = data.draw(chunked(raw))
+    with case(f"{dialect} BytesDecoder"):
+        dec = codec(dialect).BytesDecoder(Context("anthropic", dialect))
+        try:
+            for c in chunks:
+                dec.feed(c)
+            dec.feed(b"")
+        except CODEC_ERRORS:
+            expected(f"{dialect} BytesDecoder")
 
 
 @fuzz
