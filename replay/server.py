@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http
 import os
-import socket
-import struct
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,6 +28,7 @@ import h11
 from replay.cassette import Cassette, load
 from replay.engine import ReplayEngine, Reply, Role, Timing
 from replay.faultplan import FaultPlan
+from replay.h11_io import read_request, reset, response_head, send_simple
 from replay.matching import MatchPolicy
 
 Sleep = Callable[[float], Awaitable[Any]]
@@ -91,7 +89,7 @@ class ReplayServer:
         conn = h11.Connection(h11.SERVER)
         try:
             while True:
-                got = await _read_request(conn, reader, writer)
+                got = await read_request(conn, reader, writer)
                 if got is None:
                     break
                 req, body = got
@@ -104,7 +102,7 @@ class ReplayServer:
                     break
                 conn.start_next_cycle()
         except h11.RemoteProtocolError:
-            await _send_simple(conn, writer, 400, b"malformed HTTP request\n")
+            await send_simple(conn, writer, 400, b"malformed HTTP request\n")
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; nothing to answer
         except asyncio.CancelledError:
@@ -121,14 +119,14 @@ class ReplayServer:
         if reply.delay > 0:  # a stall before a whole body
             await self.sleep(reply.delay)
         if reply.ending == "reset" and not reply.streamed:
-            _reset(writer)  # before any byte of the response: the client gets no answer
+            reset(writer)  # before any byte of the response: the client gets no answer
             return
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
         if not reply.streamed:
             headers.append((b"content-length", str(len(reply.body)).encode()))
         if reply.ending == "closed":
             headers.append((b"connection", b"close"))
-        writer.write(conn.send(_response(reply.status, headers)) or b"")
+        writer.write(conn.send(response_head(reply.status, headers)) or b"")
         if reply.chunks is None:
             if reply.body:
                 writer.write(conn.send(h11.Data(data=reply.body)) or b"")
@@ -142,63 +140,8 @@ class ReplayServer:
                     await writer.drain()  # one recorded chunk, one write: keep the boundaries
             if reply.ending == "reset":
                 await writer.drain()
-                _reset(writer)  # mid-body: the chunked body never gets its last chunk
+                reset(writer)  # mid-body: the chunked body never gets its last chunk
                 return
-        writer.write(conn.send(h11.EndOfMessage()) or b"")
-        await writer.drain()
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close with a TCP RST instead of a FIN (SO_LINGER 0), as a crashed peer or a middlebox
-    resetting the connection does."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
-
-
-def _response(status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
-    try:
-        reason = http.HTTPStatus(status).phrase.encode()
-    except ValueError:
-        reason = b""
-    return h11.Response(status_code=status, headers=headers, reason=reason)
-
-
-async def _read_request(
-    conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> tuple[h11.Request, bytes] | None:
-    req: h11.Request | None = None
-    body = bytearray()
-    while True:
-        ev = conn.next_event()
-        if ev is h11.NEED_DATA:
-            if conn.they_are_waiting_for_100_continue:  # curl does for bodies over 1 KiB
-                writer.write(
-                    conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
-                )
-            conn.receive_data(await reader.read(_READ))
-        elif isinstance(ev, h11.Request):
-            req = ev
-        elif isinstance(ev, h11.Data):
-            body += ev.data
-        elif isinstance(ev, h11.EndOfMessage):
-            assert req is not None
-            return req, bytes(body)
-        else:  # ConnectionClosed, PAUSED
-            return None
-
-
-async def _send_simple(
-    conn: h11.Connection, writer: asyncio.StreamWriter, status: int, body: bytes
-) -> None:
-    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-        return
-    with contextlib.suppress(Exception):
-        hdrs = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
-        writer.write(conn.send(_response(status, hdrs)) or b"")
-        writer.write(conn.send(h11.Data(data=body)) or b"")
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         await writer.drain()
 
