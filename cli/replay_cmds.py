@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 import typer
 
 from cli.app import app
+from cli.progress import counting, spinner, status, track
 
 DEFAULT_REPLAY_PORT = 8090
 
@@ -98,8 +99,19 @@ async def _serve(engine: object, host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+
+    def counters() -> str:
+        counts = engine.play_counts()
+        played = sum(1 for c in counts.values() if c)
+        return (f"{sum(counts.values())} requests answered · {played}/{len(counts)} "
+                f"interactions played · {len(engine.misses)} misses")  # fmt: skip
+
     try:
-        await stop.wait()
+        with status(counters) as redraw:  # on a terminal: live counters until Ctrl-C
+            while not stop.is_set():
+                redraw()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
     finally:
         await srv.stop()
 
@@ -208,14 +220,17 @@ def export(
         typer.echo(f"error: no database at {db}", err=True)
         raise typer.Exit(2)
     try:
-        exchanges = load_exchanges(str(db), where=" AND ".join(conditions) or None, params=params)
+        with spinner(f"reading exchanges from {db}"):
+            where_sql = " AND ".join(conditions) or None
+            exchanges = load_exchanges(str(db), where=where_sql, params=params)
     except Exception as e:  # duckdb errors (bad --where, locked file) are the user's to read
         typer.echo(f"error: cannot read {db}: {e}", err=True)
         raise typer.Exit(2) from e
     if not exchanges:
         typer.echo("error: no exchanges match; nothing written", err=True)
         raise typer.Exit(1)
-    cas = write_cassette(exchanges, cassette, name, world_readable=world_readable)
+    with counting(f"writing {cassette}", len(exchanges)) as done:
+        cas = write_cassette(exchanges, cassette, name, world_readable=world_readable, on_each=done)
     typer.echo(f"wrote {len(cas.interactions)} interactions to {cassette}")
 
 
@@ -242,7 +257,7 @@ def verify(
         typer.echo("error: no cassettes found", err=True)
         raise typer.Exit(2)
     failed = 0
-    for d in dirs:
+    for d in track(dirs, "verifying", total=len(dirs)):
         try:
             result = verify_cassette(d)
         except CassetteError as e:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cli.app import app
+from cli.progress import spinner
 from cli.store_cmds import DEFAULT_DB, DbOption
 
 
@@ -50,14 +51,18 @@ def report(
     if stall is not None and stall <= 0:
         raise typer.BadParameter("must be more than 0 seconds", param_hint="--stall")
     try:
-        exchanges = load_exchanges(db, "id = ?", [id]) or load_exchanges(db, "session_id = ?", [id])
+        with spinner(f"reading {id}"):
+            exchanges = load_exchanges(db, "id = ?", [id]) or load_exchanges(
+                db, "session_id = ?", [id]
+            )
     except StoreError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
     if not exchanges:
         typer.echo(f"error: no exchange or session {id!r} in {db}", err=True)
         raise typer.Exit(1)
-    html = render(exchanges, prices=price_list, stall=stall)
+    with spinner(f"drawing {len(exchanges)} exchanges"):
+        html = render(exchanges, prices=price_list, stall=stall)
     if output is not None and str(output) == "-":
         sys.stdout.write(html)
         return

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from cli.app import app
+from cli.progress import spinner
 
 DEFAULT_DB = Path("traffic.duckdb")
 DbOption = Annotated[
@@ -61,7 +62,8 @@ def query(
     from recorder.store import query as run
 
     try:
-        result = run(db, sql)
+        with spinner("querying"):
+            result = run(db, sql)
     except StoreError as e:
         raise _fail(str(e)) from e
     except Exception as e:  # duckdb's own errors (syntax, unknown column) read well as they are
@@ -98,7 +100,10 @@ def show(
     from recorder.store import StoreError, load_exchanges
 
     try:
-        exchanges = load_exchanges(db, "id = ?", [id]) or load_exchanges(db, "session_id = ?", [id])
+        with spinner(f"reading {id}"):
+            exchanges = load_exchanges(db, "id = ?", [id]) or load_exchanges(
+                db, "session_id = ?", [id]
+            )
     except StoreError as e:
         raise _fail(str(e)) from e
     if not exchanges:

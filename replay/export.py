@@ -103,9 +103,17 @@ def to_interaction(ex: Exchange, index: int) -> Interaction:
     )
 
 
-def to_cassette(exchanges: Iterable[Exchange], name: str) -> Cassette:
+def to_cassette(
+    exchanges: Iterable[Exchange], name: str, on_each: Callable[[], None] | None = None
+) -> Cassette:
+    """``on_each`` is called after each exchange is converted (a progress bar's advance)."""
     ordered: Sequence[Exchange] = sorted(exchanges, key=lambda e: (e.started_at, e.id))
-    return Cassette(name, [to_interaction(ex, i) for i, ex in enumerate(ordered)])
+    interactions = []
+    for i, ex in enumerate(ordered):
+        interactions.append(to_interaction(ex, i))
+        if on_each is not None:
+            on_each()
+    return Cassette(name, interactions)
 
 
 def export(
@@ -114,11 +122,13 @@ def export(
     name: str | None = None,
     *,
     world_readable: bool = False,
+    on_each: Callable[[], None] | None = None,
 ) -> Cassette:
     """Write ``exchanges`` as the cassette ``directory`` (its name defaults to the folder's);
-    files 0600 unless ``world_readable`` (see :func:`replay.cassette.save`)."""
+    files 0600 unless ``world_readable`` (see :func:`replay.cassette.save`). ``on_each``: see
+    :func:`to_cassette`."""
     d = Path(directory)
-    cassette = to_cassette(exchanges, name or d.name)
+    cassette = to_cassette(exchanges, name or d.name, on_each)
     save(cassette, d, world_readable=world_readable)
     return cassette
 

@@ -66,8 +66,10 @@ def test_export_orders_by_start_and_keeps_partial_exchanges(tmp_path: Path) -> N
     late.events = [RecordedEvent("client", 0, 0.5, None, "[DONE]")]
     early = Exchange(id="a", started_at=10.0)
     early.client_request = HttpRequest("GET", "http://x/v1/models", [], None)
-    cas = export([late, early], tmp_path / "c", name="mixed")
+    converted: list[int] = []
+    cas = export([late, early], tmp_path / "c", name="mixed", on_each=lambda: converted.append(1))
     assert [i.id for i in cas.interactions] == ["a", "b"]
+    assert len(converted) == 2  # a progress bar's advance, once per exchange
     loaded = load(tmp_path / "c")
     assert loaded.name == "mixed"
     first, second = loaded.interactions
