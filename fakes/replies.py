@@ -33,6 +33,8 @@ class Mode:
     gap_ms: float = 0.0
     linger_ms: float = 0.0  # after the last SSE event, before the body's end
     retry_after: str | None = None
+    stall_after: int | None = None  # "stall:K:MS": one pause of stall_ms after event K
+    stall_ms: float = 0.0
 
     @classmethod
     def parse(cls, spec: str) -> Mode:
@@ -51,6 +53,9 @@ class Mode:
                 mode.linger_ms = float(arg)
             elif name == "retry-after":
                 mode.retry_after = arg
+            elif name == "stall":
+                after, _, ms = arg.partition(":")
+                mode.stall_after, mode.stall_ms = int(after), float(ms or 1000)
             else:
                 mode.name = name
         return mode

@@ -12,6 +12,7 @@ A mode is ``name[:arg]`` items joined by ``+``, e.g. ``"text"``, ``"tool"``, ``"
 ``"reset"`` (close without answering), ``"slow:200"`` (ms before the headers),
 ``"events:200"`` (that many text deltas), ``"gap:5"`` (ms between events),
 ``"linger:500"`` (ms between the last event and the end of the chunked body),
+``"stall:K:MS"`` (one pause of MS ms after the K-th event of a stream),
 ``"truncated-json"`` (a JSON body cut in the middle: content-length announced, then the
 connection aborted), ``"retry-after:1"`` (header on error responses).
 Example: ``"slow:50+events:20"``.
@@ -252,6 +253,9 @@ class FakeUpstream:
             if mode.gap_ms and i:
                 await writer.drain()
                 await asyncio.sleep(mode.gap_ms / 1000)
+            if mode.stall_after is not None and i == mode.stall_after:
+                await writer.drain()
+                await asyncio.sleep(mode.stall_ms / 1000)
             writer.write(b"%x\r\n%s\r\n" % (len(ev), ev))
             sent += ev
         if self.log:

@@ -141,7 +141,7 @@ def _summary(entries: list[Entry]) -> str:
         cls = ' class="failed"' if f.failed else ""
         cells = [
             f'<a href="#ex-{e.n}">{e.n}</a>', escape(_clock(f.started_at)),
-            escape(f.model or "?"), escape(_dialects(f)), _status(f.status),
+            escape(f.model or "?"), escape(_dialects(f)), _status(f.status) + _retried(f),
             "sse" if f.stream else "json", escape(seconds(f.ttft) if f.stream else "–"),
             escape(seconds(f.duration)), _n(u.input_tokens), _n(u.output_tokens),
             f"{_n(u.cache_read_tokens)} / {_n(u.cache_creation_tokens)}", _money(e.cost),
@@ -209,7 +209,10 @@ def _chips(e: Entry) -> str:
         chips.append(("retries", str(f.attempts - 1), "warn"))
     if e.timeline.stalls:
         longest = max(s.seconds for s in e.timeline.stalls)
-        chips.append(("stalls", f"{len(e.timeline.stalls)} (longest {seconds(longest)})", "warn"))
+        # an upstream stall shows on the client leg too: count the leg that had the most
+        n = max(sum(1 for s in e.timeline.stalls if s.leg == leg) for leg in ("client", "upstream"))
+        label = "stall" if n == 1 else f"{n} stalls"
+        chips.append((label, f"{seconds(longest)}" + (" (longest)" if n > 1 else ""), "warn"))
     if f.error_kind:
         chips.append(("error", f"{f.error_kind}: {f.error or ''}".rstrip(": "), "bad"))
     return (
@@ -311,6 +314,12 @@ def _pretty(args: str) -> str:
         return json.dumps(json.loads(args), indent=2, ensure_ascii=False)
     except ValueError:
         return args
+
+
+def _retried(f: Facts) -> str:
+    if f.attempts <= 1:
+        return ""
+    return f' <span class="retried" title="retried {f.attempts - 1}×">↻{f.attempts - 1}</span>'
 
 
 def _total_cost(costs: list[float | None]) -> str:

@@ -260,8 +260,9 @@ def _axis(span: float, x: Callable[[float], float], y: float) -> list[str]:
     for i in range(n + 1):
         t = i * step
         px = x(t)
+        cls = "axis-label end" if i == n else "axis-label"  # the last one ends at the edge
         out.append(f'<line class="axis" x1="{px:.1f}" x2="{px:.1f}" y1="{y}" y2="{y + 4}"/>')
-        out.append(f'<text class="axis-label" x="{px:.1f}" y="{y + 15}">{_tick(t, step)}</text>')
+        out.append(f'<text class="{cls}" x="{px:.1f}" y="{y + 15}">{_tick(t, step)}</text>')
     return out
 
 
