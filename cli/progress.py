@@ -30,22 +30,14 @@ def _console() -> Console | None:
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
     """``items``, with a bar counting them (when stderr is a terminal)."""
-    console = _console()
-    if console is None:
-        yield from items
-        return
-    columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-    )  # fmt: skip
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(description, total=total)
+    with counting(description, total) as done:
         for item in items:
             yield item
-            bar.advance(task)
+            done()
 
 
 @contextmanager
-def counting(description: str, total: int) -> Iterator[Callable[[], None]]:
+def counting(description: str, total: int | None) -> Iterator[Callable[[], None]]:
     """A bar for work done elsewhere: call the yielded function once per item done."""
     console = _console()
     if console is None:
