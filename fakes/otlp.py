@@ -142,6 +142,13 @@ class OtlpReceiver:
                 self.end_headers()
                 self.wfile.write(reply)
 
+            def do_GET(self) -> None:  # noqa: N802 - /_count: the spans received so far
+                body = str(len(receiver.spans)).encode()
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -169,3 +176,17 @@ class OtlpReceiver:
         while len(self.spans) < n and time.monotonic() < deadline:
             time.sleep(0.05)
         return self.spans
+
+
+def main() -> None:
+    """``python -m fakes.otlp --port N``: a receiver in its own process (the benchmark's)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="OTLP/HTTP trace receiver on 127.0.0.1")
+    ap.add_argument("--port", type=int, default=4318)
+    rx = OtlpReceiver(ap.parse_args().port)
+    rx.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
