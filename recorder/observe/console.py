@@ -42,7 +42,10 @@ def line(f: Facts) -> Text:
     t.append(" ")
     t.append(_cell(_dialects(f), 16), "magenta" if f.translated else "dim")
     t.append(" ")
-    t.append(_cell(f.model or "?", 20), "bold")
+    if f.model:
+        t.append(_cell(f.model, 20), "bold")
+    else:  # not a model call (a health check, the model list): what was asked instead
+        t.append(_cell(f"{f.method or '?'} {f.path or ''}".strip(), 20), "dim")
     t.append(" ")
     t.append(_status(f.status))
     t.append(" sse " if f.stream else " json", "dim")

@@ -81,3 +81,10 @@ def test_small_formats():
     assert [seconds(s) for s in (None, 0.0123, 1.5, 42.0, 420.0)] == [
         "-", "12ms", "1.50s", "42.0s", "420s"]  # fmt: skip
     assert short_session("h:abcdef123") == "abcdef" and short_session(None) == "-"
+
+
+def test_a_call_that_is_no_model_call_says_what_it_was():
+    ex = samples.failed()
+    ex.model_requested = ex.model_sent = ex.model_answered = None
+    ex.client_request.method, ex.client_request.url = "HEAD", "http://127.0.0.1:8080/"
+    assert " HEAD /               " in _line(ex)
