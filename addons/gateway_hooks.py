@@ -29,7 +29,7 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.flow_state import FlowState
 from addons.metadata import FLOW_STATE
-from addons.options import GatewayOptions, declare, read_options
+from addons.options import GatewayOptions, declare, default_backend, read_options
 from addons.recorder_hooks import Refusal
 from addons.request import classify, forward
 from addons.request.classify import LOOPBACK
@@ -38,7 +38,7 @@ from addons.response import buffered, failures, stream
 from addons.response.replies import reply, reply_error
 from addons.upstream import retries
 from addons.upstream.cassette import CassetteUpstream, reopen
-from recorder import endpoints, ir, routing
+from recorder import endpoints, routing
 from recorder.errors import ConfigError
 
 logger = logging.getLogger("tapegate.gateway")
@@ -64,10 +64,9 @@ class Gateway:
         # requests on them skip the connect probe.
         self.live: set[tuple[str, tuple[str, int]]] = set()
         self.gate = ProxyGate()  # explicit-proxy traffic: who may use the listener
-        # gateway_upstream named a cassette: replayed in mitmproxy's loop; the default route
-        # points at it once its port is known (``_await_cassette``).
+        # gateway_upstream named a cassette: replayed in mitmproxy's loop (the default route's
+        # backend); kept across reconfigurations that do not change it (its play counts).
         self.cassette: CassetteUpstream | None = None
-        self._cassette_route: tuple[routing.GatewayConfig | None, ir.Dialect | None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -81,9 +80,7 @@ class Gateway:
             self.opts = o = read_options(ctx.options)
             config = routing.load_config(o.config) if o.config else None
             self.cassette = reopen(self.cassette, o.cassette, o.replay_timing, o.replay_repeat)
-            api = o.api or (self.cassette.dialect if self.cassette else None)
-            self._cassette_route = (config, api) if self.cassette else None
-            self.router = routing.build_router(config, o.upstream, api, o.upstream_key_env)
+            self.router = routing.build_router(config, default_backend(o, self.cassette))
         except (ConfigError, ValueError) as e:
             raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
         host = ctx.options.listen_host
@@ -113,17 +110,6 @@ class Gateway:
             await self.http.aclose()
         if self.cassette is not None:
             await self.cassette.stop()
-
-    async def _await_cassette(self) -> None:
-        """Point the default route at the replayed cassette once its server listens."""
-        pending = self._cassette_route
-        if pending is None or self.cassette is None:
-            return
-        url = await self.cassette.url()
-        if self._cassette_route is pending:  # not reconfigured meanwhile
-            config, api = pending
-            self.router = routing.build_router(config, url, api, self.opts.upstream_key_env)
-            self._cassette_route = None
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         try:
@@ -164,7 +150,6 @@ class Gateway:
             if st.kind == "vendor":
                 forward.vendor_request(flow, st)
             else:
-                await self._await_cassette()
                 await forward.gateway_request(flow, st, self.opts, self.router, self.live)
                 if flow.response is None:  # the recorder may have failed while this awaited
                     self._refused(flow, st)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from addons.upstream.cassette import is_cassette_dir
+from addons.upstream.cassette import CassetteBackend, CassetteUpstream, is_cassette_dir
 from addons.upstream.policy import RetryPolicy
-from recorder.ir import DIALECTS, Dialect
+from recorder import dialects
+from recorder.backends import Backend, RemoteBackend
+from recorder.ir import Dialect
 
 DEFAULT_MAX_BODY = 32 << 20
 DEFAULT_MAX_JSON_DEPTH = 64
@@ -144,11 +146,23 @@ def _size(name: str, value: str) -> int:
     return size
 
 
+def default_backend(o: GatewayOptions, cassette: CassetteUpstream | None) -> Backend | None:
+    """What answers requests no route claims: the cassette, the configured upstream, or (None)
+    each client's vendor."""
+    if cassette is not None:
+        return CassetteBackend(cassette, o.api or cassette.dialect, o.upstream_key_env)
+    if o.upstream is not None:
+        return RemoteBackend.at(o.upstream, o.api, o.upstream_key_env)
+    return None
+
+
 def read_options(o: Any) -> GatewayOptions:
     """ValueError with the option's name when a value is unusable."""
-    api = o.gateway_upstream_api or None
-    if api is not None and api not in DIALECTS:
-        raise ValueError(f"gateway_upstream_api must be one of {', '.join(DIALECTS)}, got {api!r}")
+    api = (
+        dialects.parse(o.gateway_upstream_api, "gateway_upstream_api")
+        if o.gateway_upstream_api
+        else None
+    )
     if o.gateway_retries < 0:
         raise ValueError(f"gateway_retries must not be negative, got {o.gateway_retries}")
     upstream = o.gateway_upstream or None
@@ -156,7 +170,7 @@ def read_options(o: Any) -> GatewayOptions:
     if upstream is not None and is_cassette_dir(upstream):
         cassette, upstream = upstream, None
     elif upstream is not None:
-        from recorder.routing import parse_base_url
+        from recorder.backends import parse_base_url
 
         try:
             parse_base_url(upstream)
@@ -176,7 +190,7 @@ def read_options(o: Any) -> GatewayOptions:
     return GatewayOptions(
         upstream=upstream,
         cassette=cassette,
-        api=cast(Dialect | None, api),
+        api=api,
         upstream_key_env=o.gateway_upstream_key_env or None,
         config=o.gateway_config or None,
         key=_gateway_key(o.gateway_key, o.gateway_key_env),

@@ -44,13 +44,12 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
 
 from addons.metadata import DELIVERED, EXCHANGE, RECORDED
-from recorder import secrets
+from recorder import dialects, ir, secrets
 from recorder.exchange import (
     Exchange,
     HttpRequest,
@@ -273,13 +272,11 @@ class Refusal:
 
 
 def refusal(flow: http.HTTPFlow, refused: Refusal) -> http.Response:
-    """A 503 in the client's dialect (Anthropic or OpenAI shape)."""
-    body: dict[str, Any]
-    message = refused.message
-    if guess_dialect(flow.request.path) == "anthropic":
-        body = {"type": "error", "error": {"type": "api_error", "message": message}}
-    else:
-        body = {"error": {"message": message, "type": "server_error", "code": "recorder_failed"}}
+    """A 503 in the client's dialect."""
+    req = flow.request
+    client = dialects.guess_client(req.path.split("?", 1)[0], req.headers)
+    err = ir.ErrorInfo("api_error", refused.message, code="recorder_failed")
+    _, body = dialects.codec(client).error_from_ir(err)
     headers = {"content-type": "application/json"} | refused.headers
     return http.Response.make(503, json.dumps(body), headers)
 

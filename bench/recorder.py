@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from recorder.codecs import anthropic
 from recorder.exchange import EventTape, Exchange, HttpRequest, HttpResponse
 from recorder.sse import SseParser
 from recorder.store import query
@@ -59,7 +60,7 @@ def _exchange(n: int, record: bool = True) -> tuple[Exchange, EventTape]:
                                    b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'),
         client_response=HttpResponse(200, [("content-type", "text/event-stream")]),
     )  # fmt: skip
-    return ex, EventTape(ex, time.monotonic, time.monotonic())
+    return ex, EventTape(ex, time.monotonic, time.monotonic(), anthropic.is_token)
 
 
 def _taped(n: int) -> Exchange:

@@ -30,7 +30,9 @@ import openai
 
 from fakes import replies
 from recorder.context import Context, IdFactory
+from recorder.dialects import codec
 from recorder.exchange import EventTape, Exchange, LastClientEvent
+from recorder.ir import Dialect
 from recorder.translate import StreamObserver, StreamTranslator
 
 EVENTS = 1000
@@ -144,10 +146,12 @@ def best_of(fn: Callable[[], object], rounds: int = ROUNDS) -> float:
 
 
 GATEWAY_STREAMS = 2000
-_OBSERVERS: dict[str, Callable[[], StreamObserver | None]] = {
-    "none": lambda: None,
-    "LastClientEvent": LastClientEvent,
-    "EventTape": lambda: EventTape(Exchange(id="bench", started_at=0.0), time.monotonic, 0.0),
+_OBSERVERS: dict[str, Callable[[Dialect], StreamObserver | None]] = {
+    "none": lambda client: None,
+    "LastClientEvent": lambda client: LastClientEvent(),
+    "EventTape": lambda client: EventTape(
+        Exchange(id="bench", started_at=0.0), time.monotonic, 0.0, codec(client).is_token
+    ),
 }
 
 
@@ -171,7 +175,7 @@ def cpu_per_stream(client: str, upstream: str, chunks: list[bytes], observer: st
 
     def one() -> None:
         ctx = Context(client=client, upstream=upstream, requested_model="m")  # type: ignore[arg-type]
-        st = StreamTranslator(ctx, _OBSERVERS[observer]())
+        st = StreamTranslator(ctx, _OBSERVERS[observer](ctx.client))
         for c in chunks:
             st.feed(c)
         st.feed(b"")

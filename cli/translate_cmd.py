@@ -11,9 +11,9 @@ from typing import Annotated, BinaryIO
 import typer
 
 from cli.app import app
+from recorder import dialects
 from recorder.context import Context, IdFactory
 from recorder.errors import TapegateError
-from recorder.ir import Dialect
 from recorder.translate import StreamTranslator, parse_json, translate_request, translate_response
 
 
@@ -23,10 +23,15 @@ class Kind(StrEnum):
     stream = "stream"
 
 
-class DialectOpt(StrEnum):
-    anthropic = "anthropic"
-    openai = "openai"
-    responses = "responses"  # the OpenAI Responses API
+# Every registered dialect; one that answers no client (Kiro) refuses to be the target of a
+# response or a stream, with an explicit error.
+DIALECTS = ", ".join(e.name for e in dialects.ENTRIES)
+
+
+def _dialect(value: str) -> str:
+    if dialects.named(value) is None:
+        raise typer.BadParameter(f"must be one of {DIALECTS}, got {value!r}")
+    return value
 
 
 def _fail(message: str) -> typer.Exit:
@@ -44,11 +49,11 @@ def translate(
         Path | None, typer.Argument(help="Input file; standard input when omitted.")
     ] = None,
     from_: Annotated[
-        DialectOpt, typer.Option("--from", help="Dialect of the input.")
-    ] = DialectOpt.anthropic,
+        str, typer.Option("--from", help=f"Dialect of the input: {DIALECTS}.", callback=_dialect)
+    ] = "anthropic",
     to: Annotated[
-        DialectOpt, typer.Option("--to", help="Dialect to translate into.")
-    ] = DialectOpt.openai,
+        str, typer.Option("--to", help=f"Dialect to translate into: {DIALECTS}.", callback=_dialect)
+    ] = "openai",
     include_usage: Annotated[
         bool,
         typer.Option(help="Stream to openai: end with the usage chunk, as if the client asked."),
@@ -62,8 +67,8 @@ def translate(
     ] = True,
 ) -> None:
     """Translate a request, response or SSE stream between API dialects and print the result."""
-    src: Dialect = from_.value
-    dst: Dialect = to.value
+    src = dialects.parse(from_, "--from", "any")
+    dst = dialects.parse(to, "--to", "any")
     # A request flows client -> upstream; responses and streams flow upstream -> client.
     client, upstream = (src, dst) if kind is Kind.request else (dst, src)
     ctx = Context(client=client, upstream=upstream, ids=IdFactory(seed), created=created)

@@ -4,21 +4,25 @@
 
 - The client presents ``gateway_key`` as ``x-api-key`` or ``Authorization: Bearer``; it is
   compared in constant time and never forwarded upstream.
-- Upstream credentials: the route's key (from its environment variable), else the client's own
-  key, written the way the upstream dialect expects (Anthropic ``x-api-key``, OpenAI
-  ``Authorization: Bearer``). With no key to convert and no route key, headers are left alone.
+- Upstream credentials: the backend's key (from its environment variable, or a token it
+  obtains), else the client's own key, written in the key style of the upstream's dialect
+  (:attr:`recorder.dialects.DialectEntry.key_style`). With no key to convert and no backend key,
+  headers are left alone.
+- Headers that belong to a dialect (:attr:`~recorder.dialects.DialectEntry.required_headers`,
+  :attr:`~recorder.dialects.DialectEntry.own_headers`) are added for its upstreams and dropped
+  when its client's request goes to another dialect.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 
-from recorder import header_edit
+from recorder import dialects, header_edit
+from recorder.dialects import KeyStyle
 from recorder.header_edit import Edit
 from recorder.ir import Dialect
-
-ANTHROPIC_VERSION = "2023-06-01"
 
 
 def client_key(headers: MutableMapping[str, str]) -> str | None:
@@ -42,40 +46,39 @@ def key_ok(headers: MutableMapping[str, str], gateway_key: str) -> bool:
 
 def upstream_auth_edits(
     headers: MutableMapping[str, str],
-    upstream: Dialect,
-    route_key: str | None,
+    style: KeyStyle,
+    backend_key: str | None,
     gateway_key_set: bool,
 ) -> list[Edit]:
     """The credential headers for the upstream, as edits of the client's ``headers``.
 
     ``gateway_key_set``: the client's key is the gateway key, so it must not travel on.
     """
-    key = route_key
+    key = backend_key
     if key is None and not gateway_key_set:
         key = client_key(headers)
     edits = [_DROP_X_API_KEY, _DROP_AUTHORIZATION]
     if key is not None:
-        if upstream == "anthropic":
-            edits.append(header_edit.set_("x-api-key", key))
-        else:
-            edits.append(header_edit.set_("authorization", f"Bearer {key}"))
+        edits.append(_KEY_STYLE[style](key))
     return edits
 
 
 _DROP_X_API_KEY = header_edit.drop("x-api-key")
 _DROP_AUTHORIZATION = header_edit.drop("authorization")
-# Headers that belong to one dialect: Anthropic needs ``anthropic-version``; an OpenAI upstream
-# has no use for the Anthropic ones.
-_TO_ANTHROPIC = (header_edit.default("anthropic-version", ANTHROPIC_VERSION),)
-_ANTHROPIC_TO_OTHER = tuple(
-    header_edit.drop(name)
-    for name in ("anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access")
-)
+_KEY_STYLE: dict[KeyStyle, Callable[[str], Edit]] = {
+    "x-api-key": lambda key: header_edit.set_("x-api-key", key),
+    "bearer": lambda key: header_edit.set_("authorization", f"Bearer {key}"),
+}
 
 
+@functools.cache
 def dialect_edits(client: Dialect, upstream: Dialect) -> tuple[Edit, ...]:
-    if upstream == "anthropic":
-        return _TO_ANTHROPIC
-    if client == "anthropic":
-        return _ANTHROPIC_TO_OTHER
-    return ()
+    """The upstream's required headers (when missing), and, when the dialects differ, the
+    client dialect's own headers dropped (an upstream of another dialect has no use for them)."""
+    src, dst = dialects.entry(client), dialects.entry(upstream)
+    edits: list[Edit] = []
+    if client != upstream:
+        required = {name for name, _ in dst.required_headers}
+        edits += [header_edit.drop(h) for h in src.own_headers if h not in required]
+    edits += [header_edit.default(name, value) for name, value in dst.required_headers]
+    return tuple(edits)

@@ -1,7 +1,7 @@
 """What the gateway answers itself: its own errors, ``GET /v1/models``, the ``count_tokens``
 estimate and ``HEAD /``. Pure: bodies as ``(status, headers, bytes)``.
 
-count_tokens estimate (used when the route's upstream is not Anthropic, which alone can count):
+count_tokens estimate (used when the upstream's dialect has no token-counting endpoint):
 ``ceil(len(json(system, messages, tools)) / 4)`` — about four characters per token for English
 and JSON, the usual rule of thumb. It is marked with ``x-tapegate-estimate: true``.
 """
@@ -12,8 +12,9 @@ import json
 import math
 from typing import Any
 
-from recorder import ir
+from recorder import dialects, ir
 from recorder.ir import Dialect
+from recorder.sse import SseEvent
 from recorder.translate import error_body
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -43,31 +44,15 @@ def error_response(kind: ir.ErrorKind, message: str, dialect: Dialect) -> tuple[
     return _STATUS[kind], json.dumps(body).encode()
 
 
+def error_event(kind: ir.ErrorKind, message: str, dialect: Dialect) -> SseEvent:
+    """An error the gateway raises itself inside a stream that is under way, in ``dialect``."""
+    err = ir.ErrorInfo(kind=kind, message=message, status=_STATUS[kind])
+    return dialects.codec(dialect).error_event(err)
+
+
 def models_body(names: list[str], dialect: Dialect, created: int) -> bytes:
     """``GET /v1/models`` in the client's dialect."""
-    data: list[dict[str, Any]]
-    if dialect == "anthropic":
-        data = [
-            {
-                "type": "model",
-                "id": n,
-                "display_name": n,
-                "created_at": "1970-01-01T00:00:00Z",
-            }
-            for n in names
-        ]
-        body: dict[str, Any] = {
-            "data": data,
-            "has_more": False,
-            "first_id": names[0] if names else None,
-            "last_id": names[-1] if names else None,
-        }
-    else:
-        data = [
-            {"id": n, "object": "model", "created": created, "owned_by": "tapegate"} for n in names
-        ]
-        body = {"object": "list", "data": data}
-    return json.dumps(body).encode()
+    return json.dumps(dialects.codec(dialect).models_body(names, created)).encode()
 
 
 def estimate_tokens(body: dict[str, Any]) -> int:

@@ -9,7 +9,6 @@ is a Unix timestamp, every other time is an offset from it. The clock is read by
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -100,20 +99,27 @@ class EventTape:
     :func:`untape` (in the recorder's writer process), with the same parser. It also keeps what
     the gateway reads while the stream runs: the last event the client was sent (``last``) and
     the time of the first token (``Exchange.t_first_token``, which a first-token timeout
-    watches).
+    watches), as ``is_token`` (the client dialect's codec) tells a token.
     """
 
-    __slots__ = ("_ex", "_taped", "_clock", "_t0", "last")
+    __slots__ = ("_ex", "_taped", "_clock", "_t0", "_is_token", "last")
 
-    def __init__(self, exchange: Exchange, clock: Callable[[], float], t0: float) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        clock: Callable[[], float],
+        t0: float,
+        is_token: Callable[[SseEvent], bool],
+    ) -> None:
         self._ex = exchange
         self._taped: list[tuple[Leg, float, bytes]] = []
         exchange.taped = self._taped
         self._clock = clock
         self._t0 = t0
+        self._is_token = is_token
         self.last: SseEvent | None = None
 
-    def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
+    def upstream(self, chunk: bytes, frames: list[Any]) -> None:
         t = self._clock() - self._t0
         if chunk and self._ex.t_upstream_first_byte is None:
             self._ex.t_upstream_first_byte = t
@@ -124,7 +130,7 @@ class EventTape:
         self._taped.append(("client", t, wire))
         self.last = last_with_data(events) or self.last
         ex = self._ex
-        if ex.t_first_token is None and any(_is_token(e) for e in events):
+        if ex.t_first_token is None and any(map(self._is_token, events)):
             ex.t_first_token = t
 
 
@@ -138,7 +144,7 @@ class LastClientEvent:
     def __init__(self) -> None:
         self.last: SseEvent | None = None
 
-    def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
+    def upstream(self, chunk: bytes, frames: list[Any]) -> None:
         pass
 
     def client(self, events: list[SseEvent], wire: bytes) -> None:
@@ -183,26 +189,3 @@ def untape(ex: Exchange) -> None:
         events += [
             RecordedEvent(leg, i, t, e.event, e.data, e.comment) for i, e in enumerate(parsed, seq)
         ]
-
-
-_TOKEN_KEYS = ("content", "reasoning_content", "reasoning", "tool_calls")
-
-
-def _is_token(ev: SseEvent) -> bool:
-    """First event that carries model output (a content delta) on the client leg."""
-    if ev.data is None:
-        return False
-    if ev.event == "content_block_delta":
-        return True
-    if ev.event is None and '"delta"' in ev.data and ev.data != "[DONE]":
-        try:
-            chunk = json.loads(ev.data)
-        except (ValueError, RecursionError):
-            return False
-        if not isinstance(chunk, dict):
-            return False
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if any(delta.get(k) for k in _TOKEN_KEYS):
-                return True
-    return False

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # responses: the OpenAI Responses API; kiro: Kiro / Amazon Q Developer (an upstream only)
+# The registry (recorder.dialects) says what each is and which roles it plays in the gateway.
 Dialect = Literal["anthropic", "openai", "responses", "kiro"]
-DIALECTS: tuple[Dialect, ...] = ("anthropic", "openai")  # the ones the gateway serves so far
 
 Role = Literal["system", "user", "assistant"]
 

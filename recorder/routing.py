@@ -20,27 +20,29 @@ Validation happens once, at start-up, with pydantic; a bad file raises
 
 from __future__ import annotations
 
-import os
+import functools
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
+from recorder import dialects
+from recorder.backends import Backend, RemoteBackend, Upstream, parse_base_url, vendor_backend
 from recorder.errors import ConfigError
 from recorder.ir import Dialect
 
-# The vendors' official APIs, used when no upstream is configured (pass-through, client's key).
-VENDOR_BASE: dict[Dialect, str] = {
-    "anthropic": "https://api.anthropic.com",
-    "openai": "https://api.openai.com/v1",
-}
-VENDOR_HOSTS: dict[str, Dialect] = {"api.anthropic.com": "anthropic", "api.openai.com": "openai"}
-# The endpoint each dialect's chat requests go to, relative to an origin (before prefixing).
-CHAT_PATH: dict[Dialect, str] = {"anthropic": "/v1/messages", "openai": "/v1/chat/completions"}
+
+def _dialect(value: str | None, choices: tuple[Dialect, ...]) -> str | None:
+    """A dialect name among ``choices`` (pydantic's own wording for a bad literal)."""
+    if value is None or value in choices:
+        return value
+    quoted = [f"'{c}'" for c in choices]
+    expected = ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0]
+    raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
 
 
 class _Strict(BaseModel):
@@ -49,15 +51,20 @@ class _Strict(BaseModel):
 
 class MatchConfig(_Strict):
     model: str | None = None  # glob over the (aliased) model name
-    client: Literal["anthropic", "openai"] | None = None
+    client: str | None = None  # a client dialect
     header: dict[str, str] = Field(default_factory=dict)  # name -> glob over the value
+
+    @field_validator("client")
+    @classmethod
+    def _client(cls, v: str | None) -> str | None:
+        return _dialect(v, dialects.CLIENT_DIALECTS)
 
 
 class RouteConfig(_Strict):
     name: str | None = None
     match: MatchConfig = Field(default_factory=MatchConfig)
     upstream: str
-    api: Literal["anthropic", "openai"] | None = None
+    api: str | None = None  # the upstream's dialect
     model: str | None = None
     key_env: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
@@ -68,6 +75,11 @@ class RouteConfig(_Strict):
         parse_base_url(v)
         return v
 
+    @field_validator("api")
+    @classmethod
+    def _api(cls, v: str | None) -> str | None:
+        return _dialect(v, dialects.UPSTREAM_DIALECTS)
+
 
 class GatewayConfig(_Strict):
     aliases: dict[str, str] = Field(default_factory=dict)
@@ -75,69 +87,17 @@ class GatewayConfig(_Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class Upstream:
-    """A parsed base URL: origin plus an optional path prefix such as ``/api/v1``."""
-
-    scheme: str
-    host: str
-    port: int
-    prefix: str  # no trailing slash; "" for none
-    # The Host header of requests sent here, computed once (it is set on every request).
-    host_header: str = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        default = 443 if self.scheme == "https" else 80
-        value = self.host if self.port == default else f"{self.host}:{self.port}"
-        object.__setattr__(self, "host_header", value)
-
-    def path_for(self, endpoint: str) -> str:
-        """``endpoint`` (``/v1/...``) under the prefix, without doubling ``/v1``."""
-        if self.prefix.endswith("/v1") and (endpoint == "/v1" or endpoint.startswith("/v1/")):
-            endpoint = endpoint[3:]
-        return self.prefix + endpoint
-
-    def url_for(self, endpoint: str) -> str:
-        return f"{self.scheme}://{self.host_header}{self.path_for(endpoint)}"
-
-
-def parse_base_url(url: str) -> Upstream:
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as e:
-        raise ValueError(f"not a valid URL: {url!r} ({e})") from e
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"upstream must be an http(s) URL with a host, got {url!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"upstream URL must not have a query or fragment: {url!r}")
-    if parts.username or parts.password:
-        raise ValueError("upstream URL must not carry credentials; use key_env")
-    return Upstream(
-        scheme=parts.scheme,
-        host=parts.hostname,
-        port=port or (443 if parts.scheme == "https" else 80),
-        prefix=parts.path.rstrip("/"),
-    )
-
-
-@dataclass(frozen=True, slots=True)
 class Route:
     name: str
-    upstream: Upstream
-    api: Dialect | None  # None: same dialect as the client
-    model: str | None = None
-    key_env: str | None = None
+    backend: Backend
+    model: str | None = None  # model rename (sent upstream)
     headers: tuple[tuple[str, str], ...] = ()
-    vendor: bool = False  # the vendor's official API, client credentials untouched
     match_model: str | None = None
     match_client: Dialect | None = None
     match_header: tuple[tuple[str, str], ...] = ()
 
     def dialect_for(self, client: Dialect) -> Dialect:
-        return self.api or client
-
-    def key(self) -> str | None:
-        return os.environ.get(self.key_env) if self.key_env else None
+        return self.backend.dialect or client
 
     def matches(self, model: str | None, client: Dialect, headers: Any) -> bool:
         if self.match_client is not None and self.match_client != client:
@@ -151,29 +111,26 @@ class Route:
         return True
 
 
+@functools.cache
 def vendor_route(client: Dialect) -> Route:
-    return Route(
-        name=f"{client}-official",
-        upstream=parse_base_url(VENDOR_BASE[client]),
-        api=client,
-        vendor=True,
-    )
+    """The client's vendor's API with the client's own credentials (nothing configured)."""
+    return Route(name=f"{client}-official", backend=vendor_backend(client))
 
 
-def default_route(upstream: str, api: Dialect | None, key_env: str | None = None) -> Route:
-    return Route(name="default", upstream=parse_base_url(upstream), api=api, key_env=key_env)
+def default_route(backend: Backend) -> Route:
+    return Route(name="default", backend=backend)
 
 
 def _route_from(i: int, rc: RouteConfig) -> Route:
+    api = dialects.parse(rc.api, "api") if rc.api is not None else None
+    client = dialects.parse(rc.match.client, "client", "client") if rc.match.client else None
     return Route(
         name=rc.name or f"route{i}",
-        upstream=parse_base_url(rc.upstream),
-        api=rc.api,
+        backend=RemoteBackend.at(rc.upstream, api, rc.key_env),
         model=rc.model,
-        key_env=rc.key_env,
         headers=tuple(rc.headers.items()),
         match_model=rc.match.model,
-        match_client=rc.match.client,
+        match_client=client,
         match_header=tuple((k.lower(), v) for k, v in rc.match.header.items()),
     )
 
@@ -203,6 +160,17 @@ class Router:
                 return route
         return self.default or vendor_route(client)
 
+    def first_aim(self, client: Dialect) -> tuple[Route, Upstream]:
+        """Where a request is aimed as soon as its headers arrive (mitmproxy must never try to
+        connect to the proxy itself): the default route, or the client's vendor while the
+        default backend does not listen yet (it is started before the request is sent)."""
+        if self.default is not None:
+            up = self.default.backend.endpoint()
+            if up is not None:
+                return self.default, up
+        vendor = vendor_route(client)
+        return vendor, vendor_backend(client).upstream
+
     def models(self) -> list[str]:
         """Model names the routes offer (for ``GET /v1/models``): aliases, renames, literal
         (glob-free) patterns, in file order, without duplicates."""
@@ -216,13 +184,10 @@ class Router:
         return names
 
 
-def build_router(
-    config: GatewayConfig | None,
-    upstream: str | None,
-    api: Dialect | None,
-    key_env: str | None = None,
-) -> Router:
-    default = default_route(upstream, api, key_env) if upstream else None
+def build_router(config: GatewayConfig | None, default_backend: Backend | None) -> Router:
+    """The routes of ``config`` (if any) before the default route to ``default_backend``
+    (``gateway_upstream``; None: the client's vendor)."""
+    default = default_route(default_backend) if default_backend is not None else None
     if config is None:
         return Router(default=default)
     routes = [_route_from(i, rc) for i, rc in enumerate(config.routes)]
@@ -262,23 +227,3 @@ def _place(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
-
-
-def dialect_of_path(path: str) -> Dialect | None:
-    """The dialect a gateway endpoint belongs to (path without query)."""
-    if path.startswith("/v1/messages"):
-        return "anthropic"
-    if path.startswith("/v1/chat/completions"):
-        return "openai"
-    return None
-
-
-def guess_dialect(path: str, headers: Any) -> Dialect:
-    """For paths outside the chat endpoints (errors, models): Anthropic clients send
-    ``anthropic-version`` (and often ``x-api-key``); everything else is treated as OpenAI."""
-    d = dialect_of_path(path)
-    if d is not None:
-        return d
-    if "anthropic-version" in headers or "x-api-key" in headers:
-        return "anthropic"
-    return "openai"

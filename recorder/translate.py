@@ -8,14 +8,16 @@ both are the same dialect nothing is rewritten: bodies and stream bytes pass thr
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
 from recorder import ir
-from recorder.codecs import codec
+from recorder.codecs.base import FrameParser, StreamDecoder, StreamEncoder
 from recorder.context import Context
+from recorder.dialects import codec, entry
 from recorder.errors import StreamProtocolError, TranslationError, WireFormatError
-from recorder.sse import SseEvent, SseParser, encode_text
+from recorder.sse import SseEvent, encode_text
 
 __all__ = [
     "StreamObserver",
@@ -39,16 +41,15 @@ def translate_request(body: Any, ctx: Context) -> dict[str, Any]:
     """A client request body (parsed JSON) as the upstream dialect's request body."""
     if not isinstance(body, dict):
         raise WireFormatError("request body must be a JSON object")
-    req = codec(ctx.client).request_to_ir(body)
+    client = codec(ctx.client)
+    req = client.request_to_ir(body)
     ctx.requested_model = req.model
-    if req.include_usage is not None or ctx.client == "openai":
+    if req.include_usage is not None or entry(ctx.client).usage_opt_in:
         ctx.include_usage = bool(req.include_usage)
     if ctx.client == ctx.upstream:
         return body
-    adapt = getattr(codec(ctx.client), "adapt_request", None)
-    if adapt is not None:  # the client's codec fits what only its dialect has to the upstream
-        adapt(req, ctx)
-    if ctx.upstream in ("openai", "responses"):
+    client.adapt_request(req, ctx)  # what only the client's dialect has, fitted to the upstream
+    if entry(ctx.upstream).short_tool_names:
         _rename_tools(req, ctx.tool_names.shorten)
     return dict(codec(ctx.upstream).request_from_ir(req, ctx))
 
@@ -67,21 +68,22 @@ def translate_response(body: Any, ctx: Context) -> dict[str, Any]:
 def translate_error(status: int, body: Any, ctx: Context) -> tuple[int, dict[str, Any]]:
     """An upstream error (any body, even text) as ``(status, body)`` in the client dialect."""
     err = codec(ctx.upstream).error_to_ir(status, body)
-    return codec(ctx.client).error_from_ir(err)  # type: ignore[no-any-return]
+    return codec(ctx.client).error_from_ir(err)
 
 
 def error_body(err: ir.ErrorInfo, dialect: ir.Dialect) -> tuple[int, dict[str, Any]]:
     """An error the gateway itself raises, in ``dialect``."""
-    return codec(dialect).error_from_ir(err)  # type: ignore[no-any-return]
+    return codec(dialect).error_from_ir(err)
 
 
 class StreamObserver(Protocol):
     """Sees both legs of a stream as it passes (the recorder); must not block. At most two
     calls per ``feed``, each with a batch: this runs for every chunk of every stream."""
 
-    def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
-        """An upstream chunk and the events it completed; ``b""``: the body ended and its
-        unterminated last event was flushed (called then only if there was one)."""
+    def upstream(self, chunk: bytes, frames: list[Any]) -> None:
+        """An upstream chunk and the frames it completed (SSE events, or the messages of the
+        upstream's own framing); ``b""``: the body ended and its unterminated last frame was
+        flushed (called then only if there was one)."""
 
     def client(self, events: list[SseEvent], wire: bytes) -> None:
         """Bytes sent to the client and the events they complete, in order; ``b""``: the
@@ -102,16 +104,21 @@ class StreamTranslator:
     def __init__(self, ctx: Context, observer: StreamObserver | None = None) -> None:
         self.ctx = ctx
         self._observer = observer
-        self._parser = SseParser()
+        upstream = codec(ctx.upstream)
+        # Frames of the upstream's framing (SSE events, or AWS event-stream messages).
+        self._parser: FrameParser[Any] = upstream.frames()
         self._passthrough = ctx.client == ctx.upstream
-        self._decoder = None if self._passthrough else codec(ctx.upstream).StreamDecoder(ctx)
-        self._encoder = None if self._passthrough else codec(ctx.client).StreamEncoder(ctx)
+        self._decoder: StreamDecoder[Any] | None = None
+        self._encoder: StreamEncoder | None = None
+        self._text_in: Callable[[Any], tuple[int, str] | None] | None = None
+        self._text_out: Callable[[int, str], SseEvent | None] | None = None
+        if not self._passthrough:
+            self._decoder = upstream.stream_decoder(ctx)
+            self._encoder = codec(ctx.client).stream_encoder(ctx)
+            # The codecs' recognisers for the fast path (see feed), bound once.
+            self._text_in = self._decoder.text_delta
+            self._text_out = self._encoder.text_delta
         self._fast = self.fast_path
-        # The codecs' optional recognisers for the fast path (see feed), bound once:
-        #   StreamDecoder.text_delta(ev) -> (part, text) | None  -- push(ev) == [TextDelta]
-        #   StreamEncoder.text_delta(part, text) -> SseEvent | None  -- push(TextDelta) == [it]
-        self._text_in = getattr(self._decoder, "text_delta", None)
-        self._text_out = getattr(self._encoder, "text_delta", None)
         self._failed = False
         self._upstream_error = False
         self._closed = False

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from recorder import dialects
 from recorder.faults import FaultSpec, parse_targeted
 from recorder.faults.anatomy import describe, end_markers
 from recorder.faults.spec import MidStreamError
 from recorder.faults.units import split_blocks
-from recorder.ir import DIALECTS, Dialect
+from recorder.ir import Dialect
 from replay.cassette import Interaction, LegRecord
 
 __all__ = ["FaultPlan", "FaultPlanError", "known_dialect"]
@@ -27,8 +28,10 @@ class FaultPlanError(ValueError):
 
 
 def known_dialect(name: str | None) -> Dialect | None:
-    """``name`` as a dialect tapegate speaks, or None (a hand-written cassette may omit it)."""
-    return next((d for d in DIALECTS if d == name), None)
+    """``name`` as a dialect tapegate speaks in SSE, or None (a hand-written cassette may omit
+    it)."""
+    spec = dialects.named(name or "")
+    return spec.name if spec is not None and spec.framing is dialects.SSE else None
 
 
 @dataclass(frozen=True, slots=True)

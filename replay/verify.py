@@ -20,9 +20,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from recorder import dialects
 from recorder.context import Context, IdFactory
 from recorder.errors import TranslationError
-from recorder.ir import DIALECTS, Dialect
+from recorder.ir import Dialect
 from recorder.sse import SseParser
 from replay.cassette import Interaction, LegRecord, Stream, load
 
@@ -111,7 +112,8 @@ def _json(body: bytes | None) -> Any:
 
 
 def _dialect(name: str | None) -> Dialect | None:
-    return name if name in DIALECTS else None
+    spec = dialects.named(name or "")
+    return spec.name if spec is not None else None
 
 
 def _unified(expected: Any, actual: Any, label: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from recorder.codecs import anthropic
 from recorder.context import Context, IdFactory
+from recorder.dialects import codec
 from recorder.exchange import (
     REDACTED,
     EventTape,
@@ -41,7 +43,7 @@ def test_keys_in_urls_are_redacted() -> None:
 def test_event_tape_keeps_both_legs_bytes_and_untape_makes_timed_events() -> None:
     now = [10.0]
     ex = Exchange(id="e1", started_at=1000.0)
-    tape = EventTape(ex, lambda: now[0], t0=10.0)
+    tape = EventTape(ex, lambda: now[0], 10.0, anthropic.is_token)
     now[0] = 10.5
     tape.upstream(b"data: {}\n\ndata: [DO", [SseEvent(None, "{}")])
     now[0] = 10.75
@@ -71,7 +73,7 @@ def test_event_tape_keeps_both_legs_bytes_and_untape_makes_timed_events() -> Non
 
 def test_untape_of_a_cut_off_stream_keeps_whole_events_and_every_raw_chunk() -> None:
     ex = Exchange(id="e2", started_at=0.0)
-    tape = EventTape(ex, lambda: 1.0, t0=0.0)
+    tape = EventTape(ex, lambda: 1.0, 0.0, anthropic.is_token)
     tape.upstream(b"data: one\n\ndata: tw", [SseEvent(None, "one")])
     tape.upstream(b"\xff\xfe\n\n", [])  # not UTF-8: no event, but the bytes are kept
     untape(ex)  # no end marker: the client went away
@@ -82,8 +84,8 @@ def test_untape_of_a_cut_off_stream_keeps_whole_events_and_every_raw_chunk() -> 
 class _Tee:
     """The live events, as an observer sees them, next to an EventTape of the same stream."""
 
-    def __init__(self, ex: Exchange) -> None:
-        self.tape = EventTape(ex, lambda: 0.0, 0.0)
+    def __init__(self, ex: Exchange, client: Dialect) -> None:
+        self.tape = EventTape(ex, lambda: 0.0, 0.0, codec(client).is_token)
         self.live: list[tuple[str, str | None, str | None, str | None]] = []
 
     def upstream(self, chunk: bytes, events: list[SseEvent]) -> None:
@@ -114,7 +116,7 @@ def test_untape_gives_the_events_the_translator_saw(
     name: str, client: Dialect, upstream: Dialect, body: bytes, size: int
 ) -> None:
     ex = Exchange(id=name, started_at=0.0)
-    tee = _Tee(ex)
+    tee = _Tee(ex, client)
     tr = StreamTranslator(Context(client=client, upstream=upstream, ids=IdFactory("t")), tee)
     for i in range(0, len(body), size):
         tr.feed(body[i : i + size])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from recorder import routing
+from recorder.backends import RemoteBackend, parse_base_url, vendor_backend
 from recorder.errors import ConfigError
 
 
@@ -37,13 +38,13 @@ PATHS = [
 
 @pytest.mark.parametrize("case", PATHS, ids=lambda c: c.base)
 def test_no_double_v1(case: PathCase) -> None:
-    assert routing.parse_base_url(case.base).url_for(case.endpoint) == case.url
+    assert parse_base_url(case.base).url_for(case.endpoint) == case.url
 
 
 @pytest.mark.parametrize("bad", ["ftp://x", "localhost:80", "http://u:p@h/v1", "http://h/?q=1"])
 def test_bad_base_urls(bad: str) -> None:
     with pytest.raises(ValueError):
-        routing.parse_base_url(bad)
+        parse_base_url(bad)
 
 
 @dataclass(frozen=True)
@@ -128,23 +129,22 @@ ROUTES = [
 
 @pytest.mark.parametrize("case", ROUTES, ids=lambda c: f"{c.model}-{c.client}")
 def test_first_match_wins_after_aliases(case: RouteCase) -> None:
-    router = routing.build_router(CONFIG, "http://default", None)
+    router = routing.build_router(CONFIG, RemoteBackend.at("http://default"))
     route = router.resolve(router.alias(case.model), case.client, case.headers)  # type: ignore[arg-type]
     assert route.name == case.route
 
 
 def test_no_upstream_means_the_vendor() -> None:
-    router = routing.build_router(None, None, None)
+    router = routing.build_router(None, None)
     route = router.resolve("m", "openai", {})
-    assert (
-        route.vendor
-        and route.upstream.url_for("/v1/chat/completions")
-        == "https://api.openai.com/v1/chat/completions"
-    )
+    assert route.backend is vendor_backend("openai") and route.dialect_for("openai") == "openai"
+    up = route.backend.endpoint()
+    assert up is not None
+    assert up.url_for("/v1/chat/completions") == "https://api.openai.com/v1/chat/completions"
 
 
 def test_models_offered_are_literal_names() -> None:
-    assert routing.build_router(CONFIG, None, None).models() == [
+    assert routing.build_router(CONFIG, None).models() == [
         "haiku",
         "small",
         "qwen3:8b",

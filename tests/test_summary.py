@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from recorder.codecs import anthropic
 from recorder.exchange import EventTape, Exchange, RecordedEvent
 from recorder.sse import SseEvent, encode_all
 from recorder.summary import settle, summarize_events
@@ -50,7 +51,7 @@ def test_openai_usage_chunk_after_finish() -> None:
 
 def test_settle_reads_a_taped_stream_once_and_only_then() -> None:
     ex = Exchange(id="s", started_at=0.0, client_dialect="anthropic")
-    tape = EventTape(ex, lambda: 0.25, 0.0)
+    tape = EventTape(ex, lambda: 0.25, 0.0, anthropic.is_token)
     start = {"type": "message_start", "message": {"model": "m-1", "usage": {"input_tokens": 7}}}
     delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
              "usage": {"output_tokens": 3}}  # fmt: skip

@@ -13,7 +13,7 @@ from mitmproxy import http
 from addons.flow_state import FlowState, new_exchange
 from addons.metadata import FLOW_STATE
 from addons.request.forward import point
-from recorder import routing
+from recorder import dialects, routing
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -31,18 +31,19 @@ def classify_gateway(flow: http.HTTPFlow, router: routing.Router, rec: bool = Tr
     will store the exchange (see :attr:`addons.flow_state.FlowState.rec`)."""
     req = flow.request
     path = req.path.split("?", 1)[0]
-    client = routing.guess_dialect(path, req.headers)
+    client = dialects.guess_client(path, req.headers)
     st = FlowState("gateway", client, client, new_exchange(flow), rec=rec)
     st.client_path = req.path
     if rec:
         st.client_url = f"{req.scheme}://{req.host_header}{req.path}"
     flow.metadata[FLOW_STATE] = st
-    point(flow, router.default or routing.vendor_route(client), req.path)
+    point(flow, *router.first_aim(client), req.path)
 
 
 def classify_proxied(flow: http.HTTPFlow, rec: bool = True) -> None:
     """Explicit-proxy traffic: vendor hosts get a state (recorded, passed through); other
     hosts are not the gateway's business."""
-    client = routing.VENDOR_HOSTS.get(flow.request.host)
-    if client is not None:
-        flow.metadata[FLOW_STATE] = FlowState("vendor", client, client, new_exchange(flow), rec=rec)
+    vendor = dialects.for_host(flow.request.host)
+    if vendor is not None:
+        st = FlowState("vendor", vendor.name, vendor.name, new_exchange(flow), rec=rec)
+        flow.metadata[FLOW_STATE] = st

@@ -18,7 +18,8 @@ from addons.options import GatewayOptions
 from addons.response.replies import reply, reply_error
 from addons.upstream import timeouts
 from addons.upstream.probe import ProbeFailed, probe
-from recorder import auth, endpoints, header_edit, ir, request_body, routing
+from recorder import auth, dialects, endpoints, header_edit, ir, request_body, routing
+from recorder.backends import Upstream
 from recorder.context import Context, IdFactory
 from recorder.errors import TranslationError
 from recorder.translate import translate_request
@@ -53,7 +54,7 @@ def vendor_request(flow: http.HTTPFlow, st: FlowState) -> None:
     chat responses are asked for uncompressed (so their events can be recorded)."""
     req = flow.request
     path = req.path.split("?", 1)[0]
-    if routing.dialect_of_path(path) is not None:
+    if dialects.for_path(path) is not None:
         req.headers["accept-encoding"] = "identity"
     st.ex.route = "forward-proxy"
     if st.rec:
@@ -78,10 +79,11 @@ async def gateway_request(
     if opts.key and not auth.key_ok(req.headers, opts.key):
         return reply_error(flow, st, "authentication", "invalid or missing gateway key")
     client = st.client
+    spec = dialects.entry(client)
     if req.method == "GET" and path == "/v1/models":
         models = endpoints.models_body(router.models(), client, int(time.time()))
         return reply(flow, st, 200, models, endpoints.JSON_HEADERS)
-    chat = path in routing.CHAT_PATH.values() or path == "/v1/messages/count_tokens"
+    chat = path == spec.chat_path or path == spec.count_tokens_path
     if not chat or req.method != "POST":
         route = router.default or routing.vendor_route(client)
         if route.dialect_for(client) != client:
@@ -104,7 +106,7 @@ async def gateway_request(
     st.upstream = upstream
     st.ex.model_requested, st.ex.model_sent = asked, sent
     st.ex.stream = bool(body.get("stream"))
-    if path == "/v1/messages/count_tokens" and upstream != "anthropic":
+    if path == spec.count_tokens_path and dialects.entry(upstream).count_tokens_path is None:
         out = endpoints.count_tokens_body(body)
         hdrs = endpoints.JSON_HEADERS | {endpoints.ESTIMATE_HEADER: "true"}
         return reply(flow, st, 200, out, hdrs)
@@ -120,7 +122,7 @@ async def gateway_request(
             new = json.dumps(translate_request(body, st.ctx)).encode()
         except TranslationError as e:
             return reply_error(flow, st, "invalid_request", str(e))
-        path, query = routing.CHAT_PATH[upstream], ""
+        path, query = dialects.entry(upstream).chat_path, ""
     st.ctx.requested_model = asked
     await send(flow, st, opts, live, route, upstream, path, query, new)
 
@@ -136,9 +138,12 @@ async def send(
     query: str,
     body: bytes | None,
 ) -> None:
-    """Point the request at the route's upstream, fix its headers, and make sure the
-    upstream can be reached (see addons.upstream.policy for why the gateway probes)."""
+    """Point the request at the route's backend (started if it is a local one), fix its
+    headers, and make sure it can be reached (see :mod:`addons.upstream` for why the gateway
+    probes)."""
     req = flow.request
+    backend = route.backend
+    up = backend.endpoint() or await backend.start()
     st.upstream = upstream
     st.ex.route = route.name
     st.ex.upstream_dialect = upstream
@@ -148,7 +153,7 @@ async def send(
     edits: list[header_edit.Edit] = []
     full = path + (f"?{query}" if query else "")
     if route is not st.pointed or full != st.client_path:
-        edits.append(aim(flow, route, full))
+        edits.append(aim(flow, route, up, full))
     if body is not None:
         if header_edit.has(hdrs.fields, b"content-encoding"):  # re-encoded by mitmproxy's setter
             hdrs.fields = header_edit.apply(hdrs.fields, edits)
@@ -159,14 +164,18 @@ async def send(
             if not header_edit.has(hdrs.fields, b"transfer-encoding"):
                 edits.append(header_edit.set_("content-length", str(len(body))))
     edits += _HOP_EDITS
-    route_key = route.key()
-    if route_key is not None or opts.key or st.client != upstream:
-        edits += auth.upstream_auth_edits(hdrs, upstream, route_key, bool(opts.key))
+    creds = await backend.credentials()
+    key = creds.key if creds is not None else None
+    if key is not None or opts.key or st.client != upstream:
+        style = dialects.entry(upstream).key_style
+        edits += auth.upstream_auth_edits(hdrs, style, key, bool(opts.key))
     edits += auth.dialect_edits(st.client, upstream)
+    if creds is not None and creds.headers:
+        edits += _route_edits(creds.headers)
     if route.headers:
         edits += _route_edits(route.headers)
     hdrs.fields = header_edit.apply(hdrs.fields, edits)
-    st.upstream_url = route.upstream.url_for(req.path[len(route.upstream.prefix) :])
+    st.upstream_url = up.url_for(req.path[len(up.prefix) :])
     if st.rec:
         st.ex.upstream_request = snapshots.snapshot_request(req, req.raw_content, st.upstream_url)
     if (flow.client_conn.id, (req.host, req.port)) not in live:
@@ -192,16 +201,16 @@ def _route_edits(headers: tuple[tuple[str, str], ...]) -> tuple[header_edit.Edit
     return tuple(header_edit.set_(k, v) for k, v in headers)
 
 
-def point(flow: http.HTTPFlow, route: routing.Route, path: str) -> None:
+def point(flow: http.HTTPFlow, route: routing.Route, up: Upstream, path: str) -> None:
     """Re-target the request (see :func:`aim`) and set its Host header."""
     hdrs = flow.request.headers
-    hdrs.fields = header_edit.apply(hdrs.fields, (aim(flow, route, path),))
+    hdrs.fields = header_edit.apply(hdrs.fields, (aim(flow, route, up, path),))
 
 
-def aim(flow: http.HTTPFlow, route: routing.Route, path: str) -> header_edit.Edit:
-    """Write mitmproxy's raw target fields (the property setters each rebuild host/authority,
-    measurably slow per request); returns the Host header's edit."""
-    up = route.upstream
+def aim(flow: http.HTTPFlow, route: routing.Route, up: Upstream, path: str) -> header_edit.Edit:
+    """Aim the request at ``up`` (``route``'s backend): write mitmproxy's raw target fields
+    (the property setters each rebuild host/authority, measurably slow per request); returns the
+    Host header's edit."""
     data = flow.request.data
     data.scheme = up.scheme.encode()
     data.host, data.port = up.host, up.port

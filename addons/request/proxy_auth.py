@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from mitmproxy import http
 
-from recorder import endpoints, ir, routing
+from recorder import dialects, endpoints, ir
 
 REALM = 'Basic realm="tapegate"'
 _LOOPBACK_PEERS = frozenset({"::1", "localhost"})
@@ -67,8 +67,10 @@ def is_loopback_peer(flow: http.HTTPFlow) -> bool:
 
 def dialect_for(flow: http.HTTPFlow) -> ir.Dialect:
     req = flow.request
-    vendor = routing.VENDOR_HOSTS.get(req.host)
-    return vendor or routing.guess_dialect(req.path.split("?", 1)[0], req.headers)
+    vendor = dialects.for_host(req.host)
+    if vendor is not None:
+        return vendor.name
+    return dialects.guess_client(req.path.split("?", 1)[0], req.headers)
 
 
 @dataclass(slots=True)
@@ -99,7 +101,7 @@ class ProxyGate:
                 return False
             del headers["proxy-authorization"]  # consumed here, never forwarded
             return True
-        if flow.request.host in routing.VENDOR_HOSTS or is_loopback_peer(flow):
+        if dialects.for_host(flow.request.host) is not None or is_loopback_peer(flow):
             return True
         msg = "this gateway proxies only the vendors' APIs for remote clients"
         flow.response = _refusal(flow, 403, "permission", msg)

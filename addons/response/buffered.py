@@ -13,6 +13,7 @@ from addons.flow_state import FlowState
 from addons.response.replies import loads, reply_error, set_response
 from addons.response.stream import SSE_TYPE, is_sse
 from recorder import endpoints
+from recorder.dialects import codec
 from recorder.errors import TranslationError
 from recorder.exchange import EventTape
 from recorder.summary import summarize_body
@@ -39,7 +40,8 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
         status, body = translate_error(resp.status_code, loads(raw, text=True), st.context())
         return set_response(flow, st, status, json.dumps(body).encode(), endpoints.JSON_HEADERS)
     if is_sse(resp):
-        tape = EventTape(st.ex, time.monotonic, st.t0) if st.rec else None
+        is_token = codec(st.client).is_token
+        tape = EventTape(st.ex, time.monotonic, st.t0, is_token) if st.rec else None
         tr = StreamTranslator(st.context(), tape)
         out = tr.feed(raw) + tr.feed(b"")
         st.ex.stream = True

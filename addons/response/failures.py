@@ -19,8 +19,6 @@
 
 from __future__ import annotations
 
-import json
-
 from mitmproxy import http
 
 from addons import mitm_io, snapshots
@@ -28,7 +26,7 @@ from addons.flow_state import FlowState
 from addons.response.replies import raw_error
 from addons.response.stream import finish_stream
 from addons.response.stream_end import finish_broken_stream
-from recorder.sse import SseEvent
+from recorder.dialects import codec
 
 EARLY_CLOSE = "client_closed_early"
 
@@ -62,23 +60,7 @@ def _client_side(msg: str) -> bool:
 def carried_terminal(st: FlowState) -> bool:
     """The last event the client was sent ends its stream."""
     last = st.tape.last if st.tape is not None else None
-    return last is not None and _is_terminal(last, st.client)
-
-
-def _is_terminal(ev: SseEvent, dialect: str) -> bool:
-    if ev.event in ("message_stop", "error"):
-        return True
-    if dialect == "anthropic" or ev.data is None:
-        return False
-    if ev.data.strip() == "[DONE]":
-        return True
-    if '"error"' not in ev.data:
-        return False
-    try:
-        d = json.loads(ev.data)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(d, dict) and "error" in d and "choices" not in d
+    return last is not None and codec(st.client).is_terminal(last)
 
 
 def _answer_bad_gateway(flow: http.HTTPFlow, st: FlowState, msg: str) -> None:

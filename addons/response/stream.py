@@ -13,6 +13,7 @@ from addons import snapshots
 from addons.flow_state import FlowState
 from addons.upstream.policy import RETRY_STATUSES, RetryPolicy
 from recorder import header_edit
+from recorder.dialects import codec
 from recorder.exchange import EventTape, LastClientEvent
 from recorder.translate import StreamTranslator
 
@@ -67,7 +68,7 @@ def start_translator(flow: http.HTTPFlow, st: FlowState) -> None:
     # only needs its last client event kept (see FlowState.rec).
     tape: EventTape | LastClientEvent
     if st.rec or st.timer is not None:
-        tape = EventTape(st.ex, time.monotonic, st.t0)
+        tape = EventTape(st.ex, time.monotonic, st.t0, codec(st.client).is_token)
     else:
         tape = LastClientEvent()
     st.translator = StreamTranslator(st.context(), tape)

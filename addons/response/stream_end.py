@@ -20,17 +20,15 @@ from mitmproxy import http
 
 from addons import mitm_io
 from addons.flow_state import FlowState
-from recorder import ir
-from recorder.endpoints import error_response
-from recorder.sse import SseEvent, encode
+from recorder import endpoints, ir
+from recorder.sse import encode
 
 logger = logging.getLogger("tapegate.gateway")
 
 
 def error_event(st: FlowState, kind: ir.ErrorKind, msg: str) -> bytes:
     """An error event in the client's dialect, recorded on the client leg, as SSE bytes."""
-    _, body = error_response(kind, msg, st.client)
-    ev = SseEvent(event="error" if st.client == "anthropic" else None, data=body.decode())
+    ev = endpoints.error_event(kind, msg, st.client)
     wire = encode(ev)
     if st.tape is not None:
         st.tape.client([ev], wire)

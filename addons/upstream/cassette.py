@@ -7,6 +7,9 @@ not ``await`` in a hook: mitmproxy 12 calls a *script's* ``configure``/``running
 (``invoke_addon_sync`` refuses coroutines), but the loop is already running then, so the server
 start is scheduled there as a task and the first request awaits it (:meth:`CassetteUpstream.url`).
 
+The cassette is the default route's backend (:class:`CassetteBackend`, see
+:mod:`recorder.backends`): the first request that needs it waits until its server listens.
+
 Played interactions answer again by default (``gateway_replay_repeat``): the gateway retries
 429/5xx, and a newcomer repeats requests; a request matching nothing gets the replay's 404 that
 names the closest recorded request and the first difference, translated into the client's dialect.
@@ -19,7 +22,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder.ir import DIALECTS, Dialect
+from recorder import dialects
+from recorder.backends import Credentials, Upstream, env_credentials, parse_base_url
+from recorder.ir import Dialect
 from replay.cassette import CASSETTE_FILE, Cassette, CassetteError, load
 from replay.engine import Timing
 from replay.server import ReplayServer, start
@@ -34,12 +39,13 @@ def is_cassette_dir(value: str) -> bool:
 
 
 def recorded_dialect(cassette: Cassette) -> Dialect | None:
-    """The upstream dialect the cassette was recorded against, if it has exactly one."""
-    found = {
-        it.upstream_dialect
-        for it in cassette.interactions
-        if it.upstream is not None and it.upstream_dialect in DIALECTS
-    }
+    """The upstream dialect the cassette was recorded against, if it has exactly one (among
+    those the gateway can send upstream)."""
+    found: set[Dialect] = set()
+    for it in cassette.interactions:
+        spec = dialects.named(it.upstream_dialect or "")
+        if it.upstream is not None and spec is not None and spec.upstream:
+            found.add(spec.name)
     return found.pop() if len(found) == 1 else None
 
 
@@ -50,6 +56,7 @@ class CassetteUpstream:
     timing: Timing
     repeat: bool
     _task: asyncio.Task[ReplayServer] | None = field(default=None, repr=False)
+    endpoint: Upstream | None = field(default=None, repr=False)  # once the server listens
 
     @classmethod
     def open(cls, directory: str, timing: str, repeat: bool) -> CassetteUpstream:
@@ -81,6 +88,7 @@ class CassetteUpstream:
     def _started(self, task: asyncio.Task[ReplayServer]) -> None:
         if not task.cancelled() and task.exception() is None:
             srv = task.result()
+            self.endpoint = parse_base_url(srv.url)
             logger.info(f"tapegate: upstream is cassette {self.directory} on {srv.url}")
 
     async def url(self) -> str:
@@ -90,7 +98,7 @@ class CassetteUpstream:
         return (await self._task).url
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
+        task, self._task, self.endpoint = self._task, None, None
         if task is None:
             return
         if not task.done():
@@ -106,6 +114,30 @@ class CassetteUpstream:
             f"{len(engine.play_counts())} interactions, {len(engine.misses)} misses"
         )
         await srv.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class CassetteBackend:
+    """The cassette as a :class:`recorder.backends.Backend`: it answers in ``dialect`` (the one
+    it was recorded against, unless configured), from its own server in the proxy's loop."""
+
+    cassette: CassetteUpstream
+    dialect: Dialect | None
+    key_env: str | None = None  # gateway_upstream_key_env applies to a cassette too
+
+    def endpoint(self) -> Upstream | None:
+        return self.cassette.endpoint
+
+    async def start(self) -> Upstream:
+        await self.cassette.url()  # the server's start was scheduled when it was opened
+        assert self.cassette.endpoint is not None
+        return self.cassette.endpoint
+
+    async def credentials(self) -> Credentials | None:
+        return env_credentials(self.key_env)
+
+    async def stop(self) -> None:
+        await self.cassette.stop()
 
 
 def reopen(

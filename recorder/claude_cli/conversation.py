@@ -27,8 +27,8 @@ from typing import Any, Final
 
 from recorder import ir
 from recorder.claude_cli.invocation import Effort
-from recorder.codecs import codec
 from recorder.context import Context
+from recorder.dialects import codec
 from recorder.errors import UnsupportedContentError
 
 JsonObject = dict[str, Any]

@@ -33,8 +33,8 @@ from recorder.claude_cli.probe import CliUnavailableError
 from recorder.claude_cli.process import CliExitedError, CliProcess, Transcript
 from recorder.claude_cli.sessions import CliSession, SessionStore, conversation_key
 from recorder.claude_cli.stream import CliStreamDecoder
-from recorder.codecs import codec
 from recorder.context import Context
+from recorder.dialects import codec
 
 __all__ = ["ClaudeCliBackend", "CliSettings", "CliTurn", "CliUnavailableError"]
 

@@ -21,10 +21,11 @@ Choices made when an OpenAI client talks to an Anthropic upstream (``request_fro
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from recorder import ir
-from recorder.codecs.anthropic_errors import error_from_ir, error_to_ir
+from recorder.codecs.anthropic_errors import error_body, error_from_ir, error_to_ir
 from recorder.codecs.anthropic_parts import (
     block_to_part,
     carry,
@@ -39,11 +40,14 @@ from recorder.codecs.anthropic_parts import (
 )
 from recorder.codecs.anthropic_stream import StreamDecoder
 from recorder.codecs.anthropic_stream_encoder import StreamEncoder
+from recorder.codecs.base import Codec, FunctionCodec
 from recorder.context import Context
 from recorder.errors import UnsupportedContentError, WireFormatError
+from recorder.sse import SseEvent, SseParser
 from recorder.wire import anthropic as w
 
 __all__ = [
+    "CODEC",
     "DEFAULT_MAX_TOKENS",
     "EFFORT_BUDGET",
     "StreamDecoder",
@@ -422,3 +426,52 @@ def _response_block(part: ir.Part, ctx: Context, path: str, same: bool) -> JsonO
             )
         case _:
             return part_to_block(part, ctx, path, same)
+
+
+# --------------------------------------------------------------------------- the stream's shape
+
+
+def error_event(err: ir.ErrorInfo) -> SseEvent:
+    """``event: error`` with the error body, as the API sends it mid-stream."""
+    return SseEvent(event="error", data=json.dumps(error_body(err)))
+
+
+def is_terminal(ev: SseEvent) -> bool:
+    """``message_stop`` ends a stream, and so does an ``error`` event."""
+    return ev.event == "message_stop" or ev.event == "error"
+
+
+def is_token(ev: SseEvent) -> bool:
+    """A ``content_block_delta`` (text, thinking or tool input) is model output."""
+    return ev.event == "content_block_delta" and ev.data is not None
+
+
+def models_body(names: list[str], created: int) -> JsonObject:
+    """``GET /v1/models``: the models API's page (``created_at`` is not known, so the epoch)."""
+    data = [
+        {"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"}
+        for n in names
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": names[0] if names else None,
+        "last_id": names[-1] if names else None,
+    }
+
+
+CODEC: Codec[SseEvent] = FunctionCodec(
+    request_to_ir=request_to_ir,
+    request_from_ir=request_from_ir,
+    response_to_ir=response_to_ir,
+    response_from_ir=response_from_ir,
+    error_to_ir=error_to_ir,
+    error_from_ir=error_from_ir,
+    error_event=error_event,
+    is_terminal=is_terminal,
+    is_token=is_token,
+    frames=SseParser,
+    stream_decoder=StreamDecoder,
+    stream_encoder=StreamEncoder,
+    models_body=models_body,
+)

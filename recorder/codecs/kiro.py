@@ -19,14 +19,18 @@ from __future__ import annotations
 from typing import Any
 
 from recorder import ir
+from recorder.codecs.base import Codec, FunctionCodec, StreamEncoder
 from recorder.codecs.kiro_errors import error_from_ir, error_to_ir
 from recorder.codecs.kiro_request import KiroLimitError, request_from_ir, request_to_ir
 from recorder.codecs.kiro_settings import DEFAULT_SETTINGS, KiroSettings
 from recorder.codecs.kiro_stream import BytesDecoder, StreamDecoder, collect, response_to_ir
 from recorder.context import Context
 from recorder.errors import UnsupportedContentError
+from recorder.sse import SseEvent
+from recorder.wire.eventstream import EventStreamDecoder, Message
 
 __all__ = [
+    "CODEC",
     "DEFAULT_SETTINGS",
     "BytesDecoder",
     "KiroLimitError",
@@ -42,5 +46,56 @@ __all__ = [
 ]
 
 
+_UPSTREAM_ONLY = "Kiro is an upstream dialect: no client is answered in it"
+
+
 def response_from_ir(resp: ir.Response, ctx: Context) -> dict[str, Any]:
-    raise UnsupportedContentError("Kiro is an upstream dialect: no client is answered in it")
+    raise UnsupportedContentError(_UPSTREAM_ONLY)
+
+
+def _no_client(*args: object) -> Any:
+    raise UnsupportedContentError(_UPSTREAM_ONLY)
+
+
+def _never(ev: SseEvent) -> bool:
+    return False
+
+
+class Frames:
+    """The :class:`recorder.codecs.base.FrameParser` of Kiro's AWS event stream."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self) -> None:
+        self._decoder = EventStreamDecoder()
+
+    def one_event(self, chunk: bytes) -> Message | None:
+        return None  # no fast path: feed() takes every chunk
+
+    def feed(self, chunk: bytes) -> list[Message]:
+        return self._decoder.feed(chunk)
+
+    def close(self) -> list[Message]:
+        self._decoder.close()  # EventStreamError when a message was cut off
+        return []
+
+
+def _stream_encoder(ctx: Context) -> StreamEncoder:
+    raise UnsupportedContentError(_UPSTREAM_ONLY)
+
+
+CODEC: Codec[Message] = FunctionCodec(
+    request_to_ir=request_to_ir,
+    request_from_ir=request_from_ir,
+    response_to_ir=response_to_ir,
+    response_from_ir=response_from_ir,
+    error_to_ir=error_to_ir,
+    error_from_ir=error_from_ir,
+    error_event=_no_client,
+    is_terminal=_never,
+    is_token=_never,
+    frames=Frames,
+    stream_decoder=StreamDecoder,
+    stream_encoder=_stream_encoder,
+    models_body=_no_client,
+)

@@ -137,6 +137,10 @@ class StreamDecoder:
                 raise StreamProtocolError(f"Kiro message of unknown :message-type {other!r}")
         return out
 
+    def text_delta(self, msg: Message) -> tuple[int, str] | None:
+        """No fast path: every message goes through :meth:`push`."""
+        return None
+
     def finish(self) -> list[ir.StreamEvent]:
         if self._ended:
             return []

@@ -26,6 +26,7 @@ import json
 from typing import Any, assert_never
 
 from recorder import ir
+from recorder.codecs.base import Codec, FunctionCodec
 from recorder.codecs.openai_common import (
     compact,
     error_info_from_obj,
@@ -42,9 +43,11 @@ from recorder.codecs.openai_stream_encoder import StreamEncoder, chunk_id
 from recorder.codecs.think_tags import split_think_tags
 from recorder.context import Context
 from recorder.errors import UnsupportedContentError
+from recorder.sse import SseEvent, SseParser
 from recorder.wire import openai as w
 
 __all__ = [
+    "CODEC",
     "StreamDecoder",
     "StreamEncoder",
     "error_from_ir",
@@ -227,3 +230,72 @@ def _error_to_ir(status: int, body: Any) -> ir.ErrorInfo:
 def error_from_ir(err: ir.ErrorInfo) -> tuple[int, dict[str, Any]]:
     status, detail = error_wire(err)
     return status, {"error": detail}
+
+
+# --------------------------------------------------------------------------- the stream's shape
+
+# Delta fields that carry model output (the first such chunk is the first token).
+_TOKEN_KEYS = ("content", "reasoning_content", "reasoning", "tool_calls")
+
+
+def error_event(err: ir.ErrorInfo) -> SseEvent:
+    """A ``data: {"error": ...}`` chunk: what the openai SDK raises ``APIError`` on."""
+    return SseEvent(data=json.dumps(error_from_ir(err)[1]))
+
+
+def is_terminal(ev: SseEvent) -> bool:
+    """``data: [DONE]`` ends a stream, and so does an error chunk (``event: error`` too, which
+    some compatible servers send)."""
+    if ev.event == "error":
+        return True
+    if ev.data is None:
+        return False
+    if ev.data.strip() == "[DONE]":
+        return True
+    if '"error"' not in ev.data:
+        return False
+    try:
+        d = json.loads(ev.data)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(d, dict) and "error" in d and "choices" not in d
+
+
+def is_token(ev: SseEvent) -> bool:
+    """A chunk whose delta has content, reasoning or tool calls (not a role-only chunk)."""
+    if ev.event is not None or ev.data is None or '"delta"' not in ev.data or ev.data == "[DONE]":
+        return False
+    try:
+        chunk = json.loads(ev.data)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(chunk, dict):
+        return False
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if any(delta.get(k) for k in _TOKEN_KEYS):
+            return True
+    return False
+
+
+def models_body(names: list[str], created: int) -> dict[str, Any]:
+    """``GET /v1/models``: a list of model objects."""
+    data = [{"id": n, "object": "model", "created": created, "owned_by": "tapegate"} for n in names]
+    return {"object": "list", "data": data}
+
+
+CODEC: Codec[SseEvent] = FunctionCodec(
+    request_to_ir=request_to_ir,
+    request_from_ir=request_from_ir,
+    response_to_ir=response_to_ir,
+    response_from_ir=response_from_ir,
+    error_to_ir=error_to_ir,
+    error_from_ir=error_from_ir,
+    error_event=error_event,
+    is_terminal=is_terminal,
+    is_token=is_token,
+    frames=SseParser,
+    stream_decoder=StreamDecoder,
+    stream_encoder=StreamEncoder,
+    models_body=models_body,
+)

@@ -22,13 +22,16 @@ Choices (why):
 
 from __future__ import annotations
 
+import json
 from typing import Any, assert_never
 
 from recorder import ir
-from recorder.codecs.openai import error_from_ir, error_to_ir
+from recorder.codecs.base import Codec, FunctionCodec
+from recorder.codecs.openai import error_from_ir, error_to_ir, models_body
 from recorder.codecs.responses_common import (
     REDACTED_TAG,
     encrypted_for_client,
+    failure_from_ir,
     reasoning_to_ir,
     response_id,
     status_from_ir,
@@ -49,9 +52,11 @@ from recorder.codecs.responses_stream import StreamDecoder
 from recorder.codecs.responses_stream_encoder import StreamEncoder
 from recorder.context import Context
 from recorder.errors import UnsupportedContentError
+from recorder.sse import SseEvent, SseParser
 from recorder.wire import responses as w
 
 __all__ = [
+    "CODEC",
     "StreamDecoder",
     "StreamEncoder",
     "adapt_request",
@@ -228,3 +233,58 @@ def output_items(parts: list[ir.Part], ctx: Context) -> list[JsonObject]:
             out.append(item)
     flush()
     return out
+
+
+# --------------------------------------------------------------------------- the stream's shape
+
+# Events after which the stream has nothing more to say.
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+# Deltas of model output (the first one is the first token).
+_TOKENS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.refusal.delta",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_text.delta",
+        "response.function_call_arguments.delta",
+        "response.custom_tool_call_input.delta",
+    }
+)
+
+
+def error_event(err: ir.ErrorInfo) -> SseEvent:
+    """An ``error`` event (the SDK raises on it) when a stream has to end without its
+    ``response.failed``."""
+    data = {
+        "type": "error",
+        "code": failure_from_ir(err)["code"],
+        "message": err.message,
+        "param": err.param,
+    }
+    return SseEvent(event="error", data=json.dumps(data))
+
+
+def is_terminal(ev: SseEvent) -> bool:
+    return ev.event in _TERMINAL
+
+
+def is_token(ev: SseEvent) -> bool:
+    return ev.event in _TOKENS
+
+
+CODEC: Codec[SseEvent] = FunctionCodec(
+    request_to_ir=request_to_ir,
+    request_from_ir=request_from_ir,
+    response_to_ir=response_to_ir,
+    response_from_ir=response_from_ir,
+    error_to_ir=error_to_ir,
+    error_from_ir=error_from_ir,
+    error_event=error_event,
+    is_terminal=is_terminal,
+    is_token=is_token,
+    frames=SseParser,
+    stream_decoder=StreamDecoder,
+    stream_encoder=StreamEncoder,
+    models_body=models_body,
+    adapt_request=adapt_request,
+)

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from recorder import ir
-from recorder.codecs import codec
 from recorder.context import Context
+from recorder.dialects import codec
 from recorder.errors import TranslationError
 from recorder.faults.units import split_blocks
 from recorder.sse import SseEvent, SseParser, encode_text
@@ -31,8 +31,8 @@ class DialectProbe:
         self.dialect = dialect
         ctx = Context(dialect, dialect)
         self._parser = SseParser()
-        self._decoder = codec(dialect).StreamDecoder(ctx)
-        self._encoder = codec(dialect).StreamEncoder(ctx) if encode else None
+        self._decoder = codec(dialect).stream_decoder(ctx)
+        self._encoder = codec(dialect).stream_encoder(ctx) if encode else None
         self._ctx = ctx
         self.broken = False  # the recording itself breaks the dialect's grammar from here on
 
@@ -61,11 +61,11 @@ class DialectProbe:
         """The bytes this dialect sends when the stream fails here with ``err``."""
         encoder = self._encoder
         if encoder is None or self.broken:
-            encoder = codec(self.dialect).StreamEncoder(Context(self.dialect, self.dialect))
+            encoder = codec(self.dialect).stream_encoder(Context(self.dialect, self.dialect))
         try:
             events = encoder.push(ir.StreamError(err)) + encoder.finish()
         except TranslationError:
-            fresh = codec(self.dialect).StreamEncoder(Context(self.dialect, self.dialect))
+            fresh = codec(self.dialect).stream_encoder(Context(self.dialect, self.dialect))
             events = fresh.push(ir.StreamError(err)) + fresh.finish()
         return "".join(encode_text(ev) for ev in events).encode()
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, assert_never
 
 from recorder import ir
-from recorder.codecs import codec
 from recorder.codecs.http_status import kind_of_status
+from recorder.dialects import codec
 from recorder.faults.anatomy import DialectProbe, describe, end_markers
 from recorder.faults.spec import (
     DropDone,

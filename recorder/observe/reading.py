@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from types import ModuleType
 from typing import Any, Literal
 
-from recorder import ir
-from recorder.codecs import codec
+from recorder import dialects, ir
+from recorder.codecs.base import Codec
 from recorder.context import Context, IdFactory
 from recorder.errors import StreamProtocolError, TranslationError
 from recorder.exchange import Exchange, HttpRequest, HttpResponse, Leg, RecordedEvent
@@ -89,11 +88,12 @@ def read_leg(ex: Exchange, leg: Leg, *, request: bool = True, answer: bool = Tru
         dialect = ex.upstream_dialect or ex.client_dialect
         req, resp = ex.upstream_request, ex.upstream_response
     out = LegReading(leg, dialect)
-    mod = codec_of(dialect)
-    if mod is None:
+    spec = dialects.named(dialect or "")
+    if spec is None:
         out.problems.append(f"no codec for dialect {dialect!r}")
         return out
-    ctx = Context(dialect, dialect, ids=IdFactory(ex.id))  # type: ignore[arg-type]
+    mod = spec.codec
+    ctx = Context(spec.name, spec.name, ids=IdFactory(ex.id))
     if request:
         _read_request(out, mod, req)
     events = [e for e in ex.events if e.leg == leg] if answer else []
@@ -130,16 +130,6 @@ def read_message(
     return out
 
 
-def codec_of(dialect: str | None) -> ModuleType | None:
-    """The codec of ``dialect``, or None when there is none (unknown traffic)."""
-    if dialect is None:
-        return None
-    try:
-        return codec(dialect)  # type: ignore[arg-type]
-    except ValueError:
-        return None
-
-
 def body_json(raw: bytes | None) -> Any:
     """A body as JSON; None when empty or not JSON."""
     if not raw:
@@ -150,7 +140,7 @@ def body_json(raw: bytes | None) -> Any:
         return None
 
 
-def _read_request(out: LegReading, mod: ModuleType, req: HttpRequest | None) -> None:
+def _read_request(out: LegReading, mod: Codec[Any], req: HttpRequest | None) -> None:
     body = body_json(req.body if req is not None else None)
     if not isinstance(body, dict):
         return
@@ -160,7 +150,7 @@ def _read_request(out: LegReading, mod: ModuleType, req: HttpRequest | None) -> 
         out.problems.append(f"request: {_short(e)}")
 
 
-def _read_body(out: LegReading, mod: ModuleType, ctx: Context, resp: HttpResponse) -> None:
+def _read_body(out: LegReading, mod: Codec[Any], ctx: Context, resp: HttpResponse) -> None:
     body = body_json(resp.body)
     if resp.status >= 400:
         try:
@@ -177,16 +167,16 @@ def _read_body(out: LegReading, mod: ModuleType, ctx: Context, resp: HttpRespons
 
 
 def _read_stream(
-    out: LegReading, mod: ModuleType, ctx: Context, events: list[RecordedEvent]
+    out: LegReading, mod: Codec[Any], ctx: Context, events: list[RecordedEvent]
 ) -> None:
-    decoder = mod.StreamDecoder(ctx)
-    # The codecs' recogniser of a plain text delta (the bulk of an answer), when they have one:
-    # it reads the event without the decoder's state machine, as the gateway's fast path does.
-    text_delta = getattr(decoder, "text_delta", None)
+    decoder = mod.stream_decoder(ctx)
+    # The codec's recogniser of a plain text delta (the bulk of an answer): it reads the event
+    # without the decoder's state machine, as the gateway's fast path does.
+    text_delta = decoder.text_delta
     acc = Accumulator()
     for e in events:
         ev = SseEvent(e.event, e.data, comment=e.comment)
-        delta = text_delta(ev) if text_delta is not None else None
+        delta = text_delta(ev)
         if delta is not None:
             text = ir.TextDelta(*delta)
             acc.push(text)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from recorder import ir
+from recorder import dialects, ir
 from recorder.exchange import Exchange
 from recorder.observe import messages
 from recorder.observe.facts import Facts
@@ -30,9 +30,6 @@ from recorder.observe.reading import LegReading, Reading
 from recorder.observe.tracecontext import TraceIds
 
 AttrValue = str | bool | int | float | list[str]
-
-# The conventions' provider names, by the dialect a leg speaks (unknown dialects: their name).
-_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "responses": "openai"}
 
 
 @dataclass(slots=True)
@@ -101,7 +98,9 @@ def plan(
 
 
 def provider(dialect: str | None) -> str:
-    return _PROVIDER.get(dialect or "", dialect or "unknown")
+    """The conventions' provider name of the dialect a leg speaks (unknown ones: their name)."""
+    spec = dialects.named(dialect or "")
+    return spec.provider if spec is not None else dialect or "unknown"
 
 
 def _name(model: str | None) -> str:

@@ -59,11 +59,15 @@ def test_gateway_routes_to_the_replay_it_started() -> None:
         with taddons.context(gw) as tctx:  # type: ignore[no-untyped-call]
             tctx.configure(gw, gateway_upstream=str(CASSETTES / "a2o-text"))
             assert gw.opts.cassette is not None and gw.opts.upstream is None
-            assert gw.router.default is None  # until the replay server's port is known
-            await gw._await_cassette()
             route = gw.router.default
-            assert route is not None and route.api == "openai"  # from the cassette
-            url = route.upstream.url_for("/v1/chat/completions")
+            assert route is not None and route.dialect_for("anthropic") == "openai"  # recorded
+            # Until the replay server listens, requests are aimed at the client's vendor first
+            # (re-aimed once the server is started).
+            assert route.backend.endpoint() is None
+            assert gw.router.first_aim("anthropic")[0] is not route
+            up = await route.backend.start()
+            assert route.backend.endpoint() == up and gw.router.first_aim("anthropic")[0] is route
+            url = up.url_for("/v1/chat/completions")
             async with httpx.AsyncClient() as http:
                 miss = await http.post(url, json={"model": "x", "messages": []})
             assert miss.status_code == 404 and miss.headers["x-tapegate-replay"] == "miss"
@@ -83,8 +87,8 @@ def test_explicit_upstream_api_wins_over_the_cassette() -> None:
             tctx.configure(
                 gw, gateway_upstream=str(CASSETTES / "a2o-text"), gateway_upstream_api="anthropic"
             )
-            await gw._await_cassette()
-            assert gw.router.default is not None and gw.router.default.api == "anthropic"
+            assert gw.router.default is not None
+            assert gw.router.default.dialect_for("openai") == "anthropic"
             await gw.done()
 
     asyncio.run(scenario())

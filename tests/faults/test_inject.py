@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recorder import ir
-from recorder.codecs import codec
 from recorder.context import Context
+from recorder.dialects import codec
 from recorder.errors import StreamProtocolError
 from recorder.faults import apply, live, parse, status_reply
 from recorder.faults.inject import GARBAGE, Chunks, StreamFaults
@@ -56,7 +56,7 @@ def decode(data: bytes, dialect: ir.Dialect) -> tuple[list[SseEvent], list[ir.St
     """What a client of the dialect reads: wire events, then their meaning, then the end."""
     p = SseParser()
     wire = p.feed(data) + p.close()
-    dec = codec(dialect).StreamDecoder(Context(dialect, dialect))
+    dec = codec(dialect).stream_decoder(Context(dialect, dialect))
     meaning = [m for ev in wire for m in dec.push(ev)] + dec.finish()
     return wire, meaning
 

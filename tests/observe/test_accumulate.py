@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from recorder import ir
-from recorder.codecs import codec
 from recorder.context import Context
+from recorder.dialects import codec
 from recorder.observe.accumulate import Accumulator
 from recorder.sse import SseEvent
 from tests.store import samples
 
 
 def _decode(dialect: ir.Dialect, events: list[tuple[str | None, str]]) -> Accumulator:
-    dec = codec(dialect).StreamDecoder(Context(dialect, dialect))
+    dec = codec(dialect).stream_decoder(Context(dialect, dialect))
     acc = Accumulator()
     for name, data in events:
         for ev in dec.push(SseEvent(name, data)):

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from recorder.context import Context
+from recorder.dialects import codec
 from recorder.exchange import EventTape, Exchange, HttpRequest, HttpResponse, untape
 from recorder.ir import Dialect
 from recorder.translate import StreamTranslator, translate_request, translate_response
@@ -55,7 +56,7 @@ def record(
         ex.client_response = HttpResponse(200, JSON, json.dumps(out).encode())
         return ex
     clock = [0.0]
-    tape = EventTape(ex, lambda: clock[0], 0.0)
+    tape = EventTape(ex, lambda: clock[0], 0.0, codec(ctx.client).is_token)
     tr = StreamTranslator(ctx, observer=tape)
     for chunk in upstream_chunks:
         clock[0] += 0.05

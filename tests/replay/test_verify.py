@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from recorder.codecs import codec
+from recorder import dialects
 from replay.cassette import load
 from replay.export import export
 from replay.verify import normalize, verify_cassette
@@ -58,15 +59,16 @@ def test_a_codec_bug_fails_verify_with_a_readable_diff(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     d = _cross_dialect(tmp_path)
-    anthropic_codec = codec("anthropic")
-    real = anthropic_codec.response_from_ir
+    entry = dialects.entry("anthropic")
+    real = entry.codec.response_from_ir
 
     def buggy(resp: Any, ctx: Any) -> Any:
         out = real(resp, ctx)
         out["stop_reason"] = "max_tokens"  # the deliberate regression
         return out
 
-    monkeypatch.setattr(anthropic_codec, "response_from_ir", buggy)
+    buggy_codec = replace(entry.codec, response_from_ir=buggy)
+    monkeypatch.setitem(dialects.REGISTRY, "anthropic", replace(entry, codec=buggy_codec))
     result = verify_cassette(d)
     assert not result.ok
     assert [c.ok for c in result.checks] == [False, True]  # only the non-streamed one

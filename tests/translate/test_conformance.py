@@ -15,8 +15,8 @@ import anthropic
 import openai
 import pytest
 
-from recorder.codecs import codec
 from recorder.context import Context, IdFactory
+from recorder.dialects import codec
 from recorder.errors import UnsupportedContentError
 from recorder.ir import Dialect
 from recorder.sse import SseEvent, SseParser, encode

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from recorder.context import Context, IdFactory
+from recorder.dialects import codec
 from recorder.exchange import EventTape, Exchange
 from recorder.translate import StreamTranslator
 from tests.sdk import anthropic_final_message
@@ -18,7 +19,7 @@ def test_lone_surrogate_escape_survives_translation_and_recording() -> None:
     raw = b"data: " + body + b"\n\ndata: " + json.dumps(finish).encode() + b"\n\ndata: [DONE]\n\n"
     ex = Exchange(id="e", started_at=0.0)
     ctx = Context(client="anthropic", upstream="openai", ids=IdFactory("t"))
-    st = StreamTranslator(ctx, EventTape(ex, lambda: 0.0, 0.0))
+    st = StreamTranslator(ctx, EventTape(ex, lambda: 0.0, 0.0, codec(ctx.client).is_token))
     out = st.feed(raw) + st.close()
     out.decode("utf-8")  # valid UTF-8 on the wire
     for ev in ex.events:

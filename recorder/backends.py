@@ -1,0 +1,146 @@
+"""Backends: what answers the requests of a route, behind one small protocol the gateway calls.
+
+The gateway resolves a request's route, translates the request into the dialect of the route's
+backend, and lets mitmproxy send it to the backend's endpoint over its own pooled connection;
+the answer streams back through the translator (the hot path stays mitmproxy's). So a backend
+says three things:
+
+* **which dialect it answers in** — ``None``: the client's own (pass-through);
+* **where it listens** — a remote origin, or a loopback server it runs itself inside the proxy's
+  event loop (a cassette, a local program such as the Claude Code CLI: mitmproxy cannot stream
+  a response an addon builds, so a backend that is no HTTP server serves one); the recording's
+  upstream leg is whatever it was sent and answered;
+* **how a request authenticates** — a key of its own (from the environment, or a token it obtains
+  and refreshes itself, as Kiro's), presented in its dialect's key style, plus any headers its
+  requests need; or the client's own credentials.
+
+:class:`RemoteBackend` is an HTTP upstream at a base URL (the vendor's API when nothing is
+configured); :class:`addons.upstream.cassette.CassetteBackend` replays a cassette.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from recorder import dialects
+from recorder.ir import Dialect
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """A parsed base URL: origin plus an optional path prefix such as ``/api/v1``."""
+
+    scheme: str
+    host: str
+    port: int
+    prefix: str  # no trailing slash; "" for none
+    # The Host header of requests sent here, computed once (it is set on every request).
+    host_header: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        default = 443 if self.scheme == "https" else 80
+        value = self.host if self.port == default else f"{self.host}:{self.port}"
+        object.__setattr__(self, "host_header", value)
+
+    def path_for(self, endpoint: str) -> str:
+        """``endpoint`` (``/v1/...``) under the prefix, without doubling ``/v1``."""
+        if self.prefix.endswith("/v1") and (endpoint == "/v1" or endpoint.startswith("/v1/")):
+            endpoint = endpoint[3:]
+        return self.prefix + endpoint
+
+    def url_for(self, endpoint: str) -> str:
+        return f"{self.scheme}://{self.host_header}{self.path_for(endpoint)}"
+
+
+def parse_base_url(url: str) -> Upstream:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ValueError(f"not a valid URL: {url!r} ({e})") from e
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"upstream must be an http(s) URL with a host, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"upstream URL must not have a query or fragment: {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("upstream URL must not carry credentials; use key_env")
+    return Upstream(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=port or (443 if parts.scheme == "https" else 80),
+        prefix=parts.path.rstrip("/"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a backend's requests present instead of the client's credentials."""
+
+    key: str | None = None  # written in the dialect's key style (x-api-key, bearer)
+    headers: tuple[tuple[str, str], ...] = ()  # more headers its requests need
+
+
+class Backend(Protocol):
+    """What answers a route's requests (see the module docstring)."""
+
+    @property
+    def dialect(self) -> Dialect | None:
+        """The dialect it answers in; None: the client's own."""
+
+    def endpoint(self) -> Upstream | None:
+        """Where it listens; None while it is not started (a local backend)."""
+
+    async def start(self) -> Upstream:
+        """Be ready to answer and say where (once; later calls return at once)."""
+
+    async def credentials(self) -> Credentials | None:
+        """What its requests present; None: the client's own credentials travel on."""
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteBackend:
+    """An HTTP upstream at a base URL, in some dialect; its key (if any) from the environment."""
+
+    upstream: Upstream
+    dialect: Dialect | None = None
+    key_env: str | None = None
+
+    @classmethod
+    def at(
+        cls, url: str, dialect: Dialect | None = None, key_env: str | None = None
+    ) -> RemoteBackend:
+        """ValueError when ``url`` is not a usable base URL."""
+        return cls(parse_base_url(url), dialect, key_env)
+
+    def endpoint(self) -> Upstream:
+        return self.upstream
+
+    async def start(self) -> Upstream:
+        return self.upstream
+
+    async def credentials(self) -> Credentials | None:
+        return env_credentials(self.key_env)
+
+    async def stop(self) -> None:
+        pass
+
+
+def env_credentials(key_env: str | None) -> Credentials | None:
+    """The key in the environment variable ``key_env``; None when unset (the client's own)."""
+    key = os.environ.get(key_env) if key_env else None
+    return Credentials(key) if key is not None else None
+
+
+@functools.cache
+def vendor_backend(client: Dialect) -> RemoteBackend:
+    """The official API of ``client``'s vendor: the client's own dialect and credentials."""
+    base = dialects.entry(client).vendor_base
+    if base is None:
+        raise ValueError(f"dialect {client!r} has no vendor API to fall back on")
+    return RemoteBackend.at(base, client)

@@ -1,0 +1,194 @@
+"""The dialect registry: the one place that lists the dialects and what the rest of tapegate needs
+to know about each. Code outside the codecs asks here; it never compares dialect names.
+
+An entry brings the dialect's codec (:class:`recorder.codecs.base.Codec`, which also knows its
+error shape, how its stream ends and which events are tokens), its endpoint paths, its vendor's
+API, how an upstream of it takes a key, its stream framing, the headers that belong to it, and
+the few rules the translation asks of a target (tool names, opt-in usage).
+
+A new dialect adds its name to :data:`recorder.ir.Dialect`, its wire models and codec modules
+(``recorder/wire/NAME.py``, ``recorder/codecs/NAME*.py`` ending in ``CODEC``), and one
+:class:`DialectEntry` to :data:`ENTRIES` below. An upstream-only dialect (Kiro) sets
+``client=False``: no client is answered in it, so its codec's client halves may refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from recorder.codecs import anthropic, kiro, openai, responses
+from recorder.codecs.base import Codec
+from recorder.ir import Dialect
+
+KeyStyle = Literal["x-api-key", "bearer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """How a dialect's streamed response is cut into frames (its codec parses them)."""
+
+    name: str
+    content_type: str  # the content type of a streamed response in this framing
+
+
+SSE: Final = Framing("sse", "text/event-stream")
+AWS_EVENT_STREAM: Final = Framing("aws-eventstream", "application/vnd.amazon.eventstream")
+
+
+@dataclass(frozen=True, slots=True)
+class DialectEntry:
+    name: Dialect
+    codec: Codec[Any]
+    # Its roles in the gateway: clients may speak it (False: no client is answered in it), and
+    # the gateway may send requests of it upstream (``gateway_upstream_api``, a route's ``api``).
+    client: bool
+    upstream: bool
+    # Its chat endpoint, relative to a base URL: where its clients send requests to the gateway
+    # and where the gateway sends requests of this dialect upstream.
+    chat_path: str
+    # The vendor's official API (the default upstream of its clients) and the hosts that
+    # explicit-proxy traffic of this dialect goes to; None / (): no such thing.
+    vendor_base: str | None
+    vendor_hosts: tuple[str, ...]
+    key_style: KeyStyle  # how an upstream of this dialect takes its key
+    framing: Framing = SSE
+    # Its token-counting endpoint, forwarded to an upstream of this dialect (others estimate).
+    count_tokens_path: str | None = None
+    # Request headers that mark a client of this dialect on a path that is not its chat path.
+    client_hints: tuple[str, ...] = ()
+    # Headers an upstream of this dialect needs (set when the client did not send them), and
+    # headers only it understands (dropped when its client's request goes to another dialect).
+    required_headers: tuple[tuple[str, str], ...] = ()
+    own_headers: tuple[str, ...] = ()
+    # Tool names must match ^[a-zA-Z0-9_-]{1,64}$: longer or odd names are renamed reversibly.
+    short_tool_names: bool = False
+    # A stream carries usage only when the client asks (``stream_options.include_usage``).
+    usage_opt_in: bool = False
+    # The GenAI semantic conventions' ``gen_ai.provider.name`` of its vendor.
+    provider: str = ""
+
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+ENTRIES: Final[tuple[DialectEntry, ...]] = (
+    DialectEntry(
+        name="anthropic",
+        codec=anthropic.CODEC,
+        client=True,
+        upstream=True,
+        chat_path="/v1/messages",
+        vendor_base="https://api.anthropic.com",
+        vendor_hosts=("api.anthropic.com",),
+        key_style="x-api-key",
+        count_tokens_path="/v1/messages/count_tokens",
+        client_hints=("anthropic-version", "x-api-key"),
+        required_headers=(("anthropic-version", ANTHROPIC_VERSION),),
+        own_headers=(
+            "anthropic-version",
+            "anthropic-beta",
+            "anthropic-dangerous-direct-browser-access",
+        ),
+        provider="anthropic",
+    ),
+    DialectEntry(
+        name="openai",
+        codec=openai.CODEC,
+        client=True,
+        upstream=True,
+        chat_path="/v1/chat/completions",
+        vendor_base="https://api.openai.com/v1",
+        vendor_hosts=("api.openai.com",),
+        key_style="bearer",
+        short_tool_names=True,
+        usage_opt_in=True,
+        provider="openai",
+    ),
+    DialectEntry(
+        name="responses",
+        codec=responses.CODEC,
+        client=False,  # not served yet: issue 14 wires it into the gateway
+        upstream=False,
+        chat_path="/v1/responses",
+        vendor_base=None,
+        vendor_hosts=(),
+        key_style="bearer",
+        short_tool_names=True,
+        provider="openai",
+    ),
+    DialectEntry(
+        name="kiro",
+        codec=kiro.CODEC,
+        client=False,  # upstream only
+        upstream=False,  # not served yet: issue 18 wires its backend into the gateway
+        chat_path="/generateAssistantResponse",
+        vendor_base=None,  # its backend finds the endpoint (region, generation)
+        vendor_hosts=(),
+        key_style="bearer",
+        framing=AWS_EVENT_STREAM,
+        provider="aws.bedrock",
+    ),
+)
+
+# By name; one dict, so that a test may swap an entry (monkeypatch.setitem).
+REGISTRY: Final[dict[str, DialectEntry]] = {e.name: e for e in ENTRIES}
+# The dialects the gateway answers clients in, and every dialect it can send upstream.
+CLIENT_DIALECTS: Final[tuple[Dialect, ...]] = tuple(e.name for e in ENTRIES if e.client)
+UPSTREAM_DIALECTS: Final[tuple[Dialect, ...]] = tuple(e.name for e in ENTRIES if e.upstream)
+# A client whose dialect nothing reveals (an unknown path, no telling header) is answered in
+# the most common one.
+FALLBACK_CLIENT: Final[Dialect] = "openai"
+_ROLES: Final[dict[str, tuple[Dialect, ...]]] = {
+    "client": CLIENT_DIALECTS,
+    "upstream": UPSTREAM_DIALECTS,
+    "any": tuple(e.name for e in ENTRIES),
+}
+_BY_HOST: Final = {h: e for e in ENTRIES for h in e.vendor_hosts}
+
+
+def entry(name: Dialect) -> DialectEntry:
+    return REGISTRY[name]
+
+
+def codec(name: Dialect) -> Codec[Any]:
+    return REGISTRY[name].codec
+
+
+def named(name: str) -> DialectEntry | None:
+    """The entry of a dialect name read from outside (an option, a file, a recording)."""
+    return REGISTRY.get(name)
+
+
+def parse(name: str, what: str, role: Literal["client", "upstream", "any"] = "upstream") -> Dialect:
+    """``name`` as a dialect the gateway serves in ``role`` (``any``: a registered dialect), or
+    ValueError naming ``what`` and the choices."""
+    found = REGISTRY.get(name)
+    choices = _ROLES[role]
+    if found is None or found.name not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(choices)}, got {name!r}")
+    return found.name
+
+
+def for_path(path: str) -> DialectEntry | None:
+    """The client dialect a gateway endpoint belongs to (path without query)."""
+    for e in ENTRIES:
+        if e.client and path.startswith(e.chat_path):
+            return e
+    return None
+
+
+def for_host(host: str) -> DialectEntry | None:
+    """The dialect of a vendor API host (explicit-proxy traffic)."""
+    return _BY_HOST.get(host)
+
+
+def guess_client(path: str, headers: Any) -> Dialect:
+    """The dialect of a client request: by its path, else by a header only that dialect's
+    clients send (for errors and ``/v1/models``), else :data:`FALLBACK_CLIENT`."""
+    found = for_path(path)
+    if found is not None:
+        return found.name
+    for e in ENTRIES:
+        if e.client and any(h in headers for h in e.client_hints):
+            return e.name
+    return FALLBACK_CLIENT
