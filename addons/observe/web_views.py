@@ -22,9 +22,10 @@ from typing import Any, Literal, cast
 from mitmproxy import contentviews, ctx, http
 
 from addons.metadata import EXCHANGE
+from recorder import dialects
 from recorder.exchange import Exchange
 from recorder.observe import views
-from recorder.observe.reading import LegReading, codec_of, read, read_message, settled_copy
+from recorder.observe.reading import LegReading, read, read_message, settled_copy
 from recorder.store.conversation import guess_dialect
 
 log = logging.getLogger("tapegate.observe")
@@ -74,7 +75,8 @@ class ConversationView:
         flow, part = _message(metadata)
         if flow is None or not data:
             return -1
-        known = _exchange(flow) is not None or codec_of(guess_dialect(flow.request.path))
+        path = flow.request.path.split("?", 1)[0]
+        known = _exchange(flow) is not None or dialects.for_path(path) is not None
         if not known:
             return -1
         ctype = str(getattr(metadata, "content_type", "") or "")
