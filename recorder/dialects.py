@@ -53,6 +53,8 @@ class DialectEntry:
     vendor_hosts: tuple[str, ...]
     key_style: KeyStyle  # how an upstream of this dialect takes its key
     framing: Framing = SSE
+    # Its codec writes answers for a client (responses, SSE streams); False: upstream only.
+    encodes: bool = True
     # Its token-counting endpoint, forwarded to an upstream of this dialect (others estimate).
     count_tokens_path: str | None = None
     # Request headers that mark a client of this dialect on a path that is not its chat path.
@@ -126,6 +128,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         vendor_hosts=(),
         key_style="bearer",
         framing=AWS_EVENT_STREAM,
+        encodes=False,
         provider="aws.bedrock",
     ),
 )

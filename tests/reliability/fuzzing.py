@@ -27,7 +27,7 @@ from typing import Any, TypeVar, get_args
 from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 
-from recorder import ir
+from recorder import dialects, ir
 from recorder.sse import SseEvent, SseParser, encode_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,16 +39,10 @@ CASE_TIMEOUT = 10.0  # seconds: a case that takes longer is a hang
 SEEDS_PER_SOURCE = 25
 
 
-def _can(dialect: ir.Dialect, part: str) -> bool:
-    from recorder.codecs import codec
-
-    return hasattr(codec(dialect), part)
-
-
-# Every codec, served by the gateway or not, grouped by what it can do (asked of the codec).
+# Every codec, served by the gateway or not, grouped by what it can do (asked of the registry).
 CODECS: tuple[ir.Dialect, ...] = get_args(ir.Dialect)
-CLIENTS = tuple(d for d in CODECS if _can(d, "StreamEncoder"))  # can answer a client
-BYTE_STREAMS = tuple(d for d in CODECS if _can(d, "BytesDecoder"))  # streams in its own framing
+CLIENTS = tuple(e.name for e in dialects.ENTRIES if e.encodes)  # can answer a client
+BYTE_STREAMS = tuple(e.name for e in dialects.ENTRIES if e.framing is not dialects.SSE)
 SSE_UPSTREAMS = tuple(d for d in CODECS if d not in BYTE_STREAMS)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -150,8 +144,8 @@ def _translated_seeds(
 ) -> None:
     """Every codec gets seeds in its own dialect: the other dialects' real traffic translated
     through the IR (a new dialect with few recordings is fuzzed as well as the old ones)."""
-    from recorder.codecs import codec
     from recorder.context import Context
+    from recorder.dialects import codec
     from recorder.errors import TranslationError
 
     native = {d: (list(requests[d]), list(responses[d]), list(streams[d])) for d in CODECS}
@@ -172,8 +166,8 @@ def _translated_seeds(
                     responses[dst].append(codec(dst).response_from_ir(ir_resp, ctx))
             for data in strs[:SEEDS_PER_SOURCE]:
                 with contextlib.suppress(TranslationError):
-                    dec = codec(src).StreamDecoder(ctx)
-                    enc = codec(dst).StreamEncoder(ctx)
+                    dec = codec(src).stream_decoder(ctx)
+                    enc = codec(dst).stream_encoder(ctx)
                     out = [w for ev in _events(data) for i in dec.push(ev) for w in enc.push(i)]
                     out += [w for i in dec.finish() for w in enc.push(i)] + enc.finish()
                     streams[dst].append("".join(encode_text(w) for w in out).encode())

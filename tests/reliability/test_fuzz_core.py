@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recorder import ir
-from recorder.codecs import codec
 from recorder.context import Context
+from recorder.dialects import codec
 from recorder.errors import StreamProtocolError, TranslationError
 from recorder.sse import SseParser
 from recorder.translate import (
@@ -125,7 +125,7 @@ def test_error_decoders_read_anything(
 def test_stream_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
     events = data.draw(event_streams(dialect))
     with case(f"{dialect} StreamDecoder"):
-        dec = codec(dialect).StreamDecoder(Context(dialect, dialect))
+        dec = codec(dialect).stream_decoder(Context(dialect, dialect))
         try:
             for ev in events:
                 dec.push(ev)
@@ -213,11 +213,15 @@ def test_byte_stream_decoders(data: st.DataObject, dialect: ir.Dialect) -> None:
     raw = data.draw(framed_streams())
     chunks = data.draw(chunked(raw))
     with case(f"{dialect} BytesDecoder"):
-        dec = codec(dialect).BytesDecoder(Context("anthropic", dialect))
+        frames = codec(dialect).frames()
+        dec = codec(dialect).stream_decoder(Context("anthropic", dialect))
         try:
             for c in chunks:
-                dec.feed(c)
-            dec.feed(b"")
+                for frame in frames.feed(c):
+                    dec.push(frame)
+            for frame in frames.close():
+                dec.push(frame)
+            dec.finish()
         except CODEC_ERRORS:
             expected(f"{dialect} BytesDecoder")
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from recorder import ir
-from recorder.codecs import codec
 from recorder.context import Context
+from recorder.dialects import CLIENT_DIALECTS, codec
 from recorder.errors import StreamProtocolError, TranslationError
 from recorder.sse import SseEvent, SseParser
 from recorder.translate import StreamTranslator, translate_request
@@ -50,12 +50,12 @@ def _chunk(choice: object) -> str:
 def test_stream_decoders_refuse_with_a_protocol_error(
     dialect: ir.Dialect, events: list[SseEvent], message: str
 ) -> None:
-    dec = codec(dialect).StreamDecoder(Context(dialect, dialect))
+    dec = codec(dialect).stream_decoder(Context(dialect, dialect))
     with pytest.raises(StreamProtocolError, match=message):
         for ev in events:
             dec.push(ev)
     # and through the gateway's translator the client gets an error event, not a dead stream
-    other: ir.Dialect = next(d for d in ir.DIALECTS if d != dialect)
+    other: ir.Dialect = next(d for d in CLIENT_DIALECTS if d != dialect)
     t = StreamTranslator(Context(other, dialect))
     wire = "".join(f"data: {e.data}\n\n" for e in events).encode()
     out = t.feed(wire) + t.close()
