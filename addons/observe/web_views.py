@@ -11,7 +11,7 @@ the flow has one (times included), else from the body alone. Under mitmweb the g
 streamed bodies (``store_streamed_bodies``), without which mitmproxy shows a stream as missing.
 
 mitmproxy 12 has the ``Contentview`` protocol used here; mitmproxy 11 (Python 3.11) only the
-older ``View`` class, to which :func:`_legacy` adapts the same views.
+older ``View`` class, to which :func:`legacy_view` adapts the same views.
 """
 
 from __future__ import annotations
@@ -114,6 +114,7 @@ class WebViews:
 
     def __init__(self) -> None:
         self.registered = False
+        self.keep_bodies = False  # mitmweb without store_streamed_bodies (mitmproxy 11)
 
     def load(self, loader: Any) -> None:
         if self.registered:
@@ -121,19 +122,32 @@ class WebViews:
         for view in VIEWS:
             # The views have the Contentview protocol's shape (mitmproxy 12) without its import
             modern = hasattr(contentviews, "Contentview")
-            contentviews.add(cast(Any, view if modern else _legacy(view)))
+            contentviews.add(cast(Any, view if modern else legacy_view(view)))
         self.registered = True
 
     def running(self) -> None:
         opts = ctx.options
-        web = "web_port" in opts
-        if web and "store_streamed_bodies" in opts and not opts.store_streamed_bodies:
+        if "web_port" not in opts:
+            return
+        if "store_streamed_bodies" not in opts:
+            self.keep_bodies = True  # mitmproxy 11: the response hook fills them in
+        elif not opts.store_streamed_bodies:
             opts.update(store_streamed_bodies=True)  # type: ignore[no-untyped-call]
             log.info("tapegate: mitmweb keeps streamed bodies so that streams can be viewed")
 
+    def response(self, flow: http.HTTPFlow) -> None:
+        """mitmproxy 11 under mitmweb: a streamed body, as the client got it, from the tape
+        (the stream has gone out already; this only keeps it for the views)."""
+        resp = flow.response
+        if not self.keep_bodies or resp is None or not resp.stream or resp.raw_content:
+            return
+        ex = flow.metadata.get(EXCHANGE)
+        if isinstance(ex, Exchange) and ex.taped:
+            resp.content = b"".join(data for leg, _, data in ex.taped if leg == "client")
 
-def _legacy(view: ConversationView | PairView) -> Any:  # pragma: no cover - mitmproxy 11 only
-    """The same view for mitmproxy 11's ``contentviews.View`` API."""
+
+def legacy_view(view: ConversationView | PairView) -> Any:
+    """The same view for mitmproxy 11's ``contentviews.View`` API (and 12's deprecated one)."""
     from types import SimpleNamespace
 
     from mitmproxy.contentviews import base
