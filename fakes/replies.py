@@ -166,6 +166,8 @@ def _split(text: str) -> tuple[str, ...]:
 
 def describe_last_turn(body: dict[str, Any]) -> str:
     """``Echo: text "..."; image image/png 92 b64 chars; tool_result toolu_x: "..."``."""
+    if "input" in body:
+        return _describe_responses_input(body["input"])
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     parts: list[str] = []
     tail: list[
@@ -181,6 +183,28 @@ def describe_last_turn(body: dict[str, Any]) -> str:
         content = messages[-1].get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
         for b in blocks or []:
+            parts.append(_describe_block(b))
+    return "Echo: " + "; ".join(parts or ["nothing"])
+
+
+def _describe_responses_input(items: Any) -> str:
+    """The Responses API's last turn: trailing tool outputs, else the last message."""
+    if isinstance(items, str):
+        return f"Echo: text {_quote(items)}"
+    items = [i for i in items or [] if isinstance(i, dict)]
+    parts: list[str] = []
+    for item in reversed(items):
+        if not str(item.get("type", "")).endswith("_output"):
+            break
+        parts.insert(0, f"tool_result {item.get('call_id')}: {_quote(_flat(item.get('output')))}")
+    if not parts and items:
+        content = items[-1].get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for b in blocks or []:
+            if isinstance(b, dict) and b.get("type") in ("input_text", "output_text"):
+                b = {"type": "text", "text": b.get("text")}
+            elif isinstance(b, dict) and b.get("type") == "input_image":
+                b = {"type": "image_url", "image_url": {"url": b.get("image_url")}}
             parts.append(_describe_block(b))
     return "Echo: " + "; ".join(parts or ["nothing"])
 
@@ -380,4 +404,138 @@ def openai_events(mode: Mode, p: Plan, model: str, usage: bool) -> list[bytes]:
         last = base | {"choices": [], "usage": _openai_usage(p.usage)}
         out.append(f"data: {json.dumps(last)}\n\n".encode())
     out.append(b"data: [DONE]\n\n")
+    return out
+
+
+# ---------------------------------------------------------------------------- OpenAI Responses
+
+RESPONSES_STATUS: dict[Stop, tuple[str, str | None]] = {
+    "end": ("completed", None),
+    "tool": ("completed", None),
+    "length": ("incomplete", "max_output_tokens"),
+}
+
+
+def _responses_usage(u: Usage) -> dict[str, Any]:
+    prompt = u.input + (u.cache_read or 0) + (u.cache_write or 0)
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": u.cache_read or 0},
+        "output_tokens": u.output,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + u.output,
+    }
+
+
+def _responses_items(p: Plan) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for b in p.blocks:
+        match b:
+            case Thinking():
+                items.append(
+                    {
+                        "id": "rs_fake01",
+                        "type": "reasoning",
+                        "summary": [{"type": "summary_text", "text": b.text}],
+                        "encrypted_content": b.signature,
+                    }
+                )
+            case Text():
+                part = {"type": "output_text", "annotations": [], "text": "".join(b.deltas)}
+                items.append(
+                    {
+                        "id": "msg_fake01",
+                        "type": "message",
+                        "status": "completed",
+                        "role": "assistant",
+                        "content": [part],
+                    }
+                )
+            case ToolCall():
+                items.append(
+                    {
+                        "id": f"fc_fake0{b.n}",
+                        "type": "function_call",
+                        "status": "completed",
+                        "call_id": f"call_fake0{b.n}",
+                        "name": b.name,
+                        "arguments": b.arguments,
+                    }
+                )
+    return items
+
+
+def responses_json(p: Plan, model: str) -> dict[str, Any]:
+    status, reason = RESPONSES_STATUS[p.stop]
+    return {
+        "id": "resp_fake01",
+        "object": "response",
+        "created_at": CREATED,
+        "status": status,
+        "error": None,
+        "incomplete_details": None if reason is None else {"reason": reason},
+        "model": model,
+        "output": _responses_items(p),
+        "usage": _responses_usage(p.usage),
+    }
+
+
+def responses_events(mode: Mode, p: Plan, model: str) -> list[bytes]:
+    """The Responses event grammar, numbered from 0, every item streamed in deltas."""
+    seq = 0
+    out: list[bytes] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        nonlocal seq
+        out.append(ev(kind, {"type": kind, "sequence_number": seq, **fields}))
+        seq += 1
+
+    final = responses_json(p, model)
+    start = final | {"status": "in_progress", "output": [], "usage": None}
+    start["incomplete_details"] = None
+    emit("response.created", response=start)
+    emit("response.in_progress", response=start)
+    for i, (b, item) in enumerate(zip(p.blocks, final["output"], strict=True)):
+        where = {"item_id": item["id"], "output_index": i}
+        match b:
+            case Thinking():
+                emit("response.output_item.added", output_index=i, item=item | {"summary": []})
+                part = {"type": "summary_text", "text": ""}
+                emit("response.reasoning_summary_part.added", **where, summary_index=0, part=part)
+                emit(
+                    "response.reasoning_summary_text.delta", **where, summary_index=0, delta=b.text
+                )
+                emit("response.reasoning_summary_text.done", **where, summary_index=0, text=b.text)
+                part = {"type": "summary_text", "text": b.text}
+                emit("response.reasoning_summary_part.done", **where, summary_index=0, part=part)
+            case Text():
+                added = item | {"status": "in_progress", "content": []}
+                emit("response.output_item.added", output_index=i, item=added)
+                at = where | {"content_index": 0}
+                empty = {"type": "output_text", "annotations": [], "text": ""}
+                emit("response.content_part.added", **at, part=empty)
+                for t in b.deltas:
+                    emit("response.output_text.delta", **at, delta=t, logprobs=[])
+                text = "".join(b.deltas)
+                emit("response.output_text.done", **at, text=text, logprobs=[])
+                emit("response.content_part.done", **at, part=empty | {"text": text})
+            case ToolCall():
+                added = item | {"status": "in_progress", "arguments": ""}
+                emit("response.output_item.added", output_index=i, item=added)
+                for s in b.pieces:
+                    emit("response.function_call_arguments.delta", **where, delta=s)
+                emit("response.function_call_arguments.done", **where, arguments=b.arguments)
+        emit("response.output_item.done", output_index=i, item=item)
+    if mode.name == "midstream-error":
+        failed = start | {"status": "failed"}
+        failed["error"] = {"code": "server_error", "message": "Overloaded"}
+        return out[:4] + [
+            ev(
+                "response.failed",
+                {"type": "response.failed", "sequence_number": 4, "response": failed},
+            )
+        ]
+    if mode.name == "bad-json":
+        return out[:3] + [b"event: response.output_text.delta\ndata: {not json\n\n"]
+    emit(f"response.{final['status']}", response=final)
     return out

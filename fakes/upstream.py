@@ -1,5 +1,6 @@
-"""A scriptable fake LLM server on 127.0.0.1: Anthropic ``/v1/messages`` and OpenAI
-``/v1/chat/completions``, JSON and SSE, with failure modes for gateway tests and benchmarks.
+"""A scriptable fake LLM server on 127.0.0.1: Anthropic ``/v1/messages``, OpenAI
+``/v1/chat/completions`` and ``/v1/responses``, JSON and SSE, with failure modes for gateway
+tests and benchmarks.
 
 Raw asyncio HTTP/1.1 (keep-alive, chunked SSE with one event per chunk, like real servers) so that
 it is cheap enough to benchmark a proxy against. The dialect is chosen by the request path; the
@@ -175,7 +176,13 @@ class FakeUpstream:
         if mode.name == "reset":
             writer.transport.abort()
             return False
-        dialect = "openai" if path.endswith("/chat/completions") else "anthropic"
+        dialect = (
+            "openai"
+            if path.endswith("/chat/completions")
+            else "responses"
+            if path.endswith("/responses")
+            else "anthropic"
+        )
         if mode.name == "error":
             return await self._json(writer, mode.status, _error(dialect, mode.status), mode)
         if req.method == "HEAD":
@@ -184,7 +191,7 @@ class FakeUpstream:
             return await self._json(writer, 200, {"input_tokens": 42}, mode)
         if path.endswith("/models"):
             return await self._json(writer, 200, {"data": [{"id": "fake-model"}]}, mode)
-        if not path.endswith(("/messages", "/chat/completions")):
+        if not path.endswith(("/messages", "/chat/completions", "/responses")):
             return await self._json(writer, 200, {"fake": "echo", "path": req.path}, mode)
         try:
             body = json.loads(req.body or b"{}")
@@ -193,18 +200,20 @@ class FakeUpstream:
         model = str(body.get("model", "fake-model"))
         plan = replies.plan(mode, body)
         if not body.get("stream"):
-            payload = (
-                replies.anthropic_json(plan, model)
-                if dialect == "anthropic"
-                else replies.openai_json(plan, model)
-            )
+            if dialect == "anthropic":
+                payload = replies.anthropic_json(plan, model)
+            elif dialect == "responses":
+                payload = replies.responses_json(plan, model)
+            else:
+                payload = replies.openai_json(plan, model)
             return await self._json(writer, 200, payload, mode)
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        events = (
-            replies.anthropic_events(mode, plan, model)
-            if dialect == "anthropic"
-            else replies.openai_events(mode, plan, model, usage)
-        )
+        if dialect == "anthropic":
+            events = replies.anthropic_events(mode, plan, model)
+        elif dialect == "responses":
+            events = replies.responses_events(mode, plan, model)
+        else:
+            events = replies.openai_events(mode, plan, model, usage)
         return await self._sse(writer, events, mode)
 
     async def _control(self, req: Received, path: str, writer: asyncio.StreamWriter) -> bool:

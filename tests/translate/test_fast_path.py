@@ -341,6 +341,7 @@ def _fake_streams() -> Iterator[tuple[str, Dialect, bytes]]:
         plan = replies.plan(mode, body)
         yield f"fake-{spec}", "openai", b"".join(replies.openai_events(mode, plan, "m", True))
         yield f"fake-{spec}", "anthropic", b"".join(replies.anthropic_events(mode, plan, "m"))
+        yield f"fake-{spec}", "responses", b"".join(replies.responses_events(mode, plan, "m"))
 
 
 def streams() -> Iterator[tuple[str, Dialect, bytes]]:

@@ -20,6 +20,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from fakes import replies
 from recorder.context import Context, IdFactory
 from recorder.ir import Dialect
 from recorder.translate import StreamTranslator
@@ -351,3 +352,22 @@ def test_a_rate_limited_responses_upstream_reaches_anthropic_as_rate_limit_error
     out = translate(RESPONSES_FAILING_STREAMS["failed"], client="anthropic", upstream="responses")
     err = events(out)[-1]["data"]["error"]
     assert err == {"type": "rate_limit_error", "message": "Rate limit reached. Try again in 2s."}
+
+
+# ------------------------------------------------------------------ the fake upstream's streams
+
+
+@pytest.mark.parametrize(
+    "spec", ["text", "tool", "thinking", "parallel-tools", "max-tokens", "cache", "midstream-error"]
+)
+def test_the_fake_upstreams_responses_streams_keep_the_grammar(spec: str) -> None:
+    """The fake the gateway tests and benchmarks run against speaks the grammar it checks."""
+    mode = replies.Mode.parse(spec)
+    body = {"model": "m", "input": "hi", "tools": [{"type": "function", "name": "f"}]}
+    raw = b"".join(replies.responses_events(mode, replies.plan(mode, body), "m"))
+    resp = check_responses_stream(events(raw))
+    kind, sdk_resp = responses_terminal(raw)
+    assert kind == f"response.{resp['status']}" and sdk_resp.id == "resp_fake01"
+    as_json = replies.responses_json(replies.plan(mode, body), "m")
+    if resp["status"] != "failed":
+        assert resp["output"] == as_json["output"] and resp["usage"] == as_json["usage"]
