@@ -52,8 +52,11 @@ class ScriptedUpstream(FakeUpstream):
                 self.requests.append(req)
             body = json.loads(req.body or b"{}")
             model = str(body.get("model", "fake-model"))
-            if req.path.split("?", 1)[0].endswith("/chat/completions"):
+            path = req.path.split("?", 1)[0]
+            if path.endswith("/chat/completions"):
                 events = _openai_tool_events(model, name, tool_input)
+            elif path.endswith("/responses"):
+                events = _responses_tool_events(model, name, tool_input)
             else:
                 events = _anthropic_tool_events(model, name, tool_input)
             return await self._sse(writer, events, Mode())
@@ -129,4 +132,54 @@ def _openai_tool_events(model: str, name: str, tool_input: dict[str, Any]) -> li
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": second}}]}),
         chunk({}, "tool_calls"),
         b"data: [DONE]\n\n",
+    ]
+
+
+def _responses_tool_events(model: str, name: str, tool_input: dict[str, Any]) -> list[bytes]:
+    seq = 0
+
+    def ev(kind: str, **fields: Any) -> bytes:
+        nonlocal seq
+        data = {"type": kind, "sequence_number": seq, **fields}
+        seq += 1
+        return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+    resp = {
+        "id": "resp_clients01",
+        "object": "response",
+        "created_at": 1700000000,
+        "status": "in_progress",
+        "model": model,
+        "output": [],
+        "usage": None,
+    }
+    item = {
+        "id": "fc_clients01",
+        "type": "function_call",
+        "status": "in_progress",
+        "call_id": OPENAI_TOOL_CALL_ID,
+        "name": name,
+        "arguments": "",
+    }
+    args = json.dumps(tool_input)
+    done = item | {"status": "completed", "arguments": args}
+    where = {"item_id": item["id"], "output_index": 0}
+    usage = {
+        "input_tokens": 10,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 12,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 22,
+    }
+    final = resp | {"status": "completed", "output": [done], "usage": usage}
+    return [
+        ev("response.created", response=resp),
+        ev("response.output_item.added", output_index=0, item=item),
+        *(
+            ev("response.function_call_arguments.delta", **where, delta=p)
+            for p in _halves(tool_input)
+        ),
+        ev("response.function_call_arguments.done", **where, arguments=args),
+        ev("response.output_item.done", output_index=0, item=done),
+        ev("response.completed", response=final),
     ]

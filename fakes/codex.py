@@ -1,0 +1,149 @@
+"""Locate the pinned Codex CLI and run it non-interactively (``codex exec --json``) against a
+gateway, offline.
+
+Codex ignores ``OPENAI_BASE_URL``; what points it at a local URL is a model provider in
+``$CODEX_HOME/config.toml`` (shared/research/clients.md §4). Each run gets a fresh ``CODEX_HOME``
+with that file: the provider's ``base_url`` is the gateway's ``/v1`` (Codex appends
+``/responses``), retries are off (one turn is one request, so a failure is not re-sent), and
+analytics, plugins and apps are off (they are the only other egress). stdin is ``/dev/null``:
+Codex otherwise waits for more input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fakes.procs import REPO
+
+CODEX_VERSION = "0.169.0"
+CODEX_BIN = REPO / "clients" / "node_modules" / ".bin" / "codex"
+FAKE_API_KEY = "fake-key-for-tests-0000000000000"
+KEY_ENV = "TAPEGATE_FAKE_OPENAI_KEY"
+MODEL = "gpt-5.5"  # a slug Codex knows: no "model metadata not found" warning item
+
+
+def config_toml(base_url: str, model: str = MODEL) -> str:
+    return f"""\
+model = "{model}"
+model_provider = "tapegate"
+check_for_update_on_startup = false
+
+[model_providers.tapegate]
+name = "tapegate"
+base_url = "{base_url}"
+env_key = "{KEY_ENV}"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+remote_plugin = false
+apps = false
+"""
+
+
+def installed_version(binary: Path = CODEX_BIN) -> str | None:
+    if not binary.exists():
+        return None
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip().rsplit(" ", 1)[-1] or None  # "codex-cli 0.169.0"
+
+
+@dataclass
+class CodexRun:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    events: list[dict[str, Any]] = field(default_factory=list)  # the --json lines
+
+    def items(self, item_type: str) -> list[dict[str, Any]]:
+        """Completed items of a type: ``agent_message``, ``command_execution``,
+        ``file_change``, ``reasoning`` ..."""
+        return [
+            e["item"]
+            for e in self.events
+            if e.get("type") == "item.completed" and e.get("item", {}).get("type") == item_type
+        ]
+
+    @property
+    def completed(self) -> dict[str, Any] | None:
+        """The ``turn.completed`` event (with usage), None when the turn did not complete."""
+        return next((e for e in self.events if e.get("type") == "turn.completed"), None)
+
+    @property
+    def failed(self) -> dict[str, Any] | None:
+        return next((e for e in self.events if e.get("type") == "turn.failed"), None)
+
+    @property
+    def answer(self) -> str:
+        return "".join(i.get("text", "") for i in self.items("agent_message"))
+
+    def describe(self) -> str:
+        return (
+            f"$ {' '.join(self.argv)}\nrc={self.returncode} in {self.seconds:.2f}s\n"
+            f"--- stdout ---\n{self.stdout[-4000:]}\n--- stderr ---\n{self.stderr[-4000:]}"
+        )
+
+
+def run_codex(
+    binary: Path,
+    prompt: str,
+    *,
+    base_url: str,
+    home: Path,
+    cwd: Path,
+    extra_args: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 90.0,
+) -> CodexRun:
+    """``codex exec --json PROMPT`` with ``base_url`` (the gateway's ``.../v1``) as provider."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(config_toml(base_url))
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "CODEX_HOME": str(home),
+        "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        KEY_ENV: FAKE_API_KEY,
+        **(extra_env or {}),
+    }
+    argv = [str(binary), "exec", "--skip-git-repo-check", "--json", *extra_args, prompt]
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    run = CodexRun(argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
+    for raw in proc.stdout.splitlines():
+        raw = raw.strip()
+        if raw.startswith("{"):
+            try:
+                run.events.append(json.loads(raw))
+            except ValueError:
+                pass
+    return run
