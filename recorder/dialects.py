@@ -109,11 +109,11 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
     DialectEntry(
         name="responses",
         codec=responses.CODEC,
-        client=False,  # not served yet: issue 14 wires it into the gateway
-        upstream=False,
+        client=True,
+        upstream=True,
         chat_path="/v1/responses",
-        vendor_base=None,
-        vendor_hosts=(),
+        vendor_base="https://api.openai.com/v1",
+        vendor_hosts=(),  # api.openai.com is OpenAI's: its /v1/responses traffic is told by path
         key_style="bearer",
         short_tool_names=True,
         provider="openai",

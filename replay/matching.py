@@ -3,7 +3,8 @@
 Two requests match when method, path (query ignored) and the *canonical* body agree. The
 canonical body is the parsed JSON minus the fields that change between two identical runs of a
 client (see ``DEFAULT_IGNORE_PATHS``; research/clients.md §8), with dates inside "today's date"
-reminders masked. Headers are not compared unless a policy names them: SDK telemetry
+reminders masked, and so are the per-run details of a tool's output (Codex's chunk id and wall
+time). Headers are not compared unless a policy names them: SDK telemetry
 (``x-stainless-*``, ``user-agent``) and session headers differ on every run. Pure functions only.
 """
 
@@ -30,6 +31,9 @@ DEFAULT_IGNORE_PATHS: tuple[str, ...] = (
 DATE_MARKERS: tuple[str, ...] = ("currentDate", "Today's date", "current_date", "today's date")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 DATE_MASK = "YYYY-MM-DD"
+# Codex's exec_command output starts with a chunk id and the command's wall time, new each run.
+_CODEX_RUN = re.compile(r"^(Chunk ID: )[0-9a-zA-Z]+$|^(Wall time: )[0-9.]+( seconds)$", re.M)
+_CODEX_MARKER = "Wall time: "
 _MISSING = "<missing>"
 
 
@@ -40,6 +44,7 @@ class MatchPolicy:
 
     ignore_paths: tuple[str, ...] = DEFAULT_IGNORE_PATHS
     mask_dates: bool = True
+    mask_run_details: bool = True  # tool output details new on every run (Codex's wall time)
     match_headers: tuple[str, ...] = ()  # lower-case header names that must be equal
     match_query: bool = False
 
@@ -93,6 +98,8 @@ def canonical_body(body: bytes | None, policy: MatchPolicy) -> Any:
         return body.decode("utf-8", "replace")
     for p in policy.ignore_paths:
         _drop(value, _parse_path(p))
+    if policy.mask_run_details:
+        value = _mask_run_details(value)
     return _mask_dates(value) if policy.mask_dates else value
 
 
@@ -126,6 +133,18 @@ def _drop(value: Any, path: list[str]) -> None:
             _drop(value[k], rest)
         else:
             del value[k]
+
+
+def _mask_run_details(value: Any) -> Any:
+    if isinstance(value, str):
+        if _CODEX_MARKER in value:
+            return _CODEX_RUN.sub(lambda m: (m[1] or m[2]) + "*" + (m[3] or ""), value)
+        return value
+    if isinstance(value, list):
+        return [_mask_run_details(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask_run_details(v) for k, v in value.items()}
+    return value
 
 
 def _mask_dates(value: Any) -> Any:

@@ -30,8 +30,8 @@ def test_clients_are_answered_in_sse() -> None:
 
 
 def test_roles() -> None:
-    assert dialects.CLIENT_DIALECTS == ("anthropic", "openai")
-    assert dialects.UPSTREAM_DIALECTS == ("anthropic", "openai")
+    assert dialects.CLIENT_DIALECTS == ("anthropic", "openai", "responses")
+    assert dialects.UPSTREAM_DIALECTS == ("anthropic", "openai", "responses")
 
 
 @pytest.mark.parametrize(
@@ -40,6 +40,7 @@ def test_roles() -> None:
         ("/v1/messages", {}, "anthropic"),
         ("/v1/messages/count_tokens", {}, "anthropic"),
         ("/v1/chat/completions", {"x-api-key": "k"}, "openai"),  # the path wins
+        ("/v1/responses", {}, "responses"),
         ("/v1/models", {"anthropic-version": "2023-06-01"}, "anthropic"),
         ("/v1/models", {"x-api-key": "k"}, "anthropic"),
         ("/v1/models", {"authorization": "Bearer k"}, "openai"),
@@ -58,7 +59,9 @@ def test_hosts() -> None:
 
 def test_parse_names_the_option_and_the_choices() -> None:
     assert dialects.parse("openai", "x") == "openai"
-    with pytest.raises(ValueError, match=r"x must be one of anthropic, openai, got 'kiro'"):
+    with pytest.raises(
+        ValueError, match=r"x must be one of anthropic, openai, responses, got 'kiro'"
+    ):
         dialects.parse("kiro", "x")
     assert dialects.parse("kiro", "x", "any") == "kiro"
 

@@ -29,10 +29,13 @@ OPENAI_TOOL_CALL_ID = "call_clients01"
 class ScriptedUpstream(FakeUpstream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._tool_turns: list[tuple[str, dict[str, Any]]] = []
+        self._tool_turns: list[tuple[str, dict[str, Any], str | None]] = []
 
-    def script_tool(self, name: str, tool_input: dict[str, Any]) -> None:
-        self._tool_turns.append((name, tool_input))
+    def script_tool(
+        self, name: str, tool_input: dict[str, Any], reasoning: str | None = None
+    ) -> None:
+        """``reasoning``: a Responses upstream's reasoning item before the call."""
+        self._tool_turns.append((name, tool_input, reasoning))
         self.script(f"{_TOOL_MODE}{len(self._tool_turns) - 1}")
 
     def clear(self) -> None:
@@ -47,7 +50,8 @@ class ScriptedUpstream(FakeUpstream):
         if req.method == "HEAD":
             return await self._json(writer, 200, None, Mode())
         if self._queue and self._queue[0].startswith(_TOOL_MODE):
-            name, tool_input = self._tool_turns[int(self._queue.popleft()[len(_TOOL_MODE) :])]
+            turn = self._tool_turns[int(self._queue.popleft()[len(_TOOL_MODE) :])]
+            name, tool_input, reasoning = turn
             if self.log:
                 self.requests.append(req)
             body = json.loads(req.body or b"{}")
@@ -56,7 +60,7 @@ class ScriptedUpstream(FakeUpstream):
             if path.endswith("/chat/completions"):
                 events = _openai_tool_events(model, name, tool_input)
             elif path.endswith("/responses"):
-                events = _responses_tool_events(model, name, tool_input)
+                events = _responses_tool_events(model, name, tool_input, reasoning)
             else:
                 events = _anthropic_tool_events(model, name, tool_input)
             return await self._sse(writer, events, Mode())
@@ -135,7 +139,9 @@ def _openai_tool_events(model: str, name: str, tool_input: dict[str, Any]) -> li
     ]
 
 
-def _responses_tool_events(model: str, name: str, tool_input: dict[str, Any]) -> list[bytes]:
+def _responses_tool_events(
+    model: str, name: str, tool_input: dict[str, Any], reasoning: str | None
+) -> list[bytes]:
     seq = 0
 
     def ev(kind: str, **fields: Any) -> bytes:
@@ -163,7 +169,6 @@ def _responses_tool_events(model: str, name: str, tool_input: dict[str, Any]) ->
     }
     args = json.dumps(tool_input)
     done = item | {"status": "completed", "arguments": args}
-    where = {"item_id": item["id"], "output_index": 0}
     usage = {
         "input_tokens": 10,
         "input_tokens_details": {"cached_tokens": 0},
@@ -171,15 +176,37 @@ def _responses_tool_events(model: str, name: str, tool_input: dict[str, Any]) ->
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": 22,
     }
-    final = resp | {"status": "completed", "output": [done], "usage": usage}
-    return [
-        ev("response.created", response=resp),
-        ev("response.output_item.added", output_index=0, item=item),
+    out = [ev("response.created", response=resp)]
+    index = 0
+    items: list[dict[str, Any]] = []
+    if reasoning is not None:
+        rs = {"id": "rs_clients01", "type": "reasoning", "summary": []}
+        rs_done = rs | {
+            "summary": [{"type": "summary_text", "text": reasoning}],
+            "encrypted_content": "enc-clients01",
+        }
+        at = {"item_id": "rs_clients01", "output_index": 0, "summary_index": 0}
+        part = {"type": "summary_text", "text": ""}
+        out += [
+            ev("response.output_item.added", output_index=0, item=rs),
+            ev("response.reasoning_summary_part.added", **at, part=part),
+            ev("response.reasoning_summary_text.delta", **at, delta=reasoning),
+            ev("response.reasoning_summary_text.done", **at, text=reasoning),
+            ev("response.reasoning_summary_part.done", **at, part=part | {"text": reasoning}),
+            ev("response.output_item.done", output_index=0, item=rs_done),
+        ]
+        items.append(rs_done)
+        index = 1
+    where = {"item_id": item["id"], "output_index": index}
+    out += [
+        ev("response.output_item.added", output_index=index, item=item),
         *(
             ev("response.function_call_arguments.delta", **where, delta=p)
             for p in _halves(tool_input)
         ),
         ev("response.function_call_arguments.done", **where, arguments=args),
-        ev("response.output_item.done", output_index=0, item=done),
-        ev("response.completed", response=final),
+        ev("response.output_item.done", output_index=index, item=done),
     ]
+    final = resp | {"status": "completed", "output": [*items, done], "usage": usage}
+    out.append(ev("response.completed", response=final))
+    return out

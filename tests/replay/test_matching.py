@@ -151,3 +151,27 @@ def test_closest_miss_message(snapshot_json: SnapshotAssertion) -> None:
     assert "#1 (POST /v1/messages, model 'claude-sonnet-5')" in messages["closest by body"]
     assert 'messages[0].content[0].text: "hello" != "hi"' in messages["closest by body"]
     assert messages == snapshot_json
+
+
+def _codex_output(chunk: str, wall: str, out: str) -> bytes:
+    text = f"Chunk ID: {chunk}\nWall time: {wall} seconds\nProcess exited with code 0\n"
+    text += f"Output:\n{out}\n"
+    return json.dumps(
+        {"model": "m", "messages": [{"role": "tool", "tool_call_id": "c", "content": text}]}
+    ).encode()
+
+
+def test_codex_run_details_are_masked_but_the_output_is_not() -> None:
+    a = view("POST", "http://x/v1/chat/completions", _codex_output("7eea47", "0.0000", "hi"))
+    b = view("POST", "http://x/v1/chat/completions", _codex_output("4b7524", "0.0123", "hi"))
+    c = view("POST", "http://x/v1/chat/completions", _codex_output("4b7524", "0.0123", "ho"))
+    assert a.key == b.key and b.key != c.key
+    off = MatchPolicy(mask_run_details=False)
+    assert (
+        view(
+            "POST", "http://x/v1/chat/completions", _codex_output("7eea47", "0", "hi"), {}, off
+        ).key
+        != view(
+            "POST", "http://x/v1/chat/completions", _codex_output("4b7524", "0", "hi"), {}, off
+        ).key
+    )

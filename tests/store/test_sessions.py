@@ -47,6 +47,17 @@ CASES = [
         body=_body(metadata={"user_id": "u-1"}),
         want=prefix_hash(json.loads(_body())),
     ),  # fmt: skip
+    Case("codex session header", (("session-id", "th-1"), ("thread-id", "th-1")), want="th-1"),
+    Case(
+        "responses client_metadata",
+        body=json.dumps({"input": "x", "client_metadata": {"thread_id": "th-2"}}).encode(),
+        want="th-2",
+    ),  # fmt: skip
+    Case(
+        "responses prompt_cache_key",
+        body=json.dumps({"input": "x", "prompt_cache_key": "pck"}).encode(),
+        want="pck",
+    ),  # fmt: skip
     Case("no body", want=None),
     Case("not json", body=b"\x00", want=None),
 ]
@@ -75,3 +86,12 @@ def test_prefix_hash_reads_openai_system_messages():
     b = {"messages": [{"role": "system", "content": "s2"}, {"role": "user", "content": "hi"}]}
     assert prefix_hash(a) != prefix_hash(b)
     assert prefix_hash({"messages": []}) is None
+
+
+def test_prefix_hash_reads_responses_input():
+    turn1 = {"instructions": "i", "input": "hi"}
+    turn2 = {"instructions": "i", "input": [{"role": "user", "content": "hi"},
+                                            {"type": "function_call_output", "call_id": "c",
+                                             "output": "x"}]}  # fmt: skip
+    assert prefix_hash(turn1) == prefix_hash(turn2) is not None
+    assert prefix_hash({"instructions": "j", "input": "hi"}) != prefix_hash(turn1)
