@@ -34,6 +34,7 @@ from addons.recorder_hooks import Refusal
 from addons.request import classify, forward
 from addons.request.classify import LOOPBACK
 from addons.request.proxy_auth import ProxyGate
+from addons.request.stored import RecordedAnswers
 from addons.response import buffered, failures, stream
 from addons.response.replies import reply, reply_error
 from addons.upstream import retries
@@ -44,7 +45,7 @@ from recorder.errors import ConfigError
 logger = logging.getLogger("tapegate.gateway")
 
 
-class Recording(Protocol):
+class Recording(RecordedAnswers, Protocol):
     @property
     def recording(self) -> bool: ...
 
@@ -150,7 +151,9 @@ class Gateway:
             if st.kind == "vendor":
                 forward.vendor_request(flow, st)
             else:
-                await forward.gateway_request(flow, st, self.opts, self.router, self.live)
+                await forward.gateway_request(
+                    flow, st, self.opts, self.router, self.live, self.recorder
+                )
                 if flow.response is None:  # the recorder may have failed while this awaited
                     self._refused(flow, st)
         except Exception as e:  # noqa: BLE001

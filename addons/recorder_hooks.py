@@ -39,17 +39,20 @@ requests get the same 503 (with ``retry-after: 1`` instead) until it catches up.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
 
 from addons.metadata import DELIVERED, EXCHANGE, RECORDED
 from recorder import dialects, ir, secrets
+from recorder.codecs.responses_history import StoredConversations, Turn
 from recorder.exchange import (
     Exchange,
     HttpRequest,
@@ -62,6 +65,9 @@ from recorder.exchange import (
 from recorder.sse import SseParser
 from recorder.store import StoreError
 from recorder.store.conversation import guess_dialect, load_json, reply_from
+from recorder.store.lookup import find_turn
+from recorder.store.query_server import remote_query
+from recorder.store.results import QueryResult
 from recorder.store.writer_process import WriterProcess
 from replay.cassette import CassetteError
 from replay.export import CassetteWriter, refuse_overwrite
@@ -72,6 +78,7 @@ log = logging.getLogger(__name__)
 class Recorder:
     def __init__(self) -> None:
         self.writer: WriterProcess | None = None
+        self.db: str | None = None  # the writer's file
         self.cassette: CassetteWriter | None = None
 
     def load(self, loader: Loader) -> None:
@@ -141,6 +148,32 @@ class Recorder:
             return Refusal(f"{why}: writing {where} failed ({failed})", final=True)
         return None
 
+    @property
+    def can_look_up(self) -> bool:
+        """Recorded answers can be found by id (a database is being written)."""
+        return self.writer is not None
+
+    async def recorded_turn(
+        self, recipe: StoredConversations, dialect: str, response_id: str
+    ) -> Turn | None:
+        """The recorded exchange whose client got the answer ``response_id`` (its request and
+        that answer), asked of the writer process off mitmproxy's loop. An answer just given
+        may still be on its way to the writer: a miss waits for what was handed over, once."""
+        writer, db = self.writer, self.db
+        if writer is None or db is None:
+            return None
+
+        def run(sql: str, params: list[Any]) -> QueryResult:
+            return remote_query(db, sql, params, timeout=10.0)
+
+        def look() -> Turn | None:
+            found = find_turn(run, recipe, dialect, response_id)
+            if found is None and writer.flush(timeout=5.0):
+                found = find_turn(run, recipe, dialect, response_id)
+            return found
+
+        return await asyncio.to_thread(look)
+
     def request(self, flow: http.HTTPFlow) -> None:
         # The gateway asked already for its own flows (and answers in its own way).
         if flow.response is not None or EXCHANGE in flow.metadata:
@@ -174,12 +207,14 @@ class Recorder:
             on_restart=self._writer_restarted,
         )
         self.writer = writer.start()
+        self.db = path
         log.info(f"tapegate: recording to {path} (queries: 127.0.0.1:{writer.query_port})")
 
     def _close(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+            self.db = None
 
     def _open_cassette(self, directory: str) -> None:
         if not ctx.options.recorder_cassette_overwrite:

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 
 from recorder.codecs import anthropic, kiro, openai, responses
 from recorder.codecs.base import Codec
+from recorder.codecs.responses_history import STORED, StoredConversations
 from recorder.ir import Dialect
 
 KeyStyle = Literal["x-api-key", "bearer"]
@@ -69,6 +70,10 @@ class DialectEntry:
     usage_opt_in: bool = False
     # The GenAI semantic conventions' ``gen_ai.provider.name`` of its vendor.
     provider: str = ""
+    # Its clients may continue an earlier answer by id (the Responses API's
+    # previous_response_id): towards another dialect the gateway rebuilds the conversation
+    # from its recording, and answers GET <retrieve_prefix><id> from it.
+    stored: StoredConversations | None = None
 
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -117,6 +122,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         key_style="bearer",
         short_tool_names=True,
         provider="openai",
+        stored=STORED,
     ),
     DialectEntry(
         name="kiro",

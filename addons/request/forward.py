@@ -15,6 +15,7 @@ from addons import snapshots
 from addons.flow_state import FlowState
 from addons.metadata import FLOW_STATE
 from addons.options import GatewayOptions
+from addons.request import stored
 from addons.response.replies import reply, reply_error
 from addons.upstream import timeouts
 from addons.upstream.probe import ProbeFailed, probe
@@ -64,7 +65,12 @@ def vendor_request(flow: http.HTTPFlow, st: FlowState) -> None:
 
 
 async def gateway_request(
-    flow: http.HTTPFlow, st: FlowState, opts: GatewayOptions, router: routing.Router, live: Live
+    flow: http.HTTPFlow,
+    st: FlowState,
+    opts: GatewayOptions,
+    router: routing.Router,
+    live: Live,
+    answers: stored.RecordedAnswers | None = None,
 ) -> None:
     req = flow.request
     path, _, query = st.client_path.partition("?")
@@ -83,6 +89,11 @@ async def gateway_request(
     if req.method == "GET" and path == "/v1/models":
         models = endpoints.models_body(router.models(), client, int(time.time()))
         return reply(flow, st, 200, models, endpoints.JSON_HEADERS)
+    recipe = spec.stored
+    if recipe is not None and req.method == "GET" and path.startswith(recipe.retrieve_prefix):
+        answer_id = path[len(recipe.retrieve_prefix) :]
+        if await stored.retrieve(flow, st, recipe, answer_id, answers):
+            return  # answered from the recording (or its error told)
     chat = path == spec.chat_path or path == spec.count_tokens_path
     if not chat or req.method != "POST":
         route = router.default or routing.vendor_route(client)
@@ -116,6 +127,11 @@ async def gateway_request(
         if sent != asked and sent is not None:
             new = json.dumps(body | {"model": sent}).encode()
     else:
+        if recipe is not None and recipe.continues(body) is not None:
+            expanded = await stored.expand(flow, st, recipe, body, answers, upstream)
+            if expanded is None:
+                return
+            body = expanded
         if sent is not None:
             body["model"] = sent
         try:

@@ -23,7 +23,6 @@ Choices (why):
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
 from recorder import ir
@@ -149,17 +148,12 @@ def failure_from_ir(err: ir.ErrorInfo) -> dict[str, Any]:
 # --------------------------------------------------------------------------- ids
 
 
-_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
-
-
 def response_id(raw: str, ctx: Context) -> str:
-    """A Responses-looking id derived from the upstream's (``msg_x`` / ``chatcmpl-x`` ->
-    ``resp_x``); minted from ``ctx.ids`` when the upstream gave none."""
-    if raw.startswith("resp_"):
-        return raw
-    for prefix in ("msg_", "chatcmpl-"):
-        raw = raw.removeprefix(prefix)
-    return f"resp_{_ID_UNSAFE.sub('_', raw)}" if raw else ctx.ids.make("resp_")
+    """The id a Responses client gets for an answer from another dialect: minted from
+    ``ctx.ids`` (seeded per exchange), never derived from the upstream's. A client may continue
+    the conversation by this id (``previous_response_id``), so it must name this exchange only,
+    and upstreams are not all careful about theirs (a local server may repeat one)."""
+    return raw if raw.startswith("resp_") else ctx.ids.make("resp_")
 
 
 # --------------------------------------------------------------------------- reasoning tokens

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from recorder.errors import UnsupportedContentError
 from recorder.sse import SseParser
@@ -103,3 +103,37 @@ def _as_input(item: Any) -> Any:
     if isinstance(item, dict):
         return {k: v for k, v in item.items() if k != "status" or item.get("type") == "message"}
     return item
+
+
+def continues(body: JsonObject) -> str | None:
+    """The response id a request continues (``previous_response_id``), if any."""
+    prev = body.get("previous_response_id")
+    return prev if isinstance(prev, str) and prev else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConversations:
+    """How a dialect's clients refer to an earlier answer by id, and where a recording holds
+    that answer: the recipe the gateway (and the store's lookup) follow without knowing the
+    dialect. Paths are DuckDB JSON paths."""
+
+    retrieve_prefix: str  # GET <prefix><id> answers the stored response
+    body_id: str  # the id in a JSON response body
+    stream_start: str  # the client event that names the id ...
+    stream_id: str  # ... and where
+    stream_ends: tuple[str, ...]  # the events whose data holds the final response ...
+    stream_reply: str  # ... and where
+    continues: Callable[[JsonObject], str | None]
+    expand: Callable[[JsonObject, Lookup], JsonObject]
+
+
+STORED: Final = StoredConversations(
+    retrieve_prefix="/v1/responses/",
+    body_id="$.id",
+    stream_start="response.created",
+    stream_id="$.response.id",
+    stream_ends=_TERMINALS,
+    stream_reply="$.response",
+    continues=continues,
+    expand=expand,
+)

@@ -16,7 +16,7 @@ What it writes (the grammar ``tests.grammar.check_responses_stream`` checks):
   decoded, as it streams, from the ``{"input": <text>}`` the upstream model was asked to write;
 * exactly one terminal event: ``response.completed``, ``response.incomplete`` (stop reasons a
   client may continue: ``incomplete_details.reason`` ``max_output_tokens`` / ``content_filter``)
-  or ``response.failed`` (after an ``error`` event) when the upstream failed or ended early.
+  or ``response.failed`` when the upstream failed or ended early.
   The ``response`` in it holds every item exactly as its ``output_item.done`` had it, and usage.
 
 Content the format cannot carry (another dialect's server-tool blocks, their deltas) is dropped
@@ -477,15 +477,11 @@ class StreamEncoder:
     # ------------------------------------------------------------------ failure
 
     def _fail(self, err: ir.ErrorInfo, out: list[SseEvent]) -> None:
-        """``error``, then ``response.failed`` holding the items finished so far."""
+        """``response.failed`` holding the items finished so far: the one terminal event (no
+        ``error`` event before it, which would end the stream for a client that stops there)."""
         self._begin(out)
         self._closed = True
         failure = failure_from_ir(err)
-        out.append(
-            self._event(
-                "error", {"code": failure["code"], "message": err.message, "param": err.param}
-            )
-        )
         resp = self._response("failed", usage_from_ir(self._usage))
         resp["error"] = failure
         out.append(self._event("response.failed", {"response": resp}))
