@@ -14,6 +14,7 @@ from addons.observe.messagelog import MessageLogger
 from addons.observe.telemetry import Telemetry
 from addons.observe.web_views import WebViews
 from addons.recorder_hooks import Recorder, Refusal
+from recorder.codecs.responses_history import StoredConversations, Turn
 
 
 class _Takers:
@@ -29,6 +30,15 @@ class _Takers:
 
     def refusal(self) -> Refusal | None:
         return self.recorder.refusal()
+
+    @property
+    def can_look_up(self) -> bool:
+        return self.recorder.can_look_up
+
+    async def recorded_turn(
+        self, recipe: StoredConversations, dialect: str, response_id: str
+    ) -> Turn | None:
+        return await self.recorder.recorded_turn(recipe, dialect, response_id)
 
 
 recorder = Recorder()
