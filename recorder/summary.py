@@ -15,6 +15,8 @@ from typing import Any
 from recorder import ir
 from recorder.codecs.anthropic_parts import usage_to_ir as anthropic_usage_to_ir
 from recorder.codecs.openai_common import usage_to_ir as openai_usage_to_ir
+from recorder.codecs.responses_common import stop_of_response
+from recorder.codecs.responses_common import usage_to_ir as responses_usage_to_ir
 from recorder.exchange import Exchange, untape
 
 _OPENAI_STOP = {
@@ -47,6 +49,8 @@ def usage_of(dialect: str, u: Any) -> ir.Usage | None:
     """Wire usage as IR usage, via the codecs' own dict-level (pydantic-free) readers."""
     if not isinstance(u, dict):
         return None
+    if dialect == "responses":
+        return responses_usage_to_ir(u)
     return openai_usage_to_ir(u) if dialect == "openai" else anthropic_usage_to_ir(u)
 
 
@@ -57,7 +61,9 @@ def summarize_body(ex: Exchange, dialect: str, body: Any) -> None:
     if isinstance(body.get("model"), str):
         ex.model_answered = body["model"]
     ex.usage = usage_of(dialect, body.get("usage")) or ex.usage
-    if dialect == "openai":
+    if dialect == "responses":
+        _responses_answer(ex, body)
+    elif dialect == "openai":
         choices = body.get("choices") or [{}]
         ex.stop_reason = stop_reason(dialect, (choices[0] or {}).get("finish_reason"))
     else:
@@ -70,6 +76,9 @@ def summarize_events(ex: Exchange, dialect: str) -> None:
 
     Only the few events that carry them are parsed: message_start/message_delta/error for
     Anthropic, chunks with a finish_reason, usage or error for OpenAI."""
+    if dialect == "responses":
+        _responses_events(ex)
+        return
     start_usage: dict[str, Any] = {}
     for ev in ex.events:
         if ev.leg != "client" or not ev.data:
@@ -117,3 +126,41 @@ def error_text(err: Any) -> str:
     if isinstance(err, dict):
         return f"{err.get('type', 'error')}: {err.get('message', '')}"
     return str(err)
+
+
+# --------------------------------------------------------------------------- the Responses API
+
+_RESPONSES_ENDS = ("response.completed", "response.incomplete", "response.failed")
+
+
+def _responses_answer(ex: Exchange, resp: dict[str, Any]) -> None:
+    """Stop reason (IR terms) and error of a response object, whole or a stream's last."""
+    ex.stop_reason = stop_of_response(resp)
+    err = resp.get("error")
+    if isinstance(err, dict):
+        ex.error = ex.error or f"{err.get('code') or 'error'}: {err.get('message', '')}"
+
+
+def _responses_events(ex: Exchange) -> None:
+    """Only the lifecycle events are parsed: the terminal one holds model, usage and output."""
+    for ev in ex.events:
+        if ev.leg != "client" or not ev.data:
+            continue
+        if ev.event not in _RESPONSES_ENDS and ev.event not in ("response.created", "error"):
+            continue
+        try:
+            d = json.loads(ev.data)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(d, dict):
+            continue
+        if ev.event == "error":
+            ex.error = ex.error or f"{d.get('code') or 'error'}: {d.get('message', '')}"
+            continue
+        resp = d.get("response")
+        if isinstance(resp, dict):
+            if isinstance(resp.get("model"), str):
+                ex.model_answered = resp["model"]
+            ex.usage = usage_of("responses", resp.get("usage")) or ex.usage
+            if ev.event in _RESPONSES_ENDS:
+                _responses_answer(ex, resp)

@@ -64,3 +64,65 @@ def test_settle_reads_a_taped_stream_once_and_only_then() -> None:
     assert [e.event for e in ex.events] == ["message_start", "message_delta"]
     settle(ex)  # a second sink (the cassette writer) finds nothing left to do
     assert len(ex.events) == 2
+
+
+def _responses_client_events(upstream_stream: bytes) -> list[RecordedEvent]:
+    from recorder.context import Context, IdFactory
+    from recorder.sse import SseParser
+    from recorder.translate import StreamTranslator
+
+    st = StreamTranslator(Context("responses", "openai", ids=IdFactory("s")))
+    out = st.feed(upstream_stream) + st.close()
+    p = SseParser()
+    return [
+        RecordedEvent("client", i, 0.0, e.event, e.data)
+        for i, e in enumerate(p.feed(out) + p.close())
+    ]
+
+
+def test_responses_stream_summary() -> None:
+    from tests.translate.streams import OPENAI_FAILING_STREAMS, OPENAI_STREAMS
+
+    cases = [
+        ("tool_fragmented", "tool_use", None),
+        ("length", "max_tokens", None),
+        ("cached_usage", "end_turn", None),
+    ]
+    for name, stop, _ in cases:
+        ex = Exchange(id="r", started_at=0.0, stream=True)
+        ex.events = _responses_client_events(OPENAI_STREAMS[name])
+        summarize_events(ex, "responses")
+        assert ex.stop_reason == stop, name
+        assert ex.usage is not None and ex.model_answered == "qwen3"
+    ex = Exchange(id="r", started_at=0.0, stream=True)
+    ex.events = _responses_client_events(OPENAI_STREAMS["cached_usage"])
+    summarize_events(ex, "responses")
+    assert ex.usage is not None and (ex.usage.input_tokens, ex.usage.cache_read_tokens) == (100, 80)
+    ex = Exchange(id="f", started_at=0.0, stream=True)
+    ex.events = _responses_client_events(OPENAI_FAILING_STREAMS["error_chunk_mid_stream"])
+    summarize_events(ex, "responses")
+    assert ex.stop_reason is None and ex.error is not None and "Token limit" in ex.error
+
+
+def test_responses_conversation_reads_requests_and_replies() -> None:
+    from recorder.store.conversation import reply_from, request_messages
+    from tests.translate.streams import OPENAI_STREAMS
+
+    body = {
+        "instructions": "be brief",
+        "input": [
+            {"role": "developer", "content": "rules"},
+            {"role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+            {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c", "output": "42"},
+        ],
+    }
+    msgs = request_messages("responses", body)
+    assert [m.role for m in msgs] == ["system", "system", "user", "assistant", "tool"]
+    assert msgs[3].parts[0].kind == "tool_call" and msgs[4].parts[0].text == "42"
+    reply = reply_from(
+        "responses", None, _responses_client_events(OPENAI_STREAMS["tool_fragmented"])
+    )
+    assert reply is not None and reply.stop_reason == "tool_use"
+    assert [p.kind for p in reply.message.parts] == ["text", "tool_call"]
+    assert reply.message.parts[1].name == "get_weather"

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from recorder import ir
 from recorder.codecs.anthropic_parts import usage_to_ir as anthropic_usage_to_ir
 from recorder.codecs.openai_common import usage_to_ir as openai_usage_to_ir
+from recorder.codecs.responses_common import stop_of_response
+from recorder.codecs.responses_common import usage_to_ir as responses_usage_to_ir
 from recorder.exchange import RecordedEvent
 
 PartKind = Literal["text", "thinking", "tool_call", "tool_result", "image", "other"]
@@ -52,11 +54,15 @@ def guess_dialect(url: str | None, body: Any = None) -> str | None:
         return "anthropic"
     if path.endswith("/chat/completions"):
         return "openai"
+    if path.endswith("/responses"):
+        return "responses"
     if isinstance(body, dict):
         if body.get("type") == "message" or "system" in body:
             return "anthropic"
         if "choices" in body:
             return "openai"
+        if body.get("object") == "response" or "input" in body:
+            return "responses"
     return None
 
 
@@ -88,6 +94,8 @@ def request_messages(dialect: str | None, body: Any) -> list[Message]:
     """The conversation a request carries; a system prompt comes first as role ``system``."""
     if not isinstance(body, dict):
         return []
+    if dialect == "responses":
+        return _responses_request(body)
     out: list[Message] = []
     if body.get("system"):
         out.append(Message("system", [Part("text", _text_of(body["system"]))]))
@@ -147,7 +155,10 @@ def reply_from(dialect: str | None, body: Any, events: list[RecordedEvent]) -> R
     """The client-leg reply: from the body when there is one, else from the client-leg events."""
     if isinstance(body, dict):
         if "error" in body and "choices" not in body and "content" not in body:
-            return Reply(Message("assistant"), error=_error_text(body["error"]))
+            if body.get("object") != "response":
+                return Reply(Message("assistant"), error=_error_text(body["error"]))
+        if dialect == "responses" or body.get("object") == "response":
+            return _responses_reply(body)
         if dialect == "openai" or "choices" in body:
             return _openai_body(body)
         return _anthropic_body(body)
@@ -156,6 +167,8 @@ def reply_from(dialect: str | None, body: Any, events: list[RecordedEvent]) -> R
         return None
     if dialect == "anthropic" or any(e.event == "message_start" for e in client):
         return _anthropic_stream(client)
+    if dialect == "responses" or any(e.event == "response.created" for e in client):
+        return _responses_stream(client)
     return _openai_stream(client)
 
 
@@ -259,4 +272,110 @@ def _openai_stream(events: list[RecordedEvent]) -> Reply:
             reply.stop_reason = choice.get("finish_reason") or reply.stop_reason
     parts = [p for p in (thinking, text) if p.text] + [calls[i] for i in sorted(calls)]
     reply.message.parts = parts
+    return reply
+
+
+# --------------------------------------------------------------------------- the Responses API
+
+_RESPONSES_TERMINALS = ("response.completed", "response.incomplete", "response.failed")
+
+
+def _responses_request(body: dict[str, Any]) -> list[Message]:
+    out: list[Message] = []
+    if body.get("instructions"):
+        out.append(Message("system", [Part("text", _text_of(body["instructions"]))]))
+    items = body.get("input")
+    if isinstance(items, str):
+        return [*out, Message("user", [Part("text", items)])]
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type", "message")
+        if kind == "message" or "role" in item:
+            role = str(item.get("role", "?"))
+            content = item.get("content")
+            parts = (
+                [Part("text", content)]
+                if isinstance(content, str)
+                else [_responses_part(p) for p in content or [] if isinstance(p, dict)]
+            )
+            out.append(Message("system" if role == "developer" else role, parts))
+        elif kind.endswith("_output"):
+            output = item.get("output")
+            part = Part("tool_result", _text_of(output), call_id=item.get("call_id"))
+            out.append(Message("tool", [part]))
+        else:
+            out.append(Message("assistant", [_responses_item(item)]))
+    return out
+
+
+def _responses_part(p: dict[str, Any]) -> Part:
+    kind = p.get("type")
+    if kind in ("input_text", "output_text"):
+        return Part("text", str(p.get("text", "")))
+    if kind == "refusal":
+        return Part("text", str(p.get("refusal", "")))
+    if kind in ("input_image", "input_file"):
+        return Part("image", name=str(kind))
+    return Part("other", _dumps(p), name=str(kind))
+
+
+def _responses_item(item: dict[str, Any]) -> Part:
+    """One output item (or an assistant-side input item) as a part."""
+    kind = item.get("type")
+    if kind == "function_call":
+        args = str(item.get("arguments", ""))
+        return Part("tool_call", args, item.get("name"), item.get("call_id"))
+    if kind == "custom_tool_call":
+        return Part("tool_call", str(item.get("input", "")), item.get("name"), item.get("call_id"))
+    if kind == "reasoning":
+        texts = [c.get("text", "") for c in item.get("content") or [] if isinstance(c, dict)]
+        texts = texts or [
+            s.get("text", "") for s in item.get("summary") or [] if isinstance(s, dict)
+        ]
+        return Part("thinking", "\n\n".join(str(t) for t in texts) or "[encrypted reasoning]")
+    return Part("other", _dumps(item), name=str(kind))
+
+
+def _responses_reply(resp: dict[str, Any]) -> Reply:
+    parts: list[Part] = []
+    for item in resp.get("output") or []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "message":
+            parts += [_responses_part(p) for p in item.get("content") or [] if isinstance(p, dict)]
+        else:
+            parts.append(_responses_item(item))
+    usage = resp.get("usage")
+    err = resp.get("error")
+    return Reply(
+        Message("assistant", parts),
+        model=resp.get("model"),
+        stop_reason=stop_of_response(resp),
+        usage=responses_usage_to_ir(usage) if isinstance(usage, dict) else None,
+        error=_error_text(err) if isinstance(err, dict) else None,
+    )
+
+
+def _responses_stream(events: list[RecordedEvent]) -> Reply:
+    """A Responses stream's terminal event holds the whole answer; without one, what was
+    streamed up to the end (its items as ``output_item.done`` had them)."""
+    done: list[Any] = []
+    model: str | None = None
+    error: str | None = None
+    for e in events:
+        data = load_json(e.data)
+        if not isinstance(data, dict):
+            continue
+        kind = data.get("type", e.event)
+        if kind in _RESPONSES_TERMINALS and isinstance(data.get("response"), dict):
+            return _responses_reply(data["response"])
+        if kind == "response.created" and isinstance(data.get("response"), dict):
+            model = data["response"].get("model")
+        elif kind == "response.output_item.done":
+            done.append(data.get("item"))
+        elif kind == "error":
+            error = f"{data.get('code') or 'error'}: {data.get('message', '')}"
+    reply = _responses_reply({"output": done, "model": model})
+    reply.error = error
     return reply

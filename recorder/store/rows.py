@@ -261,7 +261,11 @@ def _tool_call_rows(ex: Exchange) -> list[tuple[Any, ...]]:
 
 
 def _may_call_tools(data: str | None) -> bool:
-    return data is not None and ("tool_use" in data or "tool_calls" in data)
+    # Anthropic tool_use, Chat tool_calls, Responses function_call / custom_tool_call
+    return data is not None and any(k in data for k in _TOOL_MARKERS)
+
+
+_TOOL_MARKERS = ("tool_use", "tool_calls", "function_call", "custom_tool_call")
 
 
 # --------------------------------------------------------------------------- back to values
