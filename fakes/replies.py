@@ -80,13 +80,19 @@ class ToolCall:
     n: int  # 1-based: ids toolu_fake0N / call_fake0N
     name: str
     city: str
+    patch: str | None = None  # a free-form tool (``{"input": text}``): this patch instead
 
     @property
     def pieces(self) -> tuple[str, str]:  # the arguments, streamed in two deltas
+        if self.patch is not None:
+            text = self.arguments
+            return text[: len(text) // 2], text[len(text) // 2 :]
         return '{"city":', f' "{self.city}"}}'
 
     @property
     def arguments(self) -> str:
+        if self.patch is not None:
+            return json.dumps({"input": self.patch})
         return f'{{"city": "{self.city}"}}'
 
 
@@ -130,6 +136,27 @@ def tool_names(body: dict[str, Any]) -> list[str]:
     return names or ["get_weather"]
 
 
+# What the fake writes for a tool that takes raw text (a custom tool sent as a function taking
+# {"input": text}, e.g. Codex's apply_patch): a patch adding a file.
+PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+Hello world!\n*** End Patch\n"
+
+
+def _takes_raw_text(body: dict[str, Any], name: str) -> bool:
+    for t in body.get("tools") or []:
+        if not isinstance(t, dict):
+            continue
+        fn = t.get("function") if isinstance(t.get("function"), dict) else t
+        if fn.get("name") == name:
+            schema = fn.get("parameters") or fn.get("input_schema") or {}
+            props = schema.get("properties") if isinstance(schema, dict) else None
+            return isinstance(props, dict) and list(props) == ["input"]
+    return False
+
+
+def _tool_call(n: int, body: dict[str, Any], name: str, city: str) -> ToolCall:
+    return ToolCall(n, name, city, PATCH if _takes_raw_text(body, name) else None)
+
+
 def plan(mode: Mode, body: dict[str, Any]) -> Plan:
     p = Plan()
     if mode.name == "thinking":
@@ -138,13 +165,13 @@ def plan(mode: Mode, body: dict[str, Any]) -> Plan:
         names = tool_names(body)
         p.blocks.append(Text(("I'll check", " both.")))
         for i, city in enumerate(CITIES):
-            p.blocks.append(ToolCall(i + 1, names[min(i, len(names) - 1)], city))
+            p.blocks.append(_tool_call(i + 1, body, names[min(i, len(names) - 1)], city))
         p.stop = "tool"
         return p
     text = describe_last_turn(body) if mode.name == "echo" else None
     p.blocks.append(Text(_split(text) if text is not None else _texts(mode)))
     if mode.name == "tool":
-        p.blocks.append(ToolCall(1, tool_names(body)[0], "Paris"))
+        p.blocks.append(_tool_call(1, body, tool_names(body)[0], "Paris"))
         p.stop = "tool"
     if mode.name == "max-tokens":
         p.stop = "length"
@@ -263,7 +290,7 @@ def anthropic_json(p: Plan, model: str) -> dict[str, Any]:
                         "type": "tool_use",
                         "id": f"toolu_fake0{b.n}",
                         "name": b.name,
-                        "input": {"city": b.city},
+                        "input": json.loads(b.arguments),
                     }
                 )
     return {

@@ -4,7 +4,8 @@
     uv run python scripts/record_cassettes.py --only a2o-text --only 'o2a-stream-*'
 
 For each direction (``a2o``: Anthropic client -> OpenAI upstream, ``o2a``: the reverse,
-``pass-anthropic``, ``pass-openai``) it starts a real gateway (``mitmdump -s addons/gateway.py``,
+``pass-anthropic``, ``pass-openai``; the Responses API's ``r2o``, ``r2a``, ``o2r``, ``a2r`` and
+``pass-responses``) it starts a real gateway (``mitmdump -s addons/gateway.py``,
 retries off, a temporary ``recorder_db``) in front of :mod:`fakes.upstream` on free
 127.0.0.1 ports, drives every scenario with the official SDK of the client's dialect (the fake's
 behaviour chosen through its script queue, so no test header lands in a cassette), stops the
@@ -44,6 +45,7 @@ from replay.export import export  # noqa: E402
 KEY = "sk-test"  # a fake key: the exporter must redact it (checked after export)
 ANTHROPIC_MODEL = "claude-sonnet-5"
 OPENAI_MODEL = "gpt-4o-mini"
+RESPONSES_MODEL = "gpt-5.5"
 GATEWAY_PORT, FAKE_PORT = 8080, 9000  # what the recorded URLs say, whatever ports were used
 CREATED = "1700000000"
 GAP = "+gap:2"  # ms between the fake's events: one recorded chunk per event
@@ -59,6 +61,7 @@ class Direction:
     name: str
     client: Dialect
     upstream: Dialect
+    scenarios: tuple[str, ...] | None = None  # None: every scenario
 
     @property
     def overloaded(self) -> int:
@@ -66,11 +69,30 @@ class Direction:
         return 529 if self.upstream == "anthropic" else 503
 
 
+# The Responses API's directions record the scenarios that tell its translation apart: text,
+# tools, reasoning, an unfinished answer, errors, and (for its clients) custom tools.
+_RESPONSES_SET = (
+    "text",
+    "stream-text",
+    "stream-tool",
+    "tool-result",
+    "stream-thinking",
+    "stream-max-tokens",
+    "error-429",
+    "stream-midstream-error",
+)
+_CUSTOM = ("stream-custom-tool", "custom-tool-result")
+
 DIRECTIONS = (
     Direction("a2o", "anthropic", "openai"),
     Direction("o2a", "openai", "anthropic"),
     Direction("pass-anthropic", "anthropic", "anthropic"),
     Direction("pass-openai", "openai", "openai"),
+    Direction("r2o", "responses", "openai", _RESPONSES_SET + _CUSTOM),
+    Direction("r2a", "responses", "anthropic", _RESPONSES_SET + _CUSTOM),
+    Direction("o2r", "openai", "responses", _RESPONSES_SET),
+    Direction("a2r", "anthropic", "responses", _RESPONSES_SET),
+    Direction("pass-responses", "responses", "responses", ("stream-text", "stream-tool")),
 )
 
 
@@ -107,6 +129,8 @@ SCENARIOS = (
     Scenario("error-500", "error:500"),
     Scenario("stream-error-busy", "error:busy", stream=True),
     Scenario("stream-midstream-error", "midstream-error", stream=True),
+    Scenario("stream-custom-tool", "tool", "custom-tool", stream=True),
+    Scenario("custom-tool-result", "echo", "custom-tool-result"),
 )
 
 
@@ -226,9 +250,91 @@ def _openai_requests() -> dict[str, dict[str, Any]]:
     }
 
 
+APPLY_PATCH_GRAMMAR = """start: begin_patch hunk+ end_patch
+begin_patch: "*** Begin Patch" LF
+end_patch: "*** End Patch" LF?
+hunk: "*** Add File: " FILENAME LF ("+" /(.*)/ LF)+
+FILENAME: /[^\\n]+/
+%import common.LF"""
+PATCH = "*** Begin Patch\n*** Add File: notes.txt\n+remember the milk\n*** End Patch\n"
+
+
+def _responses_requests() -> dict[str, dict[str, Any]]:
+    tools = [
+        {"type": "function", "name": n, "description": d, "parameters": SCHEMA, "strict": False}
+        for n, d in TOOLS
+    ]
+    apply_patch = {
+        "type": "custom",
+        "name": "apply_patch",
+        "description": "Edit files with a patch. A FREEFORM tool: do not wrap it in JSON.",
+        "format": {"type": "grammar", "syntax": "lark", "definition": APPLY_PATCH_GRAMMAR},
+    }
+    ask = [{"role": "user", "content": WEATHER_Q}]
+    calls = [
+        {
+            "type": "function_call",
+            "call_id": f"call_{n}",
+            "name": "get_weather",
+            "arguments": f'{{"city": "{c}"}}',
+        }
+        for n, c, _ in RESULTS
+    ]
+    results = [
+        {"type": "function_call_output", "call_id": f"call_{n}", "output": r} for n, _, r in RESULTS
+    ]
+    image = {"type": "input_image", "image_url": f"data:image/png;base64,{PNG_B64}"}
+    base: dict[str, Any] = {"model": RESPONSES_MODEL}
+    edit = [{"role": "user", "content": "Write the note down."}]
+    return {
+        "hello": base | {"input": HELLO},
+        "tool": base | {"input": ask, "tools": tools[:1]},
+        "tools": base | {"input": ask, "tools": tools},
+        "tool-result": base | {"tools": tools[:1], "input": [*ask, *calls, *results]},
+        "image": base
+        | {
+            "input": [
+                {
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "What is in this image?"}, image],
+                }
+            ]
+        },
+        "thinking": base
+        | {
+            "reasoning": {"effort": "low", "summary": "auto"},
+            "include": ["reasoning.encrypted_content"],
+            "input": HELLO,
+        },
+        "max-tokens": base
+        | {"max_output_tokens": 16, "input": [{"role": "user", "content": "Tell a story."}]},
+        "cache": base | {"instructions": CACHED_SYSTEM, "input": HELLO, "prompt_cache_key": "k1"},
+        "custom-tool": base | {"input": edit, "tools": [apply_patch]},
+        "custom-tool-result": base
+        | {
+            "tools": [apply_patch],
+            "input": [
+                *edit,
+                {
+                    "type": "custom_tool_call",
+                    "call_id": "call_p1",
+                    "name": "apply_patch",
+                    "input": PATCH,
+                },
+                {
+                    "type": "custom_tool_call_output",
+                    "call_id": "call_p1",
+                    "output": "Success. Updated the following files:\nA notes.txt\n",
+                },
+            ],
+        },  # fmt: skip
+    }
+
+
 REQUESTS: dict[Dialect, dict[str, dict[str, Any]]] = {
     "anthropic": _anthropic_requests(),
     "openai": _openai_requests(),
+    "responses": _responses_requests(),
 }
 
 
@@ -301,9 +407,33 @@ def _openai_chunks(data: bytes) -> list[Any]:
     ]
 
 
+def _drive_responses(url: str, body: dict[str, Any], stream: bool, raw: bool) -> str:
+    import openai
+
+    from recorder.sse import SseParser
+
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+    try:
+        if stream:
+            create = client.responses.with_streaming_response.create
+            with create(**body, stream=True) as r:
+                data = r.read()
+            parser = SseParser()
+            events = parser.feed(data) + parser.close()
+            last = events[-1].event if events else None
+            return f"streamed{' raw' if raw else ''}, last event {last}"
+        resp = client.responses.create(**body)
+        return f"status={resp.status}"
+    except openai.APIStatusError as e:
+        return f"error {e.status_code}"
+    except openai.APIError as e:
+        return f"error {type(e).__name__}"
+
+
 DRIVERS: dict[Dialect, Callable[[str, dict[str, Any], bool, bool], str]] = {
     "anthropic": _drive_anthropic,
     "openai": _drive_openai,
+    "responses": _drive_responses,
 }
 
 
@@ -312,7 +442,7 @@ DRIVERS: dict[Dialect, Callable[[str, dict[str, Any], bool, bool], str]] = {
 
 def start_gateway(d: Direction, fake: FakeUpstream, tmp: Path) -> tuple[Service, Path]:
     port, db = free_port(), tmp / f"{d.name}.duckdb"
-    upstream = f"{fake.url}/v1" if d.upstream == "openai" else fake.url
+    upstream = fake.url if d.upstream == "anthropic" else f"{fake.url}/v1"
     argv = [str(BIN / "mitmdump"), "-q", "-s", str(ROOT / "addons" / "gateway.py")]
     argv += ["-p", str(port), "--listen-host", "127.0.0.1"]
     for opt in (
@@ -338,7 +468,7 @@ def normalize(directory: Path, ex: Exchange, ports: dict[int, int]) -> None:
     seed = directory.name
     swaps = {_minted(ex.id, n): _minted(seed, n) for n in range(1, 200)}
     swaps[ex.id] = seed
-    created = re.compile(r'("created":\s*)\d{10}\b')
+    created = re.compile(r'("created(?:_at)?":\s*)\d{10}\b')
     for f in sorted(directory.iterdir()):
         text = f.read_text(encoding="utf-8")
         for old, new in swaps.items():
@@ -357,7 +487,12 @@ def normalize(directory: Path, ex: Exchange, ports: dict[int, int]) -> None:
 
 
 def selected(only: list[str]) -> list[tuple[Direction, Scenario]]:
-    pairs = [(d, s) for d in DIRECTIONS for s in SCENARIOS]
+    pairs = [
+        (d, s)
+        for d in DIRECTIONS
+        for s in SCENARIOS
+        if (s.name in d.scenarios if d.scenarios is not None else s.name not in _CUSTOM)
+    ]
     if not only:
         return pairs
     return [(d, s) for d, s in pairs if any(fnmatchcase(cassette_name(d, s), p) for p in only)]
