@@ -11,6 +11,11 @@ One local fake upstream (``fakes.upstream`` in its own process, default mode
 * ``translating_norec``  the same with ``--set recorder_db=`` (recording off)
 * ``litellm``            -> LiteLLM's proxy -> OpenAI-dialect fake (skipped if its venv is missing)
 
+The alternating rounds (no-op and both translating gateways up at once) also send a Codex-shaped
+stream (the OpenAI Responses API: the no-op's fake answers it in kind, the gateways translate it
+to the Chat Completions fake and back), whose ratio to the no-op is judged against the Anthropic
+stream's.
+
 Prints markdown tables (absolute figures, ratios, targets) and saves JSON under
 ``bench/results/``. Quick mode (``--quick``) is a smoke run under a minute; a full run takes
 about five. The proxies' CPU and peak memory come from ``/proc`` (:mod:`bench.procstat`).
@@ -41,6 +46,7 @@ from bench.gateway import (
     REPO,
     Budget,
     PathResult,
+    codex_request,
     free_port,
     measure,
     phase,
@@ -152,7 +158,18 @@ def run_path(
 
 
 ROUND_PATHS = ("noop", "translating", "translating_norec")
-KINDS = ("json", "streams")  # the index of each in bench.gateway.requests()
+# The load of the rounds: Anthropic JSON and streams (bench.gateway.requests()), and a
+# Codex-shaped Responses stream (no-op: the fake answers it in the Responses dialect; the
+# translating gateways translate it to the Chat Completions fake and back).
+KINDS = ("json", "streams", "codex")
+
+
+def load_request(kind: str, run: Running) -> bytes:
+    if kind == "codex":
+        return codex_request(run.port, run.key, litellm.MODEL)
+    return requests(run.port, run.key, litellm.MODEL)[KINDS.index(kind)]
+
+
 PAIRS = {  # ratio name -> (path, reference)
     "translating_norec/noop": ("translating_norec", "noop"),
     "translating/noop": ("translating", "noop"),
@@ -179,7 +196,7 @@ def alternating(fake: str, fake_port: int, tmp: Path, budget: Budget) -> dict[st
                 for kind in KINDS:
                     for name in order:
                         run = runs[name]
-                        req = requests(run.port, run.key, litellm.MODEL)[KINDS.index(kind)]
+                        req = load_request(kind, run)
                         rate, n, c, lc = await phase(run.port, req, 16, per_round, run.pid)
                         tput[kind][name].append(rate)
                         if kind == "streams":
@@ -272,6 +289,16 @@ def targets(
                 f"{unit} c=16 ≥ 80% of no-op mitmdump (median of {n} rounds)",
                 f"{rec['median']:.0%}", f"{norec['median']:.0%}", met,
             ))  # fmt: skip
+    if ratios and "codex" in ratios:
+        # issue 14: a Codex-shaped stream holds the Anthropic stream's ratio to the no-op
+        codex = ratios["codex"]["translating_norec/noop"]["median"]
+        anthropic = ratios["streams"]["translating_norec/noop"]["median"]
+        met = "yes" if codex >= anthropic - 0.05 else "**no**"
+        rows.append((
+            f"Codex-shaped (Responses) streams/s c=16 ÷ no-op, as the Anthropic stream's "
+            f"({anthropic:.0%}, within 5 points)",
+            f"{ratios['codex']['translating/noop']['median']:.0%}", f"{codex:.0%}", met,
+        ))  # fmt: skip
     loop = rounds.get("loop_cpu_ms_per_stream")
     if loop:
         share = {p: loop["noop"] / loop[p] for p in ("translating", "translating_norec")}

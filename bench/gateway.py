@@ -275,6 +275,42 @@ def requests(port: int, key: str, model: str) -> tuple[bytes, bytes]:
     return json_req, request_bytes(port, "/v1/messages", body | {"stream": True}, hdr)
 
 
+def codex_request(port: int, key: str, model: str) -> bytes:
+    """A streamed request shaped like Codex's (the OpenAI Responses API): developer prompt,
+    item ids, function, custom and hosted tools, reasoning, no stored state."""
+    schema = {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}
+    grammar = 'start: "*** Begin Patch" LF hunk+ "*** End Patch" LF?'
+    body: dict[str, object] = {
+        "model": model,
+        "stream": True,
+        "instructions": None,
+        "input": [
+            {"type": "message", "id": "msg_dev", "role": "developer",
+             "content": [{"type": "input_text", "text": "You are a coding agent. " * 20}]},
+            {"type": "message", "id": "msg_user", "role": "user",
+             "content": [{"type": "input_text", "text": "Say hello. " * 40}]},
+        ],
+        "tools": [
+            {"type": "function", "name": "exec_command", "description": "Run a command.",
+             "strict": False, "parameters": schema},
+            {"type": "custom", "name": "apply_patch", "description": "Edit files.",
+             "format": {"type": "grammar", "syntax": "lark", "definition": grammar}},
+            {"type": "web_search", "external_web_access": False},
+        ],
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "reasoning": {"effort": "medium"},
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "bench-thread",
+        "text": {"verbosity": "low"},
+    }  # fmt: skip
+    hdr = {"authorization": f"Bearer {key}", "accept": "text/event-stream"}
+    return request_bytes(
+        port, "/v1/responses", {k: v for k, v in body.items() if v is not None}, hdr
+    )
+
+
 async def measure(
     name: str, port: int, *, key: str, model: str, events: int, budget: Budget, pid: int | None
 ) -> PathResult:
