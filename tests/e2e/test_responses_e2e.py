@@ -223,3 +223,17 @@ def test_chat_client_to_a_responses_upstream(gw: dict[str, Any], clean: FakeUpst
         {"city": "Paris"},
     )  # type: ignore[union-attr]
     assert [q.path for q in clean.requests] == ["/v1/responses"]
+
+
+@pytest.mark.parametrize("mode", ["truncated", "no-terminal", "bad-json"])
+@pytest.mark.parametrize("model", ["to-openai", "to-anthropic"])
+def test_a_broken_upstream_stream_ends_with_one_response_failed(
+    gw: dict[str, Any], clean: FakeUpstream, model: str, mode: str
+) -> None:
+    """The connection cut mid-stream, a stream without its end, a broken event: Codex takes
+    anything but one terminal event as a broken stream, so there is always exactly one."""
+    clean.script(mode)
+    raw = sse_of(gw["url"], {"model": model, "input": "hi", "stream": True})
+    p = SseParser()
+    resp = check_responses_stream(p.feed(raw) + p.close())  # exactly one terminal, last
+    assert resp["status"] == "failed", resp
