@@ -82,9 +82,13 @@ class StoreWriter:
         on_error: Callable[[BaseException], None] | None = None,
         threads: int | None = None,
         on_commit: Callable[[int], None] | None = None,
+        memory_limit: str | None = None,
     ) -> None:
         self.path = str(path)
         self.threads = threads  # DuckDB worker threads; None: DuckDB's default (one per core)
+        # DuckDB's memory_limit ("128MB"); None: DuckDB's default (80% of the machine's RAM),
+        # up to which its buffer pool keeps every block it wrote (see writer_process).
+        self.memory_limit = memory_limit
         self.flush_interval = flush_interval
         self.on_error = on_error
         self.failed: BaseException | None = None
@@ -108,6 +112,9 @@ class StoreWriter:
             raise StoreError(f"cannot open {self.path} for recording: {e}") from e
         if self.threads is not None:
             self._con.execute(f"SET threads = {int(self.threads)}")
+        if self.memory_limit is not None:
+            limit = self.memory_limit.replace("'", "")  # a size such as "128MB", never SQL
+            self._con.execute(f"SET memory_limit = '{limit}'")
         migrate(self._con)
         self._thread = threading.Thread(target=self._loop, name="tapegate-writer", daemon=True)
         self._thread.start()

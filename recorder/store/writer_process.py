@@ -60,6 +60,7 @@ def frame(kind: bytes, payload: bytes = b"") -> bytes:
     return kind + len(payload).to_bytes(4, "big") + payload
 
 
+WRITER_MEMORY_LIMIT = "128MB"  # DuckDB's, in the writer process (see main)
 _PIPE_BYTES = 1 << 20  # ~60 streamed exchanges in flight before the backlog thread takes over
 
 
@@ -424,9 +425,15 @@ def main(argv: list[str]) -> int:
         # One DuckDB thread: batches of a few thousand rows gain nothing from parallel work, and
         # its coordination cost about a fifth of the writer's CPU (measured; the second core is
         # the one the clients and upstreams of a busy gateway host need).
+        # A memory limit: without one DuckDB's buffer pool keeps every block the recorder
+        # wrote, so the process grew with the recording (about 25 MB per thousand streamed
+        # exchanges, tests/reliability/test_soak.py) up to 80% of the machine's RAM. Blocks
+        # written are on disk: evicting them costs the writer nothing; queries answered here
+        # spill to a temporary file beyond it.
         writer = StoreWriter(
-            path, flush_interval=flush_interval, on_error=failed, threads=1, on_commit=committed
-        )
+            path, flush_interval=flush_interval, on_error=failed, threads=1, on_commit=committed,
+            memory_limit=WRITER_MEMORY_LIMIT,
+        )  # fmt: skip
         writer.start()
     except StoreError as e:
         say({"error": str(e)})

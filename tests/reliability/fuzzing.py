@@ -32,7 +32,7 @@ from recorder.sse import SseEvent, SseParser, encode_text
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = os.environ.get("TAPEGATE_LONG") == "1"
-LONG_CASES, CI_CASES = 10_000, 100
+LONG_CASES, CI_CASES = 10_000, 60
 CASES = int(os.environ.get("TAPEGATE_FUZZ_CASES") or (LONG_CASES if LONG else CI_CASES))
 SEED = int(os.environ.get("TAPEGATE_FUZZ_SEED") or random.SystemRandom().randrange(1 << 32))
 CASE_TIMEOUT = 10.0  # seconds: a case that takes longer is a hang

@@ -57,9 +57,11 @@ class Gateway:
             kids = []
         return out + [int(k) for k in kids]
 
-    def rss_mb(self) -> float:
-        """Resident memory of the gateway and its writer process together, MB."""
-        return sum(rss_mb(pid) for pid in self.pids())
+    def rss_mb(self) -> tuple[float, float]:
+        """Resident memory, MB, of the gateway process and of its children (the recorder's
+        writer process)."""
+        main, *kids = self.pids()
+        return rss_mb(main), sum(rss_mb(pid) for pid in kids)
 
     def stop(self) -> None:
         self.svc.stop()
