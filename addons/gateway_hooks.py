@@ -20,6 +20,7 @@ when a response is already under way). Retries and timeouts: see :mod:`addons.up
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from typing import Any, Protocol
@@ -39,6 +40,7 @@ from addons.response import buffered, failures, stream
 from addons.response.replies import reply, reply_error
 from addons.upstream import retries
 from addons.upstream.cassette import CassetteUpstream, reopen
+from addons.upstream.fault_proxy import FaultProxy
 from recorder import endpoints, routing
 from recorder.errors import ConfigError
 
@@ -68,6 +70,10 @@ class Gateway:
         # gateway_upstream named a cassette: replayed in mitmproxy's loop (the default route's
         # backend); kept across reconfigurations that do not change it (its play counts).
         self.cassette: CassetteUpstream | None = None
+        # gateway_fault: the loopback proxy that breaks the upstream's answers (started on
+        # first use, in mitmproxy's loop).
+        self.faults: FaultProxy | None = None
+        self._fault_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -109,8 +115,20 @@ class Gateway:
     async def done(self) -> None:
         if self.http is not None:
             await self.http.aclose()
+        if self.faults is not None:
+            await self.faults.stop()
         if self.cassette is not None:
             await self.cassette.stop()
+
+    async def _fault_port(self) -> int | None:
+        """Where the fault proxy listens, once gateway_fault is set (started on first use)."""
+        if self.opts.fault is None and not self.opts.fault_header:
+            return None
+        async with self._fault_lock:  # the first requests may arrive together
+            if self.faults is None:
+                self.faults = await FaultProxy().start()
+                logger.info(f"tapegate: gateway_fault {self.opts.fault} ({self.opts.fault_scope})")
+        return self.faults.port
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         try:
@@ -151,8 +169,9 @@ class Gateway:
             if st.kind == "vendor":
                 forward.vendor_request(flow, st)
             else:
+                port = await self._fault_port()
                 await forward.gateway_request(
-                    flow, st, self.opts, self.router, self.live, self.recorder
+                    flow, st, self.opts, self.router, self.live, self.recorder, port
                 )
                 if flow.response is None:  # the recorder may have failed while this awaited
                     self._refused(flow, st)

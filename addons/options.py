@@ -13,6 +13,9 @@ from addons.upstream.cassette import CassetteBackend, CassetteUpstream, is_casse
 from addons.upstream.policy import RetryPolicy
 from recorder import dialects
 from recorder.backends import Backend, RemoteBackend
+from recorder.faults import FaultSpec, FaultSpecError
+from recorder.faults import parse as parse_fault
+from recorder.faults.scope import FaultScope
 from recorder.ir import Dialect
 
 DEFAULT_MAX_BODY = 32 << 20
@@ -89,6 +92,28 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         "client's dialect (real requests nest about 10 deep).",
     ),
     (
+        "gateway_fault",
+        str,
+        "",
+        "Break the upstream's answers on purpose, for chaos testing an agent and the gateway "
+        "together (README, Faults): e.g. error@3:overloaded, status:529:retry-after=2, "
+        "truncate@-2, stall@1:5000, reset@4, rechunk:split. Recorded on each exchange it breaks.",
+    ),
+    (
+        "gateway_fault_only",
+        str,
+        "",
+        "Only requests whose model matches this glob (claude-haiku-*), or of one route "
+        "(route:NAME), get gateway_fault. Empty: every request.",
+    ),
+    (
+        "gateway_fault_header",
+        bool,
+        False,
+        "Let each request choose its own fault with an x-tapegate-fault: SPEC header (chaos "
+        "tests through one gateway; it overrides gateway_fault). Off: it is not honoured.",
+    ),
+    (
         "gateway_replay_timing",
         str,
         "instant",
@@ -122,6 +147,9 @@ class GatewayOptions:
     replay_repeat: bool = True
     max_body: int = DEFAULT_MAX_BODY
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    fault: FaultSpec | None = None
+    fault_scope: FaultScope = field(default_factory=FaultScope)
+    fault_header: bool = False
 
 
 def _seconds(name: str, value: str) -> float:
@@ -200,7 +228,19 @@ def read_options(o: Any) -> GatewayOptions:
         replay_repeat=o.gateway_replay_repeat,
         max_body=_size("gateway_max_body", o.gateway_max_body),
         max_json_depth=_depth(o.gateway_max_json_depth),
+        fault=_fault(o.gateway_fault),
+        fault_scope=FaultScope.parse(o.gateway_fault_only),
+        fault_header=o.gateway_fault_header,
     )
+
+
+def _fault(text: str) -> FaultSpec | None:
+    if not text.strip():
+        return None
+    try:
+        return parse_fault(text)
+    except FaultSpecError as e:
+        raise ValueError(f"gateway_fault: {e}") from None
 
 
 def _gateway_key(key: str, env: str) -> str | None:

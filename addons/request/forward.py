@@ -17,12 +17,14 @@ from addons.metadata import FLOW_STATE
 from addons.options import GatewayOptions
 from addons.request import stored
 from addons.response.replies import reply, reply_error
-from addons.upstream import timeouts
+from addons.upstream import fault_proxy, timeouts
 from addons.upstream.probe import ProbeFailed, probe
 from recorder import auth, dialects, endpoints, header_edit, ir, request_body, routing
 from recorder.backends import Upstream
 from recorder.context import Context, IdFactory
 from recorder.errors import TranslationError
+from recorder.faults import FaultSpec, FaultSpecError
+from recorder.faults import parse as parse_fault
 from recorder.translate import translate_request
 
 Live = set[tuple[str, tuple[str, int]]]
@@ -71,7 +73,10 @@ async def gateway_request(
     router: routing.Router,
     live: Live,
     answers: stored.RecordedAnswers | None = None,
+    fault_port: int | None = None,
 ) -> None:
+    """``answers``: the recording's lookup of answers the client saw (stored conversations);
+    ``fault_port``: where the fault proxy listens when ``gateway_fault`` is set."""
     req = flow.request
     path, _, query = st.client_path.partition("?")
     if st.rec:
@@ -100,7 +105,7 @@ async def gateway_request(
         if route.dialect_for(client) != client:
             msg = f"{req.method} {path} is not served by this gateway"
             return reply_error(flow, st, "not_found", msg)
-        return await send(flow, st, opts, live, route, client, path, query, None)
+        return await send(flow, st, opts, live, route, client, path, query, None, fault_port)
     read = request_body.read_json(
         req.raw_content or b"", req.get_content, opts.max_body, opts.max_json_depth
     )
@@ -140,7 +145,7 @@ async def gateway_request(
             return reply_error(flow, st, "invalid_request", str(e))
         path, query = dialects.entry(upstream).chat_path, ""
     st.ctx.requested_model = asked
-    await send(flow, st, opts, live, route, upstream, path, query, new)
+    await send(flow, st, opts, live, route, upstream, path, query, new, fault_port)
 
 
 async def send(
@@ -153,10 +158,12 @@ async def send(
     path: str,
     query: str,
     body: bytes | None,
+    fault_port: int | None = None,
 ) -> None:
     """Point the request at the route's backend (started if it is a local one), fix its
     headers, and make sure it can be reached (see :mod:`addons.upstream` for why the gateway
-    probes)."""
+    probes). With ``gateway_fault`` covering it, the request goes through the fault proxy on
+    ``fault_port``."""
     req = flow.request
     backend = route.backend
     up = backend.endpoint() or await backend.start()
@@ -194,6 +201,13 @@ async def send(
     st.upstream_url = up.url_for(req.path[len(up.prefix) :])
     if st.rec:
         st.ex.upstream_request = snapshots.snapshot_request(req, req.raw_content, st.upstream_url)
+    if fault_port is not None:
+        try:
+            fault = chosen_fault(flow, st, opts, route)
+        except FaultSpecError as e:
+            return reply_error(flow, st, "invalid_request", f"x-tapegate-fault: {e}")
+        if fault is not None:
+            through_fault_proxy(flow, st, fault, upstream, fault_port)
     if (flow.client_conn.id, (req.host, req.port)) not in live:
         try:
             await probe(req.host, req.port, opts.policy)
@@ -201,6 +215,44 @@ async def send(
             kind: ir.ErrorKind = "timeout" if e.timed_out else "bad_gateway"
             return reply_error(flow, st, kind, str(e))
     timeouts.start(flow, st, opts.policy.first_token_timeout)
+
+
+def chosen_fault(
+    flow: http.HTTPFlow, st: FlowState, opts: GatewayOptions, route: routing.Route
+) -> FaultSpec | None:
+    """The fault for this request: its own ``x-tapegate-fault`` header when
+    ``gateway_fault_header`` allows it, else ``gateway_fault`` if its scope covers the request.
+    FaultSpecError for a header that does not parse."""
+    hdrs = flow.request.headers
+    asked = header_edit.get(hdrs.fields, fault_proxy.SPEC_HEADER.encode())
+    if asked is not None:
+        hdrs.fields = header_edit.apply(hdrs.fields, (_DROP_FAULT,))
+        if opts.fault_header:
+            return parse_fault(asked)
+    if opts.fault is not None and opts.fault_scope.covers(st.ex.model_requested, route.name):
+        return opts.fault
+    return None
+
+
+_DROP_FAULT = header_edit.drop(fault_proxy.SPEC_HEADER)
+
+
+def through_fault_proxy(
+    flow: http.HTTPFlow, st: FlowState, fault: FaultSpec, upstream: ir.Dialect, port: int
+) -> None:
+    """Send the request to the fault proxy, which forwards it to where it was going and breaks
+    the answer (:mod:`addons.upstream.fault_proxy`); the exchange records the fault."""
+    data = flow.request.data
+    target = f"{data.scheme.decode()}://{data.host}:{data.port}"
+    hdrs = flow.request.headers
+    edits = (
+        header_edit.set_(fault_proxy.TARGET_HEADER, target),
+        header_edit.set_(fault_proxy.SPEC_HEADER, str(fault)),
+        header_edit.set_(fault_proxy.DIALECT_HEADER, upstream),
+    )
+    hdrs.fields = header_edit.apply(hdrs.fields, edits)
+    data.scheme, data.host, data.port = b"http", "127.0.0.1", port
+    st.ex.extra["fault"] = str(fault)
 
 
 # The body is asked for uncompressed (its events are translated and recorded); the proxy's own

@@ -41,7 +41,9 @@ async def retry(
     anything else is read whole and answered like a buffered response."""
     assert flow.response is not None
     req = flow.request
-    method, url, body = req.method, st.upstream_url, req.raw_content or b""
+    # Where the request went: the upstream, or the fault proxy in front of it (gateway_fault:
+    # a retry meets the same fault, and the proxy's headers never reach the upstream).
+    method, url, body = req.method, req.url, req.raw_content or b""
     headers = snapshots.header_pairs(req.headers)
     retry_after = flow.response.headers.get("retry-after")
     try:

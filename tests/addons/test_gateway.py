@@ -115,6 +115,9 @@ def test_request_hook(case: Case) -> None:
         ({"gateway_key_env": "HOME", "gateway_key": "k"}, "not both"),
         ({"gateway_max_body": "lots"}, "gateway_max_body must be a size"),
         ({"gateway_max_json_depth": 1}, "gateway_max_json_depth must be at least 2"),
+        ({"gateway_fault": "explode@3"}, "gateway_fault: unknown fault 'explode@3'"),
+        ({"gateway_fault": "truncate@2,reset@3"}, "gateway_fault: .*at most one of"),
+        ({"gateway_fault_only": "route:"}, "gateway_fault_only: route: needs a route name"),
     ],
 )
 def test_configure_refuses_bad_options(opts: dict[str, str], message: str) -> None:
