@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import h11
 import httpx
 
+from recorder import dialects
 from recorder.faults import FaultSpec, live, parse, status_reply
 from recorder.faults.spec import FaultSpecError, Reset, Stall
 from recorder.ir import Dialect
@@ -131,14 +132,14 @@ class FaultProxy:
         except FaultSpecError as e:
             await send_simple(conn, writer, 400, f"tapegate fault proxy: {e}\n".encode())
             return False
-        dialect = known_dialect(own.get(DIALECT_HEADER))
+        entry = dialects.named(own.get(DIALECT_HEADER, ""))
         target = own.get(TARGET_HEADER, "")
-        if spec.status is not None and dialect is not None:
-            code, err_headers, err_body = status_reply(spec.status, dialect)
+        if spec.status is not None and entry is not None:
+            code, err_headers, err_body = status_reply(spec.status, entry.name)
             err_headers.append((SPEC_HEADER, str(spec)))
             await _send_whole(conn, writer, code, err_headers, err_body)
             return True
-        if not target.startswith(("http://", "https://")) or dialect is None:
+        if not target.startswith(("http://", "https://")) or entry is None:
             msg = f"tapegate fault proxy: needs {TARGET_HEADER} and {DIALECT_HEADER}\n"
             await send_simple(conn, writer, 400, msg.encode())
             return False
@@ -155,7 +156,9 @@ class FaultProxy:
             reset(writer)
             return False
         try:
-            return await _relay(conn, writer, resp, spec, dialect)
+            # stream faults apply to SSE; a dialect with a framing of its own streams unbroken
+            sse = known_dialect(entry.name)
+            return await _relay(conn, writer, resp, spec, sse)
         finally:
             await resp.aclose()
 
@@ -165,11 +168,11 @@ async def _relay(
     writer: asyncio.StreamWriter,
     resp: httpx.Response,
     spec: FaultSpec,
-    dialect: Dialect,
+    dialect: Dialect | None,
 ) -> bool:
     head = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _HOP_HEADERS]
     is_sse = "text/event-stream" in resp.headers.get("content-type", "")
-    if not is_sse:
+    if not is_sse or dialect is None:
         body = await resp.aread()
         if not spec.applies_without_events():
             await _send_whole(conn, writer, resp.status_code, head, body)  # nothing to break

@@ -20,20 +20,25 @@ from recorder.errors import TranslationError
 from recorder.faults.units import split_blocks
 from recorder.sse import SseEvent, SseParser, encode_text
 
-__all__ = ["DialectProbe", "EventInfo", "FaultPoint", "describe", "end_markers", "fault_points"]
+__all__ = [
+    "DialectProbe",
+    "EventInfo",
+    "FaultPoint",
+    "describe",
+    "end_markers",
+    "error_event",
+    "fault_points",
+]
 
 
 class DialectProbe:
-    """Follows one stream of ``dialect`` block by block through its codec (decoder, then an
-    encoder of the same dialect, so the encoder's state matches the point reached)."""
+    """Follows one stream of ``dialect`` block by block through its codec's decoder."""
 
-    def __init__(self, dialect: ir.Dialect, *, encode: bool = True) -> None:
+    def __init__(self, dialect: ir.Dialect) -> None:
         self.dialect = dialect
-        ctx = Context(dialect, dialect)
+        self._codec = codec(dialect)
         self._parser = SseParser()
-        self._decoder = codec(dialect).stream_decoder(ctx)
-        self._encoder = codec(dialect).stream_encoder(ctx) if encode else None
-        self._ctx = ctx
+        self._decoder = self._codec.stream_decoder(Context(dialect, dialect))
         self.broken = False  # the recording itself breaks the dialect's grammar from here on
 
     def push(self, block: bytes) -> tuple[list[SseEvent], list[ir.StreamEvent]]:
@@ -48,26 +53,18 @@ class DialectProbe:
         meaning: list[ir.StreamEvent] = []
         try:
             for ev in wire:
-                got = self._decoder.push(ev)
-                meaning += got
-                if self._encoder is not None:
-                    for iev in got:
-                        self._encoder.push(iev)
+                meaning += self._decoder.push(ev)
         except (TranslationError, RecursionError):
             self.broken = True
         return wire, meaning
 
-    def error_event(self, err: ir.ErrorInfo) -> bytes:
-        """The bytes this dialect sends when the stream fails here with ``err``."""
-        encoder = self._encoder
-        if encoder is None or self.broken:
-            encoder = codec(self.dialect).stream_encoder(Context(self.dialect, self.dialect))
-        try:
-            events = encoder.push(ir.StreamError(err)) + encoder.finish()
-        except TranslationError:
-            fresh = codec(self.dialect).stream_encoder(Context(self.dialect, self.dialect))
-            events = fresh.push(ir.StreamError(err)) + fresh.finish()
-        return "".join(encode_text(ev) for ev in events).encode()
+    def is_terminal(self, ev: SseEvent) -> bool:
+        return self._codec.is_terminal(ev)
+
+
+def error_event(dialect: ir.Dialect, err: ir.ErrorInfo) -> bytes:
+    """The bytes ``dialect`` sends when a stream under way fails with ``err`` (its codec says)."""
+    return encode_text(codec(dialect).error_event(err)).encode()
 
 
 # --------------------------------------------------------------------------- one stream, described
@@ -79,16 +76,18 @@ class EventInfo:
     end: int  # byte offset where the event ends in the stream
     label: str  # what the wire calls it: the event name, the data's "type", or the data itself
     meaning: list[ir.StreamEvent] = field(default_factory=list)
+    terminal: bool = False  # the dialect's codec says it ends the stream (data: [DONE], ...)
 
 
 def describe(data: bytes, dialect: ir.Dialect) -> list[EventInfo]:
     """Every event of a whole recorded stream with its meaning in the IR."""
-    probe = DialectProbe(dialect, encode=False)
+    probe = DialectProbe(dialect)
     out: list[EventInfo] = []
     start = 0
     for n, end in enumerate(split_blocks(data), 1):
         wire, meaning = probe.push(data[start:end])
-        out.append(EventInfo(n, end, _label(wire), meaning))
+        terminal = bool(wire) and all(probe.is_terminal(ev) for ev in wire)
+        out.append(EventInfo(n, end, _label(wire), meaning, terminal))
         start = end
     return out
 
@@ -113,16 +112,12 @@ def _label(wire: list[SseEvent]) -> str:
 
 
 def end_markers(events: list[EventInfo]) -> set[int]:
-    """Numbers of the trailing events that only mark the end (``data: [DONE]``, ``message_stop``):
-    events after the stop reason that mean nothing more. Empty if the stream has none."""
-    finished = next(
-        (i for i in range(len(events) - 1, -1, -1) if _has(events[i].meaning, ir.Finish)), None
-    )
-    if finished is None:
-        return set()
+    """Numbers of the events that end the stream, as the dialect's codec tells (OpenAI's
+    ``data: [DONE]``, Anthropic's ``message_stop``, Responses' ``response.completed``): the
+    last events, if they are such. Empty when the stream ends without one."""
     out: set[int] = set()
-    for ev in reversed(events[finished + 1 :]):
-        if ev.meaning or ev.label.startswith(":"):
+    for ev in reversed(events):
+        if not ev.terminal:
             break
         out.add(ev.number)
     return out

@@ -25,7 +25,7 @@ from typing import Final, Literal, assert_never
 from recorder import ir
 from recorder.codecs.http_status import kind_of_status
 from recorder.dialects import codec
-from recorder.faults.anatomy import DialectProbe, describe, end_markers
+from recorder.faults.anatomy import describe, end_markers, error_event
 from recorder.faults.spec import (
     DropDone,
     FaultSpec,
@@ -135,9 +135,7 @@ class StreamFaults:
         self._pos = 0  # source bytes seen
         self._started = False
         self._wait = 0.0  # delay owed to the next piece (dropped bytes, stalls)
-        needs_probe = any(isinstance(f, MidStreamError) for f in spec.positioned)
-        self._probe = DialectProbe(dialect) if needs_probe else None
-        self._block = bytearray()  # the current event's bytes, for the probe
+        self._dialect = dialect
         mode = spec.rechunk.mode if spec.rechunk is not None else None
         self._rechunk = _Rechunker(mode) if mode is not None else None
         if spec.rechunk is not None:
@@ -162,9 +160,6 @@ class StreamFaults:
         for end in self._splitter.feed(data):
             self._piece(data[prev - start : end - start], out)
             self._count += 1
-            if self._probe is not None:
-                self._probe.push(bytes(self._block))
-                self._block.clear()
             self._edits(out)
             if self.ending is not None:
                 return self._out(out)
@@ -181,9 +176,6 @@ class StreamFaults:
         if self.ending is None:
             for _ in self._splitter.finish():
                 self._count += 1
-                if self._probe is not None:
-                    self._probe.push(bytes(self._block))
-                    self._block.clear()
                 self._edits(out)
                 if self.ending is not None:
                     break
@@ -199,8 +191,6 @@ class StreamFaults:
     def _piece(self, data: bytes, out: Chunks) -> None:
         if not data:
             return
-        if self._probe is not None:
-            self._block += data
         if self._count + 1 in self._drop:
             return  # the delay stays owed to what follows
         out.append((self._wait, data))
@@ -216,9 +206,8 @@ class StreamFaults:
                     out.append((self._wait, GARBAGE))
                     self._wait = 0.0
                 case MidStreamError(kind=kind):
-                    assert self._probe is not None
                     err = ir.ErrorInfo(kind, error_message(kind, f))
-                    out.append((self._wait, self._probe.error_event(err)))
+                    out.append((self._wait, error_event(self._dialect, err)))
                     self._wait = 0.0
                     self.ending = "closed"
                 case Truncate():

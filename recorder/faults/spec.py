@@ -11,7 +11,8 @@ Grammar (several faults joined with ``,``)::
                             optionally a retry-after header of S seconds
     stall@K:MS              a pause of MS milliseconds after event K
     rechunk:MODE            the same bytes in adversarial chunks: bytes | split | coalesce
-    drop-done               the stream's end marker is left out (OpenAI ``data: [DONE]``)
+    drop-done               the stream's end marker is left out (OpenAI ``data: [DONE]``; what
+                            ends a stream is the dialect codec's ``is_terminal``)
     garbage@K               an undecodable line (invalid UTF-8, not JSON) after event K
     reset@K                 the TCP connection reset after event K
 

@@ -200,7 +200,8 @@ def test_replay_as_gateway_with_a_fault() -> None:
     assert r.headers["x-tapegate-fault"] == "error@2:overloaded"
     events = [line for line in r.text.splitlines() if line.startswith("event: ")]
     assert events == ["event: message_start", "event: content_block_start", "event: error"]
-    assert '"type":"overloaded_error"' in r.text
+    error = json.loads(r.text.split("event: error\ndata: ")[1])
+    assert error["error"]["type"] == "overloaded_error"
     assert "faults 1=error@2:overloaded" in err
     assert proc.returncode == 0, err  # a faulted run may leave interactions unplayed
 

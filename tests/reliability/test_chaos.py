@@ -22,8 +22,8 @@ import openai
 import pytest
 
 from recorder import ir
-from recorder.codecs import codec
 from recorder.context import Context
+from recorder.dialects import codec
 from recorder.faults import apply, parse
 from recorder.faults.spec import Reset
 from recorder.sse import SseParser
@@ -83,7 +83,7 @@ def _recorded_text(client: str, cassette: str) -> str:
     assert rec is not None and rec.response is not None and rec.response.stream is not None
     p = SseParser()
     events = p.feed(rec.response.stream.data) + p.close()
-    dec = codec(client).StreamDecoder(Context(client, client))  # type: ignore[arg-type]
+    dec = codec(client).stream_decoder(Context(client, client))  # type: ignore[arg-type]
     return "".join(m.text for ev in events for m in dec.push(ev) if isinstance(m, ir.TextDelta))
 
 
