@@ -38,6 +38,7 @@ class FlowState:
     translator: Any = None  # StreamTranslator once the response streams
     tape: Any = None  # its observer: an EventTape, or a LastClientEvent when not recording
     retry: bool = False  # the upstream answered a retryable status
+    renew: bool = False  # the upstream refused the backend's credentials, which may renew them
     upstream_url: str = ""  # where the request went (for the retry path and the record)
     pointed: Any = None  # the route the request is currently aimed at
     local: bool = False  # answered by the gateway itself (no upstream)

@@ -42,9 +42,12 @@ from addons.upstream import retries
 from addons.upstream.cassette import CassetteUpstream, reopen
 from addons.upstream.fault_proxy import FaultProxy
 from recorder import endpoints, routing
+from recorder.backends import backend_option_specs
 from recorder.errors import ConfigError
 
 logger = logging.getLogger("tapegate.gateway")
+# Options beside gateway_* that change the gateway: the listener, the backends' own (kiro_*).
+_OTHERS = frozenset({"listen_host", *(spec[0] for spec in backend_option_specs())})
 
 
 class Recording(RecordedAnswers, Protocol):
@@ -81,13 +84,14 @@ class Gateway:
         declare(loader)
 
     def configure(self, updated: set[str]) -> None:
-        if not any(k.startswith("gateway_") or k == "listen_host" for k in updated):
+        if not any(k.startswith("gateway_") or k in _OTHERS for k in updated):
             return
         try:
             self.opts = o = read_options(ctx.options)
             config = routing.load_config(o.config) if o.config else None
             self.cassette = reopen(self.cassette, o.cassette, o.replay_timing, o.replay_repeat)
-            self.router = routing.build_router(config, default_backend(o, self.cassette))
+            backend = default_backend(o, self.cassette)
+            self.router = routing.build_router(config, backend, o.backend_options)
         except (ConfigError, ValueError) as e:
             raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
         host = ctx.options.listen_host
@@ -200,12 +204,12 @@ class Gateway:
                 pass
             elif st.translator is not None:
                 stream.finish_stream(flow, st)
-            elif st.retry and self._refused(flow, st):
+            elif (st.retry or st.renew) and self._refused(flow, st):
                 pass
+            elif st.renew:
+                await retries.renew(flow, st, self._client(), self.opts.policy)
             elif st.retry:
-                if self.http is None:
-                    self.http = httpx.AsyncClient(trust_env=False)
-                await retries.retry(flow, st, self.http, self.opts.policy)
+                await retries.retry(flow, st, self._client(), self.opts.policy)
             else:
                 buffered.finish_buffered(flow, st)
         except Exception as e:  # noqa: BLE001
@@ -213,6 +217,11 @@ class Gateway:
             if st.translator is None:
                 reply_error(flow, st, "api_error", f"gateway error: {type(e).__name__}: {e}")
         st.finish(flow)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self.http is None:
+            self.http = httpx.AsyncClient(trust_env=False)
+        return self.http
 
     def _refused(self, flow: http.HTTPFlow, st: FlowState) -> bool:
         """Recording is all or nothing: while the recorder cannot take an exchange, nothing

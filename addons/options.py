@@ -12,7 +12,7 @@ from typing import Any
 from addons.upstream.cassette import CassetteBackend, CassetteUpstream, is_cassette_dir
 from addons.upstream.policy import RetryPolicy
 from recorder import dialects
-from recorder.backends import Backend, RemoteBackend
+from recorder.backends import Backend, BackendOptions, backend_for, backend_option_specs
 from recorder.faults import FaultSpec, FaultSpecError
 from recorder.faults import parse as parse_fault
 from recorder.faults.scope import FaultScope
@@ -34,8 +34,9 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         "gateway_upstream_api",
         str,
         "",
-        "Dialect of gateway_upstream: anthropic | openai. Empty: the client's own dialect "
-        "(for a cassette: the dialect it was recorded against).",
+        f"Dialect of gateway_upstream: {' | '.join(dialects.UPSTREAM_DIALECTS)}. Empty: the "
+        "client's own dialect (for a cassette: the dialect it was recorded against). kiro "
+        "needs no gateway_upstream (see the kiro_* options).",
     ),
     (
         "gateway_upstream_key_env",
@@ -129,7 +130,7 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
 
 
 def declare(loader: Any) -> None:
-    for name, typ, default, help_text in _OPTIONS:
+    for name, typ, default, help_text in _OPTIONS + backend_option_specs():
         loader.add_option(name, typ, default, help_text)
 
 
@@ -150,6 +151,8 @@ class GatewayOptions:
     fault: FaultSpec | None = None
     fault_scope: FaultScope = field(default_factory=FaultScope)
     fault_header: bool = False
+    # the options of the dialects' own backends (kiro_*), as (name, value)
+    backend_options: BackendOptions = ()
 
 
 def _seconds(name: str, value: str) -> float:
@@ -179,8 +182,8 @@ def default_backend(o: GatewayOptions, cassette: CassetteUpstream | None) -> Bac
     each client's vendor."""
     if cassette is not None:
         return CassetteBackend(cassette, o.api or cassette.dialect, o.upstream_key_env)
-    if o.upstream is not None:
-        return RemoteBackend.at(o.upstream, o.api, o.upstream_key_env)
+    if o.upstream is not None or (o.api is not None and dialects.entry(o.api).backend):
+        return backend_for(o.api, o.upstream, o.upstream_key_env, o.backend_options)
     return None
 
 
@@ -231,6 +234,7 @@ def read_options(o: Any) -> GatewayOptions:
         fault=_fault(o.gateway_fault),
         fault_scope=FaultScope.parse(o.gateway_fault_only),
         fault_header=o.gateway_fault_header,
+        backend_options=tuple((spec[0], getattr(o, spec[0])) for spec in backend_option_specs()),
     )
 
 

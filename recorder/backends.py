@@ -21,13 +21,15 @@ configured); :class:`addons.upstream.cassette.CassetteBackend` replays a cassett
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from recorder import dialects
-from recorder.ir import Dialect
+from recorder.context import Context
+from recorder.ir import Dialect, ErrorKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,15 @@ class Credentials:
     headers: tuple[tuple[str, str], ...] = ()  # more headers its requests need
 
 
+class BackendError(Exception):
+    """A backend cannot serve a request (e.g. its credentials cannot be refreshed): the client
+    gets ``kind`` (an IR error kind) and ``message`` in its own dialect."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+
+
 class Backend(Protocol):
     """What answers a route's requests (see the module docstring)."""
 
@@ -101,6 +112,29 @@ class Backend(Protocol):
         """What its requests present; None: the client's own credentials travel on."""
 
     async def stop(self) -> None: ...
+
+
+# What some backends do beyond the protocol; the gateway asks with isinstance (no names).
+
+
+@runtime_checkable
+class PreparesRequests(Protocol):
+    def prepare(self, ctx: Context) -> None:
+        """Give its dialect's codec what this request needs before it is translated (settings,
+        per-credential fields) in ``ctx.upstream_options``."""
+
+
+@runtime_checkable
+class RenewsCredentials(Protocol):
+    async def renew(self, status: int, body: bytes, key: str | None) -> bool:
+        """The upstream refused ``key`` with ``status`` and ``body``: True when fresh
+        credentials are ready and the request is worth sending again (once)."""
+
+
+@runtime_checkable
+class ListsModels(Protocol):
+    async def models(self) -> list[str]:
+        """The model ids it offers (``GET /v1/models``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +178,54 @@ def vendor_backend(client: Dialect) -> RemoteBackend:
     if base is None:
         raise ValueError(f"dialect {client!r} has no vendor API to fall back on")
     return RemoteBackend.at(base, client)
+
+
+# --------------------------------------------------------------------------- own backends
+
+# An option a dialect's own backend reads: (name, type, default, help), as mitmproxy declares it.
+OptionSpec = tuple[str, type, object, str]
+BackendOptions = tuple[tuple[str, object], ...]  # (name, value) of those options, hashable
+
+
+class BackendFactory(Protocol):
+    def __call__(self, url: str | None, options: dict[str, object]) -> Backend: ...
+
+
+def _factory_module(dialect: Dialect) -> tuple[object, str] | None:
+    ref = dialects.entry(dialect).backend
+    if ref is None:
+        return None
+    module, _, attr = ref.partition(":")
+    return importlib.import_module(module), attr
+
+
+def backend_option_specs() -> list[OptionSpec]:
+    """Every option the dialects' own backends read (the gateway declares them)."""
+    out: list[OptionSpec] = []
+    for e in dialects.ENTRIES:
+        found = _factory_module(e.name)
+        if found is not None:
+            out += list(getattr(found[0], "OPTIONS", ()))
+    return out
+
+
+def backend_for(
+    dialect: Dialect | None, url: str | None, key_env: str | None, options: BackendOptions = ()
+) -> Backend:
+    """The backend of an upstream in ``dialect`` at ``url``: the dialect's own (one per
+    distinct configuration, so routes sharing a credential share its refreshes) or a plain
+    :class:`RemoteBackend`. ValueError (naming the option) when it cannot be built."""
+    found = _factory_module(dialect) if dialect is not None else None
+    if found is None:
+        if url is None:
+            raise ValueError("an upstream URL is needed")
+        return RemoteBackend.at(url, dialect, key_env)
+    return _own_backend(dialect, url, options)
+
+
+@functools.lru_cache(maxsize=32)
+def _own_backend(dialect: Dialect, url: str | None, options: BackendOptions) -> Backend:
+    found = _factory_module(dialect)
+    assert found is not None
+    factory: BackendFactory = getattr(found[0], found[1])
+    return factory(url, dict(options))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from recorder.ir import Dialect, Note
 
@@ -74,6 +75,9 @@ class Context:
     # custom tools sent upstream as function tools taking {"input": text}; their calls are
     # turned back into custom tool calls for the client
     custom_tools: set[str] = field(default_factory=set)
+    # What the upstream's backend tells its codec for this exchange (its settings, e.g. Kiro's
+    # with the credential's profile ARN); None: the codec's defaults. Set before translation.
+    upstream_options: Any = None
     notes: list[Note] = field(default_factory=list)
 
     def note(self, path: str, reason: str) -> None:

@@ -74,6 +74,11 @@ class DialectEntry:
     # previous_response_id): towards another dialect the gateway rebuilds the conversation
     # from its recording, and answers GET <retrieve_prefix><id> from it.
     stored: StoredConversations | None = None
+    # An upstream that needs more than a base URL and a key (Kiro: tokens it refreshes, a
+    # region, its own settings) brings its own backend: ``"module:factory"``, imported when
+    # first used (``recorder.backends.backend_for``); the module's ``OPTIONS`` are the gateway
+    # options it reads. None: a plain HTTP upstream (``RemoteBackend``).
+    backend: str | None = None
 
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -128,7 +133,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         name="kiro",
         codec=kiro.CODEC,
         client=False,  # upstream only
-        upstream=False,  # not served yet: issue 18 wires its backend into the gateway
+        upstream=True,
         chat_path="/generateAssistantResponse",
         vendor_base=None,  # its backend finds the endpoint (region, generation)
         vendor_hosts=(),
@@ -136,6 +141,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         framing=AWS_EVENT_STREAM,
         encodes=False,
         provider="aws.bedrock",
+        backend="recorder.kiro.backend:from_options",
     ),
 )
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from recorder import ir
+from recorder import dialects, ir
+from recorder.codecs.base import FrameParser, RecordedFrame, sse_recorded
 from recorder.errors import StreamProtocolError
 from recorder.secrets import REDACTED, redact_headers, redact_url
 from recorder.sse import SseEvent, SseParser
@@ -167,25 +168,34 @@ def untape(ex: Exchange) -> None:
     taped, ex.taped = ex.taped, None
     if not taped:
         return
-    parsers: dict[Leg, SseParser] = {"upstream": SseParser(), "client": SseParser()}
+    # The upstream leg in its dialect's framing (SSE, or Kiro's AWS event stream, each frame
+    # recorded as the codec describes it); the client leg is always SSE.
+    found = dialects.named(ex.upstream_dialect) if ex.upstream_dialect else None
+    up = found.codec if found is not None else None
+    parsers: dict[Leg, FrameParser[Any]] = {
+        "upstream": up.frames() if up is not None else SseParser(),
+        "client": SseParser(),
+    }
+    views: dict[Leg, Callable[[Any], RecordedFrame]] = {
+        "upstream": up.recorded if up is not None else sse_recorded,
+        "client": sse_recorded,
+    }
     seqs: dict[Leg, int] = {"upstream": 0, "client": 0}
     events = ex.events
     for leg, t, data in taped:
-        parser = parsers[leg]
+        parser, view = parsers[leg], views[leg]
         if data:
             if leg == "upstream":
                 ex.chunks.append(RecordedChunk(len(ex.chunks), t, data))
             one = parser.one_event(data)  # the usual chunk: one whole event (as feed would say)
             if one is not None:
-                events.append(RecordedEvent(leg, seqs[leg], t, one.event, one.data, one.comment))
+                events.append(RecordedEvent(leg, seqs[leg], t, *view(one)))
                 seqs[leg] += 1
                 continue
         try:
             parsed = parser.feed(data) if data else parser.close()
         except StreamProtocolError:
-            parsed = []  # bytes that are not SSE: kept as a raw chunk, no event
+            parsed = []  # bytes its framing cannot read: kept as a raw chunk, no event
         seq = seqs[leg]
         seqs[leg] = seq + len(parsed)
-        events += [
-            RecordedEvent(leg, i, t, e.event, e.data, e.comment) for i, e in enumerate(parsed, seq)
-        ]
+        events += [RecordedEvent(leg, i, t, *view(e)) for i, e in enumerate(parsed, seq)]

@@ -27,11 +27,25 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from recorder import dialects
-from recorder.backends import Backend, RemoteBackend, Upstream, parse_base_url, vendor_backend
+from recorder.backends import (
+    Backend,
+    BackendOptions,
+    Upstream,
+    backend_for,
+    parse_base_url,
+    vendor_backend,
+)
 from recorder.errors import ConfigError
 from recorder.ir import Dialect
 
@@ -63,16 +77,23 @@ class MatchConfig(_Strict):
 class RouteConfig(_Strict):
     name: str | None = None
     match: MatchConfig = Field(default_factory=MatchConfig)
-    upstream: str
     api: str | None = None  # the upstream's dialect
+    # Needed unless the api brings its own backend (Kiro finds its service from its options).
+    upstream: str | None = Field(default=None, validate_default=True)
     model: str | None = None
     key_env: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("upstream")
     @classmethod
-    def _url(cls, v: str) -> str:
-        parse_base_url(v)
+    def _url(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None:
+            parse_base_url(v)
+            return v
+        api = info.data.get("api")
+        found = dialects.named(api) if isinstance(api, str) else None
+        if found is None or found.backend is None:
+            raise PydanticCustomError("missing", "Field required")
         return v
 
     @field_validator("api")
@@ -121,12 +142,12 @@ def default_route(backend: Backend) -> Route:
     return Route(name="default", backend=backend)
 
 
-def _route_from(i: int, rc: RouteConfig) -> Route:
+def _route_from(i: int, rc: RouteConfig, options: BackendOptions) -> Route:
     api = dialects.parse(rc.api, "api") if rc.api is not None else None
     client = dialects.parse(rc.match.client, "client", "client") if rc.match.client else None
     return Route(
         name=rc.name or f"route{i}",
-        backend=RemoteBackend.at(rc.upstream, api, rc.key_env),
+        backend=backend_for(api, rc.upstream, rc.key_env, options),
         model=rc.model,
         headers=tuple(rc.headers.items()),
         match_model=rc.match.model,
@@ -171,6 +192,14 @@ class Router:
         vendor = vendor_route(client)
         return vendor, vendor_backend(client).upstream
 
+    def backends(self) -> list[Backend]:
+        """Every backend a request may reach (the routes', then the default's), once each."""
+        out: list[Backend] = []
+        for r in [*self.routes, *([self.default] if self.default is not None else [])]:
+            if not any(b is r.backend for b in out):
+                out.append(r.backend)
+        return out
+
     def models(self) -> list[str]:
         """Model names the routes offer (for ``GET /v1/models``): aliases, renames, literal
         (glob-free) patterns, in file order, without duplicates."""
@@ -184,13 +213,22 @@ class Router:
         return names
 
 
-def build_router(config: GatewayConfig | None, default_backend: Backend | None) -> Router:
+def build_router(
+    config: GatewayConfig | None, default_backend: Backend | None, options: BackendOptions = ()
+) -> Router:
     """The routes of ``config`` (if any) before the default route to ``default_backend``
-    (``gateway_upstream``; None: the client's vendor)."""
+    (``gateway_upstream``; None: the client's vendor). ``options``: those of the dialects' own
+    backends (``kiro_*``), for routes to such a dialect. ConfigError naming the route when a
+    route's backend cannot be built."""
     default = default_route(default_backend) if default_backend is not None else None
     if config is None:
         return Router(default=default)
-    routes = [_route_from(i, rc) for i, rc in enumerate(config.routes)]
+    routes = []
+    for i, rc in enumerate(config.routes):
+        try:
+            routes.append(_route_from(i, rc, options))
+        except ValueError as e:
+            raise ConfigError(f"routes[{i}]: {e}") from None
     return Router(routes=routes, aliases=dict(config.aliases), default=default)
 
 

@@ -7,6 +7,7 @@ re-sends the whole history every turn, and reading it N times helps nobody.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import assert_never
@@ -16,7 +17,7 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
-from recorder import ir
+from recorder import dialects, ir
 from recorder.exchange import Exchange
 from recorder.store.conversation import (
     Message,
@@ -60,11 +61,54 @@ def render_exchange(
     usage = ex.usage or (reply.usage if reply is not None else None)
     if usage is not None:
         body.append(_line("usage", _usage(usage), "dim"))
+    body += _upstream_leg(ex, limit)
     for note in ex.notes:
         body.append(_line("note", f"{note.path}: {note.reason}", "dim"))
     errors = dict.fromkeys(e for e in (ex.error, reply.error if reply else None) if e)
     body += [_line("error", e, "bold red") for e in errors]
     return Group(*body)
+
+
+# An upstream leg in another framing than SSE (Kiro's binary event stream) is shown event by
+# event: the client's view cannot show what came over the wire, and that is where the answer
+# went wrong when it did (a tool call cut off, an exception frame).
+UPSTREAM_EVENTS_SHOWN = 200
+
+
+def _upstream_leg(ex: Exchange, limit: int | None) -> list[RenderableType]:
+    found = dialects.named(ex.upstream_dialect) if ex.upstream_dialect else None
+    if found is None or found.framing is dialects.SSE:
+        return []
+    out: list[RenderableType] = []
+    resp, req = ex.upstream_response, ex.upstream_request
+    if resp is not None and resp.status >= 400:
+        out.append(_line(f"{found.name} answered {resp.status}", _body_text(resp.body), "red"))
+        if req is not None and req.body is not None:
+            sent = f"{len(req.body):,} bytes, kept in the recording: {_body_text(req.body)}"
+            out.append(_line("request sent", _cut(sent, limit), "dim"))
+    events = [e for e in ex.events if e.leg == "upstream"]
+    if events:
+        out.append(Text(f"{found.name} events ({len(events)})", style="bold dim"))
+    for e in events[:UPSTREAM_EVENTS_SHOWN]:
+        line = Text(f"  {e.t * 1000:8.1f} ms  ", style="dim")
+        line.append(e.event or "?", style="bold")
+        line.append("  " + _cut(_payload(e.data), limit or 120), style="dim")
+        out.append(line)
+    if len(events) > UPSTREAM_EVENTS_SHOWN:
+        out.append(Text(f"  … {len(events) - UPSTREAM_EVENTS_SHOWN} more", style="dim"))
+    return out
+
+
+def _payload(data: str | None) -> str:
+    """The payload part of a recorded frame's JSON view, compact."""
+    view = load_json(data)
+    if isinstance(view, dict) and "payload" in view:
+        return json.dumps(view["payload"], ensure_ascii=False, separators=(",", ":"))
+    return data or ""
+
+
+def _body_text(body: bytes | None) -> str:
+    return (body or b"").decode("utf-8", "replace")
 
 
 def _dialect(ex: Exchange) -> str | None:

@@ -31,7 +31,7 @@ def test_clients_are_answered_in_sse() -> None:
 
 def test_roles() -> None:
     assert dialects.CLIENT_DIALECTS == ("anthropic", "openai", "responses")
-    assert dialects.UPSTREAM_DIALECTS == ("anthropic", "openai", "responses")
+    assert dialects.UPSTREAM_DIALECTS == ("anthropic", "openai", "responses", "kiro")
 
 
 @pytest.mark.parametrize(
@@ -62,8 +62,8 @@ def test_parse_names_the_option_and_the_choices() -> None:
     with pytest.raises(
         ValueError, match=r"x must be one of anthropic, openai, responses, got 'kiro'"
     ):
-        dialects.parse("kiro", "x")
-    assert dialects.parse("kiro", "x", "any") == "kiro"
+        dialects.parse("kiro", "x", "client")  # an upstream only
+    assert dialects.parse("kiro", "x") == "kiro"
 
 
 @pytest.mark.parametrize(

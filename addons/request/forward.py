@@ -20,7 +20,7 @@ from addons.response.replies import reply, reply_error
 from addons.upstream import fault_proxy, timeouts
 from addons.upstream.probe import ProbeFailed, probe
 from recorder import auth, dialects, endpoints, header_edit, ir, request_body, routing
-from recorder.backends import Upstream
+from recorder.backends import BackendError, ListsModels, PreparesRequests, Upstream
 from recorder.context import Context, IdFactory
 from recorder.errors import TranslationError
 from recorder.faults import FaultSpec, FaultSpecError
@@ -92,7 +92,11 @@ async def gateway_request(
     client = st.client
     spec = dialects.entry(client)
     if req.method == "GET" and path == "/v1/models":
-        models = endpoints.models_body(router.models(), client, int(time.time()))
+        names = router.models()
+        for backend in router.backends():
+            if isinstance(backend, ListsModels):
+                names += [n for n in await backend.models() if n not in names]
+        models = endpoints.models_body(names, client, int(time.time()))
         return reply(flow, st, 200, models, endpoints.JSON_HEADERS)
     recipe = spec.stored
     if recipe is not None and req.method == "GET" and path.startswith(recipe.retrieve_prefix):
@@ -127,6 +131,8 @@ async def gateway_request(
         hdrs = endpoints.JSON_HEADERS | {endpoints.ESTIMATE_HEADER: "true"}
         return reply(flow, st, 200, out, hdrs)
     st.ctx = Context(client, upstream, ids=IdFactory(flow.id), created=int(time.time()))
+    if isinstance(route.backend, PreparesRequests):
+        route.backend.prepare(st.ctx)
     new: bytes | None = None
     if client == upstream:
         if sent != asked and sent is not None:
@@ -187,7 +193,10 @@ async def send(
             if not header_edit.has(hdrs.fields, b"transfer-encoding"):
                 edits.append(header_edit.set_("content-length", str(len(body))))
     edits += _HOP_EDITS
-    creds = await backend.credentials()
+    try:
+        creds = await backend.credentials()
+    except BackendError as e:
+        return reply_error(flow, st, e.kind, str(e))
     key = creds.key if creds is not None else None
     if key is not None or opts.key or st.client != upstream:
         style = dialects.entry(upstream).key_style

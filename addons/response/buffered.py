@@ -11,10 +11,10 @@ from mitmproxy import http
 from addons import snapshots
 from addons.flow_state import FlowState
 from addons.response.replies import loads, reply_error, set_response
-from addons.response.stream import SSE_TYPE, is_sse
+from addons.response.stream import SSE_TYPE, collects, is_stream
 from recorder import endpoints
 from recorder.dialects import codec
-from recorder.errors import TranslationError
+from recorder.errors import TranslationError, UpstreamFailedError
 from recorder.exchange import EventTape
 from recorder.summary import summarize_body
 from recorder.translate import StreamTranslator, translate_error, translate_response
@@ -39,7 +39,9 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
             return
         status, body = translate_error(resp.status_code, loads(raw, text=True), st.context())
         return set_response(flow, st, status, json.dumps(body).encode(), endpoints.JSON_HEADERS)
-    if is_sse(resp):
+    if is_stream(resp, st.upstream) and collects(st):
+        return _collected(flow, st, raw)
+    if is_stream(resp, st.upstream):
         is_token = codec(st.client).is_token
         tape = EventTape(st.ex, time.monotonic, st.t0, is_token) if st.rec else None
         tr = StreamTranslator(st.context(), tape)
@@ -54,3 +56,25 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
         summarize_body(st.ex, st.client, translated)
     out = json.dumps(translated).encode()
     set_response(flow, st, resp.status_code, out, endpoints.JSON_HEADERS)
+
+
+def _collected(flow: http.HTTPFlow, st: FlowState, raw: bytes) -> None:
+    """A whole stream in the upstream's own framing, for a client that asked for one body: its
+    frames are taped as the upstream leg, the answer they make is sent as JSON."""
+    if st.rec:
+        if st.ex.upstream_response is not None:
+            st.ex.upstream_response.body = None  # a stream: its frames are taped instead
+        tape = EventTape(st.ex, time.monotonic, st.t0, codec(st.client).is_token)
+        tape.upstream(raw, [])
+        tape.upstream(b"", [])
+    try:
+        translated = translate_response(raw, st.context())
+    except UpstreamFailedError as e:
+        st.ex.error = f"upstream stream failed: {e}"
+        return reply_error(flow, st, e.kind, str(e))
+    except TranslationError as e:
+        return reply_error(flow, st, "bad_gateway", f"upstream response: {e}")
+    if st.rec:
+        summarize_body(st.ex, st.client, translated)
+    out = json.dumps(translated).encode()
+    set_response(flow, st, 200, out, endpoints.JSON_HEADERS)

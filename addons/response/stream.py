@@ -12,14 +12,18 @@ from mitmproxy import http
 from addons import snapshots
 from addons.flow_state import FlowState
 from addons.upstream.policy import RETRY_STATUSES, RetryPolicy
-from recorder import header_edit
+from recorder import dialects, header_edit
+from recorder.backends import RenewsCredentials
 from recorder.dialects import codec
 from recorder.exchange import EventTape, LastClientEvent
+from recorder.ir import Dialect
 from recorder.translate import StreamTranslator
 
 logger = logging.getLogger("tapegate.gateway")
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
+# An upstream answering these may take fresh credentials (``RenewsCredentials``).
+RENEW_STATUSES = frozenset({401, 403})
 # A translated stream's head: its own content type, chunked (its length is unknown).
 _DROP_LENGTH = header_edit.drop("content-length")
 _SSE_CONTENT_TYPE = header_edit.set_("content-type", SSE_TYPE)
@@ -35,8 +39,14 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
         st.cancel_timer()
         retryable = resp.status_code in RETRY_STATUSES and policy.retries > 0
         st.retry = st.kind == "gateway" and retryable
+        backend = st.pointed.backend if st.pointed is not None else None
+        st.renew = (
+            st.kind == "gateway"
+            and resp.status_code in RENEW_STATUSES
+            and isinstance(backend, RenewsCredentials)
+        )
         return
-    if not is_sse(resp):
+    if not is_stream(resp, st.upstream) or collects(st):
         st.cancel_timer()
         return
     start_translator(flow, st)
@@ -54,8 +64,21 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
     resp.stream = stream if st.timer is None else _until_first_token(stream, st, resp)
 
 
-def is_sse(resp: http.Response) -> bool:
-    return "text/event-stream" in (header_edit.get(resp.headers.fields, b"content-type") or "")
+def is_stream(resp: http.Response, upstream: Dialect) -> bool:
+    """``resp`` streams, in SSE or in the framing of the ``upstream`` dialect (Kiro's AWS event
+    stream)."""
+    ctype = header_edit.get(resp.headers.fields, b"content-type") or ""
+    return "text/event-stream" in ctype or dialects.entry(upstream).framing.content_type in ctype
+
+
+def collects(st: FlowState) -> bool:
+    """The upstream answers in a stream of its own framing to a client that asked for a whole
+    answer (Kiro always streams): the stream is read whole and answered as one body."""
+    return (
+        not st.ex.stream
+        and st.client != st.upstream
+        and dialects.entry(st.upstream).framing is not dialects.SSE
+    )
 
 
 def start_translator(flow: http.HTTPFlow, st: FlowState) -> None:

@@ -24,9 +24,11 @@ from addons.flow_state import FlowState
 from addons.metadata import DELIVERED
 from addons.response.buffered import finish_buffered
 from addons.response.replies import reply_error
-from addons.response.stream import finish_stream, is_sse, start_translator
+from addons.response.stream import collects, finish_stream, is_stream, start_translator
 from addons.response.stream_end import error_event
 from addons.upstream.policy import RETRY_STATUSES, RetryPolicy
+from recorder import auth, dialects, header_edit
+from recorder.backends import Backend, BackendError, RenewsCredentials
 
 logger = logging.getLogger("tapegate.gateway")
 # Hop-by-hop and framing headers httpx sets itself.
@@ -53,6 +55,57 @@ async def retry(
     except httpx.TransportError as e:
         return reply_error(flow, st, "bad_gateway", f"upstream failed on retry: {e!r}")
     st.ex.extra["attempts"] = attempts
+    await answer(flow, st, r)
+
+
+async def renew(
+    flow: http.HTTPFlow, st: FlowState, client: httpx.AsyncClient, policy: RetryPolicy
+) -> None:
+    """The upstream refused the backend's credentials (401/403): when the backend renews them
+    (:class:`recorder.backends.RenewsCredentials`, e.g. Kiro refreshing an expired token), the
+    request goes once more with the new ones; otherwise the refusal is answered as it came."""
+    resp, req = flow.response, flow.request
+    assert resp is not None
+    backend: Backend = st.pointed.backend
+    renewer = backend if isinstance(backend, RenewsCredentials) else None
+    refused = resp.get_content(strict=False) or b""
+    used = auth.client_key(req.headers)
+    if renewer is None or not await renewer.renew(resp.status_code, refused, used):
+        return finish_buffered(flow, st)
+    try:
+        creds = await backend.credentials()
+    except BackendError as e:
+        return reply_error(flow, st, e.kind, str(e))
+    if creds is None or creds.key is None:
+        return finish_buffered(flow, st)
+    style = dialects.entry(st.upstream).key_style
+    edits = auth.upstream_auth_edits(req.headers, style, creds.key, True)
+    edits += [header_edit.set_(k, v) for k, v in creds.headers]
+    req.headers.fields = header_edit.apply(req.headers.fields, edits)
+    send_headers = [
+        (k, v) for k, v in snapshots.header_pairs(req.headers) if k.lower() not in _DROP
+    ]
+    request = client.build_request(
+        req.method,
+        st.upstream_url,
+        headers=send_headers,
+        content=req.raw_content or b"",
+        timeout=_timeout(policy),
+    )
+    try:
+        r = await client.send(request, stream=True)
+    except httpx.TimeoutException as e:
+        return reply_error(flow, st, "timeout", f"upstream timed out after renewing: {e!r}")
+    except httpx.TransportError as e:
+        return reply_error(flow, st, "bad_gateway", f"upstream failed after renewing: {e!r}")
+    st.ex.extra["renewed_credentials"] = True
+    st.ex.extra["attempts"] = 2
+    await answer(flow, st, r)
+
+
+async def answer(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> None:
+    """Pass on the open response ``r`` of a re-sent request: a stream as it arrives
+    (:func:`deliver`), anything else read whole (and closed either way)."""
     try:
         if r.status_code < 400 and await deliver(flow, st, r):
             return
@@ -71,7 +124,7 @@ async def deliver(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> bool
     when it is not a stream or the client is not an HTTP/1 connection the gateway can write."""
     writer = mitm_io.client_writer(flow)
     flow.response = response_from(r, b"")
-    if writer is None or not is_sse(flow.response):
+    if writer is None or not is_stream(flow.response, st.upstream) or collects(st):
         return False
     start_translator(flow, st)
     flow.response.headers["transfer-encoding"] = "chunked"
@@ -116,12 +169,7 @@ async def reissue(
     included. Raises ``httpx.TimeoutException`` or ``httpx.TransportError`` when the last
     attempt failed without any response."""
     send_headers = [(k, v) for k, v in headers if k.lower() not in _DROP]
-    timeout = httpx.Timeout(
-        connect=policy.connect_timeout,
-        read=policy.first_token_timeout or None,
-        write=policy.connect_timeout,
-        pool=policy.connect_timeout,
-    )
+    timeout = _timeout(policy)
     last_exc: Exception | None = None
     for attempt in range(1, policy.retries + 1):
         await asyncio.sleep(policy.delay(attempt, retry_after))
@@ -139,6 +187,15 @@ async def reissue(
         await r.aclose()
     assert last_exc is not None
     raise last_exc
+
+
+def _timeout(policy: RetryPolicy) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=policy.connect_timeout,
+        read=policy.first_token_timeout or None,
+        write=policy.connect_timeout,
+        pool=policy.connect_timeout,
+    )
 
 
 def response_from(r: httpx.Response, body: bytes) -> http.Response:

@@ -28,6 +28,7 @@ from recorder.sse import SseEvent
 F = TypeVar("F")  # a frame of the dialect's stream framing
 F_contra = TypeVar("F_contra", contravariant=True)
 JsonObject = dict[str, Any]
+RecordedFrame = tuple[str | None, str | None, str | None]  # event name, data, comment
 
 
 class FrameParser(Protocol[F]):
@@ -106,6 +107,14 @@ class Codec(Protocol[F]):
     def models_body(self, names: list[str], created: int) -> JsonObject:
         """``GET /v1/models`` in this dialect, listing ``names``."""
 
+    def recorded(self, frame: F) -> RecordedFrame:
+        """How a frame of its stream is stored as a recorded event: (event name, data text,
+        comment). SSE events as they are; other framings as a readable JSON view."""
+
+
+def sse_recorded(ev: SseEvent) -> RecordedFrame:
+    return ev.event, ev.data, ev.comment
+
 
 def no_adaptation(req: ir.Request, ctx: Context) -> None:
     """``adapt_request`` of a dialect that has nothing only it can say."""
@@ -129,3 +138,4 @@ class FunctionCodec(Generic[F]):
     stream_encoder: Callable[[Context], StreamEncoder]
     models_body: Callable[[list[str], int], JsonObject]
     adapt_request: Callable[[ir.Request, Context], None] = no_adaptation
+    recorded: Callable[[F], RecordedFrame] = sse_recorded  # type: ignore[assignment]

@@ -16,10 +16,11 @@ stream encoder) refuse with an explicit error.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from recorder import ir
-from recorder.codecs.base import Codec, FunctionCodec, StreamEncoder
+from recorder.codecs.base import Codec, FunctionCodec, RecordedFrame, StreamEncoder
 from recorder.codecs.kiro_errors import error_from_ir, error_to_ir
 from recorder.codecs.kiro_request import KiroLimitError, request_from_ir, request_to_ir
 from recorder.codecs.kiro_settings import DEFAULT_SETTINGS, KiroSettings
@@ -27,7 +28,7 @@ from recorder.codecs.kiro_stream import BytesDecoder, StreamDecoder, collect, re
 from recorder.context import Context
 from recorder.errors import UnsupportedContentError
 from recorder.sse import SseEvent
-from recorder.wire.eventstream import EventStreamDecoder, Message
+from recorder.wire.eventstream import EventStreamDecoder, Message, message_to_json
 
 __all__ = [
     "CODEC",
@@ -84,6 +85,18 @@ def _stream_encoder(ctx: Context) -> StreamEncoder:
     raise UnsupportedContentError(_UPSTREAM_ONLY)
 
 
+def recorded(msg: Message) -> RecordedFrame:
+    """A message as a recorded event: named by its event type (``exception:TYPE`` /
+    ``error:CODE`` for the others), its headers and payload as JSON."""
+    kind = msg.string(":message-type") or "message"
+    name = {
+        "event": msg.string(":event-type"),
+        "exception": f"exception:{msg.string(':exception-type')}",
+        "error": f"error:{msg.string(':error-code')}",
+    }.get(kind, kind)
+    return name, json.dumps(message_to_json(msg), ensure_ascii=False), None
+
+
 CODEC: Codec[Message] = FunctionCodec(
     request_to_ir=request_to_ir,
     request_from_ir=request_from_ir,
@@ -98,4 +111,5 @@ CODEC: Codec[Message] = FunctionCodec(
     stream_decoder=StreamDecoder,
     stream_encoder=_stream_encoder,
     models_body=_no_client,
+    recorded=recorded,
 )

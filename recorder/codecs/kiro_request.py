@@ -31,7 +31,7 @@ specifications. It has no system field, no sampling controls and no tool choice.
 Dropped fields (sampling, tool choice, cache control) are noted in ``ctx.notes``. The
 ``conversationId`` is derived from the request (Claude Code's session id when present, else a
 hash of the opening), never random, so replays and snapshots are stable. ``profileArn`` belongs
-to the credential and is added by the backend when it sends the body.
+to the credential: the backend puts it in the settings (``Context.upstream_options``).
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ from typing import Any, Literal
 from recorder import ir
 from recorder.codecs.kiro_models import resolve
 from recorder.codecs.kiro_settings import (
-    DEFAULT_SETTINGS,
     EMPTY_TOOL_RESULT,
     PLACEHOLDER,
     KiroSettings,
+    settings_of,
 )
 from recorder.context import Context
 from recorder.errors import UnsupportedContentError, WireFormatError
@@ -100,8 +100,9 @@ class _Turn:
 
 
 def request_from_ir(
-    req: ir.Request, ctx: Context, settings: KiroSettings = DEFAULT_SETTINGS
+    req: ir.Request, ctx: Context, settings: KiroSettings | None = None
 ) -> JsonObject:
+    settings = settings or settings_of(ctx.upstream_options)
     model = _model(req.model, ctx, settings)
     system = _system_parts(req.system, ctx)
     turns = _turns(req.messages, ctx, system)
@@ -118,6 +119,8 @@ def request_from_ir(
     if system:
         _place_system("\n\n".join(system), turns, settings)
     body = _body(conversation_id, turns, tools, model, settings)
+    if settings.profile_arn:
+        body["profileArn"] = settings.profile_arn
     _check_size(body, settings)
     return body
 

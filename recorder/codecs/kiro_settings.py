@@ -17,6 +17,8 @@ EMPTY_TOOL_RESULT = "(empty result)"
 
 @dataclass(frozen=True, slots=True)
 class KiroSettings:
+    # §2.3: the credential's profile ARN, sent beside the conversation (None: left out)
+    profile_arn: str | None = None
     # §2.1: request envelope
     origin: str = "AI_EDITOR"
     chat_trigger_type: str = "MANUAL"  # "AUTO" is reported to cause 400s
@@ -56,3 +58,8 @@ class KiroSettings:
 
 
 DEFAULT_SETTINGS = KiroSettings()
+
+
+def settings_of(options: object) -> KiroSettings:
+    """The settings a backend put in ``Context.upstream_options``, else the defaults."""
+    return options if isinstance(options, KiroSettings) else DEFAULT_SETTINGS

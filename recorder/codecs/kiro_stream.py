@@ -45,10 +45,10 @@ from typing import Any, Final, Literal
 
 from recorder import ir
 from recorder.codecs.kiro_models import estimate_tokens, resolve
-from recorder.codecs.kiro_settings import DEFAULT_SETTINGS, KiroSettings
+from recorder.codecs.kiro_settings import KiroSettings, settings_of
 from recorder.codecs.think_tags import ThinkTagSplitter
 from recorder.context import Context
-from recorder.errors import StreamProtocolError, WireFormatError
+from recorder.errors import StreamProtocolError, UpstreamFailedError, WireFormatError
 from recorder.wire.eventstream import EventStreamDecoder, Message
 
 __all__ = ["BytesDecoder", "StreamDecoder", "collect", "response_to_ir"]
@@ -84,9 +84,9 @@ class _Call:
 class StreamDecoder:
     """Decoded event-stream messages -> IR stream events; one per response."""
 
-    def __init__(self, ctx: Context, settings: KiroSettings = DEFAULT_SETTINGS) -> None:
+    def __init__(self, ctx: Context, settings: KiroSettings | None = None) -> None:
         self._ctx = ctx
-        self._settings = settings
+        self._settings = settings = settings or settings_of(ctx.upstream_options)
         self._started = False
         self._ended = False  # finished, or an error / exception ended the stream
         self._next = 0
@@ -442,7 +442,7 @@ class BytesDecoder:
     """Event-stream bytes -> IR stream events: the framing and the decoder together.
     ``feed(b"")`` ends the stream. Raises StreamProtocolError (EventStreamError for framing)."""
 
-    def __init__(self, ctx: Context, settings: KiroSettings = DEFAULT_SETTINGS) -> None:
+    def __init__(self, ctx: Context, settings: KiroSettings | None = None) -> None:
         self.frames = EventStreamDecoder()
         self.decoder = StreamDecoder(ctx, settings)
 
@@ -493,16 +493,13 @@ def collect(events: Iterable[ir.StreamEvent], ctx: Context) -> ir.Response | ir.
     return resp
 
 
-def response_to_ir(
-    body: Any, ctx: Context, settings: KiroSettings = DEFAULT_SETTINGS
-) -> ir.Response:
+def response_to_ir(body: Any, ctx: Context, settings: KiroSettings | None = None) -> ir.Response:
     """A whole Kiro response body (event-stream bytes) as an IR response. An error inside the
-    stream is a WireFormatError carrying its message (callers that need the error itself use
-    :class:`BytesDecoder` and :func:`collect`)."""
+    stream is an UpstreamFailedError with its kind and message."""
     if not isinstance(body, bytes | bytearray):
         raise WireFormatError("a Kiro response body is an event stream (bytes)")
     dec = BytesDecoder(ctx, settings)
     got = collect(dec.feed(bytes(body)) + dec.feed(b""), ctx)
     if isinstance(got, ir.ErrorInfo):
-        raise WireFormatError(f"Kiro stream failed: {got.message}")
+        raise UpstreamFailedError(got.kind, got.message)
     return got
