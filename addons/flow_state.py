@@ -70,6 +70,8 @@ class FlowState:
         ex.upstream_dialect = None if self.local else self.upstream
         if self.ctx is not None and self.rec:
             ex.notes = list(self.ctx.notes)
+            if self.ctx.upstream_options:  # what the backend told the codec (for replays)
+                ex.extra["upstream_options"] = self.ctx.upstream_options
         if ex.t_upstream_first_byte is None and flow.response is not None and not self.local:
             start = flow.request.timestamp_start
             if flow.response.timestamp_start:

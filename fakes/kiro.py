@@ -24,7 +24,8 @@ call cut off: no ``stop``, no metering); ``truncated-text``; ``echo`` (describes
 message: text, images, tool results); ``reasoning`` (native reasoningContentEvent);
 ``nested`` (payloads wrapped in their event name); ``unknown-event``; ``exception:TYPE``;
 ``corrupt`` (a frame with a bad CRC after the first text); ``error:STATUS[:REASON]``;
-``split:N`` (write the stream in N-byte chunks); ``tokens`` (a metadataEvent with token counts).
+``split:N`` (write the stream in N-byte chunks); ``gap:MS`` (between frames); ``tokens`` (a
+metadataEvent with token counts).
 When the current message carries ``<thinking_mode>``, the answer starts with a
 ``<thinking>`` block, as the tag-based reasoning makes real models do.
 """
@@ -75,6 +76,7 @@ class KiroMode:
     reason: str | None = None
     arg: str = ""
     split: int = 0
+    gap_ms: float = 0.0  # between frames (each its own chunk)
 
     @classmethod
     def parse(cls, spec: str) -> KiroMode:
@@ -83,6 +85,8 @@ class KiroMode:
             name, _, arg = item.partition(":")
             if name == "split":
                 mode.split = int(arg)
+            elif name == "gap":
+                mode.gap_ms = float(arg)
             elif name == "error":
                 status, _, reason = arg.partition(":")
                 mode.name, mode.status, mode.reason = "error", int(status or 500), reason or None
@@ -373,7 +377,9 @@ class FakeKiro(FakeUpstream):
             pieces = [data[i : i + mode.split] for i in range(0, len(data), mode.split)]
         else:
             pieces = frames
-        for piece in pieces:
+        for i, piece in enumerate(pieces):
+            if mode.gap_ms and i:
+                await asyncio.sleep(mode.gap_ms / 1000)
             writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             await writer.drain()
         if self.log:

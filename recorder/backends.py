@@ -119,7 +119,7 @@ class Backend(Protocol):
 
 @runtime_checkable
 class PreparesRequests(Protocol):
-    def prepare(self, ctx: Context) -> None:
+    async def prepare(self, ctx: Context) -> None:
         """Give its dialect's codec what this request needs before it is translated (settings,
         per-credential fields) in ``ctx.upstream_options``."""
 

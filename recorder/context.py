@@ -75,9 +75,10 @@ class Context:
     # custom tools sent upstream as function tools taking {"input": text}; their calls are
     # turned back into custom tool calls for the client
     custom_tools: set[str] = field(default_factory=set)
-    # What the upstream's backend tells its codec for this exchange (its settings, e.g. Kiro's
-    # with the credential's profile ARN); None: the codec's defaults. Set before translation.
-    upstream_options: Any = None
+    # What the upstream's backend tells its codec for this exchange, as JSON (its settings,
+    # e.g. Kiro's with the credential's profile ARN); None: the codec's defaults. Set before
+    # translation, recorded with the exchange so that a replay translates alike.
+    upstream_options: dict[str, Any] | None = None
     notes: list[Note] = field(default_factory=list)
 
     def note(self, path: str, reason: str) -> None:

@@ -69,6 +69,8 @@ VOLATILE_HEADERS = frozenset(
         "x-client-request-id",
         "x-codex-window-id",
         "x-codex-turn-metadata",
+        "amz-sdk-invocation-id",
+        "x-amzn-requestid",
         "set-cookie",
     }
 )

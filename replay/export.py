@@ -60,7 +60,9 @@ def _leg(
     if resp is None:
         return LegRecord(request, None)
     stream = None
-    if resp.body is None and ex.stream:
+    # A stream: the client asked for one, or the upstream streams in its own framing even to
+    # a client that asked for one body (Kiro), whose raw chunks are then all there is.
+    if resp.body is None and (ex.stream or (leg == "upstream" and ex.chunks)):
         if leg == "upstream" and ex.chunks:
             stream = Stream.from_chunks((c.t, c.data) for c in ex.chunks)
         else:
@@ -86,6 +88,7 @@ def _meta(ex: Exchange) -> dict[str, Any]:
         meta["usage"] = {k: v for k, v in usage.items() if v not in (None, {})}
     if ex.notes:
         meta["notes"] = [{"path": n.path, "reason": n.reason} for n in ex.notes]
+    meta["upstream_options"] = ex.extra.get("upstream_options")
     return {k: v for k, v in meta.items() if v is not None}
 
 

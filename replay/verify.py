@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder import dialects
+from recorder import dialects, ir
 from recorder.context import Context, IdFactory
 from recorder.errors import TranslationError
 from recorder.ir import Dialect
@@ -127,7 +127,10 @@ def gateway_context(it: Interaction, client: Dialect, upstream: Dialect) -> Cont
     """The Context the gateway built for this exchange. The gateway seeds its id factory with the
     flow id, which is the exchange id a cassette keeps, so a replay mints the very ids the
     recording did (a hand-written cassette without an id gets the default seed)."""
-    return Context(client=client, upstream=upstream, ids=IdFactory(it.id) if it.id else IdFactory())
+    ctx = Context(client=client, upstream=upstream, ids=IdFactory(it.id) if it.id else IdFactory())
+    options = it.meta.get("upstream_options")  # what the backend told the codec, recorded
+    ctx.upstream_options = options if isinstance(options, dict) else None
+    return ctx
 
 
 def replay_stream(stream: Stream, ctx: Context) -> bytes:
@@ -153,6 +156,20 @@ def replay_response(up: LegRecord, ctx: Context) -> Any:
         status, body = translate_error(resp.status, _json(resp.body), ctx)
         return {"status": status, "body": body}
     return {"status": resp.status, "body": translate_response(_json(resp.body), ctx)}
+
+
+def collected_response(stream: Stream, status: int, ctx: Context) -> Any:
+    """An upstream stream in its own framing that the gateway read whole for a client that
+    asked for one body (Kiro always streams), as the gateway answers it."""
+    from recorder.errors import UpstreamFailedError
+    from recorder.translate import error_body, translate_response
+
+    raw = b"".join(chunk for _, chunk in stream.chunks())
+    try:
+        return {"status": status, "body": translate_response(raw, ctx)}
+    except UpstreamFailedError as e:
+        code, body = error_body(ir.ErrorInfo(e.kind, str(e)), ctx.client)
+        return {"status": code, "body": body}
 
 
 def recorded_response(cl: LegRecord) -> Any:
@@ -205,6 +222,8 @@ def replay_interaction(it: Interaction) -> Replayed:
     stream = up.response.stream
     if stream is None:
         return Replayed(ctx, sent, replay_response(up, ctx))
+    if cl.response is not None and cl.response.stream is None:  # collected for the client
+        return Replayed(ctx, sent, collected_response(stream, up.response.status, ctx))
     out = replay_stream(stream, ctx)
     return Replayed(ctx, sent, {"status": up.response.status, "events": sse_events(out)}, out)
 

@@ -5,7 +5,8 @@
 
 For each direction (``a2o``: Anthropic client -> OpenAI upstream, ``o2a``: the reverse,
 ``pass-anthropic``, ``pass-openai``; the Responses API's ``r2o``, ``r2a``, ``o2r``, ``a2r`` and
-``pass-responses``) it starts a real gateway (``mitmdump -s addons/gateway.py``,
+``pass-responses``; ``a2k`` / ``o2k``: Anthropic / OpenAI client -> Kiro, in front of
+:mod:`fakes.kiro`) it starts a real gateway (``mitmdump -s addons/gateway.py``,
 retries off, a temporary ``recorder_db``) in front of :mod:`fakes.upstream` on free
 127.0.0.1 ports, drives every scenario with the official SDK of the client's dialect (the fake's
 behaviour chosen through its script queue, so no test header lands in a cassette), stops the
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 import sys
 import tempfile
@@ -35,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fakes.kiro import FakeKiro  # noqa: E402
 from fakes.procs import BIN, Service, free_port, start_service  # noqa: E402
 from fakes.upstream import FakeUpstream  # noqa: E402
 from recorder.exchange import Exchange  # noqa: E402
@@ -46,6 +49,7 @@ KEY = "sk-test"  # a fake key: the exporter must redact it (checked after export
 ANTHROPIC_MODEL = "claude-sonnet-5"
 OPENAI_MODEL = "gpt-4o-mini"
 RESPONSES_MODEL = "gpt-5.5"
+KIRO_MODEL = "claude-sonnet-4-5"  # Kiro's own id is dotted: sent as claude-sonnet-4.5
 GATEWAY_PORT, FAKE_PORT = 8080, 9000  # what the recorded URLs say, whatever ports were used
 CREATED = "1700000000"
 GAP = "+gap:2"  # ms between the fake's events: one recorded chunk per event
@@ -94,6 +98,11 @@ DIRECTIONS = (
     Direction("a2r", "anthropic", "responses", _RESPONSES_SET),
     Direction("pass-responses", "responses", "responses", ("stream-text", "stream-tool")),
 )
+# Kiro as the upstream: fakes/kiro.py behind the gateway (event streams, refreshed tokens).
+KIRO_DIRECTIONS = (
+    Direction("a2k", "anthropic", "kiro"),
+    Direction("o2k", "openai", "kiro"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +114,7 @@ class Scenario:
 
     @property
     def fails(self) -> bool:
-        return self.mode.startswith("error") or self.mode == "midstream-error"
+        return self.mode.startswith(("error", "exception")) or self.mode == "midstream-error"
 
 
 SCENARIOS = (
@@ -132,6 +141,28 @@ SCENARIOS = (
     Scenario("stream-custom-tool", "tool", "custom-tool", stream=True),
     Scenario("custom-tool-result", "echo", "custom-tool-result"),
 )
+
+
+KIRO_SCENARIOS = (
+    Scenario("text", "text"),
+    Scenario("stream-text", "text", stream=True),
+    Scenario("tool", "tool", "tool"),
+    Scenario("stream-tool", "tool", "tool", stream=True),
+    Scenario("tool-result", "echo", "tool-result"),
+    Scenario("image", "echo", "image"),
+    Scenario("stream-thinking", "text", "thinking", stream=True),
+    Scenario("stream-truncated-tool", "truncated-tool", "tool", stream=True),
+    Scenario("error-invalid-model", "error:400:INVALID_MODEL_ID"),
+    Scenario("stream-exception", "exception:ThrottlingException", stream=True),
+)
+
+
+def scenarios(d: Direction) -> tuple[Scenario, ...]:
+    if d in KIRO_DIRECTIONS:
+        return KIRO_SCENARIOS
+    if d.scenarios is not None:
+        return tuple(s for s in SCENARIOS if s.name in d.scenarios)
+    return tuple(s for s in SCENARIOS if s.name not in _CUSTOM)
 
 
 def cassette_name(d: Direction, s: Scenario) -> str:
@@ -442,15 +473,24 @@ DRIVERS: dict[Dialect, Callable[[str, dict[str, Any], bool, bool], str]] = {
 
 def start_gateway(d: Direction, fake: FakeUpstream, tmp: Path) -> tuple[Service, Path]:
     port, db = free_port(), tmp / f"{d.name}.duckdb"
-    upstream = fake.url if d.upstream == "anthropic" else f"{fake.url}/v1"
+    upstream = fake.url if d.upstream in ("anthropic", "kiro") else f"{fake.url}/v1"
     argv = [str(BIN / "mitmdump"), "-q", "-s", str(ROOT / "addons" / "gateway.py")]
     argv += ["-p", str(port), "--listen-host", "127.0.0.1"]
-    for opt in (
+    opts = [
         f"recorder_db={db}",
         f"gateway_upstream={upstream}",
         f"gateway_upstream_api={d.upstream}",
         "gateway_retries=0",  # one upstream exchange per scenario, errors recorded as they came
-    ):
+    ]
+    if d in KIRO_DIRECTIONS:  # a token the fake issues, refreshed at the fake
+        creds = tmp / f"{d.name}-kiro-credentials.json"
+        creds.write_text(json.dumps({"refreshToken": "fake-refresh-1", "authMethod": "social"}))
+        opts += [
+            f"kiro_credentials={creds}",
+            f"kiro_auth_url={fake.url}/refreshToken",
+            "kiro_thinking=true",
+        ]
+    for opt in opts:
         argv += ["--set", opt]
     return start_service(f"gateway-{d.name}", argv, port=port, log_dir=tmp), db
 
@@ -470,7 +510,10 @@ def normalize(directory: Path, ex: Exchange, ports: dict[int, int]) -> None:
     swaps[ex.id] = seed
     created = re.compile(r'("created(?:_at)?":\s*)\d{10}\b')
     for f in sorted(directory.iterdir()):
-        text = f.read_text(encoding="utf-8")
+        try:
+            text = f.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # Kiro's binary event stream: fixed ids, no ports (and CRCs to keep)
         for old, new in swaps.items():
             text = text.replace(old, new)
         text = created.sub(lambda m: m.group(1) + CREATED, text)
@@ -478,7 +521,7 @@ def normalize(directory: Path, ex: Exchange, ports: dict[int, int]) -> None:
             for old_port, new_port in ports.items():
                 text = text.replace(f"127.0.0.1:{old_port}/", f"127.0.0.1:{new_port}/")
         f.write_text(text, encoding="utf-8")
-    leaked = [f.name for f in directory.iterdir() if KEY in f.read_text(encoding="utf-8")]
+    leaked = [f.name for f in directory.iterdir() if KEY.encode() in f.read_bytes()]
     if leaked:
         raise SystemExit(f"{directory}: the key {KEY!r} leaked into {leaked}")
 
@@ -487,29 +530,31 @@ def normalize(directory: Path, ex: Exchange, ports: dict[int, int]) -> None:
 
 
 def selected(only: list[str]) -> list[tuple[Direction, Scenario]]:
-    pairs = [
-        (d, s)
-        for d in DIRECTIONS
-        for s in SCENARIOS
-        if (s.name in d.scenarios if d.scenarios is not None else s.name not in _CUSTOM)
-    ]
+    pairs = [(d, s) for d in DIRECTIONS + KIRO_DIRECTIONS for s in scenarios(d)]
     if not only:
         return pairs
     return [(d, s) for d, s in pairs if any(fnmatchcase(cassette_name(d, s), p) for p in only)]
 
 
 def record(pairs: list[tuple[Direction, Scenario]], out: Path) -> int:
-    fake = FakeUpstream(log=False).start()
-    directions = [d for d in DIRECTIONS if any(p[0] is d for p in pairs)]
+    kiro = FakeKiro(log=False, rotate_refresh_tokens=False)  # two gateways share its login
+    fakes = {"llm": FakeUpstream(log=False).start(), "kiro": kiro.start()}
+    directions = [d for d in DIRECTIONS + KIRO_DIRECTIONS if any(p[0] is d for p in pairs)]
+
+    def fake_of(d: Direction) -> FakeUpstream:
+        return fakes["kiro" if d in KIRO_DIRECTIONS else "llm"]
+
     problems = 0
     with tempfile.TemporaryDirectory(prefix="tapegate-record-") as tmp:
-        gateways = {d.name: start_gateway(d, fake, Path(tmp)) for d in directions}
+        gateways = {d.name: start_gateway(d, fake_of(d), Path(tmp)) for d in directions}
         try:
             for d, s in pairs:
                 gw = gateways[d.name][0]
-                fake.script(s.mode.replace("busy", str(d.overloaded)) + GAP)
+                fake_of(d).script(s.mode.replace("busy", str(d.overloaded)) + GAP)
                 body = REQUESTS[d.client][s.request]
-                raw = s.mode == "midstream-error"
+                if d in KIRO_DIRECTIONS:
+                    body = body | {"model": KIRO_MODEL}
+                raw = s.mode == "midstream-error" or s.mode.startswith("exception")
                 outcome = DRIVERS[d.client](gw.url, body, s.stream, raw)
                 bad = outcome.startswith("error") != (s.fails and not raw)
                 problems += bad
@@ -517,7 +562,8 @@ def record(pairs: list[tuple[Direction, Scenario]], out: Path) -> int:
         finally:
             for gw, _ in gateways.values():
                 gw.stop()  # SIGTERM: mitmdump runs the recorder's done hook, which flushes
-            fake.stop()
+            for fake in fakes.values():
+                fake.stop()
         for d in directions:
             service, db = gateways[d.name]
             exchanges = load_exchanges(str(db))
@@ -527,7 +573,7 @@ def record(pairs: list[tuple[Direction, Scenario]], out: Path) -> int:
                     f"{d.name}: {len(exchanges)} exchanges recorded for {len(mine)} scenarios; "
                     f"gateway log:\n{service.log_tail()}"
                 )
-            ports = {service.port: GATEWAY_PORT, fake.port: FAKE_PORT}
+            ports = {service.port: GATEWAY_PORT, fake_of(d).port: FAKE_PORT}
             for ex, s in zip(exchanges, mine, strict=True):
                 target = out / cassette_name(d, s)
                 export([ex], target)

@@ -132,7 +132,10 @@ async def gateway_request(
         return reply(flow, st, 200, out, hdrs)
     st.ctx = Context(client, upstream, ids=IdFactory(flow.id), created=int(time.time()))
     if isinstance(route.backend, PreparesRequests):
-        route.backend.prepare(st.ctx)
+        try:
+            await route.backend.prepare(st.ctx)
+        except BackendError as e:
+            return reply_error(flow, st, e.kind, str(e))
     new: bytes | None = None
     if client == upstream:
         if sent != asked and sent is not None:

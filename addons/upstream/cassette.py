@@ -24,6 +24,7 @@ from pathlib import Path
 
 from recorder import dialects
 from recorder.backends import Credentials, Upstream, env_credentials, parse_base_url
+from recorder.context import Context
 from recorder.ir import Dialect
 from replay.cassette import CASSETTE_FILE, Cassette, CassetteError, load
 from replay.engine import Timing
@@ -138,6 +139,15 @@ class CassetteBackend:
 
     async def stop(self) -> None:
         await self.cassette.stop()
+
+    async def prepare(self, ctx: Context) -> None:
+        """What the recorded backend told its codec (Kiro's settings, its profile ARN), so that
+        requests translate as they did when the cassette was recorded and match it."""
+        for it in self.cassette.cassette.interactions:
+            options = it.meta.get("upstream_options")
+            if isinstance(options, dict) and it.upstream_dialect == ctx.upstream:
+                ctx.upstream_options = options
+                return
 
 
 def reopen(

@@ -5,9 +5,9 @@ could change on the vendor's side is a setting here, with today's best guess as 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 # Kiro rejects empty content anywhere (§2.2 rule 8); one neutral text stands in for it.
 # ("Continue" was read by the model as an instruction: jwadow/kiro-gateway #171.)
@@ -56,10 +56,45 @@ class KiroSettings:
     def context_window(self, model: str) -> int:
         return self.context_windows.get(model, self.default_context_window)
 
+    def to_json(self) -> dict[str, Any]:
+        """The settings that differ from the defaults, as JSON (``Context.upstream_options``:
+        recorded with the exchange, so a replay translates with them)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value == getattr(DEFAULT_SETTINGS, f.name):
+                continue
+            if isinstance(value, frozenset):
+                value = sorted(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KiroSettings:
+        """Settings from :meth:`to_json` (unknown keys are ignored: an older recording)."""
+        known = {f.name: f for f in fields(cls)}
+        kw: dict[str, Any] = {}
+        for name, value in data.items():
+            if name not in known:
+                continue
+            if name == "known_models" and isinstance(value, list):
+                value = frozenset(value)
+            elif name in ("model_aliases", "context_windows") and isinstance(value, dict):
+                value = MappingProxyType(dict(value))
+            kw[name] = value
+        return cls(**kw)
+
 
 DEFAULT_SETTINGS = KiroSettings()
 
 
 def settings_of(options: object) -> KiroSettings:
-    """The settings a backend put in ``Context.upstream_options``, else the defaults."""
-    return options if isinstance(options, KiroSettings) else DEFAULT_SETTINGS
+    """The settings a backend put in ``Context.upstream_options`` (as JSON, see
+    :meth:`KiroSettings.to_json`), else the defaults."""
+    if isinstance(options, KiroSettings):
+        return options
+    if isinstance(options, Mapping) and options:
+        return KiroSettings.from_json(options)
+    return DEFAULT_SETTINGS

@@ -100,10 +100,11 @@ class KiroBackend:
 
     # ------------------------------------------------------------------ per request
 
-    def prepare(self, ctx: Context) -> None:
+    async def prepare(self, ctx: Context) -> None:
         """What the codec needs before it translates: the settings and this credential's
-        profile ARN, the model list known so far (ids and context windows)."""
-        cred = self._tokens.cred if self._tokens is not None else self._first
+        profile ARN (a login without one learns it from its first refresh), the model list
+        known so far (ids and context windows)."""
+        cred = await self._current()
         models = self._catalog.cached() if self._catalog is not None else None
         ctx.upstream_options = KiroSettings(
             profile_arn=self.config.profile_arn or _arn_for(cred),
@@ -113,15 +114,18 @@ class KiroBackend:
             if models is not None and models.source != "static"
             else frozenset(),
             context_windows=models.windows() if models is not None else {},
-        )
+        ).to_json()
 
-    async def credentials(self) -> Credentials:
+    async def _current(self) -> Credential:
         await self.start()
         assert self._tokens is not None
         try:
-            cred = await self._tokens.current()
+            return await self._tokens.current()
         except (AuthError, CredentialError) as e:
             raise BackendError("authentication", f"Kiro credentials: {e}") from None
+
+    async def credentials(self) -> Credentials:
+        cred = await self._current()
         headers = self._endpoint.chat_headers(cred)
         del headers["authorization"]  # the gateway writes the key in the dialect's key style
         return Credentials(cred.access_token, tuple(headers.items()))

@@ -297,9 +297,59 @@ def test_cassette_names_say_their_direction() -> None:
 
 def test_no_cassette_holds_a_key() -> None:
     for f in sorted(CASSETTES.glob("*/*")):
-        text = f.read_text(encoding="utf-8")
+        text = f.read_bytes().decode("utf-8", "replace")  # Kiro's event streams are binary
         assert "sk-test" not in text, f"{f} holds the recording key"
         for h in ("authorization", "x-api-key"):
             for line in text.splitlines():
                 if f'"{h}":' in line:
                     assert '"[redacted]"' in line, f"{f}: {line.strip()}"
+
+
+# --------------------------------------------------------------------------- Kiro upstreams
+
+KIRO_DIRECTIONS = {"a2k": "anthropic", "o2k": "openai"}
+KIRO_NEEDS = (
+    "text",
+    "stream-text",
+    "tool",
+    "stream-tool",
+    "tool-result",
+    "image",
+    "stream-thinking",
+    "stream-truncated-tool",
+    "error-invalid-model",
+    "stream-exception",
+)
+
+
+def _kiro_frames(it: Interaction) -> list[str]:
+    from recorder.wire.eventstream import decode_all
+
+    assert it.upstream is not None and it.upstream.response is not None
+    stream = it.upstream.response.stream
+    if stream is None:
+        return []
+    return [
+        m.string(":event-type") or m.string(":message-type") or "" for m in decode_all(stream.data)
+    ]
+
+
+@pytest.mark.parametrize("direction", sorted(KIRO_DIRECTIONS))
+def test_the_kiro_set_covers(direction: str) -> None:
+    """Every Kiro scenario is there, upstream leg as an event stream (raw frames that decode),
+    and the cut-off tool call reached the client as max_tokens / length with no tool call."""
+    for scenario in KIRO_NEEDS:
+        cas = load(CASSETTES / f"{direction}-{scenario}")
+        (it,) = cas.interactions
+        assert (it.client_dialect, it.upstream_dialect) == (KIRO_DIRECTIONS[direction], "kiro")
+        frames = _kiro_frames(it)
+        if scenario.startswith("error"):
+            assert not frames
+            continue
+        assert "assistantResponseEvent" in frames, (cas.name, frames)
+        if scenario == "stream-truncated-tool":
+            assert "toolUseEvent" in frames and "meteringEvent" not in frames
+            r = reply(it.client, it.client_dialect)
+            assert r.tool_calls == 0 and r.stop in ("max_tokens", "length"), r
+        if scenario == "stream-exception":
+            assert "exception" in frames
