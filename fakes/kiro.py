@@ -24,8 +24,10 @@ call cut off: no ``stop``, no metering); ``truncated-text``; ``echo`` (describes
 message: text, images, tool results); ``reasoning`` (native reasoningContentEvent);
 ``nested`` (payloads wrapped in their event name); ``unknown-event``; ``exception:TYPE``;
 ``corrupt`` (a frame with a bad CRC after the first text); ``error:STATUS[:REASON]``;
+``improper:RULE`` (Kiro's 400 "Improperly formed request.", naming RULE);
 ``split:N`` (write the stream in N-byte chunks); ``gap:MS`` (between frames); ``tokens`` (a
-metadataEvent with token counts).
+metadataEvent with token counts); ``expire`` (every access token expires after this answer: the
+next request meets a 403, as an hour into a session).
 When the current message carries ``<thinking_mode>``, the answer starts with a
 ``<thinking>`` block, as the tag-based reasoning makes real models do.
 """
@@ -77,6 +79,7 @@ class KiroMode:
     arg: str = ""
     split: int = 0
     gap_ms: float = 0.0  # between frames (each its own chunk)
+    expire: bool = False  # every access token expires once this answer is sent
 
     @classmethod
     def parse(cls, spec: str) -> KiroMode:
@@ -87,6 +90,8 @@ class KiroMode:
                 mode.split = int(arg)
             elif name == "gap":
                 mode.gap_ms = float(arg)
+            elif name == "expire":
+                mode.expire = True
             elif name == "error":
                 status, _, reason = arg.partition(":")
                 mode.name, mode.status, mode.reason = "error", int(status or 500), reason or None
@@ -143,10 +148,18 @@ class FakeKiro(FakeUpstream):
         for token in self.access_tokens:
             self.access_tokens[token] = 0.0
 
-    def script_tool(self, name: str, tool_input: dict[str, Any]) -> None:
-        """The next model turn calls this tool with this input."""
+    def script_tool(
+        self, name: str, tool_input: dict[str, Any], then: str = "", mode: str = "tool"
+    ) -> None:
+        """The next model turn calls this tool with this input (``mode``: ``tool``, or
+        ``truncated-tool`` to cut it off; ``then``: more mode items, e.g. ``"+expire"``)."""
         self._tool_turns.append((name, tool_input))
-        self.script("tool")
+        self.script(mode + then)
+
+    def clear(self) -> None:
+        super().clear()
+        self._tool_turns.clear()
+        self.rejected.clear()
 
     def chat_requests(self) -> list[Received]:
         return [r for r in self.requests if _is_chat(r)]
@@ -278,6 +291,10 @@ class FakeKiro(FakeUpstream):
         if mode.name == "error":
             body = {"message": f"fake Kiro error {mode.status}", "reason": mode.reason}
             return await self._send_json(writer, mode.status, body)
+        if mode.name == "improper":  # Kiro's catch-all refusal, as if rule ``arg`` broke
+            problem = kiro_rules.improper(mode.arg or "scripted", "refused on purpose")
+            self.rejected.append(problem)
+            return await self._send_json(writer, problem.status, problem.body())
         problem = self._check_envelope(req)
         if problem is None:
             models = frozenset(m for m, _ in MODELS)
@@ -287,7 +304,10 @@ class FakeKiro(FakeUpstream):
             return await self._send_json(writer, problem.status, problem.body())
         body = json.loads(req.body)
         frames = self._answer(mode, body)
-        return await self._stream(writer, frames, mode)
+        keep = await self._stream(writer, frames, mode)
+        if mode.expire:
+            self.expire_tokens()
+        return keep
 
     def _check_envelope(self, req: Received) -> kiro_rules.Violation | None:
         ctype = req.headers.get("content-type", "")
@@ -355,7 +375,7 @@ class FakeKiro(FakeUpstream):
         return out
 
     def _calls(self, mode: KiroMode, tools: list[str]) -> list[tuple[str, dict[str, Any]]]:
-        if mode.name == "tool" and self._tool_turns:
+        if mode.name in ("tool", "truncated-tool") and self._tool_turns:
             return [self._tool_turns.popleft()]
         names = tools or ["get_weather"]
         if mode.name == "parallel-tools":

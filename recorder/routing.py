@@ -227,7 +227,7 @@ def build_router(
     for i, rc in enumerate(config.routes):
         try:
             routes.append(_route_from(i, rc, options))
-        except ValueError as e:
+        except (ValueError, ConfigError) as e:  # e.g. a route's Kiro credentials
             raise ConfigError(f"routes[{i}]: {e}") from None
     return Router(routes=routes, aliases=dict(config.aliases), default=default)
 

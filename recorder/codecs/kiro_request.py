@@ -545,7 +545,7 @@ def _check_size(body: JsonObject, settings: KiroSettings) -> None:
     if size > settings.max_body_bytes:
         raise KiroLimitError(
             f"prompt is too long for Kiro: the request is {size:,} bytes, over the limit of "
-            f"{settings.max_body_bytes:,} bytes (setting kiro max_body_bytes); "
+            f"{settings.max_body_bytes:,} bytes (kiro_max_body); "
             "shorten or compact the conversation"
         )
 

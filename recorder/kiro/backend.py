@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from recorder.backends import BackendError, Credentials, Upstream, parse_base_url
-from recorder.codecs.kiro_settings import KiroSettings
+from recorder.codecs.kiro_settings import DEFAULT_SETTINGS, KiroSettings
 from recorder.context import Context
 from recorder.ir import Dialect
 from recorder.kiro.auth import AuthEndpoints, AuthError, TokenManager
@@ -44,6 +44,7 @@ class KiroConfig:
     generation: str = DEFAULT_GENERATION  # kiro_generation
     base_url: str | None = None  # gateway_upstream (or a route's upstream): replaces the host
     thinking_tags: bool = False  # kiro_thinking
+    max_body: int = DEFAULT_SETTINGS.max_body_bytes  # kiro_max_body
     models_ttl: float = 3600.0
 
     def __post_init__(self) -> None:
@@ -109,6 +110,7 @@ class KiroBackend:
         ctx.upstream_options = KiroSettings(
             profile_arn=self.config.profile_arn or _arn_for(cred),
             thinking_tags=self.config.thinking_tags,
+            max_body_bytes=self.config.max_body,
             origin=self._endpoint.generation.origin,
             known_models=models.ids()
             if models is not None and models.source != "static"
@@ -188,6 +190,13 @@ OPTIONS: list[tuple[str, type, object, str]] = [
         f"Kiro endpoint generation: {' | '.join(GENERATIONS)} (host, content type, target).",
     ),
     (
+        "kiro_max_body",
+        int,
+        DEFAULT_SETTINGS.max_body_bytes,
+        "Largest Kiro request body in bytes (undocumented by Kiro: 1.25 MB seen to pass, 1.3 MB "
+        "to fail); beyond it the client gets a 400 naming this limit.",
+    ),
+    (
         "kiro_thinking",
         bool,
         False,
@@ -214,6 +223,7 @@ def from_options(url: str | None, options: dict[str, object]) -> KiroBackend:
             generation=text("kiro_generation") or DEFAULT_GENERATION,
             base_url=url,
             thinking_tags=bool(options.get("kiro_thinking")),
+            max_body=int(str(options.get("kiro_max_body") or DEFAULT_SETTINGS.max_body_bytes)),
         )
     except ValueError as e:
         raise CredentialError(str(e)) from None

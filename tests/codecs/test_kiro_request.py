@@ -476,7 +476,7 @@ def test_plain_text_documents_become_text() -> None:
 def test_size_limit_is_a_clear_error_naming_the_limit() -> None:
     s = KiroSettings(max_body_bytes=2_000)
     with pytest.raises(
-        kiro.KiroLimitError, match=r"over the limit of 2,000 bytes \(setting kiro max_body_bytes\)"
+        kiro.KiroLimitError, match=r"over the limit of 2,000 bytes \(kiro_max_body\)"
     ) as e:
         from_anthropic({"messages": [{"role": "user", "content": "x" * 3000}]}, s)
     assert str(e.value).startswith("prompt is too long")
