@@ -94,11 +94,15 @@ def read_leg(ex: Exchange, leg: Leg, *, request: bool = True, answer: bool = Tru
         return out
     mod = spec.codec
     ctx = Context(spec.name, spec.name, ids=IdFactory(ex.id))
+    if leg == "upstream":  # what the backend told its codec (Kiro's settings)
+        options = ex.extra.get("upstream_options")
+        ctx.upstream_options = options if isinstance(options, dict) else None
     if request:
         _read_request(out, mod, req)
     events = [e for e in ex.events if e.leg == leg] if answer else []
     if events:
-        _read_stream(out, mod, ctx, events)
+        frames = _frames(out, spec, ex, leg, events)
+        _read_stream(out, mod, ctx, events, frames)
     elif resp is not None and (answer or resp.status >= 400):
         _read_body(out, mod, ctx, resp)
     return out
@@ -166,16 +170,41 @@ def _read_body(out: LegReading, mod: Codec[Any], ctx: Context, resp: HttpRespons
         out.problems.append(f"response: {_short(e)}")
 
 
+def _frames(
+    out: LegReading,
+    spec: dialects.DialectEntry,
+    ex: Exchange,
+    leg: Leg,
+    events: list[RecordedEvent],
+) -> list[Any]:
+    """The frames the codec reads, one per recorded event: SSE events as recorded; frames of
+    another framing (Kiro's binary event stream, recorded as readable JSON views) parsed again
+    from the upstream's raw chunks."""
+    if leg == "client" or spec.framing is dialects.SSE:
+        return [SseEvent(e.event, e.data, comment=e.comment) for e in events]
+    parser = spec.codec.frames()
+    frames: list[Any] = []
+    try:
+        for c in ex.chunks:
+            frames += parser.feed(c.data)
+    except StreamProtocolError as err:
+        out.problems.append(f"stream: {_short(err)}")
+    return frames[: len(events)]
+
+
 def _read_stream(
-    out: LegReading, mod: Codec[Any], ctx: Context, events: list[RecordedEvent]
+    out: LegReading,
+    mod: Codec[Any],
+    ctx: Context,
+    events: list[RecordedEvent],
+    frames: list[Any],
 ) -> None:
     decoder = mod.stream_decoder(ctx)
     # The codec's recogniser of a plain text delta (the bulk of an answer): it reads the event
     # without the decoder's state machine, as the gateway's fast path does.
     text_delta = decoder.text_delta
     acc = Accumulator()
-    for e in events:
-        ev = SseEvent(e.event, e.data, comment=e.comment)
+    for e, ev in zip(events, frames, strict=False):
         delta = text_delta(ev)
         if delta is not None:
             text = ir.TextDelta(*delta)

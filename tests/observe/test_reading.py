@@ -64,3 +64,29 @@ def test_settled_copy_leaves_a_live_taped_exchange_untouched():
     assert ex.taped is not None and ex.events == []
     assert len([e for e in copy.events if e.leg == "client"]) == len(samples.UPSTREAM_DATA)
     assert read(copy).client.tool_calls[0].name == "Bash"
+
+
+def test_a_kiro_upstream_leg_reads_from_its_raw_frames():
+    """Kiro's leg is a binary event stream: its recorded events are JSON views, so the reading
+    parses the raw chunks again, with the settings the backend gave the codec (thinking tags)."""
+    from fakes.kiro import frame
+
+    body = b"".join(
+        frame(t, p)
+        for t, p in [
+            ("assistantResponseEvent", {"content": "<thinking>hm</thinking>\n\nHi"}),
+            ("toolUseEvent", {"name": "f", "toolUseId": "t1", "input": '{"a": 1}'}),
+            ("toolUseEvent", {"name": "f", "toolUseId": "t1", "stop": True}),
+            ("contextUsageEvent", {"contextUsagePercentage": 1.0}),
+        ]
+    )
+    ex = Exchange(id="k", started_at=0.0, client_dialect="anthropic", upstream_dialect="kiro")
+    ex.extra["upstream_options"] = {"thinking_tags": True}
+    ex.taped = [("upstream", 0.1, body[:77]), ("upstream", 0.2, body[77:]), ("upstream", 0.3, b"")]
+    reading = read(settled_copy(ex), requests=False)
+    up = reading.upstream
+    assert up is not None and up.problems == [] and up.incomplete is None
+    assert up.response is not None and up.response.stop_reason == "tool_use"
+    kinds = [type(p).__name__ for p in up.response.content]
+    assert kinds == ["ThinkingPart", "TextPart", "ToolCallPart"]
+    assert [len(t.ir) > 0 for t in up.events] == [True, False, True, False]
