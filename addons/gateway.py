@@ -7,6 +7,7 @@ observers (console, OpenTelemetry, message log) look at it. The Gateway fills in
 while something records or looks at them.
 """
 
+from addons.banner import Banner
 from addons.gateway_hooks import Gateway, Recording
 from addons.observe.console import Console
 from addons.observe.hub import Observers
@@ -14,6 +15,7 @@ from addons.observe.messagelog import MessageLogger
 from addons.observe.telemetry import Telemetry
 from addons.observe.web_views import WebViews
 from addons.recorder_hooks import Recorder, Refusal
+from addons.startup import StartupCheck
 from recorder.codecs.responses_history import StoredConversations, Turn
 
 
@@ -44,9 +46,12 @@ class _Takers:
 recorder = Recorder()
 observers = Observers()
 takers: Recording = _Takers(recorder, observers)
+gateway = Gateway(takers)
 addons = [
-    Gateway(takers),
+    StartupCheck(),  # first: unknown options of ours stop the gateway before anything starts
+    gateway,
     recorder,
+    Banner(gateway, recorder),  # after both: what is in effect, once they are configured
     Console(observers),
     Telemetry(observers),
     MessageLogger(observers),

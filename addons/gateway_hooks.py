@@ -26,7 +26,7 @@ import logging
 from typing import Any, Protocol
 
 import httpx
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, http
 
 from addons.flow_state import FlowState
 from addons.metadata import FLOW_STATE
@@ -38,6 +38,7 @@ from addons.request.proxy_auth import ProxyGate
 from addons.request.stored import RecordedAnswers
 from addons.response import buffered, failures, stream
 from addons.response.replies import reply, reply_error
+from addons.startup import refuse
 from addons.upstream import retries
 from addons.upstream.cassette import CassetteUpstream, reopen
 from addons.upstream.fault_proxy import FaultProxy
@@ -93,10 +94,10 @@ class Gateway:
             backend = default_backend(o, self.cassette)
             self.router = routing.build_router(config, backend, o.backend_options)
         except (ConfigError, ValueError) as e:
-            raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
+            refuse(str(e), e)
         host = ctx.options.listen_host
         if host not in LOOPBACK and host != "" and not self.opts.key and not self.opts.allow_remote:
-            raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
+            refuse(
                 f"refusing to listen on {host!r} without gateway_key: anyone who can reach it "
                 "could use your upstream credentials. Set gateway_key or gateway_allow_remote=true."
             )

@@ -47,10 +47,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, http
 from mitmproxy.addonmanager import Loader
 
 from addons.metadata import DELIVERED, EXCHANGE, RECORDED
+from addons.startup import refuse
 from recorder import dialects, ir, secrets
 from recorder.codecs.responses_history import StoredConversations, Turn
 from recorder.exchange import (
@@ -120,7 +121,7 @@ class Recorder:
                 try:
                     self._open_cassette(ctx.options.recorder_cassette)
                 except (CassetteError, OSError) as e:
-                    raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
+                    refuse(str(e), e)
         if not {"recorder_db", "recorder_flush_ms", "recorder_redact"} & updated:
             return  # (the writer process reads the deny-list's extension when it starts)
         self._close()
@@ -128,7 +129,8 @@ class Recorder:
             try:
                 self._open(ctx.options.recorder_db, ctx.options.recorder_flush_ms / 1000)
             except StoreError as e:
-                raise exceptions.OptionsError(str(e)) from e  # type: ignore[no-untyped-call]
+                self._close_cassette()  # a start that fails here ends the process
+                refuse(str(e), e)
 
     @property
     def recording(self) -> bool:
@@ -208,7 +210,7 @@ class Recorder:
         )
         self.writer = writer.start()
         self.db = path
-        log.info(f"tapegate: recording to {path} (queries: 127.0.0.1:{writer.query_port})")
+        log.debug(f"tapegate: recording to {path} (queries: 127.0.0.1:{writer.query_port})")
 
     def _close(self) -> None:
         if self.writer is not None:
@@ -230,7 +232,7 @@ class Recorder:
             on_error=self._writer_failed,
             world_readable=ctx.options.recorder_cassette_world_readable,
         ).start()
-        log.info(f"tapegate: recording into cassette {directory}")
+        log.debug(f"tapegate: recording into cassette {directory}")
 
     def _close_cassette(self) -> None:
         if self.cassette is not None:

@@ -255,7 +255,8 @@ def parse_config(raw: Any, source: str = "<config>") -> GatewayConfig:
         problems = []
         for err in e.errors():
             place = _place(err["loc"])
-            problems.append(f"{source}: {place}: {err['msg']}")
+            msg = err["msg"].removeprefix("Value error, ")  # pydantic's wrapping of a ValueError
+            problems.append(f"{source}: {place}: {msg}")
         raise ConfigError("\n".join(problems)) from None
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from mitmproxy import ctx, exceptions
+from mitmproxy import ctx
 
 from addons.observe.hub import Observers
+from addons.startup import refuse
 from recorder.observe.console import Detail
 from recorder.observe.sinks import ConsoleConfig
 
@@ -46,7 +47,7 @@ class Console:
         mode, detail = ctx.options.gateway_console, ctx.options.console_detail
         details = [d.value for d in Detail]
         if mode not in MODES or detail not in details:
-            raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
+            refuse(
                 f"gateway_console must be one of {', '.join(MODES)} and console_detail one of "
                 f"{', '.join(details)}"
             )

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mitmproxy import ctx, exceptions
+from mitmproxy import ctx
 
 from addons.observe.hub import Observers
+from addons.startup import refuse
 from recorder.observe.messagelog import LogConfig
 
 OPTIONS = ("messagelog", "messagelog_by_session", "messagelog_max_mb", "messagelog_keep",
@@ -44,9 +45,7 @@ class MessageLogger:
             return
         o = ctx.options
         if o.messagelog_max_mb <= 0 or o.messagelog_keep < 0:
-            raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
-                "messagelog_max_mb must be more than 0 and messagelog_keep not negative"
-            )
+            refuse("messagelog_max_mb must be more than 0 and messagelog_keep not negative")
         cfg = None
         if o.messagelog:
             cfg = LogConfig(

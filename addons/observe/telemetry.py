@@ -12,10 +12,11 @@ import logging
 import time
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, http
 
 from addons.metadata import EXCHANGE
 from addons.observe.hub import Observers
+from addons.startup import refuse
 from recorder.errors import ConfigError
 from recorder.exchange import Exchange
 from recorder.observe import otel
@@ -48,7 +49,7 @@ class Telemetry:
         try:
             cfg = otel.config(ctx.options.otel_endpoint, ctx.options.otel_content)
         except ConfigError as e:
-            raise exceptions.OptionsError(str(e)) from None  # type: ignore[no-untyped-call]
+            refuse(str(e), e)
         self.starter = TraceStarter() if cfg is not None else None
         self.hub.want_otel(cfg)
 

@@ -126,6 +126,9 @@ class CassetteBackend:
     dialect: Dialect | None
     key_env: str | None = None  # gateway_upstream_key_env applies to a cassette too
 
+    def label(self) -> str:
+        return f"cassette {self.cassette.directory}"
+
     def endpoint(self) -> Upstream | None:
         return self.cassette.endpoint
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -109,7 +110,7 @@ class StoreWriter:
         try:
             self._con = duckdb.connect(self.path)
         except duckdb.IOException as e:
-            raise StoreError(f"cannot open {self.path} for recording: {e}") from e
+            raise StoreError(open_failure(self.path, str(e))) from e
         if self.threads is not None:
             self._con.execute(f"SET threads = {int(self.threads)}")
         if self.memory_limit is not None:
@@ -332,3 +333,18 @@ class StoreWriter:
 
 def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"[:500]
+
+
+_HOLDER = re.compile(r"Could not set lock on file .*\(PID (\d+)\)")
+
+
+def open_failure(path: str, why: str) -> str:
+    """Why ``path`` cannot be recorded to, in one line: DuckDB lets one process write a file,
+    and the usual holder is another gateway recording there."""
+    held = _HOLDER.search(why)
+    if held is None:
+        return f"cannot open {path} for recording: {why}"
+    return (
+        f"cannot record to {path}: process {held[1]} has it open (another gateway recording "
+        "there?): stop it, or record elsewhere with --set recorder_db=OTHER.duckdb"
+    )

@@ -46,8 +46,12 @@ def test_a_file_it_cannot_open_fails_at_start(tmp_path):
     holder = duckdb.connect(str(db))  # another connection in this process: still a lock
     try:
         other = WriterProcess(db)
-        with pytest.raises(StoreError):
+        with pytest.raises(StoreError) as caught:
             other.start()
+        # One line that names the holder and the way out, not DuckDB's paragraph.
+        message = str(caught.value)
+        assert f"process {os.getpid()} has it open" in message
+        assert "recorder_db=" in message and "\n" not in message
     finally:
         holder.close()
 

@@ -1,0 +1,76 @@
+"""Start-up mistakes in one line: unknown options of ours, and option errors while starting.
+
+mitmproxy keeps a ``--set`` it does not know for an addon that may declare it later and never
+complains, so ``gateway_upstrem=URL`` would silently send prompts to the vendors' APIs: an unknown
+option that this project would own (one of its prefixes, or close to one of its options) stops
+the gateway. And an ``OptionsError`` raised by ``configure()`` while mitmproxy starts is logged
+with a traceback, followed by "proxy listening at ..." before mitmproxy exits: :func:`refuse`
+says the mistake in one line and exits at once instead (``termlog_verbosity=debug`` adds the
+traceback). After start (an option changed in mitmweb), it raises ``OptionsError`` as usual:
+mitmproxy reports it and keeps the previous value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Collection, Iterable
+from typing import Any, NoReturn
+
+from mitmproxy import ctx, exceptions
+
+logger = logging.getLogger("tapegate")
+
+# Options this project declares start with one of these: a --set with such a name that nobody
+# declared is a typo of ours, never another addon's option.
+OWN_PREFIXES = ("gateway_", "recorder_", "console_", "otel_", "messagelog", "claude_cli_", "kiro_")
+STARTUP_EXIT = 2  # a usage mistake, as for the recorder command
+
+
+def unknown_option(given: Iterable[str], known: Collection[str]) -> str | None:
+    """Why the options ``given`` but declared by no addon stop the gateway (None: none is
+    ours). Ours: one of our prefixes, or close to one of our declared options."""
+    ours = sorted(k for k in known if k.startswith(OWN_PREFIXES))
+    for name in sorted(given):
+        close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75)
+        if not name.startswith(OWN_PREFIXES) and not close:
+            continue  # another addon's (loaded later), or mitmproxy's business
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return f"unknown option {name}{hint} (mitmdump -s addons/gateway.py --options lists all)"
+    return None
+
+
+class StartupCheck:
+    """First in the gateway's addon list: checks the options nobody declared, and knows whether
+    mitmproxy is still starting."""
+
+    starting = True
+
+    def configure(self, updated: set[str]) -> None:
+        known = ctx.options.keys()  # type: ignore[no-untyped-call]
+        message = unknown_option(ctx.options.deferred, known)
+        if message is not None:
+            refuse(message)
+
+    def running(self) -> None:
+        StartupCheck.starting = False
+
+    def done(self) -> None:
+        StartupCheck.starting = True
+
+
+def refuse(message: str, cause: BaseException | None = None) -> NoReturn:
+    """An unusable option: while mitmdump/mitmweb start, one line and exit; later, or outside
+    them (tests), an ``OptionsError``."""
+    if StartupCheck.starting and _checks_startup(ctx.master):
+        logger.error(f"tapegate: {message}")
+        if cause is not None:
+            logger.debug("the cause:", exc_info=cause)
+        raise SystemExit(STARTUP_EXIT)
+    raise exceptions.OptionsError(message) from None  # type: ignore[no-untyped-call]
+
+
+def _checks_startup(master: Any) -> bool:
+    """mitmdump and mitmweb exit on an error logged while they start (their errorcheck addon);
+    other masters (the test context) do not."""
+    return master.addons.get("errorcheck") is not None

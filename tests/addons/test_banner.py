@@ -1,0 +1,77 @@
+"""The start-up block says where requests go, where they are recorded and who may send them."""
+
+from __future__ import annotations
+
+import pytest
+
+from addons.banner import InEffect, lines
+from recorder import routing
+from recorder.backends import RemoteBackend
+
+
+def state(router: routing.Router, **kw: object) -> InEffect:
+    base: dict[str, object] = {
+        "listen": "http://127.0.0.1:8080",
+        "router": router,
+        "config": None,
+        "gateway_key": False,
+        "allow_remote": False,
+        "recording": ("traffic.duckdb",),
+    }
+    return InEffect(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_nothing_configured_says_the_vendors_get_the_clients_key() -> None:
+    text = "\n".join(lines(state(routing.Router())))
+    assert text.splitlines()[0] == "tapegate gateway on http://127.0.0.1:8080"
+    assert "each client's vendor API, with the client's own key" in text
+    assert "anthropic -> https://api.anthropic.com" in text
+    assert "recording  traffic.duckdb" in text
+    assert "clients    any on this machine (no gateway_key)" in text
+
+
+def test_the_upstream_its_dialect_and_where_its_key_comes_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TAPEGATE_BANNER_KEY", "sk-secret-value")
+    backend = RemoteBackend.at("http://127.0.0.1:11434/v1", "openai", "TAPEGATE_BANNER_KEY")
+    router = routing.build_router(None, backend)
+    text = "\n".join(lines(state(router, recording=(), gateway_key=True)))
+    assert "upstream   http://127.0.0.1:11434/v1 (openai; key from $TAPEGATE_BANNER_KEY)" in text
+    assert "sk-secret-value" not in text
+    assert "recording  off" in text
+    assert "must present gateway_key" in text
+    assert "vendor" not in text
+
+
+def test_routes_are_listed_in_order_and_an_unset_key_variable_is_flagged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TAPEGATE_UNSET_KEY_3", raising=False)
+    config = routing.parse_config(
+        {
+            "aliases": {"claude-*": "qwen3:8b"},
+            "routes": [
+                {
+                    "name": "local",
+                    "match": {"model": "qwen3*"},
+                    "upstream": "http://127.0.0.1:11434/v1",
+                    "api": "openai",
+                    "key_env": "TAPEGATE_UNSET_KEY_3",
+                },
+                {"upstream": "https://api.anthropic.com", "match": {"client": "anthropic"}},
+            ],
+        }  # fmt: skip
+    )
+    router = routing.build_router(config, None)
+    out = lines(state(router, config="routes.yaml"))
+    assert out[1] == "  routes     routes.yaml: 2 routes, 1 model alias"
+    assert out[2] == (
+        "    local (model qwen3*) -> http://127.0.0.1:11434/v1 (openai; $TAPEGATE_UNSET_KEY_3 "
+        "is NOT SET: the client's key is passed on)"
+    )
+    assert out[3] == (
+        "    route1 (client anthropic) -> https://api.anthropic.com (the client's dialect; "
+        "the client's key)"
+    )
+    assert out[4].startswith("  upstream   else: each client's vendor API")

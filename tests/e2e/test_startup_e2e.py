@@ -1,0 +1,64 @@
+"""The real gateway's start as a user sees it: a mistake is one line and a non-zero exit before
+anything listens; a good start says what is in effect."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from fakes.procs import BIN, REPO, free_port, start_service
+from tests.e2e.conftest import GATEWAY_ADDON
+
+STARTUP_EXIT = 2
+
+
+def mitmdump(tmp_path: Path, *sets: str, db: str = "") -> list[str]:
+    argv = [str(BIN / "mitmdump"), "-s", str(GATEWAY_ADDON), "-p", str(free_port())]
+    for s in [f"recorder_db={db}", *sets]:
+        argv += ["--set", s]
+    return argv
+
+
+def fails_at_start(tmp_path: Path, *sets: str, db: str = "") -> str:
+    done = subprocess.run(
+        mitmdump(tmp_path, *sets, db=db), cwd=tmp_path, capture_output=True, text=True,
+        timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == STARTUP_EXIT, out
+    assert "Traceback" not in out and "listening" not in out, out
+    problem = [line for line in out.splitlines() if "Loading script" not in line]
+    assert len(problem) == 1, out
+    return problem[0]
+
+
+def test_a_mistyped_option_stops_the_gateway_naming_the_right_one(tmp_path: Path) -> None:
+    line = fails_at_start(tmp_path, "gateway_upstrem=http://127.0.0.1:9/v1")
+    assert "unknown option gateway_upstrem; did you mean gateway_upstream?" in line
+
+
+def test_a_bad_routes_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text("routes:\n  - name: x\n    upstream: nope\n")
+    line = fails_at_start(tmp_path, "gateway_config=routes.yaml")
+    assert line.endswith(
+        "tapegate: routes.yaml: routes[0].upstream: upstream must be an http(s) URL with a "
+        "host, got 'nope'"
+    )
+
+
+def test_a_second_gateway_on_the_same_database_is_one_line(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.duckdb")
+    port = free_port()
+    argv = [str(BIN / "mitmdump"), "-s", str(GATEWAY_ADDON), "-p", str(port),
+            "--listen-host", "127.0.0.1", "--set", f"recorder_db={db}"]  # fmt: skip
+    first = start_service("first", argv, port=port, log_dir=tmp_path, cwd=REPO)
+    try:
+        line = fails_at_start(tmp_path, db=db)
+        assert f"cannot record to {db}: process" in line
+        assert "another gateway recording there?" in line
+    finally:
+        first.stop()
+    log = first.log.read_text()
+    assert "tapegate gateway on http://127.0.0.1:" in log
+    assert f"  recording  {db}" in log
+    assert "each client's vendor API, with the client's own key" in log
