@@ -1,10 +1,10 @@
 """What each event of a recorded stream means, asked of the dialect's own codec.
 
-The fault injector never compares dialect names: it decodes the stream with the dialect's
-:class:`StreamDecoder` to learn what each event carries (message start, a block opening, tool
-argument fragments, usage, the stop reason, the end marker) and asks the dialect's
-:class:`StreamEncoder`, brought to the same point of the stream, what an error looks like there.
-So a new dialect gets realistic faults from its codec alone.
+The fault injector never compares dialect names: it reads the stream with the dialect's
+stream decoder only (:class:`EventReader`) to learn what each event carries (message start, a
+block opening, tool argument fragments, usage, the stop reason), and asks the codec what ends a
+stream (``is_terminal``: the end marker drop-done leaves out) and what its mid-stream error looks
+like (``error_event``). So a new dialect gets realistic faults from its codec alone.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from recorder.faults.units import split_blocks
 from recorder.sse import SseEvent, SseParser, encode_text
 
 __all__ = [
-    "DialectProbe",
     "EventInfo",
+    "EventReader",
     "FaultPoint",
     "describe",
     "end_markers",
@@ -31,8 +31,9 @@ __all__ = [
 ]
 
 
-class DialectProbe:
-    """Follows one stream of ``dialect`` block by block through its codec's decoder."""
+class EventReader:
+    """Reads one stream of ``dialect`` block by block through its codec's stream decoder (no
+    encoder: nothing is written, and a recording the encoder would refuse is still read)."""
 
     def __init__(self, dialect: ir.Dialect) -> None:
         self.dialect = dialect
@@ -81,12 +82,12 @@ class EventInfo:
 
 def describe(data: bytes, dialect: ir.Dialect) -> list[EventInfo]:
     """Every event of a whole recorded stream with its meaning in the IR."""
-    probe = DialectProbe(dialect)
+    reader = EventReader(dialect)
     out: list[EventInfo] = []
     start = 0
     for n, end in enumerate(split_blocks(data), 1):
-        wire, meaning = probe.push(data[start:end])
-        terminal = bool(wire) and all(probe.is_terminal(ev) for ev in wire)
+        wire, meaning = reader.push(data[start:end])
+        terminal = bool(wire) and all(reader.is_terminal(ev) for ev in wire)
         out.append(EventInfo(n, end, _label(wire), meaning, terminal))
         start = end
     return out

@@ -1,5 +1,6 @@
-"""Upstream chaos through the gateway: ``gateway_fault`` against a cassette upstream of the other
-dialect, for each fault and each client dialect, judged by the client's official SDK.
+"""Upstream chaos through the gateway: ``gateway_fault`` against a cassette upstream of another
+dialect, for each fault and each client dialect (and with the Responses API as the upstream too),
+judged by the client's official SDK.
 
 What the client must get is decided by an oracle that needs no table of dialects: the same
 fault applied offline to the recorded upstream stream (recorder.faults.apply), run through the
@@ -44,10 +45,19 @@ ALL_FAULTS = [
 FAULTS = ALL_FAULTS if LONG else CI_FAULTS
 
 
+Run = Callable[[str, dict[str, Any], dict[str, str]], str]  # (url, body, headers) -> text
+
+
 @dataclass(frozen=True)
 class Client:
-    cassette: str  # recorded with this client against an upstream of the other dialect
-    run: Callable[[str, dict[str, Any], dict[str, str]], str]  # (url, body, headers) -> text
+    cassette: str  # recorded with this client against an upstream of another dialect
+    run: Run
+
+    @property
+    def dialect(self) -> ir.Dialect:
+        d = load(ROOT / self.cassette).interactions[0].client_dialect
+        assert d is not None
+        return d  # type: ignore[return-value]
 
 
 def _claude(url: str, body: dict[str, Any], headers: dict[str, str]) -> str:
@@ -71,23 +81,43 @@ def _gpt(url: str, body: dict[str, Any], headers: dict[str, str]) -> str:
     return text
 
 
+def _codex(url: str, body: dict[str, Any], headers: dict[str, str]) -> str:
+    """A Responses client reads a stream to its one terminal event: response.completed is the
+    answer, response.failed (or incomplete) the dialect's error."""
+    c = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, default_headers=headers)
+    kw = {k: v for k, v in body.items() if k != "stream"}
+    events = list(c.responses.create(**kw, stream=True))
+    ends = [e for e in events if e.type in _RESPONSES_TERMINAL]
+    assert len(ends) == 1 and ends[0] is events[-1], f"{len(ends)} terminal events, not 1, last"
+    final = ends[0].response
+    assert final.status == "completed", f"{ends[0].type}: {final.error}"
+    text: str = final.output_text
+    return text
+
+
+_RESPONSES_TERMINAL = {"response.completed", "response.failed", "response.incomplete"}
+
+# Keyed by the cassette's direction: the client of each dialect against an upstream of another,
+# and the Responses API as the upstream (its error event and end marker are faulted then).
 CLIENTS = {
-    "anthropic": Client("a2o-stream-text", _claude),
-    "openai": Client("o2a-stream-text", _gpt),
+    "a2o": Client("a2o-stream-text", _claude),
+    "o2a": Client("o2a-stream-text", _gpt),
+    "r2a": Client("r2a-stream-text", _codex),
+    "a2r": Client("a2r-stream-text", _claude),
 }
 
 
-def _recorded_text(client: str, cassette: str) -> str:
+def _recorded_text(client: ir.Dialect, cassette: str) -> str:
     """The answer's text as the client leg of the recording has it."""
     rec = load(ROOT / cassette).interactions[0].client
     assert rec is not None and rec.response is not None and rec.response.stream is not None
     p = SseParser()
     events = p.feed(rec.response.stream.data) + p.close()
-    dec = codec(client).stream_decoder(Context(client, client))  # type: ignore[arg-type]
+    dec = codec(client).stream_decoder(Context(client, client))
     return "".join(m.text for ev in events for m in dec.push(ev) if isinstance(m, ir.TextDelta))
 
 
-def _expect_error(client: str, cassette: str, spec: str) -> bool:
+def _expect_error(client: ir.Dialect, cassette: str, spec: str) -> bool:
     """Does the gateway's translator fail on this fault (so must the client)?"""
     fault = parse(spec)
     if fault.status is not None or any(isinstance(f, Reset) for f in fault.faults):
@@ -114,20 +144,20 @@ def _body(cassette: str) -> dict[str, Any]:
 def chaos(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, gateway.Gateway]]:
-    """One gateway per client dialect, its upstream a cassette of the other dialect; each
-    request picks its fault (gateway_fault_header), so one gateway serves every fault."""
-    client: str = request.param
+    """One gateway per direction, its upstream a cassette of another dialect; each request picks
+    its fault (gateway_fault_header), so one gateway serves every fault."""
+    direction: str = request.param
     g = gateway.start(
-        tmp_path_factory.mktemp(f"chaos-{client}"),
+        tmp_path_factory.mktemp(f"chaos-{direction}"),
         [
-            f"gateway_upstream={ROOT / CLIENTS[client].cassette}",
+            f"gateway_upstream={ROOT / CLIENTS[direction].cassette}",
             "gateway_fault_header=true",
             "gateway_retries=1",
             "gateway_retry_max_wait=0.2",
             "gateway_retry_backoff=0.05",
         ],  # fmt: skip
     )
-    yield client, g
+    yield direction, g
     assert not g.crashes(), g.crashes()[0]
     g.stop()
 
@@ -143,8 +173,9 @@ def _outcome(c: Client, url: str, body: dict[str, Any], spec: str | None) -> tup
 
 @pytest.mark.parametrize("spec", FAULTS)
 def test_upstream_fault_through_the_gateway(chaos: tuple[str, gateway.Gateway], spec: str) -> None:
-    client, g = chaos
-    c = CLIENTS[client]
+    direction, g = chaos
+    c = CLIENTS[direction]
+    client = c.dialect
     body = _body(c.cassette)
     assert not _expect_error(client, c.cassette, "stall@0:0")  # the oracle sees a clean run
     got, detail = _outcome(c, g.url, body, spec)
@@ -167,7 +198,7 @@ def test_every_fault_is_recorded_on_its_exchange(chaos: tuple[str, gateway.Gatew
 
 def test_gateway_fault_for_one_model_only(tmp_path: Path) -> None:
     """``--set gateway_fault=SPEC`` with ``gateway_fault_only``: the fixed interface."""
-    c = CLIENTS["anthropic"]
+    c = CLIENTS["a2o"]
     routes = tmp_path / "routes.yaml"
     routes.write_text('aliases:\n  "broken-*": claude-sonnet-5\n')  # same upstream request
     g = gateway.start(
@@ -183,7 +214,7 @@ def test_gateway_fault_for_one_model_only(tmp_path: Path) -> None:
         body = _body(c.cassette)
         assert _outcome(c, g.url, body, None) == (
             "complete",
-            _recorded_text("anthropic", c.cassette),
+            _recorded_text(c.dialect, c.cassette),
         )
         got, err = _outcome(c, g.url, {**body, "model": "broken-1"}, None)
         assert got == "error" and "overloaded_error" in str(err)

@@ -1,5 +1,5 @@
 """Crash safety: ``kill -9`` of the gateway at a random point under streaming load, again and
-again on one database (3 times in CI, 20 with TAPEGATE_LONG=1). After every kill the database
+again on one database (twice in CI, 20 times with TAPEGATE_LONG=1). After every kill the database
 opens, and it holds every exchange a client saw complete more than one flush interval before the
 kill (the writer process sees its pipe end, commits what crossed it, and leaves)."""
 

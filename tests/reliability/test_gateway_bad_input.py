@@ -27,6 +27,8 @@ MAX_BODY = 1 << 20
 class Endpoint:
     path: str
     body: dict[str, Any]  # a valid request
+    content: tuple[str | int, ...]  # where the first message's content is
+    must_refuse: tuple[str, ...]  # wrong types in the fields the gateway reads: a 400
 
 
 MSG = [{"role": "user", "content": "Say hello."}]
@@ -38,6 +40,8 @@ ENDPOINTS = {
          "system": [{"type": "text", "text": "Be brief."}], "temperature": 0.5,
          "tools": [{"name": "get_weather", "description": "d", "input_schema": SCHEMA}],
          "tool_choice": {"type": "auto"}, "metadata": {"user_id": "u"}},
+        ("messages", 0, "content"),
+        ("messages=7", 'messages="text"', "messages.0=7"),
     ),
     "openai": Endpoint(
         "/v1/chat/completions",
@@ -46,6 +50,17 @@ ENDPOINTS = {
          "tools": [{"type": "function",
                     "function": {"name": "get_weather", "parameters": SCHEMA}}],
          "tool_choice": "auto", "stream_options": {"include_usage": True}},
+        ("messages", 0, "content"),
+        ("messages=7", 'messages="text"', "messages.0=7"),
+    ),
+    "responses": Endpoint(
+        "/v1/responses",
+        {"model": "gpt-5-mini", "max_output_tokens": 16, "input": MSG, "stream": False,
+         "instructions": "Be brief.", "temperature": 0.5, "store": False,
+         "tools": [{"type": "function", "name": "get_weather", "parameters": SCHEMA}],
+         "tool_choice": "auto", "reasoning": {"effort": "low"}, "metadata": {"user_id": "u"}},
+        ("input", 0, "content"),
+        ("input=7", "input.0=7", "tools=7"),
     ),
 }  # fmt: skip
 
@@ -156,7 +171,7 @@ def _cases(ep: Endpoint) -> Iterator[tuple[str, str, str, bytes]]:
     )
     lone = json.dumps(translated).replace("Say hello.", "\\ud800 lone").encode()
     yield "lone surrogate", "POST", ep.path, lone
-    unknown = _with(translated, ("messages", 0, "content"), [{"type": "x_unknown_block", "x": 1}])
+    unknown = _with(translated, ep.content, [{"type": "x_unknown_block", "x": 1}])
     yield "unknown block type", "POST", ep.path, json.dumps(unknown).encode()
     for path in _paths(translated):
         current: Any = translated
@@ -193,7 +208,7 @@ def test_bad_client_input_is_answered_in_dialect_and_recorded(
     # what the gateway has to parse and refuses gets a fitting status
     status = {s.what: s.status for s in sent}
     for what in ("invalid JSON", "empty body", "JSON []", "invalid UTF-8", "deep nesting",
-                 "messages=7", 'messages="text"', "messages.0=7"):  # fmt: skip
+                 *ep.must_refuse):  # fmt: skip
         assert status[what] == 400, (what, status[what])
     assert status["huge body"] == 413
     for what in ("GET", "PUT", "DELETE", "PATCH"):
