@@ -23,12 +23,21 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 import httpx
 from mitmproxy import ctx, http
 
-from addons.flow_state import FlowState
+from addons.flow_state import (
+    Answered,
+    Done,
+    FlowState,
+    Renewing,
+    Retrying,
+    Sent,
+    StreamClosed,
+    Streaming,
+)
 from addons.metadata import FLOW_STATE
 from addons.options import GatewayOptions, declare, default_backend, read_options
 from addons.recorder_hooks import Refusal
@@ -188,7 +197,7 @@ class Gateway:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         st = flow.metadata.get(FLOW_STATE)
-        if st is None or st.local:
+        if st is None or isinstance(st.phase, Answered):
             return
         try:
             stream.on_headers(flow, st, self.opts.policy)
@@ -201,25 +210,30 @@ class Gateway:
             return
         try:
             st.cancel_timer()
-            if st.local:
-                pass
-            elif st.translator is not None:
-                stream.finish_stream(flow, st)
-            elif (st.retry or st.renew) and self._refused(flow, st):
-                pass
-            elif st.renew:
-                await retries.renew(flow, st, self._client(), self.opts.policy)
-            elif st.retry:
-                await retries.retry(flow, st, self._client(), self.opts.policy)
-            else:
-                buffered.finish_buffered(flow, st)
+            phase = st.phase
+            match phase:
+                case Answered() | Done():
+                    pass
+                case Streaming() | StreamClosed():
+                    stream.finish_stream(flow, st)
+                case Renewing():
+                    if not self._refused(flow, st):
+                        await retries.renew(flow, st, self._client(), self.opts.policy)
+                case Retrying():
+                    if not self._refused(flow, st):
+                        await retries.retry(flow, st, self._client(), self.opts.policy)
+                case Sent():
+                    buffered.finish_buffered(flow, st)
+                case _:
+                    assert_never(phase)
         except Exception as e:  # noqa: BLE001
             logger.exception("gateway: response failed")
-            if st.translator is None:
+            if not isinstance(st.phase, Streaming | StreamClosed):
                 reply_error(flow, st, "api_error", f"gateway error: {type(e).__name__}: {e}")
         st.finish(flow)
 
     def _client(self) -> httpx.AsyncClient:
+        """The client of the retry and renewal paths, made on first use."""
         if self.http is None:
             self.http = httpx.AsyncClient(trust_env=False)
         return self.http

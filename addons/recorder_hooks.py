@@ -65,7 +65,6 @@ from recorder.exchange import (
 )
 from recorder.sse import SseParser
 from recorder.store import StoreError
-from recorder.store.conversation import guess_dialect, load_json, reply_from
 from recorder.store.lookup import find_turn
 from recorder.store.query_server import remote_query
 from recorder.store.results import QueryResult
@@ -319,12 +318,14 @@ def refusal(flow: http.HTTPFlow, refused: Refusal) -> http.Response:
 
 
 def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
-    """A pass-through Exchange from the flow alone: both legs equal, events parsed from the body."""
+    """A pass-through Exchange from the flow alone: both legs equal, events parsed from the body
+    (its answer is read by the sinks, :func:`recorder.summary.settle`)."""
     req, resp = flow.request, flow.response
     started = req.timestamp_start
     body = req.get_content(strict=False)
-    req_json = load_json(body)
-    dialect = guess_dialect(req.path, req_json)
+    req_json = _json(body)
+    spec = dialects.recorded(req.host, req.path.split("?", 1)[0])
+    dialect = spec.name if spec is not None else None
     leg = HttpRequest(
         req.method, redact_url(req.url), redact_headers(_header_pairs(req.headers)), body
     )
@@ -350,20 +351,20 @@ def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
             ex.t_end = resp.timestamp_end - started
         is_sse = "text/event-stream" in resp.headers.get("content-type", "")
         ex.stream = ex.stream or is_sse
-        resp_json = None
         if is_sse and resp_body:
             ex.events = _events(resp_body, ex.t_end or ex.t_upstream_first_byte)
-        else:
-            resp_json = load_json(resp_body)
-        reply = reply_from(dialect, resp_json, ex.events)
-        if reply is not None:
-            ex.model_answered, ex.usage = reply.model, reply.usage
-            ex.stop_reason, ex.error = reply.stop_reason, reply.error
     if flow.error is not None:
         ex.error = flow.error.msg
     if ex.t_end is None:
         ex.t_end = time.time() - started
     return ex
+
+
+def _json(raw: bytes | None) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def _header_pairs(headers: http.Headers) -> list[tuple[str, str]]:

@@ -192,6 +192,20 @@ def for_path(path: str) -> DialectEntry | None:
     return None
 
 
+def recorded(host: str, path: str) -> DialectEntry | None:
+    """The dialect of traffic the recorder saw without the gateway: by its vendor host, else
+    by an endpoint path (prefixed or not) of any dialect."""
+    found = _BY_HOST.get(host)
+    if found is not None:
+        return found
+    for e in ENTRIES:
+        if path.endswith(e.chat_path) or (
+            e.count_tokens_path is not None and path.endswith(e.count_tokens_path)
+        ):
+            return e
+    return None
+
+
 def for_host(host: str) -> DialectEntry | None:
     """The dialect of a vendor API host (explicit-proxy traffic)."""
     return _BY_HOST.get(host)

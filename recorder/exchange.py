@@ -63,7 +63,7 @@ class RecordedChunk:
 class Exchange:
     id: str
     started_at: float
-    client_dialect: str | None = None  # "anthropic" | "openai" | None for unknown traffic
+    client_dialect: str | None = None  # a name of recorder.dialects; None for unknown traffic
     upstream_dialect: str | None = None
     route: str | None = None
     session_id: str | None = None
@@ -87,6 +87,9 @@ class Exchange:
     extra: dict[str, Any] = field(default_factory=dict)
     # A stream as taped live: (leg, t, bytes) in order, until untape() makes chunks and events.
     taped: list[tuple[Leg, float, bytes]] | None = None
+    # The client leg's answer as IR, read once by recorder.summary.settle (not stored: the
+    # tool_calls rows come from it).
+    answer: ir.Response | None = None
 
 
 class EventTape:

@@ -1,7 +1,8 @@
 """Render recorded exchanges as a readable conversation in the terminal (rich). Pure.
 
-Reads what the client saw: the client request body and the client response (its body, or its
-SSE events reassembled). A session shows each turn's new messages only: a stateless client
+Reads what the client saw, through the client dialect's codec
+(:func:`recorder.observe.reading.read_leg`): the request and the answer (its body, or its SSE
+events added up) as IR. A session shows each turn's new messages only: a stateless client
 re-sends the whole history every turn, and reading it N times helps nobody.
 """
 
@@ -19,14 +20,8 @@ from rich.text import Text
 
 from recorder import dialects, ir
 from recorder.exchange import Exchange
-from recorder.store.conversation import (
-    Message,
-    Part,
-    guess_dialect,
-    load_json,
-    reply_from,
-    request_messages,
-)
+from recorder.observe.reading import LegReading, read_leg
+from recorder.summary import error_text
 
 ROLE_STYLE = {"system": "magenta", "user": "green", "assistant": "cyan", "tool": "yellow"}
 
@@ -34,37 +29,43 @@ ROLE_STYLE = {"system": "magenta", "user": "green", "assistant": "cyan", "tool":
 def render_exchanges(exchanges: Iterable[Exchange], limit: int | None = 1000) -> RenderableType:
     """One exchange, or the exchanges of a session in order (only new messages after the first)."""
     out: list[RenderableType] = []
-    previous: list[Message] | None = None
+    previous: list[ir.Message] | None = None
     for ex in exchanges:
-        messages = _request(ex)
+        leg = read_leg(ex, "client")
+        messages = _request(leg)
         shown = _new_messages(previous, messages)
-        out.append(render_exchange(ex, shown, limit))
+        out.append(render_exchange(ex, shown, limit, leg))
         previous = messages
     return Group(*out)
 
 
 def render_exchange(
-    ex: Exchange, messages: list[Message] | None = None, limit: int | None = 1000
+    ex: Exchange,
+    messages: list[ir.Message] | None = None,
+    limit: int | None = 1000,
+    leg: LegReading | None = None,
 ) -> RenderableType:
-    messages = _request(ex) if messages is None else messages
+    """The client leg of ``ex`` as its codec reads it (``leg``: that reading, if made)."""
+    leg = leg if leg is not None else read_leg(ex, "client")
+    messages = _request(leg) if messages is None else messages
     body: list[RenderableType] = [
         Rule(Text(f"exchange {ex.id}", style="bold"), align="left", characters="─"),
         _summary(ex),
     ]
     body += [_message(m, limit) for m in messages]
-    resp = ex.client_response
-    resp_json = load_json(resp.body) if resp is not None else None
-    reply = reply_from(_dialect(ex), resp_json, ex.events)
-    if reply is not None and (reply.message.parts or not reply.error):
-        stop = ex.stop_reason or reply.stop_reason
-        body.append(_message(reply.message, limit, f"stop: {stop}" if stop else None))
-    usage = ex.usage or (reply.usage if reply is not None else None)
+    answer = leg.response
+    if answer is not None and (answer.content or leg.error is None):
+        stop = ex.stop_reason or answer.stop_reason
+        reply = ir.Message("assistant", answer.content)
+        body.append(_message(reply, limit, f"stop: {stop}" if stop else None))
+    usage = ex.usage or (answer.usage if answer is not None else None)
     if usage is not None:
         body.append(_line("usage", _usage(usage), "dim"))
     body += _upstream_leg(ex, limit)
     for note in ex.notes:
         body.append(_line("note", f"{note.path}: {note.reason}", "dim"))
-    errors = dict.fromkeys(e for e in (ex.error, reply.error if reply else None) if e)
+    answered = error_text(leg.error) if leg.error is not None else None
+    errors = dict.fromkeys(e for e in (ex.error, answered) if e)
     body += [_line("error", e, "bold red") for e in errors]
     return Group(*body)
 
@@ -101,7 +102,10 @@ def _upstream_leg(ex: Exchange, limit: int | None) -> list[RenderableType]:
 
 def _payload(data: str | None) -> str:
     """The payload part of a recorded frame's JSON view, compact."""
-    view = load_json(data)
+    try:
+        view = json.loads(data) if data else None
+    except ValueError:
+        view = None
     if isinstance(view, dict) and "payload" in view:
         return json.dumps(view["payload"], ensure_ascii=False, separators=(",", ":"))
     return data or ""
@@ -111,19 +115,18 @@ def _body_text(body: bytes | None) -> str:
     return (body or b"").decode("utf-8", "replace")
 
 
-def _dialect(ex: Exchange) -> str | None:
-    req = ex.client_request
-    return ex.client_dialect or guess_dialect(
-        req.url if req else None, load_json(req.body if req else None)
-    )
+def _request(leg: LegReading) -> list[ir.Message]:
+    """The conversation a request carries; its system prompt first, as role ``system``."""
+    req = leg.request
+    if req is None:
+        return []
+    system = [ir.Message("system", list(req.system))] if req.system else []
+    return system + req.messages
 
 
-def _request(ex: Exchange) -> list[Message]:
-    req = ex.client_request
-    return request_messages(_dialect(ex), load_json(req.body)) if req is not None else []
-
-
-def _new_messages(previous: list[Message] | None, messages: list[Message]) -> list[Message]:
+def _new_messages(
+    previous: list[ir.Message] | None, messages: list[ir.Message]
+) -> list[ir.Message]:
     """The messages after the previous turn's history and its reply, if this turn extends it."""
     if previous is None or len(messages) <= len(previous):
         return messages
@@ -143,36 +146,54 @@ def _summary(ex: Exchange) -> Text:
     return Text("  ".join(b for b in bits if b), style="dim")
 
 
-def _message(m: Message, limit: int | None, suffix: str | None = None) -> RenderableType:
+def _message(m: ir.Message, limit: int | None, suffix: str | None = None) -> RenderableType:
     head = Text(m.role, style=f"bold {ROLE_STYLE.get(m.role, 'white')}")
     if suffix:
         head.append(f"  ({suffix})", style="dim")
-    return Group(head, *(Padding(_part(p, limit), (0, 0, 0, 2)) for p in m.parts))
+    return Group(head, *(Padding(_part(p, limit), (0, 0, 0, 2)) for p in m.content))
 
 
-def _part(p: Part, limit: int | None) -> Text:
-    match p.kind:
-        case "text":
+def _part(p: ir.Part, limit: int | None) -> Text:
+    match p:
+        case ir.TextPart():
             return Text(_cut(p.text, limit))
-        case "thinking":
+        case ir.ThinkingPart():
             return Text("thinking: " + _cut(p.text, limit), style="dim italic")
-        case "tool_call":
+        case ir.RedactedThinkingPart():
+            return Text("thinking: [redacted thinking]", style="dim italic")
+        case ir.ToolCallPart():
             t = Text("▸ tool call ", style="yellow")
-            t.append(f"{p.name} ({p.call_id})", style="bold yellow")
-            t.append(" " + _cut(p.text, limit))
+            t.append(f"{p.name} ({p.id})", style="bold yellow")
+            t.append(" " + _cut(p.arguments, limit))
             return t
-        case "tool_result":
+        case ir.ToolResultPart():
             label = "◂ tool error " if p.is_error else "◂ tool result "
             t = Text(label, style="red" if p.is_error else "yellow")
-            t.append(f"({p.call_id}) ", style="bold")
-            t.append(_cut(p.text, limit))
+            t.append(f"({p.tool_call_id}) ", style="bold")
+            t.append(_cut("\n".join(_plain(c) for c in p.content), limit))
             return t
-        case "image":
-            return Text(f"[{p.name}]", style="dim")
-        case "other":
-            return Text(f"[other: {p.name}] " + _cut(p.text, limit), style="dim")
+        case ir.ImagePart():
+            return Text("[image]", style="dim")
+        case ir.DocumentPart():
+            return Text("[document]", style="dim")
+        case ir.OpaquePart():
+            data = json.dumps(p.data, ensure_ascii=False)
+            return Text(f"[other: {p.type}] " + _cut(data, limit), style="dim")
         case _:
-            assert_never(p.kind)
+            assert_never(p)
+
+
+def _plain(p: ir.TextPart | ir.ImagePart | ir.DocumentPart) -> str:
+    """A tool result's content as text (images and documents by name)."""
+    match p:
+        case ir.TextPart():
+            return p.text
+        case ir.ImagePart():
+            return "[image]"
+        case ir.DocumentPart():
+            return "[document]"
+        case _:
+            assert_never(p)
 
 
 def _cut(text: str, limit: int | None) -> str:

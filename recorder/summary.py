@@ -1,10 +1,15 @@
-"""What the recorder wants to know about a finished exchange, read cheaply from wire bodies and
-recorded events (no codec, no pydantic): the model that answered, usage, the stop reason in IR
-terms and an in-stream error. Pure.
+"""What the recorder wants to know about a finished exchange — the model that answered, usage,
+the stop reason, an in-stream error, and the answer itself (its tool calls fill the
+``tool_calls`` table) — read from the client leg through the client dialect's own codec, the
+reader the gateway translates with. No wire format is read anywhere else. Pure.
 
-:func:`settle` runs in the recorder's sinks (the writer process, the cassette writer), not on
-the proxy's event loop: a stream's events are taped there as raw bytes (see
-:class:`recorder.exchange.EventTape`) and read here, off the hot path.
+The stop reason is the IR's vocabulary whatever the dialect and whatever the path (gateway or
+plain pass-through): ``end_turn``, ``max_tokens``, ``stop_sequence``, ``tool_use``,
+``content_filter``, ``refusal``, ``pause_turn``, ``context_window_exceeded`` (docs/schema.md).
+
+:func:`settle` runs in the recorder's sinks (the writer process, the cassette writer) and the
+observer process, never on the proxy's event loop: a stream was taped there as raw bytes
+(:class:`recorder.exchange.EventTape`) and is parsed here, once, on its way to DuckDB.
 """
 
 from __future__ import annotations
@@ -12,155 +17,109 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from recorder import ir
-from recorder.codecs.anthropic_parts import usage_to_ir as anthropic_usage_to_ir
-from recorder.codecs.openai_common import usage_to_ir as openai_usage_to_ir
-from recorder.codecs.responses_common import stop_of_response
-from recorder.codecs.responses_common import usage_to_ir as responses_usage_to_ir
-from recorder.exchange import Exchange, untape
+from recorder import dialects, ir
+from recorder.accumulate import Accumulator
+from recorder.codecs.base import Codec
+from recorder.context import Context, IdFactory
+from recorder.errors import TranslationError
+from recorder.exchange import Exchange, RecordedEvent, untape
+from recorder.sse import SseEvent
 
-_OPENAI_STOP = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    "content_filter": "content_filter",
-}
-_ANTHROPIC_STOP = {"model_context_window_exceeded": "context_window_exceeded"}
+# What a codec raises on input it cannot read; the summary keeps what it could read.
+_UNREADABLE = (TranslationError, ValueError, TypeError, KeyError, RecursionError)
 
 
 def settle(ex: Exchange) -> None:
-    """Turn a taped stream into events and chunks, then read its summary from them."""
-    if ex.taped is None:
-        return
-    untape(ex)
-    if ex.client_dialect is not None:
-        summarize_events(ex, ex.client_dialect)
+    """Parse a taped stream into events and chunks, then read the client leg's answer."""
+    if ex.taped is not None:
+        untape(ex)
+    read_answer(ex)
 
 
-def stop_reason(dialect: str, raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    table = _OPENAI_STOP if dialect == "openai" else _ANTHROPIC_STOP
-    return table.get(raw, raw)
-
-
-def usage_of(dialect: str, u: Any) -> ir.Usage | None:
-    """Wire usage as IR usage, via the codecs' own dict-level (pydantic-free) readers."""
-    if not isinstance(u, dict):
-        return None
-    if dialect == "responses":
-        return responses_usage_to_ir(u)
-    return openai_usage_to_ir(u) if dialect == "openai" else anthropic_usage_to_ir(u)
-
-
-def summarize_body(ex: Exchange, dialect: str, body: Any) -> None:
-    """Fill model/usage/stop reason from a whole (non-streamed) response body."""
-    if not isinstance(body, dict):
-        return
-    if isinstance(body.get("model"), str):
-        ex.model_answered = body["model"]
-    ex.usage = usage_of(dialect, body.get("usage")) or ex.usage
-    if dialect == "responses":
-        _responses_answer(ex, body)
-    elif dialect == "openai":
-        choices = body.get("choices") or [{}]
-        ex.stop_reason = stop_reason(dialect, (choices[0] or {}).get("finish_reason"))
-    else:
-        ex.stop_reason = stop_reason(dialect, body.get("stop_reason"))
-
-
-def summarize_events(ex: Exchange, dialect: str) -> None:
-    """Fill model/usage/stop reason (and the error of an in-stream error event) from the
-    client-leg events of a stream (after it ended).
-
-    Only the few events that carry them are parsed: message_start/message_delta/error for
-    Anthropic, chunks with a finish_reason, usage or error for OpenAI."""
-    if dialect == "responses":
-        _responses_events(ex)
-        return
-    start_usage: dict[str, Any] = {}
-    for ev in ex.events:
-        if ev.leg != "client" or not ev.data:
-            continue
-        if dialect == "anthropic":
-            if ev.event not in ("message_start", "message_delta", "error"):
-                continue
-        elif '"finish_reason":null' in ev.data.replace(" ", "") and '"usage"' not in ev.data:
-            continue
-        try:
-            d = json.loads(ev.data)
-        except (ValueError, RecursionError):  # not JSON, or nested deeper than anyone writes
-            continue
-        if not isinstance(d, dict):
-            continue
-        if "error" in d and "choices" not in d:  # Anthropic error event, OpenAI error chunk
+def read_answer(ex: Exchange) -> None:
+    """Fill ``ex``'s model, usage, stop reason, answer and (an in-stream or error body's)
+    error from what the client was sent; what the gateway already knows is kept (reading
+    twice gives the same)."""
+    spec = dialects.named(ex.client_dialect or "")
+    if spec is None:
+        return  # traffic of no known dialect: nothing to read
+    codec = spec.codec
+    ctx = Context(spec.name, spec.name, ids=IdFactory(ex.id))
+    events = [e for e in ex.events if e.leg == "client"]
+    resp = ex.client_response
+    if events:
+        acc = _fold(codec, ctx, events)
+        ex.model_answered = ex.model_answered or acc.model
+        ex.usage = ex.usage or acc.usage
+        ex.stop_reason = ex.stop_reason or acc.stop_reason
+        ex.answer = ex.answer or acc.response()
+        if acc.error is not None:
             # What the gateway itself saw go wrong (a lost upstream, a hang-up) comes first.
-            ex.error = ex.error or error_text(d["error"])
-        elif dialect == "anthropic":
-            if ev.event == "message_start":
-                msg = d.get("message") or {}
-                ex.model_answered = msg.get("model", ex.model_answered)
-                if isinstance(msg.get("usage"), dict):
-                    start_usage = msg["usage"]
-                ex.usage = usage_of(dialect, msg.get("usage")) or ex.usage
-            else:
-                ex.stop_reason = stop_reason(dialect, (d.get("delta") or {}).get("stop_reason"))
-                late = d.get("usage")
-                if isinstance(late, dict):
-                    # message_delta usage is cumulative and may repeat input and cache counts:
-                    # merge what it carries over message_start's, field by field.
-                    merged = {**start_usage, **{k: v for k, v in late.items() if v is not None}}
-                    ex.usage = usage_of(dialect, merged) or ex.usage
-        else:
-            ex.model_answered = d.get("model", ex.model_answered)
-            for choice in d.get("choices") or []:
-                if choice.get("finish_reason"):
-                    ex.stop_reason = stop_reason(dialect, choice["finish_reason"])
-            ex.usage = usage_of(dialect, d.get("usage")) or ex.usage
+            ex.error = ex.error or error_text(acc.error)
+    elif resp is not None and resp.body:
+        body = _json(resp.body)
+        # A 200 may hold an error too: some OpenAI-compatible servers answer so, and a failed
+        # Responses object carries its error so. Every dialect calls that object "error".
+        if resp.status >= 400 or (isinstance(body, dict) and isinstance(body.get("error"), dict)):
+            try:
+                ex.error = ex.error or error_text(codec.error_to_ir(resp.status, body or resp.body))
+            except _UNREADABLE:
+                pass
+            return
+        answer = _answer(codec, ctx, body)
+        if answer is None:
+            return
+        ex.answer = ex.answer or answer
+        ex.model_answered = ex.model_answered or answer.model or None
+        ex.usage = ex.usage or answer.usage
+        ex.stop_reason = ex.stop_reason or answer.stop_reason
 
 
-def error_text(err: Any) -> str:
-    """An in-stream error as ``type: message`` (the recorder's pass-through reading does the
-    same)."""
-    if isinstance(err, dict):
-        return f"{err.get('type', 'error')}: {err.get('message', '')}"
-    return str(err)
+def _answer(codec: Codec[Any], ctx: Context, body: Any) -> ir.Response | None:
+    """A JSON answer as its codec reads it; None when the codec refuses it."""
+    try:
+        return codec.response_to_ir(body, ctx)
+    except _UNREADABLE:
+        return None
 
 
-# --------------------------------------------------------------------------- the Responses API
-
-_RESPONSES_ENDS = ("response.completed", "response.incomplete", "response.failed")
-
-
-def _responses_answer(ex: Exchange, resp: dict[str, Any]) -> None:
-    """Stop reason (IR terms) and error of a response object, whole or a stream's last."""
-    ex.stop_reason = stop_of_response(resp)
-    err = resp.get("error")
-    if isinstance(err, dict):
-        ex.error = ex.error or f"{err.get('code') or 'error'}: {err.get('message', '')}"
-
-
-def _responses_events(ex: Exchange) -> None:
-    """Only the lifecycle events are parsed: the terminal one holds model, usage and output."""
-    for ev in ex.events:
-        if ev.leg != "client" or not ev.data:
-            continue
-        if ev.event not in _RESPONSES_ENDS and ev.event not in ("response.created", "error"):
+def _fold(codec: Codec[Any], ctx: Context, events: list[RecordedEvent]) -> Accumulator:
+    """The client leg's events through the codec's decoder, added up. An event the decoder
+    refuses is skipped; a stream that ends early keeps what came."""
+    decoder = codec.stream_decoder(ctx)
+    text_delta = decoder.text_delta  # the bulk of an answer, read without the state machine
+    acc = Accumulator()
+    for e in events:
+        ev = SseEvent(e.event, e.data, comment=e.comment)
+        delta = text_delta(ev)
+        if delta is not None:
+            acc.push(ir.TextDelta(*delta))
             continue
         try:
-            d = json.loads(ev.data)
-        except (ValueError, RecursionError):
+            decoded = decoder.push(ev)
+        except _UNREADABLE:
             continue
-        if not isinstance(d, dict):
-            continue
-        if ev.event == "error":
-            ex.error = ex.error or f"{d.get('code') or 'error'}: {d.get('message', '')}"
-            continue
-        resp = d.get("response")
-        if isinstance(resp, dict):
-            if isinstance(resp.get("model"), str):
-                ex.model_answered = resp["model"]
-            ex.usage = usage_of("responses", resp.get("usage")) or ex.usage
-            if ev.event in _RESPONSES_ENDS:
-                _responses_answer(ex, resp)
+        for iev in decoded:
+            acc.push(iev)
+    error = acc.error  # an error on the wire, not the decoder's "it ended early"
+    try:
+        for iev in decoder.finish():
+            acc.push(iev)
+    except _UNREADABLE:
+        pass
+    acc.error = error
+    return acc
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def error_text(err: ir.ErrorInfo) -> str:
+    """An error as ``type: message``, with the provider's own error type when it gave one (the
+    codecs keep a ``type`` that is not their code in ``extra``), else its code, else the kind."""
+    label = err.extra.get("type")
+    return f"{label if isinstance(label, str) else err.code or err.kind}: {err.message}"

@@ -26,7 +26,6 @@ from recorder import dialects
 from recorder.exchange import Exchange
 from recorder.observe import views
 from recorder.observe.reading import LegReading, read, read_message, settled_copy
-from recorder.store.conversation import guess_dialect
 
 log = logging.getLogger("tapegate.observe")
 Part = Literal["request", "response"]
@@ -58,7 +57,8 @@ def leg_of(data: bytes, metadata: Any) -> LegReading:
         return reading.upstream or reading.client
     dialect = None
     if flow is not None:
-        dialect = guess_dialect(flow.request.path)
+        spec = dialects.recorded(flow.request.host, flow.request.path.split("?", 1)[0])
+        dialect = spec.name if spec is not None else None
     status = flow.response.status_code if flow is not None and flow.response else 200
     return read_message(data, dialect, part, status)
 

@@ -1,5 +1,7 @@
 """A whole upstream response (JSON, an error, or an SSE body read whole on the retry path),
-translated into the client's dialect and recorded as both legs."""
+translated into the client's dialect and recorded as both legs (what the answer says — model,
+usage, stop reason — is read by the recorder's sinks, off this thread:
+:func:`recorder.summary.settle`)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from recorder import endpoints
 from recorder.dialects import codec
 from recorder.errors import TranslationError, UpstreamFailedError
 from recorder.exchange import EventTape
-from recorder.summary import summarize_body
 from recorder.translate import StreamTranslator, translate_error, translate_response
 
 
@@ -28,8 +29,6 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
     if st.rec:
         st.ex.upstream_response = snapshots.snapshot_response(resp, raw)
     if st.kind == "vendor" or (st.client == st.upstream and resp.status_code < 400):
-        if st.rec and resp.status_code < 400 and raw[:1] == b"{":
-            summarize_body(st.ex, st.client, loads(raw))
         st.ex.client_response = st.ex.upstream_response
         return
     if resp.status_code >= 400:
@@ -52,8 +51,6 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
         translated = translate_response(loads(raw), st.context())
     except TranslationError as e:
         return reply_error(flow, st, "bad_gateway", f"upstream response: {e}")
-    if st.rec:
-        summarize_body(st.ex, st.client, translated)
     out = json.dumps(translated).encode()
     set_response(flow, st, resp.status_code, out, endpoints.JSON_HEADERS)
 
@@ -74,7 +71,5 @@ def _collected(flow: http.HTTPFlow, st: FlowState, raw: bytes) -> None:
         return reply_error(flow, st, e.kind, str(e))
     except TranslationError as e:
         return reply_error(flow, st, "bad_gateway", f"upstream response: {e}")
-    if st.rec:
-        summarize_body(st.ex, st.client, translated)
     out = json.dumps(translated).encode()
     set_response(flow, st, 200, out, endpoints.JSON_HEADERS)

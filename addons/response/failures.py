@@ -19,10 +19,21 @@
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from mitmproxy import http
 
 from addons import mitm_io, snapshots
-from addons.flow_state import FlowState
+from addons.flow_state import (
+    Answered,
+    Done,
+    FlowState,
+    Renewing,
+    Retrying,
+    Sent,
+    StreamClosed,
+    Streaming,
+)
 from addons.response.replies import raw_error
 from addons.response.stream import finish_stream
 from addons.response.stream_end import finish_broken_stream
@@ -33,22 +44,35 @@ EARLY_CLOSE = "client_closed_early"
 
 def on_error(flow: http.HTTPFlow, st: FlowState) -> None:
     msg = flow.error.msg if flow.error else "unknown error"
-    streaming = st.translator is not None
-    if streaming and _client_side(msg) and not st.tail_written and carried_terminal(st):
-        finish_stream(flow, st)
-        st.ex.extra[EARLY_CLOSE] = True
-        flow.error = None  # a completed exchange, for the recorder too
-        return
-    if streaming:
-        if not _client_side(msg) and not st.tail_written:
-            finish_broken_stream(flow, st)
-        error = st.ex.error  # the gateway's own reason (a timeout) wins over the events'
-        finish_stream(flow, st)  # the response head and what the events said so far
-        st.ex.error = error or msg
-    elif not st.local and not _client_side(msg):
-        _answer_bad_gateway(flow, st, msg)
-    elif st.ex.error is None:
-        st.ex.error = msg
+    client_side = _client_side(msg)
+    phase = st.phase
+    match phase:
+        case Streaming():
+            if client_side and carried_terminal(st):
+                finish_stream(flow, st)
+                st.ex.extra[EARLY_CLOSE] = True
+                flow.error = None  # a completed exchange, for the recorder too
+                return
+            if not client_side:
+                finish_broken_stream(flow, st)
+            _stream_failed(flow, st, msg)
+        case StreamClosed():
+            _stream_failed(flow, st, msg)
+        case Sent() | Retrying() | Renewing() if not client_side:
+            _answer_bad_gateway(flow, st, msg)
+        case Sent() | Retrying() | Renewing() | Answered():
+            if st.ex.error is None:
+                st.ex.error = msg
+        case Done():
+            pass  # finished and handed to the recorder already
+        case _:
+            assert_never(phase)
+
+
+def _stream_failed(flow: http.HTTPFlow, st: FlowState, msg: str) -> None:
+    error = st.ex.error  # the gateway's own reason (a timeout) wins over the events'
+    finish_stream(flow, st)  # the response head and what the events said so far
+    st.ex.error = error or msg
 
 
 def _client_side(msg: str) -> bool:

@@ -11,7 +11,7 @@ from mitmproxy import http
 from mitmproxy.net.http import http1, status_codes
 
 from addons import snapshots
-from addons.flow_state import FlowState
+from addons.flow_state import ANSWERED, FlowState
 from recorder import endpoints, header_edit, ir
 
 
@@ -27,7 +27,8 @@ def reply(
     flow: http.HTTPFlow, st: FlowState, status: int, body: bytes, headers: dict[str, str]
 ) -> None:
     """A local answer: marks the flow local when no upstream response exists."""
-    st.local = flow.response is None
+    if flow.response is None:
+        st.phase = ANSWERED
     set_response(flow, st, status, body, headers)
 
 

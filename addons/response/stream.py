@@ -10,7 +10,7 @@ from collections.abc import Callable
 from mitmproxy import http
 
 from addons import snapshots
-from addons.flow_state import FlowState
+from addons.flow_state import RENEWING, RETRYING, FlowState, Streaming
 from addons.upstream.policy import RETRY_STATUSES, RetryPolicy
 from recorder import dialects, header_edit
 from recorder.backends import RenewsCredentials
@@ -38,19 +38,18 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
     if resp.status_code >= 400:
         st.cancel_timer()
         retryable = resp.status_code in RETRY_STATUSES and policy.retries > 0
-        st.retry = st.kind == "gateway" and retryable
         backend = st.pointed.backend if st.pointed is not None else None
-        st.renew = (
-            st.kind == "gateway"
-            and resp.status_code in RENEW_STATUSES
-            and isinstance(backend, RenewsCredentials)
-        )
+        if st.kind != "gateway":
+            return
+        if resp.status_code in RENEW_STATUSES and isinstance(backend, RenewsCredentials):
+            st.phase = RENEWING
+        elif retryable:
+            st.phase = RETRYING
         return
     if not is_stream(resp, st.upstream) or collects(st):
         st.cancel_timer()
         return
-    start_translator(flow, st)
-    feed = st.translator.feed
+    feed = start_translator(flow, st).feed
 
     def stream(chunk: bytes) -> bytes | list[bytes]:
         try:
@@ -81,9 +80,10 @@ def collects(st: FlowState) -> bool:
     )
 
 
-def start_translator(flow: http.HTTPFlow, st: FlowState) -> None:
-    """Set up ``st.translator`` (and its tape) for the SSE response ``flow.response`` and give
-    that response the head of a translated stream."""
+def start_translator(flow: http.HTTPFlow, st: FlowState) -> StreamTranslator:
+    """The translator (and its tape) of the SSE response ``flow.response``, as the flow's
+    :class:`~addons.flow_state.Streaming` phase; the response gets the head of a translated
+    stream."""
     resp = flow.response
     assert resp is not None
     # The EventTape tapes both legs' bytes with their times for the recorder, and marks the
@@ -94,14 +94,15 @@ def start_translator(flow: http.HTTPFlow, st: FlowState) -> None:
         tape = EventTape(st.ex, time.monotonic, st.t0, codec(st.client).is_token)
     else:
         tape = LastClientEvent()
-    st.translator = StreamTranslator(st.context(), tape)
-    st.tape = tape
+    translator = StreamTranslator(st.context(), tape)
+    st.phase = Streaming(translator, tape)
     st.ex.stream = True
     if st.client != st.upstream:
         edits = [_DROP_LENGTH, _SSE_CONTENT_TYPE]
         if not flow.request.is_http2:
             edits.append(_CHUNKED)
         resp.headers.fields = header_edit.apply(resp.headers.fields, edits)
+    return translator
 
 
 def _until_first_token(

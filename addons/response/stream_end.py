@@ -19,7 +19,7 @@ import logging
 from mitmproxy import http
 
 from addons import mitm_io
-from addons.flow_state import FlowState
+from addons.flow_state import FlowState, Streaming
 from recorder import endpoints, ir
 from recorder.sse import encode
 
@@ -51,13 +51,16 @@ def finish_broken_stream(flow: http.HTTPFlow, st: FlowState) -> None:
         writer = mitm_io.client_writer(flow)
         if resp is None or writer is None:
             return
-        tail = st.translator.feed(b"") if st.translator is not None else b""
+        phase = st.phase
+        if not isinstance(phase, Streaming):
+            return
+        tail = phase.translator.feed(b"")
         if not tail:  # pass-through: the translator adds nothing, so say it here
             tail = error_event(st, "bad_gateway", "upstream connection lost mid-stream")
         data = framed_end(resp, tail)
         if data is not None:
             writer.write(data)
-        st.tail_written = True
+        st.close_stream()
     except Exception:  # noqa: BLE001
         logger.exception("gateway: could not close the broken stream")
 
@@ -74,7 +77,7 @@ def end_with_error(flow: http.HTTPFlow, st: FlowState, kind: ir.ErrorKind, msg: 
     data = framed_end(resp, error_event(st, kind, msg))
     if data is not None:
         writer.write(data)
-    st.tail_written = True
+    st.close_stream()
     mitm_io.close_server(flow)
     return True
 

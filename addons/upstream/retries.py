@@ -65,7 +65,7 @@ async def renew(
     (:class:`recorder.backends.RenewsCredentials`, e.g. Kiro refreshing an expired token), the
     request goes once more with the new ones; otherwise the refusal is answered as it came."""
     resp, req = flow.response, flow.request
-    assert resp is not None
+    assert resp is not None and st.pointed is not None  # Renewing: a backend refused
     backend: Backend = st.pointed.backend
     renewer = backend if isinstance(backend, RenewsCredentials) else None
     refused = resp.get_content(strict=False) or b""
@@ -126,10 +126,9 @@ async def deliver(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> bool
     flow.response = response_from(r, b"")
     if writer is None or not is_stream(flow.response, st.upstream) or collects(st):
         return False
-    start_translator(flow, st)
+    feed = start_translator(flow, st).feed
     flow.response.headers["transfer-encoding"] = "chunked"
     flow.response.headers["connection"] = "close"  # the kill below closes it
-    feed = st.translator.feed
     try:
         writer.write(assemble_response_head(flow.response))  # type: ignore[no-untyped-call]
         try:
@@ -146,7 +145,7 @@ async def deliver(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> bool
         await writer.drain()
     except (ConnectionError, RuntimeError):  # the client went away while it was written
         st.ex.error = st.ex.error or "Client disconnected."
-    st.tail_written = True
+    st.close_stream()
     finish_stream(flow, st)
     flow.metadata[DELIVERED] = True
     flow.kill()  # type: ignore[no-untyped-call]

@@ -31,7 +31,7 @@ import logging
 from mitmproxy import http
 
 from addons import mitm_io
-from addons.flow_state import FlowState
+from addons.flow_state import ANSWERED, FlowState, Streaming
 from addons.metadata import FLOW_STATE
 from addons.response.stream_end import end_with_error
 from recorder.endpoints import error_response
@@ -55,7 +55,7 @@ def _fired(flow: http.HTTPFlow, seconds: float) -> None:
     if flow.response is None:
         st.ex.error = f"no first byte from upstream within {seconds:g}s"
         inject_timeout(flow, st, seconds)
-    elif st.translator is not None and not st.tail_written:
+    elif isinstance(st.phase, Streaming):
         _end_stream(flow, st, seconds)
 
 
@@ -83,7 +83,7 @@ def inject_timeout(flow: http.HTTPFlow, st: FlowState, seconds: float) -> None:
         if not mitm_io.inject_from_server(flow, head + body):
             logger.warning("gateway: first-token timeout cannot be enforced on this connection")
             return
-        st.local = True  # the 504 is the gateway's answer, not the upstream's
+        st.phase = ANSWERED  # the 504 is the gateway's answer, not the upstream's
         st.ex.extra["first_token_timeout"] = seconds
     except Exception:  # noqa: BLE001 - a timer must never take the proxy down
         logger.exception("gateway: first-token timeout failed")

@@ -76,27 +76,6 @@ def stop_reason_to_ir(
     return "refusal" if refused else "end_turn"
 
 
-def stop_of_response(resp: dict[str, Any]) -> ir.StopReason | None:
-    """The IR stop reason of a response object read leniently (the recorder's summary): None
-    while it is in progress, or when it failed."""
-    status = resp.get("status")
-    if status == "incomplete":
-        details = resp.get("incomplete_details")
-        reason = details.get("reason") if isinstance(details, dict) else None
-        return _INCOMPLETE_TO_IR.get(str(reason), "max_tokens")
-    if status != "completed":
-        return None
-    called = refused = False
-    for item in resp.get("output") or []:
-        if not isinstance(item, dict):
-            continue
-        called |= item.get("type") in ("function_call", "custom_tool_call")
-        if item.get("type") == "message":
-            for p in item.get("content") or []:
-                refused |= isinstance(p, dict) and p.get("type") == "refusal"
-    return "tool_use" if called else "refusal" if refused else "end_turn"
-
-
 # --------------------------------------------------------------------------- usage
 
 

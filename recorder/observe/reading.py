@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from recorder import dialects, ir
+from recorder.accumulate import Accumulator
 from recorder.codecs.base import Codec
 from recorder.context import Context, IdFactory
 from recorder.errors import StreamProtocolError, TranslationError
 from recorder.exchange import Exchange, HttpRequest, HttpResponse, Leg, RecordedEvent
-from recorder.observe.accumulate import Accumulator
 from recorder.sse import SseEvent, SseParser
 from recorder.summary import settle
 

@@ -5,7 +5,7 @@
 * :mod:`~recorder.store.writer` — the one background writer thread (queue -> Appender batches)
 * :mod:`~recorder.store.reader` — queries and ``load_exchanges``, with or without a running gateway
 * :mod:`~recorder.store.query_server` — loopback endpoint + sidecar file for querying a held file
-* :mod:`~recorder.store.sessions`, :mod:`~recorder.store.conversation` — pure readings of traffic
+* :mod:`~recorder.store.sessions` — which session an exchange belongs to (pure)
 """
 
 from __future__ import annotations

@@ -144,6 +144,24 @@ def m002_views(con: duckdb.DuckDBPyConnection) -> None:
         FROM exchanges""")
 
 
+# Stop reasons as a dialect's wire says them, in the IR's vocabulary. Rows recorded before the
+# summary read every answer through the codecs could hold them: the recorder's pass-through path
+# stored OpenAI's own finish_reason ("stop") where the gateway's stored "end_turn".
+_WIRE_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "model_context_window_exceeded": "context_window_exceeded",
+}
+
+
+@migration
+def m003_stop_reason_vocabulary(con: duckdb.DuckDBPyConnection) -> None:
+    for wire, stop in _WIRE_STOP_REASONS.items():
+        con.execute("UPDATE exchanges SET stop_reason = ? WHERE stop_reason = ?", [stop, wire])
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply the missing migrations in order; returns the names applied now (idempotent)."""
     con.execute(

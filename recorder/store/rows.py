@@ -22,7 +22,6 @@ from recorder.exchange import (
     redact_headers,
     redact_url,
 )
-from recorder.store import conversation
 
 _SCALARS = (
     "id", "started_at", "started_unix", "session_id", "client_dialect", "upstream_dialect",
@@ -241,31 +240,14 @@ def demote_json_bodies(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _tool_call_rows(ex: Exchange) -> list[tuple[Any, ...]]:
-    resp = ex.client_response
-    # Parsing every event of a long stream costs more than writing it; look first.
-    if not any(_may_call_tools(e.data) for e in ex.events if e.leg == "client") and not (
-        resp is not None and resp.body and _may_call_tools(resp.body.decode("utf-8", "replace"))
-    ):
+    """The tool calls of the client leg's answer (read once by :func:`recorder.summary.settle`)."""
+    if ex.answer is None:
         return []
-    body = conversation.load_json(resp.body) if resp is not None else None
-    url = ex.client_request.url if ex.client_request else None
-    dialect = ex.client_dialect or conversation.guess_dialect(url, body)
-    reply = conversation.reply_from(dialect, body, ex.events)
-    if reply is None:
-        return []
-    calls = [p for p in reply.message.parts if p.kind == "tool_call"]
+    calls = [p for p in ex.answer.content if isinstance(p, ir.ToolCallPart)]
     return [
-        (ex.id, ex.session_id, i, p.call_id, clean(p.name), clean(p.text))
+        (ex.id, ex.session_id, i, p.id, clean(p.name), clean(p.arguments))
         for i, p in enumerate(calls)
     ]
-
-
-def _may_call_tools(data: str | None) -> bool:
-    # Anthropic tool_use, Chat tool_calls, Responses function_call / custom_tool_call
-    return data is not None and any(k in data for k in _TOOL_MARKERS)
-
-
-_TOOL_MARKERS = ("tool_use", "tool_calls", "function_call", "custom_tool_call")
 
 
 # --------------------------------------------------------------------------- back to values

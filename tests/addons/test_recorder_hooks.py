@@ -103,7 +103,9 @@ def test_pass_through_json_flow(db):
         "llama-3",
     )
     assert ex.usage is not None and (ex.usage.input_tokens, ex.usage.output_tokens) == (5, 1)
-    assert ex.stop_reason == "stop" and ex.session_id is not None and ex.session_id.startswith("h:")
+    # the IR's vocabulary, as on the gateway's path (OpenAI said "stop")
+    assert ex.stop_reason == "end_turn"
+    assert ex.session_id is not None and ex.session_id.startswith("h:")
     assert ex.client_response is not None and json.loads(ex.client_response.body or b"") == answer
 
 

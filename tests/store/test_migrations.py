@@ -49,3 +49,21 @@ def test_schema_snapshot(snapshot_json):
         for name in relations
     }
     assert schema == snapshot_json
+
+
+def test_old_rows_get_the_one_stop_reason_vocabulary():
+    con = duckdb.connect(":memory:")
+    first = MIGRATIONS.index(next(fn for fn in MIGRATIONS if "stop_reason" in fn.__name__))
+    for fn in MIGRATIONS[:first]:  # a database recorded before the vocabulary was one
+        fn(con)
+    old = ["stop", "length", "tool_calls", "function_call", "model_context_window_exceeded"]
+    kept = ["end_turn", "tool_use", "content_filter", "refusal", None]
+    for i, stop in enumerate(old + kept):
+        con.execute("INSERT INTO exchanges (id, stop_reason) VALUES (?, ?)", [f"e{i}", stop])
+    for fn in MIGRATIONS[first:]:
+        fn(con)
+    rows = con.execute("SELECT stop_reason FROM exchanges ORDER BY id").fetchall()
+    assert [r[0] for r in sorted(rows, key=lambda r: str(r[0]))] == sorted(
+        ["end_turn", "max_tokens", "tool_use", "tool_use", "context_window_exceeded", *kept],
+        key=str,
+    )

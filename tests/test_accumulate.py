@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from recorder import ir
+from recorder.accumulate import Accumulator
 from recorder.context import Context
 from recorder.dialects import codec
-from recorder.observe.accumulate import Accumulator
 from recorder.sse import SseEvent
 from tests.store import samples
 
