@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 from recorder.codecs import anthropic, kiro, openai, responses
 from recorder.codecs.base import Codec
@@ -193,22 +194,32 @@ def for_path(path: str) -> DialectEntry | None:
 
 
 def recorded(host: str, path: str) -> DialectEntry | None:
-    """The dialect of traffic the recorder saw without the gateway: by its vendor host, else
-    by an endpoint path (prefixed or not) of any dialect."""
-    found = _BY_HOST.get(host)
-    if found is not None:
-        return found
+    """The dialect of traffic the recorder saw without the gateway: by an endpoint path
+    (prefixed or not) of any dialect, else by its vendor host."""
+    return _endpoint(path) or _BY_HOST.get(host)
+
+
+def for_host(host: str, path: str = "") -> DialectEntry | None:
+    """The dialect of a vendor API host (explicit-proxy traffic); on a host that serves more
+    than one dialect (api.openai.com: Chat Completions and Responses), the one whose endpoint
+    ``path`` is."""
+    vendor = _BY_HOST.get(host)
+    if vendor is None:
+        return None
+    by_path = _endpoint(path)
+    if by_path is not None and by_path.vendor_base is not None:
+        if urlsplit(by_path.vendor_base).hostname == host:
+            return by_path
+    return vendor
+
+
+def _endpoint(path: str) -> DialectEntry | None:
+    """The dialect whose endpoint ``path`` is (behind any prefix), or one under it
+    (``/v1/messages/count_tokens``, ``/v1/responses/{id}``)."""
     for e in ENTRIES:
-        if path.endswith(e.chat_path) or (
-            e.count_tokens_path is not None and path.endswith(e.count_tokens_path)
-        ):
+        if path.endswith(e.chat_path) or f"{e.chat_path}/" in path:
             return e
     return None
-
-
-def for_host(host: str) -> DialectEntry | None:
-    """The dialect of a vendor API host (explicit-proxy traffic)."""
-    return _BY_HOST.get(host)
 
 
 def guess_client(path: str, headers: Any) -> Dialect:

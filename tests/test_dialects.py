@@ -56,6 +56,37 @@ def test_hosts() -> None:
     assert dialects.for_host("api.openai.com") is dialects.entry("openai")
     assert dialects.for_host("example.com") is None
 
+    # api.openai.com serves two dialects: its path tells them apart
+    def name(host: str, path: str) -> str | None:
+        found = dialects.for_host(host, path)
+        return found.name if found is not None else None
+
+    assert name("api.openai.com", "/v1/responses") == "responses"
+    assert name("api.openai.com", "/v1/responses/resp_1") == "responses"
+    assert name("api.openai.com", "/v1/chat/completions") == "openai"
+    assert name("api.openai.com", "/v1/models") == "openai"
+    assert name("api.anthropic.com", "/v1/responses") == "anthropic"
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "expected"),
+    [
+        ("api.openai.com", "/v1/responses", "responses"),
+        ("api.openai.com", "/v1/chat/completions", "openai"),
+        ("api.openai.com", "/v1/models", "openai"),
+        ("localhost", "/openai/v1/responses", "responses"),
+        ("localhost", "/proxy/v1/chat/completions", "openai"),
+        ("localhost", "/v1/messages/count_tokens", "anthropic"),
+        ("api.anthropic.com", "/v1/models", "anthropic"),
+        ("localhost", "/v1/models", None),
+    ],
+)
+def test_the_recorder_tells_dialects_by_path_then_host(
+    host: str, path: str, expected: str | None
+) -> None:
+    found = dialects.recorded(host, path)
+    assert (found.name if found is not None else None) == expected
+
 
 def test_parse_names_the_option_and_the_choices() -> None:
     assert dialects.parse("openai", "x") == "openai"

@@ -43,7 +43,7 @@ def classify_gateway(flow: http.HTTPFlow, router: routing.Router, rec: bool = Tr
 def classify_proxied(flow: http.HTTPFlow, rec: bool = True) -> None:
     """Explicit-proxy traffic: vendor hosts get a state (recorded, passed through); other
     hosts are not the gateway's business."""
-    vendor = dialects.for_host(flow.request.host)
+    vendor = dialects.for_host(flow.request.host, flow.request.path.split("?", 1)[0])
     if vendor is not None:
         st = FlowState("vendor", vendor.name, vendor.name, new_exchange(flow), rec=rec)
         flow.metadata[FLOW_STATE] = st

@@ -67,7 +67,7 @@ def is_loopback_peer(flow: http.HTTPFlow) -> bool:
 
 def dialect_for(flow: http.HTTPFlow) -> ir.Dialect:
     req = flow.request
-    vendor = dialects.for_host(req.host)
+    vendor = dialects.for_host(req.host, req.path.split("?", 1)[0])
     if vendor is not None:
         return vendor.name
     return dialects.guess_client(req.path.split("?", 1)[0], req.headers)
