@@ -181,7 +181,13 @@ OPTIONS: list[tuple[str, type, object, str]] = [
         "KIRO_CLIENT_SECRET, KIRO_PROFILE_ARN, KIRO_REGION) from the environment.",
     ),
     ("kiro_auth_url", str, "", "Kiro token refresh endpoint (default: by login type and region)."),
-    ("kiro_region", str, "", "Kiro API region (default: the profile ARN's, else us-east-1)."),
+    (
+        "kiro_region",
+        str,
+        "",
+        "Kiro API region (default: the profile ARN's, else eu-central-1 for a European login, "
+        "else us-east-1).",
+    ),
     ("kiro_profile_arn", str, "", "Kiro profile ARN sent with requests (default: the login's)."),
     (
         "kiro_generation",

@@ -4,9 +4,11 @@ recording into DuckDB.
 
 Checked: text (streamed and not), a tool loop, tag-based thinking, a tool call cut off mid-way
 (never delivered), an expired token refreshed mid-session (once), Kiro's own refusal reaching the
-client with its reason, the gateway's size limit naming itself, /v1/models from Kiro's list, and
-the recording: raw frames and decoded events of the upstream leg, the exact body Kiro refused,
-and no token anywhere in the file.
+client with its reason, the gateway's size limit naming itself, /v1/models from Kiro's list, a
+corrupt frame ending each client's stream with its own error, Responses API clients (text, a
+tool loop, reasoning, a cut-off call as response.incomplete), and the recording: raw frames and
+decoded events of the upstream leg, the exact body Kiro refused, and no token anywhere in the
+file.
 """
 
 from __future__ import annotations
@@ -270,3 +272,87 @@ def test_the_recording(gw: Service, home: Path, kiro: FakeKiro) -> None:
     assert refused and "rejected one" in json.dumps(refused[-1]["upstream_request_body"])
     dump = json.dumps(query(home, "select * from exchanges"), default=str)
     assert "fake-access-" not in dump and "fake-refresh-" not in dump
+
+
+RESPONSES_TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+]
+
+
+def test_responses_clients_text_tool_loop_and_reasoning(gw: Service, kiro: FakeKiro) -> None:
+    with gpt(gw).responses.stream(model=MODEL, input="Weather in Paris?") as s:
+        done = s.get_final_response()
+    assert done.status == "completed" and done.output_text == "Hello world!"
+    whole = gpt(gw).responses.create(model=MODEL, input="Weather in Paris?")
+    assert whole.status == "completed" and whole.output_text == "Hello world!"
+    kiro.script_tool("get_weather", {"city": "Paris"})
+    with gpt(gw).responses.stream(
+        model=MODEL, input="Weather in Paris?", tools=RESPONSES_TOOLS
+    ) as s:
+        first = s.get_final_response()
+    calls = [o for o in first.output if o.type == "function_call"]
+    assert first.status == "completed" and len(calls) == 1
+    assert json.loads(calls[0].arguments) == {"city": "Paris"}
+    second = gpt(gw).responses.create(
+        model=MODEL,
+        tools=RESPONSES_TOOLS,
+        input=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "type": "function_call",
+                "call_id": calls[0].call_id,
+                "name": "get_weather",
+                "arguments": calls[0].arguments,
+            },
+            {"type": "function_call_output", "call_id": calls[0].call_id, "output": "14C, rain"},
+        ],
+    )
+    assert second.status == "completed" and second.output_text == "Hello world!"
+    ctx = json.loads(kiro.chat_requests()[-1].body)["conversationState"]["currentMessage"][
+        "userInputMessage"
+    ]["userInputMessageContext"]
+    assert ctx["toolResults"][0]["toolUseId"] == calls[0].call_id
+    with gpt(gw).responses.stream(
+        model=MODEL, input="Weather in Paris?", reasoning={"effort": "low"}
+    ) as s:
+        thought = s.get_final_response()
+    kinds = [o.type for o in thought.output]
+    assert kinds == ["reasoning", "message"] and thought.output_text == "Hello world!"
+
+
+def test_responses_clients_see_a_cut_off_tool_call_as_incomplete(
+    gw: Service, kiro: FakeKiro
+) -> None:
+    kiro.script("truncated-tool")
+    events = list(
+        gpt(gw).responses.create(
+            model=MODEL, input="Weather in Paris?", tools=RESPONSES_TOOLS, stream=True
+        )
+    )
+    last = events[-1]
+    assert last.type == "response.incomplete"  # the SDK's final-response helper wants completed
+    got = last.response
+    assert got.incomplete_details is not None
+    assert got.incomplete_details.reason == "max_output_tokens"
+    assert not [o for o in got.output if o.type == "function_call"]
+    assert not [e for e in events if e.type == "response.function_call_arguments.done"]
+
+
+def test_a_corrupt_frame_is_the_clients_mid_stream_error(gw: Service, kiro: FakeKiro) -> None:
+    kiro.script("corrupt")  # the text arrives, then a frame whose message CRC is wrong
+    with pytest.raises(anthropic.APIStatusError) as e:  # an error event, never a guess
+        with claude(gw).messages.stream(model=MODEL, max_tokens=100, messages=ASK) as s:
+            s.get_final_message()
+    assert "crc" in str(e.value).lower()
+    kiro.script("corrupt")
+    with pytest.raises(openai.APIError):
+        list(gpt(gw).chat.completions.create(model=MODEL, messages=ASK, stream=True))
+    kiro.script("corrupt")
+    events = list(gpt(gw).responses.create(model=MODEL, input="Weather in Paris?", stream=True))
+    assert [e.type for e in events if e.type.startswith("response.")][-1] == "response.failed"
+    assert not [e for e in events if e.type == "response.completed"]
