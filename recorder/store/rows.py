@@ -61,6 +61,9 @@ class Rows:
     tool_calls: list[tuple[Any, ...]]
 
 
+_PARSE_BYTES = 1 << 20
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
@@ -68,17 +71,23 @@ def _reject_constant(name: str) -> Any:
 def split_body(body: bytes | None) -> tuple[str | None, bytes | None]:
     """(json_text, raw): a body that DuckDB accepts as JSON goes verbatim to the JSON column;
     anything else (not UTF-8, not JSON, NaN, lone surrogate escapes, which DuckDB's yyjson
-    refuses, or nesting too deep to check) as bytes."""
+    refuses, or nesting too deep to check) as bytes.
+
+    A large body is not parsed here (that costs seconds and hundreds of MB for 30 MB of JSON):
+    if it looks like JSON it is offered to DuckDB, whose own check refuses the batch, which the
+    writer then stores with its bodies demoted to bytes."""
     if body is None:
         return None, None
     try:
         text = body.decode("utf-8")
-        if text.strip() and not safejson.has_lone_surrogate_escape(text):
-            json.loads(text, parse_constant=_reject_constant)
-            return text, None
+        if not text.strip() or safejson.has_lone_surrogate_escape(text):
+            return None, body
+        if len(body) > _PARSE_BYTES:
+            return (text, None) if text.lstrip()[:1] in ("{", "[") else (None, body)
+        json.loads(text, parse_constant=_reject_constant)
+        return text, None
     except safejson.UNREADABLE:
-        pass
-    return None, body
+        return None, body
 
 
 def clean(s: str | None) -> str | None:

@@ -23,6 +23,8 @@ answers: traffic is never let through unrecorded while the operator believes it 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import queue
 import re
@@ -48,6 +50,16 @@ DEFAULT_FLUSH_INTERVAL = 0.05
 # Errors of the database, not of the rows: no other row would fare better.
 FATAL = (duckdb.IOException, duckdb.FatalException, duckdb.InternalException)
 _APPEND_SLICE = 2000  # rows per append_rows call: about 1 ms of holding the GIL
+# A batch ends early past this many bytes of bodies and stream: its rows are all in memory at
+# once, and a few large exchanges are plenty for one transaction.
+BATCH_BYTES = 64 << 20
+_MEMORY_SETTINGS = (
+    "SET allocator_background_threads = true",
+    # DuckDB buffers appended row groups up to a fifth of the machine's memory before it
+    # writes them (1.2 GB here: the writer's peak with large exchanges).
+    "SET write_buffer_row_group_memory_limit = '64MB'",
+)
+TRIM_BYTES = 8 << 20  # after a batch this large, the C heap's free pages go back too
 _TABLES = {
     "exchanges": rowmod.EXCHANGE_COLUMNS,
     "events": rowmod.EVENT_COLUMNS,
@@ -101,6 +113,9 @@ class StoreWriter:
         self.on_commit = on_commit
         self._q: queue.SimpleQueue[Exchange | _Skip | _Barrier | _Stop] = queue.SimpleQueue()
         self._replayed: set[str] = set()  # ids that an earlier writer may have committed
+        # Bytes of bodies and streams put and not yet written (see :meth:`wait_below`).
+        self._queued_bytes = 0
+        self._queued_lock = threading.Condition()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._cursor_lock = threading.Lock()
         self._appenders: dict[str, Any] = {}  # table -> Appender on the writer thread's cursor
@@ -116,6 +131,12 @@ class StoreWriter:
         if self.memory_limit is not None:
             limit = self.memory_limit.replace("'", "")  # a size such as "128MB", never SQL
             self._con.execute(f"SET memory_limit = '{limit}'")
+        # DuckDB's allocator keeps the pages of freed memory (measured: twenty 30 MB exchanges
+        # left the writer at 1.3 GB, for good); a background thread gives them back within
+        # seconds, so that large exchanges cost memory only while they are written.
+        for setting in _MEMORY_SETTINGS:
+            with contextlib.suppress(duckdb.Error):  # a DuckDB that lacks one: its default
+                self._con.execute(setting)
         migrate(self._con)
         self._thread = threading.Thread(target=self._loop, name="tapegate-writer", daemon=True)
         self._thread.start()
@@ -130,7 +151,17 @@ class StoreWriter:
             raise StoreError(f"recording to {self.path} failed: {self.failed}")
         if replayed:
             self._replayed.add(ex.id)
+        with self._queued_lock:
+            self._queued_bytes += _bulk(ex)
         self._q.put(ex)
+
+    def wait_below(self, limit: int, timeout: float = 1.0) -> None:
+        """Wait while more than ``limit`` bytes of put exchanges wait to be written: a reader of
+        a pipe (the writer process) stops reading, so that what is behind waits there, packed,
+        rather than here, unpacked (the gateway then refuses new traffic: see WriterProcess)."""
+        with self._queued_lock:
+            while self._queued_bytes > limit and self.failed is None:
+                self._queued_lock.wait(timeout)
 
     def skip(self, reason: str) -> None:
         """Count an item that never became an Exchange, in order with the others."""
@@ -179,6 +210,7 @@ class StoreWriter:
             barriers: list[_Barrier] = []
             item = self._q.get()
             deadline = time.monotonic() + self.flush_interval
+            size = 0
             while True:
                 match item:
                     case _Stop():
@@ -187,7 +219,12 @@ class StoreWriter:
                         barriers.append(item)
                     case _:
                         batch.append(item)
+                        size += _bulk(item)
+                if size > BATCH_BYTES:
+                    break  # write now; the rest waits for the next batch
                 if stop or barriers:
+                    more, size = self._drain(barriers, size)
+                    batch += more
                     break  # drain what is already queued, then write now
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -196,27 +233,34 @@ class StoreWriter:
                     item = self._q.get(timeout=remaining)
                 except queue.Empty:
                     break
-            batch += self._drain(barriers)
             if batch and self.failed is None:
                 self._write(cur, batch)
+            with self._queued_lock:
+                self._queued_bytes -= size
+                self._queued_lock.notify_all()
+            if size > TRIM_BYTES:
+                batch.clear()
+                _give_back_memory()
             for b in barriers:
                 b.done.set()
         cur.close()
 
-    def _drain(self, barriers: list[_Barrier]) -> list[Exchange | _Skip]:
+    def _drain(self, barriers: list[_Barrier], size: int) -> tuple[list[Exchange | _Skip], int]:
         out: list[Exchange | _Skip] = []
-        while True:
+        while size <= BATCH_BYTES:
             try:
                 item = self._q.get_nowait()
             except queue.Empty:
-                return out
+                return out, size
             if isinstance(item, _Barrier):
                 barriers.append(item)
             elif isinstance(item, Exchange | _Skip):
                 out.append(item)
+                size += _bulk(item)
             else:
                 self._q.put(item)  # a Stop: handle it on the next turn
-                return out
+                return out, size
+        return out, size
 
     def _write(self, cur: duckdb.DuckDBPyConnection, batch: list[Exchange | _Skip]) -> None:
         exchanges: list[Exchange] = []
@@ -348,3 +392,27 @@ def open_failure(path: str, why: str) -> str:
         f"cannot record to {path}: process {held[1]} has it open (another gateway recording "
         "there?): stop it, or record elsewhere with --set recorder_db=OTHER.duckdb"
     )
+
+
+def _bulk(item: Exchange | _Skip) -> int:
+    """About how many bytes of rows ``item`` becomes (its bodies and taped stream)."""
+    if isinstance(item, _Skip):
+        return 0
+    n = 0
+    for leg in (item.client_request, item.upstream_request, item.upstream_response):
+        if leg is not None and leg.body:
+            n += len(leg.body)
+    if item.client_response is not None and item.client_response.body:
+        n += len(item.client_response.body)
+    if item.taped:
+        n += sum(len(chunk) for _, _, chunk in item.taped)
+    return n
+
+
+def _give_back_memory() -> None:
+    """Return the C heap's free pages to the system (glibc; elsewhere nothing to do): the rows
+    of a large batch were freed, but glibc keeps the pages of big blocks it reuses."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -62,6 +62,8 @@ def frame(kind: bytes, payload: bytes = b"") -> bytes:
 
 WRITER_MEMORY_LIMIT = "128MB"  # DuckDB's, in the writer process (see main)
 _PIPE_BYTES = 1 << 20  # ~60 streamed exchanges in flight before the backlog thread takes over
+# What the child holds unpacked, waiting to be written, before it stops reading the pipe.
+_CHILD_QUEUE_BYTES = 128 << 20
 
 
 class WriterProcess:
@@ -476,6 +478,7 @@ def _serve(
             say({"flushed": int(body), "written": writer.written})
         elif kind == EXCHANGE:
             n += 1
+            writer.wait_below(_CHILD_QUEUE_BYTES)
             try:
                 ex = unpack(body)
             except Exception as e:  # noqa: BLE001 - a frame this code cannot read: counted

@@ -237,3 +237,13 @@ def test_secrets_are_redacted_again_before_writing(db):
     assert got is not None
     assert got.headers == [("x-api-key", "[redacted]"), ("Authorization", "[redacted]")]
     assert got.url.endswith("?key=[redacted]")
+
+
+def test_a_large_body_that_only_looks_like_json_is_kept_as_raw(db):
+    ex = samples.plain(id="big-not-json")
+    assert ex.client_request is not None
+    ex.client_request.body = b'{"messages": [' + b'"x",' * 600_000 + b"oops"  # 2.4 MB, cut
+    _write(db, ex, samples.plain(id="beside"))
+    got = {e.id: e for e in load_exchanges(db)}
+    assert got["big-not-json"].client_request == ex.client_request
+    assert got["beside"].client_request == samples.plain().client_request
