@@ -27,6 +27,7 @@ from typing import Any, Protocol, assert_never
 
 import httpx
 from mitmproxy import ctx, http
+from mitmproxy.proxy import mode_specs
 
 from addons.flow_state import (
     Answered,
@@ -41,9 +42,9 @@ from addons.flow_state import (
 from addons.metadata import FLOW_STATE
 from addons.options import GatewayOptions, declare, default_backend, read_options
 from addons.recorder_hooks import Refusal
+from addons.request import body as request_body_worker
 from addons.request import classify, forward
-from addons.request.classify import LOOPBACK
-from addons.request.proxy_auth import ProxyGate
+from addons.request.proxy_auth import ProxyGate, accepted_on_loopback, is_loopback
 from addons.request.stored import RecordedAnswers
 from addons.response import buffered, failures, stream
 from addons.response.replies import reply, reply_error
@@ -57,7 +58,7 @@ from recorder.errors import ConfigError
 
 logger = logging.getLogger("tapegate.gateway")
 # Options beside gateway_* that change the gateway: the listener, the backends' own (kiro_*).
-_OTHERS = frozenset({"listen_host", *(spec[0] for spec in backend_option_specs())})
+_OTHERS = frozenset({"listen_host", "mode", *(spec[0] for spec in backend_option_specs())})
 
 
 class Recording(RecordedAnswers, Protocol):
@@ -80,6 +81,9 @@ class Gateway:
         # requests on them skip the connect probe.
         self.live: set[tuple[str, tuple[str, int]]] = set()
         self.gate = ProxyGate()  # explicit-proxy traffic: who may use the listener
+        # The listener was configured beyond loopback (and allowed there): connections may
+        # come in on other addresses. Otherwise those are closed (``client_connected``).
+        self.remote_ok = False
         # gateway_upstream named a cassette: replayed in mitmproxy's loop (the default route's
         # backend); kept across reconfigurations that do not change it (its play counts).
         self.cassette: CassetteUpstream | None = None
@@ -96,6 +100,7 @@ class Gateway:
     def configure(self, updated: set[str]) -> None:
         if not any(k.startswith("gateway_") or k in _OTHERS for k in updated):
             return
+        self.remote_ok = False  # until the options below are known to be good
         try:
             self.opts = o = read_options(ctx.options)
             config = routing.load_config(o.config) if o.config else None
@@ -104,12 +109,15 @@ class Gateway:
             self.router = routing.build_router(config, backend, o.backend_options)
         except (ConfigError, ValueError) as e:
             refuse(str(e), e)
-        host = ctx.options.listen_host
-        if host not in LOOPBACK and host != "" and not self.opts.key and not self.opts.allow_remote:
+        hosts = listen_hosts(ctx.options.listen_host, ctx.options.mode)
+        remote = [h for h in hosts if h != "" and not is_loopback(h)]
+        if remote and not self.opts.key and not self.opts.allow_remote:
             refuse(
-                f"refusing to listen on {host!r} without gateway_key: anyone who can reach it "
+                f"refusing to listen on {remote[0]!r} without gateway_key: anyone who can reach it "
                 "could use your upstream credentials. Set gateway_key or gateway_allow_remote=true."
             )
+        self.remote_ok = bool(remote)
+        self.gate.upstreams = self.router.upstream_addresses()
 
     def running(self) -> None:
         """mitmproxy's default listen_host "" means every interface; the gateway listens on
@@ -127,6 +135,7 @@ class Gateway:
             o.update(listen_host="127.0.0.1", mode=[f"regular@127.0.0.1:{port}"])  # type: ignore[no-untyped-call]
 
     async def done(self) -> None:
+        await request_body_worker.shutdown()
         if self.http is not None:
             await self.http.aclose()
         if self.faults is not None:
@@ -150,6 +159,11 @@ class Gateway:
         except Exception:  # noqa: BLE001
             logger.exception("gateway: http_connect failed")
 
+    def client_connected(self, client: Any) -> None:
+        if not self.remote_ok and not accepted_on_loopback(client):
+            addr = client.sockname[0] if client.sockname else "?"
+            client.error = f"tapegate listens on loopback only, not on {addr}"
+
     def client_disconnected(self, client: Any) -> None:
         self.gate.forget(client.id)
 
@@ -163,6 +177,9 @@ class Gateway:
     # ------------------------------------------------------------------ request side
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if not self.remote_ok and not accepted_on_loopback(flow.client_conn):
+            flow.kill()  # type: ignore[no-untyped-call]  # (client_connected closes such)
+            return
         try:
             rec = self.recorder is None or self.recorder.recording
             if classify.is_gateway_request(flow):
@@ -261,3 +278,16 @@ class Gateway:
             st.finish(flow)
         except Exception:  # noqa: BLE001
             logger.exception("gateway: error hook failed")
+
+
+def listen_hosts(listen_host: str, modes: Any) -> list[str]:
+    """The hosts the proxy's listeners bind: each mode's own ``@host:port``, else
+    ``listen_host`` ("" = every interface)."""
+    hosts = []
+    for spec in modes:
+        try:
+            mode = mode_specs.ProxyMode.parse(spec)
+        except ValueError:
+            continue  # mitmproxy refuses it itself
+        hosts.append(mode.listen_host(listen_host))
+    return hosts or [listen_host]

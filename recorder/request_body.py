@@ -21,8 +21,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from recorder import ir
+from recorder import dialects, ir
+from recorder.codecs.responses_history import Turn
+from recorder.context import Context
 from recorder.safejson import nests_deeper
+from recorder.translate import translate_request
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +74,33 @@ def read_json(raw: bytes, decode: Any, max_body: int, max_depth: int) -> dict[st
     if nests_deeper(content, max_depth):
         return deep
     return body
+
+
+def continues(body: dict[str, Any], client: ir.Dialect) -> str | None:
+    """The id of the earlier answer ``body`` continues, for a client dialect whose answers
+    are referred to by id (the registry's ``stored`` recipe); None otherwise."""
+    recipe = dialects.entry(client).stored
+    return None if recipe is None else recipe.continues(body)
+
+
+def rewrite(
+    body: dict[str, Any],
+    sent: str | None,
+    asked: str | None,
+    ctx: Context,
+    turns: dict[str, Turn] | None = None,
+) -> bytes | None:
+    """The body the upstream gets: translated into ``ctx.upstream``'s dialect (filling ``ctx``),
+    with the conversation the recorded ``turns`` stand for written out when it continues one,
+    or for the client's own dialect only renamed to the ``sent`` model; None when the client's
+    bytes can go as they are. TranslationError when it cannot be translated."""
+    if ctx.client == ctx.upstream:
+        if sent != asked and sent is not None:
+            return json.dumps(body | {"model": sent}).encode()
+        return None
+    recipe = dialects.entry(ctx.client).stored
+    if turns is not None and recipe is not None:
+        body = recipe.expand(body, turns.get)
+    if sent is not None:
+        body["model"] = sent
+    return json.dumps(translate_request(body, ctx)).encode()

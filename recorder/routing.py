@@ -200,6 +200,13 @@ class Router:
                 out.append(r.backend)
         return out
 
+    def upstream_addresses(self) -> frozenset[tuple[str, int]]:
+        """(host, port) of every configured upstream that listens (the vendors' are not
+        configured; a local backend that has not started yet has no address)."""
+        routes = [*self.routes, *([self.default] if self.default else [])]
+        endpoints = [r.backend.endpoint() for r in routes]
+        return frozenset((e.host, e.port) for e in endpoints if e is not None)
+
     def models(self) -> list[str]:
         """Model names the routes offer (for ``GET /v1/models``): aliases, renames, literal
         (glob-free) patterns, in file order, without duplicates."""

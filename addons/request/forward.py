@@ -16,6 +16,7 @@ from addons.flow_state import FlowState
 from addons.metadata import FLOW_STATE
 from addons.options import GatewayOptions
 from addons.request import stored
+from addons.request.body import open_body
 from addons.response.replies import reply, reply_error
 from addons.upstream import fault_proxy, timeouts
 from addons.upstream.probe import ProbeFailed, probe
@@ -25,7 +26,6 @@ from recorder.context import Context, IdFactory
 from recorder.errors import TranslationError
 from recorder.faults import FaultSpec, FaultSpecError
 from recorder.faults import parse as parse_fault
-from recorder.translate import translate_request
 
 Live = set[tuple[str, tuple[str, int]]]
 
@@ -110,48 +110,42 @@ async def gateway_request(
             msg = f"{req.method} {path} is not served by this gateway"
             return reply_error(flow, st, "not_found", msg)
         return await send(flow, st, opts, live, route, client, path, query, None, fault_port)
-    read = request_body.read_json(
-        req.raw_content or b"", req.get_content, opts.max_body, opts.max_json_depth
-    )
-    if isinstance(read, request_body.Refused):
-        if read.kind == "request_too_large":
-            _unrecorded_body(st, len(req.raw_content or b""))
-        return reply_error(flow, st, read.kind, read.message)
-    body = read
-    asked = body.get("model") if isinstance(body.get("model"), str) else None
-    model = router.alias(asked)
-    route = router.resolve(model, client, req.headers)
-    upstream = route.dialect_for(client)
-    sent = route.model or model
-    st.upstream = upstream
-    st.ex.model_requested, st.ex.model_sent = asked, sent
-    st.ex.stream = bool(body.get("stream"))
-    if path == spec.count_tokens_path and dialects.entry(upstream).count_tokens_path is None:
-        out = endpoints.count_tokens_body(body)
-        hdrs = endpoints.JSON_HEADERS | {endpoints.ESTIMATE_HEADER: "true"}
-        return reply(flow, st, 200, out, hdrs)
-    st.ctx = Context(client, upstream, ids=IdFactory(flow.id), created=int(time.time()))
-    if isinstance(route.backend, PreparesRequests):
-        try:
-            await route.backend.prepare(st.ctx)
-        except BackendError as e:
-            return reply_error(flow, st, e.kind, str(e))
-    new: bytes | None = None
-    if client == upstream:
-        if sent != asked and sent is not None:
-            new = json.dumps(body | {"model": sent}).encode()
-    else:
-        if recipe is not None and recipe.continues(body) is not None:
-            expanded = await stored.expand(flow, st, recipe, body, answers, upstream)
-            if expanded is None:
+    raw = req.raw_content or b""
+    encoding = req.headers.get("content-encoding")
+    limits = opts.max_body, opts.max_json_depth
+    async with open_body(flow.id, raw, encoding, *limits, client) as read:
+        if isinstance(read, request_body.Refused):
+            if read.kind == "request_too_large":
+                _unrecorded_body(st, len(raw))
+            return reply_error(flow, st, read.kind, read.message)
+        asked = read.model if isinstance(read.model, str) else None
+        model = router.alias(asked)
+        route = router.resolve(model, client, req.headers)
+        upstream = route.dialect_for(client)
+        sent = route.model or model
+        st.upstream = upstream
+        st.ex.model_requested, st.ex.model_sent = asked, sent
+        st.ex.stream = read.stream
+        if path == spec.count_tokens_path and dialects.entry(upstream).count_tokens_path is None:
+            out = await read.count_tokens()
+            hdrs = endpoints.JSON_HEADERS | {endpoints.ESTIMATE_HEADER: "true"}
+            return reply(flow, st, 200, out, hdrs)
+        st.ctx = Context(client, upstream, ids=IdFactory(flow.id), created=int(time.time()))
+        if isinstance(route.backend, PreparesRequests):
+            try:
+                await route.backend.prepare(st.ctx)
+            except BackendError as e:
+                return reply_error(flow, st, e.kind, str(e))
+        turns = None
+        if recipe is not None and client != upstream and read.continues is not None:
+            turns = await stored.earlier_turns(flow, st, recipe, read.continues, answers, upstream)
+            if turns is None:
                 return
-            body = expanded
-        if sent is not None:
-            body["model"] = sent
         try:
-            new = json.dumps(translate_request(body, st.ctx)).encode()
+            new = await read.rewrite(sent, asked, st.ctx, turns)
         except TranslationError as e:
             return reply_error(flow, st, "invalid_request", str(e))
+    if client != upstream:
         path, query = dialects.entry(upstream).chat_path, ""
     st.ctx.requested_model = asked
     await send(flow, st, opts, live, route, upstream, path, query, new, fault_port)

@@ -15,12 +15,17 @@ on untouched, so the gateway key is presented as **proxy credentials** instead:
   authentication error in the client's dialect (the vendor host's, else guessed from the
   request).
 
-Hosts other than the vendors' APIs are proxied plainly (recorded by the recorder's pass-through
-path) only for clients the gateway trusts: with ``gateway_key``, clients that presented it;
-without one (the listener is then loopback-only unless ``gateway_allow_remote``), loopback
-clients. Anyone else gets ``403``: a gateway listening beyond loopback is not an open proxy, nor
-a way into the host's own loopback services. Vendor hosts without ``gateway_key`` stay open to
-remote clients under ``gateway_allow_remote``: they need their own vendor key anyway.
+Without ``gateway_key`` the listener proxies only to the vendors' API hosts (ports 80 and 443)
+and to the configured upstreams (their host and port); anything else gets ``403``, whoever
+asks. A gateway is then never an open proxy, nor a way into the host's own loopback services:
+not for a remote client, and not for a web page in the user's browser either (DNS rebinding:
+a page whose name resolves to 127.0.0.1 sends origin-form requests to the gateway with its own
+``Host``, which mitmproxy would otherwise forward to that host). With ``gateway_key``, clients
+that present it may proxy to any host (recorded by the recorder's pass-through path).
+
+Connections the listener accepted on an address that is not loopback, while the gateway was
+not configured to listen there, are closed at once (:func:`accepted_on_loopback`): mitmproxy
+binds to every interface before it loads the gateway, which then moves it to loopback.
 
 Do not combine with mitmproxy's ``proxyauth`` option: it consumes the same header first.
 """
@@ -29,15 +34,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
+import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 from mitmproxy import http
 
 from recorder import dialects, endpoints, ir
 
 REALM = 'Basic realm="tapegate"'
-_LOOPBACK_PEERS = frozenset({"::1", "localhost"})
 
 
 def presented_key(value: str) -> str | None:
@@ -60,9 +67,24 @@ def key_matches(value: str, key: str) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), key.encode())
 
 
-def is_loopback_peer(flow: http.HTTPFlow) -> bool:
-    host = str(flow.client_conn.peername[0]) if flow.client_conn.peername else ""
-    return host.startswith(("127.", "::ffff:127.")) or host in _LOOPBACK_PEERS
+@functools.lru_cache(maxsize=256)
+def is_loopback(host: str) -> bool:
+    """``host`` (an address as a socket names it) is a loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def accepted_on_loopback(client: Any) -> bool:
+    """The client connection came in on a loopback address of this host (or on none: a flow
+    mitmproxy made up, such as a replayed one)."""
+    sockname: Any = getattr(client, "sockname", None)
+    return not sockname or not sockname[0] or is_loopback(str(sockname[0]))
 
 
 def dialect_for(flow: http.HTTPFlow) -> ir.Dialect:
@@ -76,6 +98,8 @@ def dialect_for(flow: http.HTTPFlow) -> ir.Dialect:
 @dataclass(slots=True)
 class ProxyGate:
     tunnels: set[str] = field(default_factory=set)  # client connections admitted by a CONNECT
+    # Where proxy requests may go without gateway_key: the configured upstreams' (host, port).
+    upstreams: frozenset[tuple[str, int]] = frozenset()
 
     def admit(self, flow: http.HTTPFlow, key: str | None) -> bool:
         """Explicit-proxy request (``requestheaders``): True to let it through; otherwise the
@@ -101,11 +125,20 @@ class ProxyGate:
                 return False
             del headers["proxy-authorization"]  # consumed here, never forwarded
             return True
-        if dialects.for_host(flow.request.host) is not None or is_loopback_peer(flow):
+        req = flow.request
+        if dialects.for_host(req.host) is not None and req.port in _WEB_PORTS:
             return True
-        msg = "this gateway proxies only the vendors' APIs for remote clients"
+        if (req.host, req.port) in self.upstreams:
+            return True
+        msg = (
+            f"without gateway_key this gateway proxies only its upstreams and the vendors' APIs, "
+            f"not {req.host}:{req.port}"
+        )
         flow.response = _refusal(flow, 403, "permission", msg)
         return False
+
+
+_WEB_PORTS = frozenset({80, 443})
 
 
 def _refusal(flow: http.HTTPFlow, status: int, kind: ir.ErrorKind, msg: str) -> http.Response:

@@ -6,7 +6,7 @@ recording, following the dialect's :class:`StoredConversations` recipe from the 
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Protocol
 
 from mitmproxy import http
 
@@ -14,7 +14,6 @@ from addons.flow_state import FlowState
 from addons.response.replies import reply, reply_error
 from recorder import endpoints
 from recorder.codecs.responses_history import MAX_CHAIN, StoredConversations, Turn
-from recorder.errors import TranslationError
 from recorder.store import StoreError
 
 
@@ -51,16 +50,18 @@ async def retrieve(
     return True
 
 
-async def expand(
+async def earlier_turns(
     flow: http.HTTPFlow,
     st: FlowState,
     recipe: StoredConversations,
-    body: dict[str, Any],
+    first: str,
     answers: RecordedAnswers | None,
     upstream: str,
-) -> dict[str, Any] | None:
-    """``body`` with the conversation its earlier answer stands for written out, for an
-    upstream of another dialect; None when the client was answered with an error (400)."""
+) -> dict[str, Turn] | None:
+    """The recorded turns a body continuing answer ``first`` stands for (by id, following the
+    chain back), for an upstream of another dialect to get the conversation written out
+    (``recipe.expand``, which names an id the recording lacks); None when the client was
+    answered with an error."""
     if answers is None or not answers.can_look_up:
         reply_error(
             flow,
@@ -72,17 +73,15 @@ async def expand(
         )
         return None
     turns: dict[str, Turn] = {}
-    current = recipe.continues(body)
+    current: str | None = first
     try:
         while current is not None and current not in turns and len(turns) < MAX_CHAIN:
             turn = await answers.recorded_turn(recipe, st.client, current)
             if turn is None:
-                break  # expand names the id the recording lacks
+                break
             turns[current] = turn
             current = recipe.continues(turn.request)
-        return recipe.expand(body, turns.get)
     except StoreError as e:
         reply_error(flow, st, "api_error", f"the recording could not be read: {e}")
-    except TranslationError as e:
-        reply_error(flow, st, "invalid_request", str(e))
-    return None
+        return None
+    return turns

@@ -156,11 +156,36 @@ def test_stream_callable_never_returns_empty_bytes_mid_stream() -> None:
         assert gw_stream(b"") == b""  # the end is mitmproxy's own b""
 
 
-def test_other_hosts_are_left_alone() -> None:
+def test_other_hosts_are_left_alone_for_whoever_presents_the_key() -> None:
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw, gateway_key="k")
+        f = tflow.tflow()
+        f.request.headers["proxy-authorization"] = "Bearer k"
+        gw.requestheaders(f)
+        asyncio.run(gw.request(f))
+        assert EXCHANGE not in f.metadata and f.response is None
+
+
+def test_without_a_key_other_hosts_are_refused() -> None:
     gw = Gateway()
     with taddons.context(gw) as tctx:
         tctx.configure(gw)
         f = tflow.tflow()
         gw.requestheaders(f)
-        asyncio.run(gw.request(f))
-        assert EXCHANGE not in f.metadata and f.response is None
+        assert f.response is not None and f.response.status_code == 403
+
+
+def test_connections_on_other_addresses_are_closed_unless_configured() -> None:
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw)
+        lan, local = tflow.tclient_conn(), tflow.tclient_conn()
+        lan.sockname, local.sockname = ("192.0.2.10", 8080), ("127.0.0.1", 8080)
+        gw.client_connected(lan)
+        gw.client_connected(local)
+        assert lan.error and "loopback only" in lan.error and not local.error
+        tctx.configure(gw, listen_host="0.0.0.0", gateway_key="k")
+        lan.error = None
+        gw.client_connected(lan)
+        assert not lan.error

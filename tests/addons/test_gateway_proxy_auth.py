@@ -35,6 +35,8 @@ class Case:
 
 
 OTHER = "http://10.1.2.3:9000/v1/chat/completions"
+UPSTREAM = "http://127.0.0.1:9000/v1/chat/completions"  # gateway_upstream below
+LOCAL_REDIS = "http://127.0.0.1:6379/"
 ANTHROPIC = "http://api.anthropic.com/v1/messages"
 CASES = [
     Case("no credentials", KEY, OTHER, status=407, error_type="invalid_request_error"),
@@ -64,8 +66,16 @@ CASES = [
         {"proxy-authorization": basic("u", KEY), "x-api-key": "sk-vendor"},
         vendor=True,
     ),
-    Case("no gateway key, loopback client", None, OTHER),
+    Case("no gateway key, loopback client", None, OTHER, status=403),  # not an open proxy
+    Case("no gateway key, the upstream", None, UPSTREAM),
+    Case("no gateway key, the upstream's host, another port", None, LOCAL_REDIS, status=403),
     Case("no gateway key, remote client", None, OTHER, peer="192.0.2.7", status=403),
+    Case(
+        "no gateway key, origin-form with a foreign host (DNS rebinding)",
+        None,
+        "http://rebound.example:8080/v1/chat/completions",
+        status=403,
+    ),
     Case("no gateway key, remote client, vendor", None, ANTHROPIC, peer="192.0.2.7", vendor=True),
 ]
 
@@ -74,9 +84,10 @@ CASES = [
 def test_explicit_proxy_request(case: Case) -> None:
     gw = Gateway()
     with taddons.context(gw) as tctx:
-        tctx.configure(gw, gateway_key=case.key or "")
+        tctx.configure(gw, gateway_key=case.key or "", gateway_upstream=UPSTREAM.rsplit("/", 2)[0])
         f = tflow.tflow()
         f.client_conn.peername = (case.peer, 40000)
+        f.client_conn.sockname = ("127.0.0.1", 8080)
         f.request = http.Request.make("POST", case.url, b"{}", case.headers)
         gw.requestheaders(f)
         if case.status is None:

@@ -1,0 +1,243 @@
+"""Bounded work per request (issue 11): what one very large request costs everybody else, and
+whether the recorder's writer gives its memory back afterwards.
+
+Run: ``uv run python -m bench.big_requests [--quick]``. Prints markdown tables; saves
+``bench/results/big_requests.json``.
+
+One fake upstream (its own process) and the gateway, translating Anthropic clients to the
+fake's OpenAI dialect and recording to a temporary DuckDB file, as a user runs it.
+
+1. **Other clients' latency.** Four connections send small translated JSON requests back to back
+   while, in alternating rounds, nothing else happens (*quiet*) or one 20 MB request of 600,000
+   messages is translated (*big*: the round lasts as long as that request). Reported per kind of
+   round: p50 and p99 of the small requests (all rounds of the kind pooled), and the added p99
+   (big - quiet). Target: < 100 ms added to p99 (before the gateway moved large bodies to a
+   worker process, the event loop translated them itself and everyone else waited ~10 s).
+2. **The writer's memory.** The RSS of the recorder's writer process (its pid is in the
+   sidecar file) before any large request, at its peak, and 10 s after the last of twenty
+   20 MB requests sent through the gateway two at a time (same dialect: passed through, both
+   legs recorded in full), which follow the large requests of part 1. Target: back at its
+   baseline (within 64 MB) afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.gateway import REPO, Conn, free_port, pct, request_bytes, start, stop
+
+MESSAGES = 600_000
+SMALL_CONNS = 4
+BIG_TIMEOUT = 300.0
+
+
+@dataclass
+class Result:
+    rounds: int
+    quiet_n: int
+    quiet_p50_ms: float
+    quiet_p99_ms: float
+    big_n: int
+    big_p50_ms: float
+    big_p99_ms: float
+    added_p99_ms: float
+    big_request_mb: float
+    big_request_s: float  # median duration of the large request itself
+    writer_baseline_mb: float
+    writer_peak_mb: float
+    writer_after_mb: float
+    writer_exchanges: int
+
+
+def big_body(model: str) -> bytes:
+    msgs = [{"role": "user", "content": f"msg {i}"} for i in range(MESSAGES)]
+    return json.dumps({"model": model, "max_tokens": 5, "messages": msgs}).encode()
+
+
+async def post_once(port: int, path: str, body: bytes, headers: dict[str, str]) -> float:
+    """One request on its own connection; seconds to the whole answer (raises on non-200)."""
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = (
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+        )
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        t0 = time.perf_counter()
+        w.write(head.encode() + body)
+        await w.drain()
+        answer = await asyncio.wait_for(r.read(), BIG_TIMEOUT)
+        status = int(answer.split(b" ", 2)[1])
+        if status != 200:
+            raise RuntimeError(f"large request: status {status}: {answer[:300]!r}")
+        return time.perf_counter() - t0
+    finally:
+        w.close()
+
+
+async def small_load(port: int, req: bytes, stop_at: asyncio.Event) -> list[float]:
+    lat: list[float] = []
+
+    async def one() -> None:
+        c = Conn(port)
+        try:
+            while not stop_at.is_set():
+                lat.append((await c.call(req))[1])
+        finally:
+            c.close()
+
+    await asyncio.gather(*(one() for _ in range(SMALL_CONNS)))
+    return lat
+
+
+def writer_pid(db: Path) -> int:
+    return int(json.loads(Path(str(db) + ".tapegate.json").read_text())["pid"])
+
+
+async def latency_rounds(
+    port: int, rounds: int, quiet_s: float
+) -> tuple[list[float], list[float], list[float]]:
+    hdr = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    small = request_bytes(
+        port, "/v1/messages",
+        {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi. " * 40}]},
+        hdr,
+    )  # fmt: skip
+    big = big_body("m")
+    await post_once(port, "/v1/messages", big, hdr)  # starts the worker process
+    quiet: list[float] = []
+    loaded: list[float] = []
+    big_s: list[float] = []
+    for _ in range(rounds):
+        done = asyncio.Event()
+        load = asyncio.create_task(small_load(port, small, done))
+        await asyncio.sleep(quiet_s)
+        done.set()
+        quiet += await load
+        done = asyncio.Event()
+        load = asyncio.create_task(small_load(port, small, done))
+        big_s.append(await post_once(port, "/v1/messages", big, hdr))
+        done.set()
+        loaded += await load
+    return quiet, loaded, big_s
+
+
+async def warm_up(port: int) -> None:
+    """Small requests of both kinds, so that the writer has stored a few before its baseline."""
+    for path, hdr in (("/v1/messages", {"x-api-key": "k"}), ("/v1/chat/completions", {})):
+        body = {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi."}]}
+        c = Conn(port)
+        for _ in range(20):
+            await c.call(request_bytes(port, path, body, hdr))
+        c.close()
+    await asyncio.sleep(2)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def writer_memory(port: int, pid: int, baseline: float, count: int) -> tuple[float, float]:
+    peak = baseline
+    sampling = True
+
+    def sample() -> None:
+        nonlocal peak
+        while sampling:
+            peak = max(peak, rss_mb(pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    body = big_body("m")
+    hdr = {"authorization": "Bearer k"}
+    for i in range(0, count, 2):
+        await asyncio.gather(
+            *(post_once(port, "/v1/chat/completions", body, hdr) for _ in range(min(2, count - i)))
+        )
+    await asyncio.sleep(10)
+    sampling = False
+    sampler.join()
+    return peak, rss_mb(pid)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.big_requests", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="1 round, 4 large requests")
+    args = ap.parse_args()
+    rounds, quiet_s, count = (1, 3.0, 4) if args.quick else (5, 4.0, 20)
+    tmp = Path(tempfile.mkdtemp(prefix="tapegate-big-"))
+    db = tmp / "big.duckdb"
+    fake_port, gw_port = free_port(), free_port()
+    fake = start(
+        [sys.executable, "-m", "fakes.upstream", "--port", str(fake_port), "--no-log"],
+        fake_port, tmp / "fake.log",
+    )  # fmt: skip
+    gw = start(
+        [str(Path(sys.executable).parent / "mitmdump"), "-q", "-s", str(REPO / "addons/gateway.py"),
+         "-p", str(gw_port), "--listen-host", "127.0.0.1",
+         "--set", f"gateway_upstream=http://127.0.0.1:{fake_port}/v1",
+         "--set", "gateway_upstream_api=openai", "--set", f"recorder_db={db}"],
+        gw_port, tmp / "gateway.log",
+    )  # fmt: skip
+    try:
+        asyncio.run(warm_up(gw_port))
+        pid = writer_pid(db)
+        base = rss_mb(pid)
+        quiet, loaded, big_s = asyncio.run(latency_rounds(gw_port, rounds, quiet_s))
+        peak, after = asyncio.run(writer_memory(gw_port, pid, base, count))
+    finally:
+        stop(gw)
+        stop(fake)
+    import duckdb
+
+    sidecar = Path(str(db) + ".tapegate.json")
+    deadline = time.monotonic() + 120
+    while sidecar.exists() and time.monotonic() < deadline:  # the writer commits and leaves
+        time.sleep(0.2)
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute("select count(*) from exchanges").fetchone()
+    res = Result(
+        rounds=rounds,
+        quiet_n=len(quiet), quiet_p50_ms=pct(quiet, 50) * 1e3, quiet_p99_ms=pct(quiet, 99) * 1e3,
+        big_n=len(loaded), big_p50_ms=pct(loaded, 50) * 1e3, big_p99_ms=pct(loaded, 99) * 1e3,
+        added_p99_ms=(pct(loaded, 99) - pct(quiet, 99)) * 1e3,
+        big_request_mb=len(big_body("m")) / 2**20, big_request_s=statistics.median(big_s),
+        writer_baseline_mb=base, writer_peak_mb=peak, writer_after_mb=after,
+        writer_exchanges=int(stored[0]) if stored else 0,
+    )  # fmt: skip
+    print(f"\n### One large request ({res.big_request_mb:.0f} MB, {MESSAGES:,} messages, "
+          f"translated in {res.big_request_s:.1f} s) and everybody else\n")  # fmt: skip
+    print("| rounds | small requests | p50 | p99 |")
+    print("|---|---|---|---|")
+    print(f"| quiet | {res.quiet_n} | {res.quiet_p50_ms:.1f} ms | {res.quiet_p99_ms:.1f} ms |")
+    print(
+        f"| one large request | {res.big_n} | {res.big_p50_ms:.1f} ms | {res.big_p99_ms:.1f} ms |"
+    )
+    ok = "met" if res.added_p99_ms < 100 else "NOT met"
+    print(f"\nadded p99: **{res.added_p99_ms:.1f} ms** (target < 100 ms: {ok})\n")
+    print(f"### The writer process's memory, {count} large requests (two at a time)\n")
+    print("| baseline | peak | 10 s after |")
+    print("|---|---|---|")
+    print(f"| {base:.0f} MB | {peak:.0f} MB | {after:.0f} MB |")
+    ok = "met" if after - base < 64 else "NOT met"
+    print(f"\nback to baseline (within 64 MB): {ok}; {res.writer_exchanges} exchanges stored")
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "big_requests.json").write_text(json.dumps(asdict(res), indent=2))
+
+
+if __name__ == "__main__":
+    main()
