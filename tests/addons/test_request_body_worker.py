@@ -8,6 +8,7 @@ import gzip
 import json
 
 from addons.request import body as bodies
+from recorder.codecs.responses_history import Turn
 from recorder.context import Context, IdFactory
 from recorder.request_body import Refused
 
@@ -21,7 +22,7 @@ def _translate(raw: bytes, encoding: str | None = None) -> tuple[object, object,
     async def go() -> tuple[object, object, Context]:
         ctx = Context("anthropic", "openai", ids=IdFactory("t"))
         try:
-            async with bodies.open_body("t", raw, encoding, 64 << 20, 64) as read:
+            async with bodies.open_body("t", raw, encoding, 64 << 20, 64, "anthropic") as read:
                 if isinstance(read, Refused):
                     return read, None, ctx
                 seen = (read.model, read.stream)
@@ -57,3 +58,39 @@ def test_a_large_body_is_checked_and_decoded_in_the_worker() -> None:
     assert len(packed) > bodies.OFFLOAD_BYTES
     seen, new, _ = _translate(packed, "gzip")
     assert seen == ("claude-x", True) and isinstance(new, bytes)
+
+
+def test_a_large_body_continuing_a_recorded_answer_is_written_out_in_the_worker() -> None:
+    earlier = Turn(
+        {"model": "gpt-r", "input": "first question"},
+        {
+            "id": "resp_1",
+            "output": [
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "status": "done",
+                    "content": [{"type": "output_text", "text": "first answer"}],
+                }
+            ],
+        },
+    )
+    items = [{"role": "user", "content": f"item {i}"} for i in range(40_000)]
+    body = {"model": "gpt-r", "previous_response_id": "resp_1", "input": items}
+    raw = json.dumps(body).encode()
+    assert len(raw) > bodies.OFFLOAD_BYTES
+
+    async def go() -> tuple[object, bytes | None]:
+        ctx = Context("responses", "openai", ids=IdFactory("t"))
+        try:
+            async with bodies.open_body("t", raw, None, 64 << 20, 64, "responses") as read:
+                assert not isinstance(read, Refused)
+                return read.continues, await read.rewrite(None, "gpt-r", ctx, {"resp_1": earlier})
+        finally:
+            await bodies.shutdown()
+
+    continues, new = asyncio.run(go())
+    assert continues == "resp_1" and isinstance(new, bytes)
+    messages = json.loads(new)["messages"]
+    assert [m["content"] for m in messages[:2]] == ["first question", "first answer"]
+    assert len(messages) == 2 + len(items)
