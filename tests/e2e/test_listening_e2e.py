@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from addons.startup import STARTUP_EXIT
 from fakes.procs import BIN, free_port
 from fakes.upstream import FakeUpstream
 from tests.e2e.conftest import GATEWAY_ADDON, start_gateway
@@ -129,4 +130,4 @@ def test_a_refused_remote_listen_ends_the_gateway(tmp_path: Path) -> None:
     argv = [str(BIN / "mitmdump"), "-s", str(GATEWAY_ADDON), "-p", str(port),
             "--listen-host", "0.0.0.0", "--set", "recorder_db="]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 1 and "without gateway_key" in done.stdout + done.stderr
+    assert done.returncode == STARTUP_EXIT and "without gateway_key" in done.stdout + done.stderr
