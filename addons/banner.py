@@ -28,6 +28,14 @@ class Labelled(Protocol):
     def label(self) -> str: ...
 
 
+@runtime_checkable
+class KeySourced(Protocol):
+    """A backend that finds its own key (Kiro: tokens from a login it refreshes): it names
+    where from, never the key."""
+
+    def key_source(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class InEffect:
     """What the start-up block shows, gathered from the addons' configuration."""
@@ -81,7 +89,9 @@ def _backend(b: Backend) -> str:
     where = b.label() if isinstance(b, Labelled) else _endpoint(b)
     dialect = b.dialect or "the client's dialect"
     key_env = getattr(b, "key_env", None)
-    if not key_env:
+    if isinstance(b, KeySourced):
+        key = b.key_source()
+    elif not key_env:
         key = "the client's key"
     elif os.environ.get(key_env):
         key = f"key from ${key_env}"

@@ -85,6 +85,18 @@ class KiroBackend:
     def endpoint(self) -> Upstream | None:
         return self._upstream if self._tokens is not None else None
 
+    def label(self) -> str:
+        """Where requests go, for the gateway's start-up block (before any is sent)."""
+        up = self._upstream
+        return (
+            f"Kiro {self._endpoint.generation.name} in {self._endpoint.region} at "
+            f"{up.scheme}://{up.host_header}{up.prefix}"
+        )
+
+    def key_source(self) -> str:
+        renewed = ", refreshed by the gateway" if self._first.refresh_token else ""
+        return f"{self._first.kind} login from {self._source.description}{renewed}"
+
     async def start(self) -> Upstream:
         if self._tokens is None:
             self._http = httpx.AsyncClient(trust_env=False, timeout=30)

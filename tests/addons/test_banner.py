@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from addons.banner import InEffect, lines
 from recorder import routing
 from recorder.backends import RemoteBackend
+from recorder.kiro.backend import KiroBackend, KiroConfig
 
 
 def state(router: routing.Router, **kw: object) -> InEffect:
@@ -75,3 +79,15 @@ def test_routes_are_listed_in_order_and_an_unset_key_variable_is_flagged(
         "the client's key)"
     )
     assert out[4].startswith("  upstream   else: each client's vendor API")
+
+
+def test_a_backend_that_finds_its_own_key_names_its_login_never_a_token(tmp_path: Path) -> None:
+    creds = tmp_path / "kiro-auth-token.json"
+    creds.write_text(json.dumps({"refreshToken": "refresh-secret", "authMethod": "social"}))
+    backend = KiroBackend(KiroConfig(credentials=str(creds), region="eu-central-1"))
+    text = "\n".join(lines(state(routing.build_router(None, backend))))
+    assert (
+        "upstream   Kiro runtime in eu-central-1 at https://runtime.eu-central-1.kiro.dev "
+        f"(kiro; social login from Kiro credentials file {creds}, refreshed by the gateway)"
+    ) in text
+    assert "refresh-secret" not in text and "client's key" not in text
