@@ -147,7 +147,8 @@ def tool_id(raw: str) -> str:
     its tool_result map alike; the hash suffix keeps ``a.b`` and ``a:b`` apart."""
     if raw and not _TOOL_ID_BAD.search(raw):
         return raw
-    digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+    # surrogatepass: a lone surrogate escaped in the request JSON ("\ud800") still names a call
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{_TOOL_ID_BAD.sub('_', raw)}_{digest}"
 
 

@@ -31,6 +31,7 @@ from recorder.sse import SseParser
 from recorder.translate import StreamTranslator
 from replay.cassette import load
 from tests.reliability import gateway
+from tests.reliability.conftest import REPORT
 from tests.reliability.fuzzing import LONG
 
 pytestmark = pytest.mark.e2e
@@ -189,11 +190,14 @@ def test_upstream_fault_through_the_gateway(chaos: tuple[str, gateway.Gateway], 
 
 def test_every_fault_is_recorded_on_its_exchange(chaos: tuple[str, gateway.Gateway]) -> None:
     _, g = chaos
+    assert not g.crashes(), g.crashes()[0]
     sql = (
         "select distinct extra->>'fault' as fault from exchanges where extra->>'fault' is not null"
     )
     gateway.wait_count(g.db, f"select count(*) from ({sql})", len(FAULTS))
     assert {r["fault"] for r in gateway.query(g.db, sql)} == {str(parse(f)) for f in FAULTS}
+    direction, _ = chaos
+    REPORT.setdefault("chaos", {})[direction] = {"faults": len(FAULTS), "crashes": 0}
 
 
 def test_gateway_fault_for_one_model_only(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from fakes.upstream import FakeUpstream
 from tests.reliability import gateway
+from tests.reliability.conftest import REPORT
 from tests.reliability.fuzzing import LONG
 
 pytestmark = pytest.mark.e2e
@@ -220,3 +221,10 @@ def test_bad_client_input_is_answered_in_dialect_and_recorded(
     n = len(sent) + 1  # and the HEAD
     recorded = gateway.wait_count(g.db, "select count(*) from exchanges", before + n)
     assert recorded == before + n, f"{recorded - before} of {n} attempts recorded"
+    REPORT.setdefault("bad_input", {})[dialect] = {
+        "requests": n,
+        "refused_4xx": len(refused),
+        "answered_5xx": len(server_errors),
+        "recorded": recorded - before,
+        "crashes": len(g.crashes()),
+    }

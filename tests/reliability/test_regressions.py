@@ -124,6 +124,31 @@ def test_a_tool_name_with_a_lone_surrogate_is_shortened_not_a_crash() -> None:
     assert name.startswith("bad_name_") and name.isascii()
 
 
+@pytest.mark.parametrize("client", ["openai", "responses"])
+def test_a_tool_call_id_with_a_lone_surrogate_maps_alike_not_a_crash(client: ir.Dialect) -> None:
+    # found by the long run: an id that is not Anthropic's charset is hashed into one, and
+    # hashing "\ud800" as UTF-8 raised UnicodeEncodeError
+    call_id = "call\ud800"
+    calls = {
+        "openai": [
+            {"role": "assistant", "content": None, "tool_calls": [{"id": call_id,
+             "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": call_id, "content": "ok"},
+        ],
+        "responses": [
+            {"type": "function_call", "call_id": call_id, "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": call_id, "output": "ok"},
+        ],
+    }  # fmt: skip
+    key = "messages" if client == "openai" else "input"
+    body = {"model": "m", key: [{"role": "user", "content": "x"}, *calls[client]]}
+    out = translate_request(body, Context(client, "anthropic"))
+    use = out["messages"][1]["content"][0]
+    result = out["messages"][2]["content"][0]
+    assert use["id"] == result["tool_use_id"] and use["id"].startswith("call_")
+    assert use["id"].isascii()
+
+
 @pytest.mark.parametrize("dialect", ["anthropic", "openai", "responses"])
 def test_error_bodies_nested_too_deep_are_read_by_status(dialect: ir.Dialect) -> None:
     deep: object = "x"
