@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from enum import Enum
 from typing import Any, Protocol
 
 from recorder import ir
@@ -90,6 +91,29 @@ class StreamObserver(Protocol):
         pass-through body ended and flushed ``events``."""
 
 
+class Stage(Enum):
+    """Where a :class:`StreamTranslator` is."""
+
+    OPEN = "open"  # bytes come in and go out
+    ENDED = "ended"  # the upstream body ended; the client's stream was closed by its grammar
+    BROKEN = "broken"  # the upstream's stream could not be read: the client got an error event
+
+
+OPEN, ENDED, BROKEN = Stage.OPEN, Stage.ENDED, Stage.BROKEN
+
+
+class _Codecs:
+    """The halves of a translating stream, and their fast-path recognisers bound once."""
+
+    __slots__ = ("decoder", "encoder", "text_in", "text_out")
+
+    def __init__(self, decoder: StreamDecoder[Any], encoder: StreamEncoder) -> None:
+        self.decoder = decoder
+        self.encoder = encoder
+        self.text_in: Callable[[Any], tuple[int, str] | None] = decoder.text_delta
+        self.text_out: Callable[[int, str], SseEvent | None] = encoder.text_delta
+
+
 class StreamTranslator:
     """Sans-I/O SSE translation: ``feed(chunk)`` returns the client bytes for that chunk;
     ``feed(b"")`` marks the end of the upstream body (mitmproxy's convention) and flushes.
@@ -107,42 +131,37 @@ class StreamTranslator:
         upstream = codec(ctx.upstream)
         # Frames of the upstream's framing (SSE events, or AWS event-stream messages).
         self._parser: FrameParser[Any] = upstream.frames()
-        self._passthrough = ctx.client == ctx.upstream
-        self._decoder: StreamDecoder[Any] | None = None
-        self._encoder: StreamEncoder | None = None
-        self._text_in: Callable[[Any], tuple[int, str] | None] | None = None
-        self._text_out: Callable[[int, str], SseEvent | None] | None = None
-        if not self._passthrough:
-            self._decoder = upstream.stream_decoder(ctx)
-            self._encoder = codec(ctx.client).stream_encoder(ctx)
-            # The codecs' recognisers for the fast path (see feed), bound once.
-            self._text_in = self._decoder.text_delta
-            self._text_out = self._encoder.text_delta
+        # None: a pass-through (the same dialect on both sides), bytes pass untouched.
+        self._codecs = (
+            None
+            if ctx.client == ctx.upstream
+            else _Codecs(upstream.stream_decoder(ctx), codec(ctx.client).stream_encoder(ctx))
+        )
         self._fast = self.fast_path
-        self._failed = False
-        self._upstream_error = False
-        self._closed = False
+        self._stage = OPEN
+        self._upstream_error = False  # the upstream's own error event was passed on
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._closed:
+        if self._stage is not OPEN:
             return b""
         obs = self._observer
-        if obs is None and self._passthrough:
+        codecs = self._codecs
+        if obs is None and codecs is None:
             # Nobody reads the events: the bytes pass untouched, unparsed.
             if not chunk:
-                self._closed = True
+                self._stage = ENDED
             return chunk
         one = self._parser.one_event(chunk) if chunk and self._fast else None
         if one is not None:  # the common chunk: exactly one whole event
             if obs is not None:
                 obs.upstream(chunk, [one])
-            if self._text_in is not None and self._text_out is not None:
+            if codecs is not None:
                 # Fast path for the bulk of every answer, a text delta into the open text part:
                 # the decoder only recognises it, the encoder formats its one event, and
                 # neither changes state for it, so this is the general path's output without
                 # its IR event and dispatch. Anything else (None) takes the general path.
-                delta = self._text_in(one)
-                out_ev = None if delta is None else self._text_out(*delta)
+                delta = codecs.text_in(one)
+                out_ev = None if delta is None else codecs.text_out(*delta)
                 if out_ev is not None:
                     try:
                         wire = encode_text(out_ev).encode()
@@ -160,19 +179,16 @@ class StreamTranslator:
                 wire_in, broken = [], e
             if obs is not None and (chunk or wire_in):
                 obs.upstream(chunk, wire_in)  # the raw chunk is kept even when it is broken
-            if broken is not None and not self._passthrough:
-                return self._fail(broken)
-        if self._passthrough:
+            if broken is not None and codecs is not None:
+                return self._fail(codecs, broken)
+        if codecs is None:
             if obs is not None and (chunk or wire_in):
                 obs.client(wire_in, chunk)
             if not chunk:
-                self._closed = True
+                self._stage = ENDED
             return chunk
-        if self._failed:
-            return b""
         out: list[SseEvent] = []
-        assert self._decoder is not None and self._encoder is not None
-        decode, encode_ir = self._decoder.push, self._encoder.push
+        decode, encode_ir = codecs.decoder.push, codecs.encoder.push
         try:
             for wev in wire_in:
                 for iev in decode(wev):
@@ -180,12 +196,12 @@ class StreamTranslator:
                         iev = self._restore(iev)
                     out += encode_ir(iev)
             if not chunk:
-                for iev in self._decoder.finish():
+                for iev in codecs.decoder.finish():
                     out += encode_ir(self._restore(iev))
-                out += self._encoder.finish()
-                self._closed = True
+                out += codecs.encoder.finish()
+                self._stage = ENDED
         except (TranslationError, RecursionError) as e:  # RecursionError: absurdly deep JSON
-            return self._emit(out) + self._fail(e)
+            return self._emit(out) + self._fail(codecs, e)
         return self._emit(out)
 
     def close(self) -> bytes:
@@ -195,17 +211,15 @@ class StreamTranslator:
     def failed(self) -> bool:
         """True once the client was sent an error instead of a complete stream: the upstream
         stream broke, failed mid-way, or ended without its terminal event."""
-        return self._failed or self._upstream_error
+        return self._stage is BROKEN or self._upstream_error
 
-    def _fail(self, e: Exception) -> bytes:
-        self._failed = True
-        self._closed = True
-        assert self._encoder is not None
+    def _fail(self, codecs: _Codecs, e: Exception) -> bytes:
+        self._stage = BROKEN
         why = f"upstream stream could not be translated: {e}"
         err = ir.ErrorInfo(kind="bad_gateway", message=why)
         out: list[SseEvent] = []
         try:
-            out = self._encoder.push(ir.StreamError(err)) + self._encoder.finish()
+            out = codecs.encoder.push(ir.StreamError(err)) + codecs.encoder.finish()
         except TranslationError:
             pass
         return self._emit(out)

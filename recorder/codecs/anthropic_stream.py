@@ -15,6 +15,7 @@ Data JSON carries random whitespace padding in real traffic: it is parsed, never
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from recorder import ir
@@ -28,6 +29,17 @@ from recorder.sse import SseEvent
 JsonObject = dict[str, Any]
 
 
+class Stage(Enum):
+    """Where a stream is, as its decoder reads it."""
+
+    WAITING = "waiting"  # for its message_start
+    READING = "reading"  # its message came
+    ENDED = "ended"  # message_stop, an error, or the end of input: nothing more is read
+
+
+WAITING, READING, ENDED = Stage.WAITING, Stage.READING, Stage.ENDED
+
+
 class StreamDecoder:
     """Anthropic SSE events -> IR stream events.
 
@@ -39,8 +51,7 @@ class StreamDecoder:
 
     __slots__ = (
         "_ctx",
-        "_started",
-        "_ended",
+        "_stage",
         "_next",
         "_open",
         "_open_ir",
@@ -51,8 +62,7 @@ class StreamDecoder:
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._started = False
-        self._ended = False  # message_stop or error seen
+        self._stage = WAITING
         self._next = 0
         self._open: int | None = None  # wire index of the open block
         self._open_ir = 0
@@ -63,7 +73,7 @@ class StreamDecoder:
     def push(self, ev: SseEvent) -> list[ir.StreamEvent]:
         if ev.comment is not None:
             return [ir.KeepAlive()]
-        if not ev.data or self._ended:
+        if not ev.data or self._stage is ENDED:
             return []
         try:
             d = loads(ev.data)
@@ -93,7 +103,7 @@ class StreamDecoder:
         ``push`` (the translator's fast path) and falls back to ``push`` on None.
         """
         data = ev.data
-        if self._open_kind != "text" or self._open is None or self._ended or not data:
+        if self._open_kind != "text" or self._open is None or self._stage is ENDED or not data:
             return None
         if ev.comment is not None:
             return None
@@ -112,18 +122,18 @@ class StreamDecoder:
         return self._open_ir, text
 
     def finish(self) -> list[ir.StreamEvent]:
-        if self._ended:
+        if self._stage is ENDED:
             return []
-        self._ended = True
+        self._stage = ENDED
         err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before message_stop")
         return [ir.StreamError(err)]
 
     # ----------------------------------------------------------------- handlers
 
     def _message_start(self, d: JsonObject) -> list[ir.StreamEvent]:
-        if self._started:
+        if self._stage is not WAITING:
             raise StreamProtocolError("Anthropic stream sent a second message_start")
-        self._started = True
+        self._stage = READING
         msg = d["message"]
         self._usage = dict(msg.get("usage") or {})
         return [ir.MessageStart(_str(msg["id"]), _str(msg["model"]), usage_to_ir(self._usage))]
@@ -210,14 +220,14 @@ class StreamDecoder:
         return out
 
     def _message_stop(self, d: JsonObject) -> list[ir.StreamEvent]:
-        self._ended = True
+        self._stage = ENDED
         return []
 
     def _ping(self, d: JsonObject) -> list[ir.StreamEvent]:
         return [ir.KeepAlive()]
 
     def _error(self, d: JsonObject) -> list[ir.StreamEvent]:
-        self._ended = True
+        self._stage = ENDED
         err = d.get("error")
         return [ir.StreamError(detail_to_ir(err if isinstance(err, dict) else {}, None))]
 

@@ -19,6 +19,7 @@ tolerant of the provider quirks seen in real traffic, each handled at one named 
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Literal
 
 from recorder import ir
@@ -51,6 +52,17 @@ class _Call:
         self.label = label  # for error messages: "index 1" / "id call_x"
 
 
+class Stage(Enum):
+    """Where a stream is, as its decoder reads it."""
+
+    READING = "reading"  # its content comes
+    FINISHED = "finished"  # its finish_reason came: usage and [DONE] may follow, no content
+    ENDED = "ended"  # [DONE], an error, or the end of input: nothing more is read
+
+
+READING, FINISHED, ENDED = Stage.READING, Stage.FINISHED, Stage.ENDED
+
+
 class StreamDecoder:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -65,8 +77,7 @@ class StreamDecoder:
         self._by_index: dict[int, _Call] = {}
         self._by_id: dict[str, _Call] = {}
         self._refused = False
-        self._finished = False  # Finish emitted
-        self._ended = False  # [DONE] or an error seen: nothing more is read
+        self._stage = READING
         self._noted_choices: set[int] = set()
 
     # ------------------------------------------------------------------ public
@@ -75,7 +86,7 @@ class StreamDecoder:
         if ev.comment is not None:
             return [ir.KeepAlive()]
         data = ev.data
-        if not data or self._ended:
+        if not data or self._stage is ENDED:
             return []  # OpenRouter sends [DONE] after its error chunk: ignored
         # "{...}" is a chunk: only other text needs the (stripping) [DONE] test
         if data[0] != "{" and (data == _DONE or data.strip() == _DONE):
@@ -98,7 +109,7 @@ class StreamDecoder:
         translator's fast path) and falls back to ``push`` on None.
         """
         data = ev.data
-        if self._open != "text" or self._ended or not self._think.in_text or not data:
+        if self._open != "text" or self._stage is ENDED or not self._think.in_text or not data:
             return None
         if data[0] != "{" or ev.event == "error" or ev.comment is not None:
             return None
@@ -130,9 +141,9 @@ class StreamDecoder:
         return self._next - 1, text
 
     def finish(self) -> list[ir.StreamEvent]:
-        if self._ended or self._finished:
+        if self._stage is not READING:
             return []  # a finish_reason without [DONE] is a complete answer
-        self._ended = True
+        self._stage = ENDED
         err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before [DONE]")
         return [ir.StreamError(err)]
 
@@ -169,7 +180,7 @@ class StreamDecoder:
                         raise StreamProtocolError(f"delta is not an object: {compact(delta)[:120]}")
                     self._delta(delta, out)
                 fr = choice.get("finish_reason")
-                if fr is not None and not self._finished:
+                if fr is not None and self._stage is READING:
                     if not isinstance(fr, str):
                         raise StreamProtocolError(f"finish_reason is not a string: {fr!r}")
                     finish_reason = fr
@@ -186,7 +197,7 @@ class StreamDecoder:
             reason = finish_reason_to_ir(finish_reason, self._ctx, "choices[0].finish_reason")
             if reason == "end_turn" and self._refused:
                 reason = "refusal"
-            self._finished = True
+            self._stage = FINISHED
             out.append(ir.Finish(reason))
         return out
 
@@ -238,7 +249,7 @@ class StreamDecoder:
         out.append(ir.MessageStart(msg_id, model))
 
     def _open_part(self, part: ir.Part, out: list[ir.StreamEvent]) -> int:
-        if self._finished:
+        if self._stage is not READING:
             raise StreamProtocolError("OpenAI stream sent content after its finish_reason")
         self._close(out)
         self._start(out)
@@ -339,20 +350,19 @@ class StreamDecoder:
     # ------------------------------------------------------------------ terminals
 
     def _done(self) -> list[ir.StreamEvent]:
-        self._ended = True
-        if self._finished:
+        finished, self._stage = self._stage is FINISHED, ENDED
+        if finished:
             return []
         out: list[ir.StreamEvent] = []
         self._end_parts(out)
         self._start(out)
         reason: ir.StopReason = "tool_use" if self._calls else "end_turn"
         self._ctx.note("choices[0].finish_reason", f"[DONE] without finish_reason; sent {reason}")
-        self._finished = True
         out.append(ir.Finish(reason))
         return out
 
     def _error(self, chunk: dict[str, Any]) -> list[ir.StreamEvent]:
-        self._ended = True
+        self._stage = ENDED
         err = chunk.get("error")
         if isinstance(err, dict):
             info = error_info_from_obj(err, None)
