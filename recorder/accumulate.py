@@ -7,10 +7,16 @@ the part their ``PartStart`` opened (a copy: the event's own part is left untouc
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import assert_never
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, assert_never
 
 from recorder import ir
+from recorder.codecs.base import StreamDecoder
+from recorder.errors import TranslationError
+
+# What a decoder raises on a frame it cannot read (RecursionError: absurdly deep JSON).
+UNREADABLE = (TranslationError, ValueError, TypeError, KeyError, RecursionError)
 
 
 class Accumulator:
@@ -82,3 +88,57 @@ class Accumulator:
             stop_sequence=self.stop_sequence,
             usage=self.usage or ir.Usage(),
         )
+
+
+@dataclass(slots=True)
+class Folded:
+    """A recorded stream read through its codec's decoder and added up."""
+
+    response: ir.Response | None
+    acc: Accumulator
+    error: ir.ErrorInfo | None = None  # the stream's own error event
+    incomplete: str | None = None  # the decoder's verdict on a stream without its end
+    problems: list[tuple[int | None, Exception]] = field(default_factory=list)  # frame, why
+
+
+def fold(
+    decoder: StreamDecoder[Any],
+    frames: Iterable[Any],
+    seen: Callable[[int, list[ir.StreamEvent]], None] | None = None,
+) -> Folded:
+    """``frames`` (one response's stream) through ``decoder``, added up; ``seen(i, events)``
+    hears what each frame decoded to. A frame the decoder refuses is a problem, skipped: a
+    recording is read as far as it can be, never refused."""
+    # The codec's recogniser of a plain text delta (the bulk of an answer): it reads the frame
+    # without the decoder's state machine, as the gateway's fast path does.
+    text_delta = decoder.text_delta
+    acc = Accumulator()
+    problems: list[tuple[int | None, Exception]] = []
+    for i, frame in enumerate(frames):
+        delta = text_delta(frame)
+        evs: list[ir.StreamEvent]
+        if delta is not None:
+            evs = [ir.TextDelta(*delta)]
+        else:
+            try:
+                evs = decoder.push(frame)
+            except UNREADABLE as e:
+                problems.append((i, e))
+                evs = []
+        for ev in evs:
+            acc.push(ev)
+        if seen is not None:
+            seen(i, evs)
+    out = Folded(None, acc, acc.error, problems=problems)
+    try:
+        tail = decoder.finish()
+    except UNREADABLE as e:
+        problems.append((None, e))
+        tail = []
+    for ev in tail:
+        if isinstance(ev, ir.StreamError):
+            out.incomplete = out.incomplete or ev.error.message
+        else:
+            acc.push(ev)
+    out.response = acc.response()
+    return out

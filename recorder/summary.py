@@ -18,15 +18,14 @@ import json
 from typing import Any
 
 from recorder import dialects, ir
-from recorder.accumulate import Accumulator
+from recorder.accumulate import UNREADABLE, fold
 from recorder.codecs.base import Codec
 from recorder.context import Context, IdFactory
-from recorder.errors import TranslationError
-from recorder.exchange import Exchange, RecordedEvent, untape
+from recorder.exchange import Exchange, untape
 from recorder.sse import SseEvent
 
 # What a codec raises on input it cannot read; the summary keeps what it could read.
-_UNREADABLE = (TranslationError, ValueError, TypeError, KeyError, RecursionError)
+_UNREADABLE = UNREADABLE
 
 
 def settle(ex: Exchange) -> None:
@@ -48,14 +47,16 @@ def read_answer(ex: Exchange) -> None:
     events = [e for e in ex.events if e.leg == "client"]
     resp = ex.client_response
     if events:
-        acc = _fold(codec, ctx, events)
+        frames = (SseEvent(e.event, e.data, comment=e.comment) for e in events)
+        folded = fold(codec.stream_decoder(ctx), frames)
+        acc = folded.acc
         ex.model_answered = ex.model_answered or acc.model
         ex.usage = ex.usage or acc.usage
         ex.stop_reason = ex.stop_reason or acc.stop_reason
-        ex.answer = ex.answer or acc.response()
-        if acc.error is not None:
+        ex.answer = ex.answer or folded.response
+        if folded.error is not None:
             # What the gateway itself saw go wrong (a lost upstream, a hang-up) comes first.
-            ex.error = ex.error or error_text(acc.error)
+            ex.error = ex.error or error_text(folded.error)
     elif resp is not None and resp.body:
         body = _json(resp.body)
         # A 200 may hold an error too: some OpenAI-compatible servers answer so, and a failed
@@ -81,34 +82,6 @@ def _answer(codec: Codec[Any], ctx: Context, body: Any) -> ir.Response | None:
         return codec.response_to_ir(body, ctx)
     except _UNREADABLE:
         return None
-
-
-def _fold(codec: Codec[Any], ctx: Context, events: list[RecordedEvent]) -> Accumulator:
-    """The client leg's events through the codec's decoder, added up. An event the decoder
-    refuses is skipped; a stream that ends early keeps what came."""
-    decoder = codec.stream_decoder(ctx)
-    text_delta = decoder.text_delta  # the bulk of an answer, read without the state machine
-    acc = Accumulator()
-    for e in events:
-        ev = SseEvent(e.event, e.data, comment=e.comment)
-        delta = text_delta(ev)
-        if delta is not None:
-            acc.push(ir.TextDelta(*delta))
-            continue
-        try:
-            decoded = decoder.push(ev)
-        except _UNREADABLE:
-            continue
-        for iev in decoded:
-            acc.push(iev)
-    error = acc.error  # an error on the wire, not the decoder's "it ended early"
-    try:
-        for iev in decoder.finish():
-            acc.push(iev)
-    except _UNREADABLE:
-        pass
-    acc.error = error
-    return acc
 
 
 def _json(raw: bytes) -> Any:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from recorder import dialects, ir
-from recorder.accumulate import Accumulator
+from recorder.accumulate import fold
 from recorder.codecs.base import Codec
 from recorder.context import Context, IdFactory
 from recorder.errors import StreamProtocolError, TranslationError
@@ -199,39 +199,16 @@ def _read_stream(
     events: list[RecordedEvent],
     frames: list[Any],
 ) -> None:
-    decoder = mod.stream_decoder(ctx)
-    # The codec's recogniser of a plain text delta (the bulk of an answer): it reads the event
-    # without the decoder's state machine, as the gateway's fast path does.
-    text_delta = decoder.text_delta
-    acc = Accumulator()
-    for e, ev in zip(events, frames, strict=False):
-        delta = text_delta(ev)
-        if delta is not None:
-            text = ir.TextDelta(*delta)
-            acc.push(text)
-            out.events.append(TimedEvent(e, [text]))
-            continue
-        try:
-            evs: list[ir.StreamEvent] = decoder.push(ev)
-        except TranslationError as err:
-            out.problems.append(f"event {e.seq}: {_short(err)}")
-            evs = []
-        for iev in evs:
-            acc.push(iev)
-        out.events.append(TimedEvent(e, evs))
-    error = acc.error  # an error event on the wire
-    try:
-        tail: list[ir.StreamEvent] = decoder.finish()
-    except TranslationError as err:
-        out.problems.append(f"end of stream: {_short(err)}")
-        tail = []
-    for iev in tail:
-        if isinstance(iev, ir.StreamError):  # the decoder's verdict on a stream cut short
-            out.incomplete = out.incomplete or iev.error.message
-        else:
-            acc.push(iev)
-    out.response = acc.response()
-    out.error = error
+    def seen(i: int, evs: list[ir.StreamEvent]) -> None:
+        out.events.append(TimedEvent(events[i], evs))
+
+    folded = fold(mod.stream_decoder(ctx), frames[: len(events)], seen)
+    for at, err in folded.problems:
+        where = "end of stream" if at is None else f"event {events[at].seq}"
+        out.problems.append(f"{where}: {_short(err)}")
+    out.response = folded.response
+    out.error = folded.error  # an error event on the wire
+    out.incomplete = folded.incomplete
 
 
 def _short(e: Exception, limit: int = 300) -> str:
