@@ -66,13 +66,15 @@ def test_a_translated_stream_in_mitmweb(web: tuple[Service, str], tmp_path: Path
                            messages=[{"role": "user", "content": "hi"}]) as s:  # fmt: skip
         assert s.get_final_message().stop_reason == "tool_use"
 
+    from playwright.sync_api import expect
+
     with chromium() as browser:
         page, guard = offline_page(browser, width=1400, height=1000)
         _open_flow(page, ui, "Response")
         # an LLM stream opens in the conversation view by itself
         head = page.locator(".contentview .controls h5")
-        head.wait_for()
-        assert head.inner_text() == "LLM conversation"
+        # mitmweb says "Loading..." until the view's text arrives (slow on a loaded machine)
+        expect(head).to_have_text("LLM conversation", timeout=20_000)
         text = str(page.locator(".contentview pre").inner_text())
         page.screenshot(path=str(tmp_path / "conversation.png"), full_page=True)
         assert text.startswith("anthropic stream · model claude-sonnet-5")
