@@ -16,6 +16,10 @@ A conversation of ``--turns`` turns, played ``--rounds`` times in alternating or
 Per turn: time to first token (the first text delta) and to the end of the answer, medians over
 the rounds, and the backend's added time against ``direct`` in the same run. The CLI's own
 start-up (~0.5 s of CPU) dominates every path; the backend's cost is what is left.
+
+``--resources``: what one CLI process costs (peak RSS, CPU seconds, from GNU time wrapped around
+it) and how a burst of K simultaneous turns behaves (K = 1, 2, 4, 8, 16: wall time until all
+answered, median turn time): the measurement behind the default ``claude_cli_max_concurrency``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from fakes.claude_code import CLAUDE_BIN, FAKE_API_KEY, QUIET_ENV, installed_ver
 from fakes.upstream import FakeUpstream
 from recorder import ir
 from recorder.claude_cli.invocation import CliPolicy, cli_env
+from recorder.claude_cli.pool import CliPool
 from recorder.claude_cli.sessions import SessionStore
 from recorder.claude_cli.turn import ClaudeCliBackend, CliSettings
 from recorder.codecs import openai as openai_codec
@@ -159,6 +164,58 @@ async def run(turns: int, rounds: int) -> dict[str, Timing]:
     return results
 
 
+async def resources(root: Path, fake: FakeUpstream) -> None:
+    """Peak RSS and CPU per CLI process; bursts of K simultaneous turns."""
+    log = root / "time.log"
+    wrapper = root / "claude-timed"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec /usr/bin/time -a -o {log} -f "%M %U %S %e" {CLAUDE_BIN} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env = env_for(root / "home", fake)
+    print(
+        "| simultaneous turns | wall until all answered | median turn | peak RSS per CLI "
+        "| CPU s per CLI |"
+    )
+    print("|---|---|---|---|---|")
+    for k in (1, 2, 4, 8, 16):
+        log.write_text("")
+        b = ClaudeCliBackend(
+            CliSettings(str(wrapper), root / f"burst-{k}", timeout=300),
+            env,
+            CliPool(max_concurrency=k, queue_timeout=300),
+        )
+        fake.log = False
+        t0 = time.perf_counter()
+        times = await asyncio.gather(*(one_turn(b) for _ in range(k)))
+        wall = time.perf_counter() - t0
+        rows = [line.split() for line in log.read_text().splitlines() if line.strip()]
+        rss = statistics.median(int(r[0]) for r in rows) / 1024
+        cpu = statistics.median(float(r[1]) + float(r[2]) for r in rows)
+        print(
+            f"| {k} | {wall:.2f} s | {statistics.median(times):.2f} s | {rss:.0f} MB | {cpu:.2f} |"
+        )
+
+
+async def one_turn(b: ClaudeCliBackend) -> float:
+    ctx = Context(client="openai", upstream="anthropic")
+    req = openai_codec.request_to_ir(
+        {"model": "sonnet", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    t0 = time.perf_counter()
+    async with contextlib.aclosing(b.turn(req, ctx).events()) as events:
+        async for ev in events:
+            assert not isinstance(ev, ir.StreamError), ev
+    return time.perf_counter() - t0
+
+
+async def run_resources() -> None:
+    fake = FakeUpstream(log=False)
+    await fake.serve()
+    with tempfile.TemporaryDirectory(prefix="bench-claude-cli-") as tmp:
+        await resources(Path(tmp), fake)
+
+
 def report(results: dict[str, Timing], turns: int) -> str:
     def ms(values: list[float]) -> float:
         return statistics.median(values) * 1000
@@ -184,9 +241,13 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", type=Path, help="also save the raw timings here")
+    ap.add_argument("--resources", action="store_true", help="RSS, CPU and bursts instead")
     args = ap.parse_args()
     if installed_version() is None:
         raise SystemExit("Claude Code is not installed: scripts/install-clients.sh")
+    if args.resources:
+        asyncio.run(run_resources())
+        return
     results = asyncio.run(run(args.turns, args.rounds))
     print(f"Claude Code {installed_version()}, {args.rounds} rounds, medians\n")
     print(report(results, args.turns))
