@@ -258,3 +258,31 @@ def test_images_are_carried() -> None:
     )
     [line] = turn.lines(resumed=False)
     assert line.data["message"]["content"][1] == image
+
+
+def test_a_responses_client_maps_like_the_others() -> None:
+    from recorder.codecs import responses as responses_codec
+
+    body = {
+        "model": "sonnet",
+        "instructions": "Be terse.",
+        "input": [
+            {"type": "message", "role": "developer", "content": "Answer in French."},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "q1"}]},
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "a1"}],
+            },
+            {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+        ],
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+    }
+    ctx = Context(client="responses", upstream="anthropic")
+    turn = turn_input(responses_codec.request_to_ir(body), ctx)
+    assert turn.system == ["Be terse.", "Answer in French."]
+    assert [m["role"] for m in turn.history] == ["user", "assistant"]
+    assert turn.history[-1]["content"][-1]["type"] == "tool_use"
+    assert turn.turn[0]["content"][0]["type"] == "tool_result"
+    assert turn.tools[0]["name"] == "get_weather"
