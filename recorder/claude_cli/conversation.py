@@ -21,6 +21,7 @@ an assistant prefill, ``n`` > 1, server tools.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -32,6 +33,8 @@ from recorder.dialects import codec
 from recorder.errors import UnsupportedContentError
 
 JsonObject = dict[str, Any]
+
+_MAX_SCHEMA: Final = 100_000  # one argv element may hold 128 KiB on Linux
 
 # What the Anthropic API accepts as a tool name (the CLI offers the client's tools to it as is).
 _CLIENT_TOOL_NAME: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -63,6 +66,7 @@ class TurnInput:
     turn: list[JsonObject]  # the new turn: the trailing user messages (at least one)
     tools: list[JsonObject] = field(default_factory=list)  # MCP tool definitions
     effort: Effort | None = None
+    json_schema: JsonObject | None = None  # structured output (--json-schema)
 
     def lines(self, *, resumed: bool) -> list[StdinLine]:
         """The stdin lines: the whole conversation for a new session, the new turn for a resumed
@@ -95,7 +99,8 @@ def turn_input(req: ir.Request, ctx: Context, *, builtin_tools: tuple[str, ...] 
     while cut > 0 and wire[cut - 1]["role"] == "user":
         cut -= 1
     tools = _mcp_tools(req, ctx, builtin_tools)
-    return TurnInput(system, wire[:cut], wire[cut:], tools, _effort(req, ctx))
+    schema = _json_schema(req, ctx)
+    return TurnInput(system, wire[:cut], wire[cut:], tools, _effort(req, ctx), schema)
 
 
 # --------------------------------------------------------------------------- stdin lines
@@ -172,6 +177,7 @@ def _anthropic_messages(req: ir.Request, messages: list[ir.Message], ctx: Contex
         thinking=None,
         user=None,
         extra={},
+        output_format=None,
     )
     sub = Context(client=ctx.client, upstream="anthropic", ids=ctx.ids, notes=ctx.notes)
     body = codec("anthropic").request_from_ir(bare, sub)
@@ -235,6 +241,24 @@ def _note_dropped(req: ir.Request, ctx: Context) -> None:
     for key in req.extra:
         if key != "n":
             ctx.note(key, "not supported by the claude-cli backend; dropped")
+
+
+def _json_schema(req: ir.Request, ctx: Context) -> JsonObject | None:
+    """Structured output through the CLI's ``--json-schema`` (it makes the model call a
+    StructuredOutput tool with the answer; the stream decoder turns that call into the text)."""
+    fmt = req.output_format
+    if fmt is None:
+        return None
+    schema = fmt.schema if fmt.type == "json_schema" and fmt.schema else {"type": "object"}
+    if len(json.dumps(schema)) > _MAX_SCHEMA:
+        raise UnsupportedContentError(
+            f"output schema over {_MAX_SCHEMA} bytes: the Claude Code CLI takes it as an argument"
+        )
+    if fmt.name is not None or fmt.strict is not None or fmt.description is not None:
+        ctx.note(
+            "output_format", "only the schema reaches the CLI (name, strict, description dropped)"
+        )
+    return schema
 
 
 def _effort(req: ir.Request, ctx: Context) -> Effort | None:

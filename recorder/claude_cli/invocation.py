@@ -151,6 +151,7 @@ def build_argv(
     *,
     client_tools: bool,
     effort: Effort | None = None,
+    json_schema: str | None = None,
 ) -> tuple[str, ...]:
     argv = [
         executable,
@@ -179,6 +180,8 @@ def build_argv(
         argv += ["--max-turns", str(policy.max_turns)]
     if effort is not None:
         argv += ["--effort", effort]
+    if json_schema is not None:
+        argv += ["--json-schema", json_schema]  # JSON text: one element, never an option
     if client_tools:
         argv += ["--mcp-config", MCP_CONFIG]
     argv += ["--resume" if session.resume else "--session-id", session.id]

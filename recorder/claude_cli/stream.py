@@ -46,14 +46,19 @@ CLI_ERROR_KINDS: Final[dict[str, ir.ErrorKind]] = {
 }
 
 RESUME_MISSING = "No conversation found with session ID"
+STRUCTURED_OUTPUT = "StructuredOutput"  # the tool --json-schema makes the model call
 
 
 class CliStreamDecoder:
     """Stream-json lines -> IR stream events. ``done`` once the answer is complete or failed."""
 
-    def __init__(self, ctx: Context, client_tools: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, ctx: Context, client_tools: frozenset[str] = frozenset(), *, structured: bool = False
+    ) -> None:
         self._ctx = ctx
         self._client_tools = client_tools
+        self._structured = structured  # --json-schema: the answer is StructuredOutput's input
+        self._as_text: set[int] = set()  # StructuredOutput calls, shown as text
         self.session_id: str | None = None
         self.model: str | None = None
         self.result: JsonObject | None = None  # the CLI's result line, once read
@@ -163,6 +168,8 @@ class CliStreamDecoder:
         if d.get("is_error") or subtype != "success":
             return [ir.StreamError(self._error_of(d))]
         stop = stop_reason_to_ir(d.get("stop_reason"), self._ctx, "result.stop_reason")
+        if self._structured and stop == "tool_use":  # the StructuredOutput call ended it
+            stop = "end_turn"
         return self._finish(d, stop or "end_turn")
 
     # ----------------------------------------------------------------- model calls
@@ -172,7 +179,7 @@ class CliStreamDecoder:
         if kind == "message_start":
             self._call = AnthropicStreamDecoder(self._ctx)
             self._in_call = True
-            self._index, self._hidden = {}, set()
+            self._index, self._hidden, self._as_text = {}, set(), set()
             self._call_has_client_tool, self._call_stop = False, None
             self._call_usage = ir.Usage()
         if self._call is None:
@@ -199,6 +206,14 @@ class CliStreamDecoder:
                 self._call_usage = ev.usage
                 return [ev]
             case ir.PartStart(index=i, part=part):
+                if self._structured:
+                    if isinstance(part, ir.ToolCallPart) and part.name == STRUCTURED_OUTPUT:
+                        self._as_text.add(i)
+                        part = ir.TextPart("")
+                    elif isinstance(part, ir.TextPart):
+                        self._hidden.add(i)  # the answer is the JSON alone
+                        self._ctx.note("content", "text beside the structured output not shown")
+                        return []
                 if isinstance(part, ir.ToolCallPart):
                     if part.name not in self._client_tools:
                         self._hidden.add(i)
@@ -210,6 +225,8 @@ class CliStreamDecoder:
                 self._index[i] = self._next
                 self._next += 1
                 return [ir.PartStart(self._index[i], part)]
+            case ir.ToolArgsDelta(index=i, json=js) if i in self._as_text:
+                return [] if i in self._hidden else [ir.TextDelta(self._index[i], js)]
             case (
                 ir.TextDelta()
                 | ir.ThinkingDelta()

@@ -107,7 +107,8 @@ class CliTurn:
         self.session: CliSession | None = None  # where the answer left the conversation
         self.resumed_from: CliSession | None = None  # where it continued from (None: new)
         self._client_tools = frozenset(t["name"] for t in self.input.tools)
-        self.decoder = CliStreamDecoder(ctx, self._client_tools)
+        structured = self.input.json_schema is not None
+        self.decoder = CliStreamDecoder(ctx, self._client_tools, structured=structured)
         self.collector = Collector()
         self._named: CliSession | None = None
         self._key: str | None = None
@@ -129,7 +130,9 @@ class CliTurn:
                     if self._key is not None:
                         self._b.sessions.forget(self._key)
                     self.resumed_from = None
-                    self.decoder = CliStreamDecoder(self._ctx, self._client_tools)
+                    self.decoder = CliStreamDecoder(
+                        self._ctx, self._client_tools, structured=self.input.json_schema is not None
+                    )
                     self.collector = Collector()
                     async with contextlib.aclosing(self._attempt(None)) as attempt:
                         async for ev in attempt:
@@ -160,6 +163,7 @@ class CliTurn:
         else:
             ref = SessionRef(start.id, resume=True, leaf=start.leaf)
             cwd = start.cwd
+        schema = self.input.json_schema
         argv = build_argv(
             settings.executable,
             self.model,
@@ -167,6 +171,7 @@ class CliTurn:
             ref,
             client_tools=bool(self.input.tools),
             effort=self.input.effort,
+            json_schema=None if schema is None else json.dumps(schema),
         )
         inv = Invocation(argv, cli_env(self._b.env, self.policy), cwd)
         try:

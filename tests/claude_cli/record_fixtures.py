@@ -30,6 +30,11 @@ WEATHER = {
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
 
+CITY = {
+    "type": "json_schema",
+    "schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
 # name -> (fake upstream modes, request body, policy, logged in)
 SCENARIOS: dict[str, tuple[list[str], dict[str, Any], CliPolicy, bool]] = {
     "text": ([], HI, CliPolicy(), True),
@@ -42,6 +47,7 @@ SCENARIOS: dict[str, tuple[list[str], dict[str, Any], CliPolicy, bool]] = {
     "not_logged_in": ([], HI, CliPolicy(), False),
     "max_turns": (["tool", "text"], HI, CliPolicy(tools=("Read",), max_turns=1), True),
     "internal_tool": (["tool", "text"], HI, CliPolicy(tools=("Read",)), True),
+    "structured": (["tool"], {**HI, "output_config": {"format": CITY}}, CliPolicy(), True),
 }
 
 

@@ -174,10 +174,10 @@ def test_dropped_parameters_are_noted() -> None:
             "max_tokens": 10,
             "temperature": 0.2,
             "stop": ["x"],
-            "response_format": {"type": "json_object"},
+            "logit_bias": {"50256": -100},
         }
     )
-    assert {n.path for n in ctx.notes} >= {"max_tokens", "temperature", "stop", "response_format"}
+    assert {n.path for n in ctx.notes} >= {"max_tokens", "temperature", "stop", "logit_bias"}
 
 
 def test_effort_maps_and_other_thinking_is_noted() -> None:
@@ -286,3 +286,35 @@ def test_a_responses_client_maps_like_the_others() -> None:
     assert turn.history[-1]["content"][-1]["type"] == "tool_use"
     assert turn.turn[0]["content"][0]["type"] == "tool_result"
     assert turn.tools[0]["name"] == "get_weather"
+
+
+def test_structured_output_becomes_a_json_schema() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    turn, ctx = openai_turn(
+        {
+            "messages": [{"role": "user", "content": "a city"}],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "c", "schema": schema},
+            },
+        }
+    )
+    assert turn.json_schema == schema and any(n.path == "output_format" for n in ctx.notes)
+    turn, _ = openai_turn(
+        {
+            "messages": [{"role": "user", "content": "json"}],
+            "response_format": {"type": "json_object"},
+        }
+    )
+    assert turn.json_schema == {"type": "object"}
+    with pytest.raises(UnsupportedContentError, match="schema over"):
+        big = {"type": "object", "description": "x" * 200_000}
+        openai_turn(
+            {
+                "messages": [{"role": "user", "content": "q"}],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "c", "schema": big},
+                },
+            }
+        )

@@ -190,3 +190,19 @@ def _sse_events(raw: bytes):  # type: ignore[no-untyped-def]
 
     p = SseParser()
     return p.feed(raw) + p.close()
+
+
+def test_structured_output_is_the_answer_text() -> None:
+    ctx = Context(client="openai", upstream="anthropic")
+    dec = CliStreamDecoder(ctx, structured=True)
+    events: list[ir.StreamEvent] = []
+    for line in lines("structured"):
+        events += dec.push(line)
+    c = collect(events)
+    assert [json.loads(p.text) for p in c.content if isinstance(p, ir.TextPart)] == [
+        {"city": "Paris"}
+    ]
+    assert c.stop_reason == "end_turn"
+    assert any("structured output" in n.reason for n in ctx.notes)  # the text beside it
+    completion = openai_final_completion(encode(events, "openai"))
+    assert json.loads(completion.choices[0].message.content or "") == {"city": "Paris"}
