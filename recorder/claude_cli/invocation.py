@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from recorder.claude_cli.models import cli_model
+from recorder.codecs.claude_cli import Effort
 from recorder.errors import ConfigError
 
 PermissionMode = Literal["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"]
@@ -29,8 +30,6 @@ PERMISSION_MODES: Final[tuple[PermissionMode, ...]] = (
     "dontAsk",
     "plan",
 )
-Effort = Literal["low", "medium", "high", "xhigh", "max"]
-EFFORTS: Final[tuple[Effort, ...]] = ("low", "medium", "high", "xhigh", "max")
 
 # The name of the in-process MCP server through which the client's own tools are offered (the
 # CLI sends its MCP traffic to us as control requests; docs/claude-cli.md §Client tools).

@@ -24,17 +24,17 @@ from typing import Any, Final
 
 from recorder import ir
 from recorder.claude_cli import control
-from recorder.claude_cli.collect import Collector
-from recorder.claude_cli.conversation import TurnInput, turn_input
 from recorder.claude_cli.invocation import CliPolicy, Invocation, SessionRef, build_argv, cli_env
 from recorder.claude_cli.models import cli_model
 from recorder.claude_cli.pool import CliPool
 from recorder.claude_cli.probe import CliUnavailableError
 from recorder.claude_cli.process import CliExitedError, CliProcess, Transcript
 from recorder.claude_cli.sessions import CliSession, SessionStore, conversation_key
-from recorder.claude_cli.stream import CliStreamDecoder
+from recorder.codecs import anthropic as anthropic_codec
+from recorder.codecs.claude_cli import TurnInput, turn_input
+from recorder.codecs.claude_cli_stream import CliStreamDecoder
+from recorder.codecs.collect import Collector
 from recorder.context import Context
-from recorder.dialects import codec
 
 __all__ = ["ClaudeCliBackend", "CliSettings", "CliTurn", "CliUnavailableError"]
 
@@ -333,7 +333,7 @@ class CliTurn:
 def _answer_message(resp: ir.Response, ctx: Context) -> JsonObject:
     """The answer as the Anthropic assistant message a client will send back next turn."""
     sub = Context(client="anthropic", upstream="anthropic", ids=ctx.ids)
-    body = codec("anthropic").response_from_ir(resp, sub)
+    body = anthropic_codec.response_from_ir(resp, sub)
     return {"role": "assistant", "content": body["content"]}
 
 

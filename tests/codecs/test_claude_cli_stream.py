@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from recorder import ir
-from recorder.claude_cli.collect import Collector
-from recorder.claude_cli.stream import CliStreamDecoder
 from recorder.codecs import anthropic as anthropic_codec
 from recorder.codecs import openai as openai_codec
+from recorder.codecs.claude_cli_stream import CliStreamDecoder
+from recorder.codecs.collect import Collector
 from recorder.context import Context
 from recorder.sse import encode_all
 from tests.grammar import check_anthropic_stream, check_openai_stream
 from tests.sdk import anthropic_final_message
 from tests.sdk_openai import openai_final_completion
 
-RECORDED = Path(__file__).parent / "recorded"
+RECORDED = Path(__file__).parents[1] / "claude_cli" / "recorded"
 
 
 def lines(name: str) -> list[str]:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from recorder.claude_cli.conversation import turn_input
 from recorder.codecs import anthropic as anthropic_codec
 from recorder.codecs import openai as openai_codec
+from recorder.codecs.claude_cli import turn_input
 from recorder.context import Context
 from recorder.errors import UnsupportedContentError
 

@@ -4,9 +4,9 @@
 Line types (docs/claude-cli.md §Output): ``system`` (``init`` carries the session id;
 ``api_retry``), ``stream_event`` (each an Anthropic SSE event of one model call, verbatim),
 ``assistant`` / ``user`` (whole messages, also during streaming; the error of a failed call is a
-``<synthetic>`` assistant message with an ``error`` field), ``control_request`` (answered by
-:mod:`.control`, not here) and the final ``result`` (stop reason, usage summed over the model
-calls, cost, ``is_error``, ``api_error_status``).
+``<synthetic>`` assistant message with an ``error`` field), ``control_request`` (answered
+by :mod:`recorder.claude_cli.control`, not here) and the final ``result`` (stop reason, usage
+summed over the model calls, cost, ``is_error``, ``api_error_status``).
 
 One CLI turn may hold several model calls: with tools a route allows, the CLI runs them itself
 and calls the model again. The client sees one answer: the parts of every call in order, the

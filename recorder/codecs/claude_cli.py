@@ -24,15 +24,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from recorder import ir
-from recorder.claude_cli.invocation import Effort
+from recorder.codecs import anthropic as anthropic_codec
 from recorder.context import Context
-from recorder.dialects import codec
 from recorder.errors import UnsupportedContentError
 
 JsonObject = dict[str, Any]
+
+Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
 _MAX_SCHEMA: Final = 100_000  # one argv element may hold 128 KiB on Linux
 
@@ -180,7 +181,7 @@ def _anthropic_messages(req: ir.Request, messages: list[ir.Message], ctx: Contex
         output_format=None,
     )
     sub = Context(client=ctx.client, upstream="anthropic", ids=ctx.ids, notes=ctx.notes)
-    body = codec("anthropic").request_from_ir(bare, sub)
+    body = anthropic_codec.request_from_ir(bare, sub)
     out: list[Any] = body["messages"]
     return out
 
