@@ -126,7 +126,7 @@ async def backend(
         req = openai_codec.request_to_ir({"model": "sonnet", "messages": messages})
         t0 = time.perf_counter()
         ttft = None
-        t = b.turn(req, ctx)
+        t = b.turn_for(req, ctx)
         async with contextlib.aclosing(t.events()) as events:
             async for ev in events:
                 if ttft is None and isinstance(ev, ir.TextDelta):
@@ -203,7 +203,7 @@ async def one_turn(b: ClaudeCliBackend) -> float:
         {"model": "sonnet", "messages": [{"role": "user", "content": "hi"}]}
     )
     t0 = time.perf_counter()
-    async with contextlib.aclosing(b.turn(req, ctx).events()) as events:
+    async with contextlib.aclosing(b.turn_for(req, ctx).events()) as events:
         async for ev in events:
             assert not isinstance(ev, ir.StreamError), ev
     return time.perf_counter() - t0

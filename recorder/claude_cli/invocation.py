@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from recorder.claude_cli.models import cli_model
-from recorder.codecs.claude_cli import Effort
+from recorder.codecs.claude_cli_input import Effort
 from recorder.errors import ConfigError
 
 PermissionMode = Literal["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"]

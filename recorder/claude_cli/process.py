@@ -46,17 +46,23 @@ class CliProcess:
         proc: asyncio.subprocess.Process,
         transcript: Transcript,
         clock: Callable[[], float],
+        on_line: Callable[[Stream, str], None] | None = None,
     ) -> None:
         self._proc = proc
         self.transcript = transcript
         self._clock = clock
+        self._on_line = on_line
         self._t0 = clock()
         self._stderr = bytearray()
         self._stderr_task = asyncio.create_task(self._drain_stderr())
 
     @classmethod
     async def spawn(
-        cls, inv: Invocation, *, clock: Callable[[], float] = time.monotonic
+        cls,
+        inv: Invocation,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_line: Callable[[Stream, str], None] | None = None,
     ) -> CliProcess:
         """Start the CLI; OSError when the executable cannot be run."""
         inv.cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -70,7 +76,7 @@ class CliProcess:
             start_new_session=True,  # its own process group: one signal ends it and its children
             limit=LINE_LIMIT,
         )
-        return cls(proc, Transcript(inv.argv, inv.env_names, str(inv.cwd)), clock)
+        return cls(proc, Transcript(inv.argv, inv.env_names, str(inv.cwd)), clock, on_line)
 
     @property
     def pid(self) -> int:
@@ -161,3 +167,5 @@ class CliProcess:
 
     def _note(self, stream: Stream, text: str) -> None:
         self.transcript.lines.append((self._clock() - self._t0, stream, text))
+        if self._on_line is not None:
+            self._on_line(stream, text)

@@ -31,14 +31,18 @@ from recorder.claude_cli.probe import CliUnavailableError
 from recorder.claude_cli.process import CliExitedError, CliProcess, Transcript
 from recorder.claude_cli.sessions import CliSession, SessionStore, conversation_key
 from recorder.codecs import anthropic as anthropic_codec
-from recorder.codecs.claude_cli import TurnInput, turn_input
+from recorder.codecs.claude_cli_input import TurnInput, turn_input
 from recorder.codecs.claude_cli_stream import CliStreamDecoder
 from recorder.codecs.collect import Collector
 from recorder.context import Context
+from recorder.errors import UnsupportedContentError
 
-__all__ = ["ClaudeCliBackend", "CliSettings", "CliTurn", "CliUnavailableError"]
+__all__ = ["ClaudeCliBackend", "CliSettings", "CliTurn", "CliUnavailableError", "Listener"]
 
 JsonObject = dict[str, Any]
+
+# Hears the run as it happens: ("invocation" | "stdin" | "stdout" | "exit", JSON text).
+Listener = Callable[[str, str], None]
 
 INIT_REQUEST_ID: Final = "tapegate-init"
 DEFAULT_TIMEOUT: Final = 600.0
@@ -71,15 +75,23 @@ class ClaudeCliBackend:
 
     def turn(
         self,
-        req: ir.Request,
+        turn: TurnInput,
+        model: str,
         ctx: Context,
         policy: CliPolicy | None = None,
         *,
         namespace: str = "",
         name: str | None = None,
+        listener: Listener | None = None,
     ) -> CliTurn:
         """Prepare a turn; UnsupportedContentError / WireFormatError for what cannot be sent."""
-        return CliTurn(self, req, ctx, policy or CliPolicy(), namespace, name)
+        return CliTurn(self, turn, model, ctx, policy or CliPolicy(), namespace, name, listener)
+
+    def turn_for(
+        self, req: ir.Request, ctx: Context, policy: CliPolicy | None = None, **kw: Any
+    ) -> CliTurn:
+        """A turn for an IR request (translated here rather than by the gateway's codec)."""
+        return self.turn(turn_input(req, ctx), req.model, ctx, policy, **kw)
 
     async def shutdown(self) -> None:
         await self.pool.shutdown(self.settings.kill_grace)
@@ -89,31 +101,43 @@ class CliTurn:
     def __init__(
         self,
         backend: ClaudeCliBackend,
-        req: ir.Request,
+        turn: TurnInput,
+        model: str,
         ctx: Context,
         policy: CliPolicy,
         namespace: str,
         name: str | None,
+        listener: Listener | None = None,
     ) -> None:
         self._b = backend
         self._ctx = ctx
         self.policy = policy
-        self.model = req.model
-        self.input: TurnInput = turn_input(req, ctx, builtin_tools=policy.tools)
-        cli_model(req.model)  # a bad name fails now, before any process
+        self.model = cli_model(model)  # a bad name fails now, before any process
+        self.input = turn
+        for tool in turn.tools:
+            if tool["name"] in policy.tools:
+                raise UnsupportedContentError(
+                    f"tool {tool['name']!r} is also a built-in tool this route lets the CLI run"
+                )
         self.namespace = namespace if name is None else f"name:{name}"
         self.name = name
         self.transcripts: list[Transcript] = []
         self.session: CliSession | None = None  # where the answer left the conversation
         self.resumed_from: CliSession | None = None  # where it continued from (None: new)
-        self._client_tools = frozenset(t["name"] for t in self.input.tools)
-        structured = self.input.json_schema is not None
-        self.decoder = CliStreamDecoder(ctx, self._client_tools, structured=structured)
+        self.conversation_key: str | None = None  # what the next turn will look the session up by
+        self._client_tools = frozenset(t["name"] for t in turn.tools)
+        self.decoder = self._decoder()
         self.collector = Collector()
+        self._listener = listener
         self._named: CliSession | None = None
         self._key: str | None = None
         self._init_error: ir.ErrorInfo | None = None
         self._pending: list[ir.StreamEvent] = []
+        self._exited = 0  # processes whose exit the listener heard
+
+    def _decoder(self) -> CliStreamDecoder:
+        structured = self.input.json_schema is not None
+        return CliStreamDecoder(self._ctx, self._client_tools, structured=structured)
 
     # ----------------------------------------------------------------- the turn
 
@@ -130,15 +154,15 @@ class CliTurn:
                     if self._key is not None:
                         self._b.sessions.forget(self._key)
                     self.resumed_from = None
-                    self.decoder = CliStreamDecoder(
-                        self._ctx, self._client_tools, structured=self.input.json_schema is not None
-                    )
+                    self._tell_exit(None)
+                    self.decoder = self._decoder()
                     self.collector = Collector()
                     async with contextlib.aclosing(self._attempt(None)) as attempt:
                         async for ev in attempt:
                             yield ev
         finally:
             self._commit(start)
+            self._tell_exit(self.collector.error)
 
     def _plan(self) -> CliSession | None:
         """The point to resume from (None: a new session)."""
@@ -175,7 +199,7 @@ class CliTurn:
         )
         inv = Invocation(argv, cli_env(self._b.env, self.policy), cwd)
         try:
-            proc = await CliProcess.spawn(inv)
+            proc = await CliProcess.spawn(inv, on_line=self._tell_line)
         except OSError as e:
             raise CliUnavailableError(
                 f"cannot run the Claude Code CLI {settings.executable!r}: {e.strerror or e}; "
@@ -183,6 +207,17 @@ class CliTurn:
             ) from e
         self.transcripts.append(proc.transcript)
         self._b.pool.track(proc)
+        self._tell(
+            "invocation",
+            {
+                "argv": list(argv),
+                "env": inv.env_names,
+                "cwd": str(cwd),
+                "session": {"id": ref.id, "resume": ref.resume, "leaf": ref.leaf},
+                "client_tools": sorted(self._client_tools),
+                "structured": self.input.json_schema is not None,
+            },
+        )
         try:
             async with contextlib.aclosing(self._drive(proc, resumed=start is not None)) as evs:
                 async for ev in evs:
@@ -323,11 +358,47 @@ class CliTurn:
                 *self.input.turn,
                 _answer_message(self.collector.response(), self._ctx),
             ]
-            store.remember(conversation_key(self.namespace, self.input.system, conversation), after)
+            self.conversation_key = conversation_key(
+                self.namespace, self.input.system, conversation
+            )
+            store.remember(self.conversation_key, after)
         if start is not None and start is not self._named:
             store.release(start)
         if self.name is not None:
             store.end_named(self.name, self._named, after)
+
+    # ----------------------------------------------------------------- the listener
+
+    def _tell(self, event: str, data: JsonObject) -> None:
+        if self._listener is not None:
+            self._listener(event, json.dumps(data, ensure_ascii=False))
+
+    def _tell_line(self, stream: str, text: str) -> None:
+        if self._listener is not None:
+            self._listener(stream, text)
+
+    def _tell_exit(self, error: ir.ErrorInfo | None) -> None:
+        """The last spawned process ended: its exit code, stderr, and where it left things."""
+        if self._exited >= len(self.transcripts):
+            return
+        self._exited = len(self.transcripts)
+        last = self.transcripts[-1]
+        session = self.session
+        self._tell(
+            "exit",
+            {
+                "exit_code": last.exit_code,
+                "killed": last.killed,
+                "stderr": last.stderr,
+                "error": None
+                if error is None
+                else {"kind": error.kind, "message": error.message, "status": error.status},
+                "session": None
+                if session is None
+                else {"id": session.id, "cwd": str(session.cwd), "leaf": session.leaf},
+                "conversation": self.conversation_key,
+            },
+        )
 
 
 def _answer_message(resp: ir.Response, ctx: Context) -> JsonObject:

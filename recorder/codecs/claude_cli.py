@@ -1,272 +1,275 @@
-"""An IR request as what the CLI reads: a system prompt, the client's tools, and stream-json lines.
+"""The ``claude_cli`` dialect: what the gateway and its claude-cli backend say to each other.
 
-The CLI takes a conversation on stdin (``--input-format stream-json``, docs/claude-cli.md §Input):
+The backend (:mod:`recorder.claude_cli.server`) is a loopback HTTP server inside the gateway that
+answers by running the Claude Code CLI. So that the recording's upstream leg *is* the CLI run,
+its wire format is the run itself:
 
-- an ``assistant`` line is appended to the session's history at once;
-- a ``user`` line is queued as a turn; with ``"shouldQuery": false`` it joins the history
-  without a model call, and the CLI answers it with a ``result`` line (``num_turns: 0``). The
-  writer must wait for that line before the next ``assistant`` line, or that line overtakes it.
+**Request** (JSON, ``POST`` :data:`CHAT_PATH`): what the CLI will read, already translated from
+the client's request by :func:`request_from_ir` (:mod:`.claude_cli_input`; notes and refusals
+happen here, in the gateway's translation)::
 
-So a conversation is *seeded* line by line, and only the last user message asks the model. A
-resumed CLI session already holds the history: then only the new turn is written.
+    {"model": "sonnet", "stream": true, "system": ["..."], "history": [<Anthropic messages>],
+     "turn": [<the new user messages>], "tools": [<MCP tool definitions>], "effort": "high",
+     "json_schema": {...}, "user": "..."}
 
-Content is written in the Anthropic Messages format (the CLI hands it to the API as is), built by
-the Anthropic codec so that every client dialect maps the same way. Three CLI behaviours are
-worked around here, each with a note: a user message whose last block is text starting with "/"
-would run as a slash command (the text is split in two blocks before the first non-"/"
-character); a system message in mid-conversation becomes ``<system-reminder>`` user text (as
-Claude Code does itself); and what the CLI cannot express is refused, never dropped:
-an assistant prefill, ``n`` > 1, server tools.
+**Response**, streamed as SSE, one event per line of the run, in order, as it happens:
+
+=============  ========================================================================
+``invocation``  ``{"argv", "env" (names only), "cwd", "session", "client_tools",
+                "structured"}`` (again if the backend starts a second process)
+``stdin``       a stream-json line the backend wrote to the CLI
+``stdout``      a line the CLI wrote (:mod:`.claude_cli_stream` decodes them)
+``exit``        ``{"exit_code", "killed", "stderr", "error", "session", "conversation"}``
+=============  ========================================================================
+
+Not streamed (``"stream": false``): the same events as JSON, ``{"events": [{"event", "data"}]}``.
+An error before the answer began: the status (429 with ``retry-after``, 401, 503, ...) and an
+Anthropic-shaped error body with the events so far under ``"claude_cli"``.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, Final, get_args
 
 from recorder import ir
 from recorder.codecs import anthropic as anthropic_codec
+from recorder.codecs.anthropic_errors import error_from_ir, error_to_ir
+from recorder.codecs.claude_cli_input import TurnInput, turn_input
+from recorder.codecs.claude_cli_stream import CliStreamDecoder
+from recorder.codecs.collect import Collector
 from recorder.context import Context
-from recorder.errors import UnsupportedContentError
+from recorder.errors import StreamProtocolError, UnsupportedContentError, WireFormatError
+from recorder.sse import SseEvent, SseParser
+
+__all__ = [
+    "CHAT_PATH",
+    "CliRequest",
+    "StreamDecoder",
+    "error_from_ir",
+    "error_to_ir",
+    "parse_request",
+    "request_from_ir",
+    "request_to_ir",
+    "response_to_ir",
+]
 
 JsonObject = dict[str, Any]
 
-Effort = Literal["low", "medium", "high", "xhigh", "max"]
+CHAT_PATH: Final = "/v1/claude-cli/turn"
+INVOCATION, STDIN, STDOUT, EXIT = "invocation", "stdin", "stdout", "exit"
+_UPSTREAM_ONLY = "claude_cli is the gateway's backend dialect: no client is answered in it"
+_ERROR_KINDS: Final = frozenset(get_args(ir.ErrorKind))
 
-_MAX_SCHEMA: Final = 100_000  # one argv element may hold 128 KiB on Linux
 
-# What the Anthropic API accepts as a tool name (the CLI offers the client's tools to it as is).
-_CLIENT_TOOL_NAME: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-
-_EFFORTS: Final[dict[str, Effort]] = {
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "xhigh",
-    "max": "max",
-}
+# --------------------------------------------------------------------------- requests
 
 
 @dataclass(slots=True)
-class StdinLine:
-    """One stream-json line for the CLI's stdin; ``wait``: read up to the CLI's ``result`` line
-    before writing the next one (a history user message, see the module docstring)."""
-
-    data: JsonObject
-    wait: bool
-
-
-@dataclass(slots=True)
-class TurnInput:
-    """What one client request gives the CLI."""
-
-    system: list[str]  # the system prompt, one string per client block
-    history: list[JsonObject]  # Anthropic messages before the new turn (written unless resumed)
-    turn: list[JsonObject]  # the new turn: the trailing user messages (at least one)
-    tools: list[JsonObject] = field(default_factory=list)  # MCP tool definitions
-    effort: Effort | None = None
-    json_schema: JsonObject | None = None  # structured output (--json-schema)
-
-    def lines(self, *, resumed: bool) -> list[StdinLine]:
-        """The stdin lines: the whole conversation for a new session, the new turn for a resumed
-        one. The last line asks the model."""
-        messages = self.turn if resumed else self.history + self.turn
-        out = [_line(m, query=False) for m in messages[:-1]]
-        out.append(_line(messages[-1], query=True))
-        return out
+class CliRequest:
+    model: str
+    stream: bool
+    input: TurnInput
+    user: str | None = None
 
 
-def turn_input(req: ir.Request, ctx: Context, *, builtin_tools: tuple[str, ...] = ()) -> TurnInput:
-    """Split and convert a request; notes for what the CLI cannot honour, UnsupportedContentError
-    for what it cannot express."""
-    messages = list(req.messages)
-    system = [p.text for p in req.system]
-    while messages and messages[0].role == "system":  # OpenAI keeps them in place: hoist
-        system += [_system_text(p, len(req.messages) - len(messages)) for p in messages[0].content]
-        messages.pop(0)
-    first = len(req.messages) - len(messages)
-    messages = [_mid_system(m, i, ctx) for i, m in enumerate(messages, start=first)]
-    _refuse_unsupported(req)
-    _note_dropped(req, ctx)
-    wire = _anthropic_messages(req, messages, ctx)
-    if not wire or wire[-1]["role"] != "user":
-        raise UnsupportedContentError(
-            "the conversation must end with a user message: the Claude Code CLI cannot continue "
-            "a partial assistant message (prefill)"
-        )
-    cut = len(wire)
-    while cut > 0 and wire[cut - 1]["role"] == "user":
-        cut -= 1
-    tools = _mcp_tools(req, ctx, builtin_tools)
-    schema = _json_schema(req, ctx)
-    return TurnInput(system, wire[:cut], wire[cut:], tools, _effort(req, ctx), schema)
-
-
-# --------------------------------------------------------------------------- stdin lines
-
-
-def _line(message: JsonObject, *, query: bool) -> StdinLine:
-    role = message["role"]
-    blocks = _blocks(message["content"])  # 2.1.197 fails on an assistant message's string
-    if role == "assistant":
-        data: JsonObject = {"type": "assistant", "message": {**message, "content": blocks}}
-    else:
-        data = {"type": "user", "message": {**message, "content": _no_slash(blocks)}}
-        if not query:
-            data["shouldQuery"] = False
-    data |= {"parent_tool_use_id": None, "session_id": ""}
-    return StdinLine(data, wait=role == "user")
-
-
-def _blocks(content: str | list[JsonObject]) -> list[JsonObject]:
-    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
-
-
-def _no_slash(blocks: list[JsonObject]) -> list[JsonObject]:
-    """The CLI runs a user message whose last block is text starting with "/" as a slash command
-    ("/clear" would empty the session). Split that text before its first non-"/" character:
-    the model reads the same characters, the CLI sees no command."""
-    last = blocks[-1] if blocks else None
-    if last is None or last.get("type") != "text":
-        return blocks
-    text = str(last.get("text", ""))
-    cut = len(text) - len(text.lstrip("/"))
-    if cut == 0 or cut == len(text):
-        return blocks
-    head = {"type": "text", "text": text[:cut]}
-    return blocks[:-1] + [head, {**last, "text": text[cut:]}]
-
-
-# --------------------------------------------------------------------------- messages
-
-
-def _system_text(part: ir.Part, index: int) -> str:
-    if not isinstance(part, ir.TextPart):
-        raise UnsupportedContentError(f"messages[{index}]: a system message can only hold text")
-    return part.text
-
-
-def _mid_system(msg: ir.Message, index: int, ctx: Context) -> ir.Message:
-    if msg.role != "system":
-        return msg
-    text = "\n".join(_system_text(p, index) for p in msg.content)
-    ctx.note(
-        f"messages[{index}]",
-        "system message after the conversation began sent as <system-reminder> user text",
-    )
-    return ir.Message("user", [ir.TextPart(f"<system-reminder>\n{text}\n</system-reminder>")])
-
-
-def _anthropic_messages(req: ir.Request, messages: list[ir.Message], ctx: Context) -> list[Any]:
-    """The messages as the Anthropic codec writes them for this client (an Anthropic client's
-    blocks verbatim; any other dialect's translated as for an Anthropic upstream)."""
-    bare = replace(
-        req,
-        messages=messages,
-        system=[],
-        tools=[],
-        tool_choice=None,
-        parallel_tool_calls=None,
-        max_tokens=1,
-        temperature=None,
-        top_p=None,
-        top_k=None,
-        stop_sequences=[],
-        stream=False,
-        thinking=None,
-        user=None,
-        extra={},
-        output_format=None,
-    )
-    sub = Context(client=ctx.client, upstream="anthropic", ids=ctx.ids, notes=ctx.notes)
-    body = anthropic_codec.request_from_ir(bare, sub)
-    out: list[Any] = body["messages"]
+def request_from_ir(req: ir.Request, ctx: Context) -> JsonObject:
+    t = turn_input(req, ctx)
+    out: JsonObject = {
+        "model": req.model,
+        "stream": req.stream,
+        "system": t.system,
+        "history": t.history,
+        "turn": t.turn,
+    }
+    if t.tools:
+        out["tools"] = t.tools
+    if t.effort is not None:
+        out["effort"] = t.effort
+    if t.json_schema is not None:
+        out["json_schema"] = t.json_schema
+    if req.user is not None:
+        out["user"] = req.user
     return out
 
 
-# --------------------------------------------------------------------------- tools
+def parse_request(body: Any) -> CliRequest:
+    """A request body as the backend reads it; WireFormatError when it is not one."""
+    if not isinstance(body, dict):
+        raise WireFormatError("claude-cli request must be a JSON object")
+    model, system, history, turn = (body.get(k) for k in ("model", "system", "history", "turn"))
+    if not isinstance(model, str) or not model:
+        raise WireFormatError("claude-cli request: model must be a string")
+    if not (isinstance(system, list) and all(isinstance(s, str) for s in system)):
+        raise WireFormatError("claude-cli request: system must be a list of strings")
+    for name, value in (("history", history), ("turn", turn)):
+        if not (isinstance(value, list) and all(_is_message(m) for m in value)):
+            raise WireFormatError(f"claude-cli request: {name} must be a list of messages")
+    if not turn or any(m["role"] != "user" for m in turn):
+        raise WireFormatError("claude-cli request: turn must hold user messages")
+    tools = body.get("tools", [])
+    if not (isinstance(tools, list) and all(_is_tool(t) for t in tools)):
+        raise WireFormatError("claude-cli request: tools must be MCP tool definitions")
+    effort, schema, user = body.get("effort"), body.get("json_schema"), body.get("user")
+    if effort is not None and effort not in ("low", "medium", "high", "xhigh", "max"):
+        raise WireFormatError(f"claude-cli request: effort {effort!r} is not a level")
+    if schema is not None and not isinstance(schema, dict):
+        raise WireFormatError("claude-cli request: json_schema must be an object")
+    if user is not None and not isinstance(user, str):
+        raise WireFormatError("claude-cli request: user must be a string")
+    t = TurnInput(system, history, turn, tools, effort, schema)  # type: ignore[arg-type]
+    return CliRequest(model, bool(body.get("stream")), t, user)
 
 
-def _mcp_tools(req: ir.Request, ctx: Context, builtin: tuple[str, ...]) -> list[JsonObject]:
-    if req.tool_choice is not None and req.tool_choice.mode == "none":
-        if req.tools:
-            ctx.note("tool_choice", "none: the client's tools were not offered to the model")
+def request_to_ir(body: Any) -> ir.Request:
+    """The request as IR again (for reading a recording): the Anthropic view of its parts."""
+    cr = parse_request(body)
+    t = cr.input
+    anthropic: JsonObject = {
+        "model": cr.model,
+        "max_tokens": 1,
+        "messages": t.history + t.turn,
+    }
+    if t.system:
+        anthropic["system"] = [{"type": "text", "text": s} for s in t.system]
+    if t.tools:
+        anthropic["tools"] = [
+            {"name": x["name"], "description": x.get("description", ""),
+             "input_schema": x.get("inputSchema") or {"type": "object"}}
+            for x in t.tools
+        ]  # fmt: skip
+    req = anthropic_codec.request_to_ir(anthropic)
+    req.max_tokens, req.stream, req.user = None, cr.stream, cr.user
+    if t.effort is not None:
+        req.thinking = ir.ThinkingConfig("adaptive", effort=t.effort)
+    if t.json_schema is not None:
+        req.output_format = ir.OutputFormat("json_schema", t.json_schema)
+    return req
+
+
+def _is_message(m: Any) -> bool:
+    return (
+        isinstance(m, dict)
+        and m.get("role") in ("user", "assistant")
+        and isinstance(m.get("content"), str | list)
+    )
+
+
+def _is_tool(t: Any) -> bool:
+    return isinstance(t, dict) and isinstance(t.get("name"), str)
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class StreamDecoder:
+    """The backend's SSE (one event per line of the run) -> IR stream events."""
+
+    __slots__ = ("_ctx", "_inner", "_runs")
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._inner = CliStreamDecoder(ctx)
+        self._runs = 0
+
+    def push(self, ev: SseEvent) -> list[ir.StreamEvent]:
+        if ev.comment is not None:
+            return [ir.KeepAlive()]
+        data = ev.data or ""
+        match ev.event:
+            case "stdout":
+                events = self._inner.push(data)
+                if self._inner.resume_missing and not self._inner.started:
+                    return []  # the backend starts a new session: another invocation follows
+                return events
+            case "invocation":
+                self._start(_object(data, "invocation"))
+            case "exit":
+                return self._inner.finish(_exit_error(_object(data, "exit")))
         return []
-    out = []
-    for i, tool in enumerate(req.tools):
-        if "type" in tool.extra and tool.parameters is None:
-            raise UnsupportedContentError(
-                f"tools[{i}]: server tool {tool.name!r} ({tool.extra['type']}) cannot be offered "
-                "through the Claude Code CLI; only function tools can"
-            )
-        if not _CLIENT_TOOL_NAME.fullmatch(tool.name):
-            raise UnsupportedContentError(
-                f"tools[{i}]: tool name {tool.name[:80]!r} must match [a-zA-Z0-9_-]{{1,64}}"
-            )
-        if tool.name in builtin:
-            raise UnsupportedContentError(
-                f"tools[{i}]: {tool.name!r} is also a built-in tool this route lets the CLI run"
-            )
-        schema = tool.parameters or {"type": "object", "properties": {}}
-        described = tool.description or ""
-        out.append({"name": tool.name, "description": described, "inputSchema": schema})
-        if tool.cache_control is not None or tool.strict is not None or tool.extra:
-            ctx.note(f"tools[{i}]", "only name, description and schema reach the model via the CLI")
-    return out
 
+    def text_delta(self, ev: SseEvent) -> tuple[int, str] | None:
+        return None  # no fast path: a CLI answers a few events per second, not thousands
 
-# --------------------------------------------------------------------------- parameters
+    def finish(self) -> list[ir.StreamEvent]:
+        why = "the claude-cli backend's stream ended before the run's exit"
+        return self._inner.finish(ir.ErrorInfo("bad_gateway", why))
 
-
-def _refuse_unsupported(req: ir.Request) -> None:
-    n = req.extra.get("n")
-    if isinstance(n, int) and n > 1:
-        raise UnsupportedContentError("n > 1: the Claude Code CLI gives one answer per request")
-
-
-def _note_dropped(req: ir.Request, ctx: Context) -> None:
-    why = "the Claude Code CLI cannot honour it; dropped"
-    if req.max_tokens is not None:
-        ctx.note("max_tokens", "the Claude Code CLI sets its own output cap; dropped")
-    for name in ("temperature", "top_p", "top_k"):
-        if getattr(req, name) is not None:
-            ctx.note(name, why)
-    if req.stop_sequences:
-        ctx.note("stop", why)
-    if req.parallel_tool_calls is not None:
-        ctx.note("parallel_tool_calls", why)
-    if req.tool_choice is not None and req.tool_choice.mode in ("any", "tool"):
-        ctx.note("tool_choice", "the CLI cannot force a tool call; the model may answer in text")
-    for key in req.extra:
-        if key != "n":
-            ctx.note(key, "not supported by the claude-cli backend; dropped")
-
-
-def _json_schema(req: ir.Request, ctx: Context) -> JsonObject | None:
-    """Structured output through the CLI's ``--json-schema`` (it makes the model call a
-    StructuredOutput tool with the answer; the stream decoder turns that call into the text)."""
-    fmt = req.output_format
-    if fmt is None:
-        return None
-    schema = fmt.schema if fmt.type == "json_schema" and fmt.schema else {"type": "object"}
-    if len(json.dumps(schema)) > _MAX_SCHEMA:
-        raise UnsupportedContentError(
-            f"output schema over {_MAX_SCHEMA} bytes: the Claude Code CLI takes it as an argument"
+    def _start(self, d: JsonObject) -> None:
+        self._runs += 1
+        if self._inner.started:
+            raise StreamProtocolError("a second CLI run after the answer began")
+        tools = d.get("client_tools") or []
+        self._inner = CliStreamDecoder(
+            self._ctx,
+            frozenset(t for t in tools if isinstance(t, str)),
+            structured=bool(d.get("structured")),
         )
-    if fmt.name is not None or fmt.strict is not None or fmt.description is not None:
-        ctx.note(
-            "output_format", "only the schema reaches the CLI (name, strict, description dropped)"
-        )
-    return schema
 
 
-def _effort(req: ir.Request, ctx: Context) -> Effort | None:
-    th = req.thinking
-    if th is None:
-        return None
-    if th.effort is not None and th.effort in _EFFORTS:
-        return _EFFORTS[th.effort]
-    ctx.note("thinking", "the CLI decides thinking itself (only an effort level maps); dropped")
-    return None
+def response_to_ir(body: Any, ctx: Context) -> ir.Response:
+    """A run that was not streamed (``{"events": [...]}``) as one response."""
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        raise WireFormatError("claude-cli response must hold the run's events")
+    dec = StreamDecoder(ctx)
+    out = Collector()
+    for e in events:
+        if not isinstance(e, dict) or not isinstance(e.get("event"), str):
+            raise WireFormatError("claude-cli response: an event must be {event, data}")
+        for iev in dec.push(SseEvent(e["event"], str(e.get("data", "")))):
+            out.push(iev)
+    for iev in dec.finish():
+        out.push(iev)
+    if out.error is not None:
+        raise WireFormatError(f"the Claude Code CLI run failed: {out.error.message}")
+    if not out.finished:
+        raise WireFormatError("the Claude Code CLI run ended without an answer")
+    return out.response()
+
+
+def response_body(events: list[tuple[str, str]]) -> JsonObject:
+    """What the backend answers a request that did not ask to stream."""
+    return {"events": [{"event": name, "data": data} for name, data in events]}
+
+
+def error_body(err: ir.ErrorInfo, events: list[tuple[str, str]]) -> tuple[int, JsonObject]:
+    """An error before the answer began: Anthropic's shape, with the run so far."""
+    status, body = error_from_ir(err)
+    return status, {**body, "claude_cli": response_body(events)}
+
+
+def _object(data: str, what: str) -> JsonObject:
+    try:
+        d = json.loads(data)
+    except ValueError as e:
+        raise StreamProtocolError(f"claude-cli {what} event is not JSON: {data[:200]!r}") from e
+    if not isinstance(d, dict):
+        raise StreamProtocolError(f"claude-cli {what} event is not an object")
+    return d
+
+
+def _exit_error(d: JsonObject) -> ir.ErrorInfo:
+    err = d.get("error")
+    if isinstance(err, dict) and isinstance(err.get("message"), str):
+        kind = err.get("kind") if err.get("kind") in _ERROR_KINDS else "api_error"
+        status = err.get("status") if isinstance(err.get("status"), int) else None
+        return ir.ErrorInfo(kind, err["message"], status=status)  # type: ignore[arg-type]
+    code = d.get("exit_code")
+    why = f"the Claude Code CLI exited with code {code} before its answer"
+    stderr = d.get("stderr")
+    if isinstance(stderr, str) and stderr.strip():
+        why += f": {stderr.strip()[-500:]}"
+    return ir.ErrorInfo("bad_gateway", why)
+
+
+# The codec's remaining halves: no client is ever answered in this dialect.
+
+
+def response_from_ir(resp: ir.Response, ctx: Context) -> JsonObject:
+    raise UnsupportedContentError(_UPSTREAM_ONLY)
+
+
+def frames() -> SseParser:
+    return SseParser()

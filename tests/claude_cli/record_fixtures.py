@@ -59,7 +59,7 @@ async def record(tmp: Path, fake: ScriptedUpstream) -> None:
         fake.clear()
         fake.script(*modes)
         ctx = Context(client="anthropic", upstream="anthropic")
-        turn = backend.turn(anthropic_codec.request_to_ir(body), ctx, policy)
+        turn = backend.turn_for(anthropic_codec.request_to_ir(body), ctx, policy)
         async with contextlib.aclosing(turn.events()) as events:
             async for _ in events:
                 pass

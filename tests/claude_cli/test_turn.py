@@ -21,6 +21,7 @@ from recorder.claude_cli.pool import CliPool, PoolBusyError
 from recorder.claude_cli.turn import ClaudeCliBackend, CliSettings, CliTurn, CliUnavailableError
 from recorder.codecs import openai as openai_codec
 from recorder.context import Context
+from recorder.errors import UnsupportedContentError
 
 FAKE = Path(__file__).with_name("fake_claude.py")
 POLICY = CliPolicy(env_names=("FAKE_CLAUDE_MODE", "FAKE_CLAUDE_LOG"))
@@ -55,7 +56,7 @@ class Harness:
     ) -> tuple[CliTurn, Context]:
         ctx = Context(client="openai", upstream="anthropic")
         req = openai_codec.request_to_ir({"model": "sonnet", "messages": messages, **body})
-        return self.backend.turn(req, ctx, POLICY, name=name), ctx
+        return self.backend.turn_for(req, ctx, POLICY, name=name), ctx
 
     def runs(self) -> list[dict[str, Any]]:
         """The fake's log, one entry per process, in start order."""
@@ -332,3 +333,48 @@ def test_a_missing_executable_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(CliUnavailableError, match="claude_cli_path"):
         asyncio.run(drain(t))
     assert h.backend.pool.running == 0
+
+
+def test_a_client_tool_may_not_shadow_a_builtin_the_route_allows(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    ctx = Context(client="openai", upstream="anthropic")
+    body = {
+        "model": "sonnet",
+        "messages": [{"role": "user", "content": "q"}],
+        "tools": [{"type": "function", "function": {"name": "Read"}}],
+    }
+    req = openai_codec.request_to_ir(body)
+    h.backend.turn_for(req, ctx, POLICY)  # fine when the CLI has no tools of its own
+    with pytest.raises(UnsupportedContentError, match="built-in"):
+        h.backend.turn_for(req, ctx, CliPolicy(tools=("Read",)))
+
+
+@pytest.mark.parametrize("mode", ["text", "tool", "hang", "crash", "error:529"])
+def test_the_listener_hears_the_run_and_the_codec_reads_it_alike(tmp_path: Path, mode: str) -> None:
+    """What the backend serves (invocation, stdin, stdout, exit) decodes, gateway side, into the
+    same IR events as the backend's own decoding."""
+    from recorder.codecs import claude_cli as wire
+    from recorder.sse import SseEvent
+
+    h = Harness(tmp_path, mode, timeout=0.5)
+    heard: list[tuple[str, str]] = []
+    ctx = Context(client="openai", upstream="anthropic")
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    body = {"model": "sonnet", "messages": [{"role": "user", "content": "q"}], "tools": [weather]}
+    turn = h.backend.turn_for(
+        openai_codec.request_to_ir(body), ctx, POLICY, listener=lambda e, d: heard.append((e, d))
+    )
+    events = asyncio.run(drain(turn))
+    names = [e for e, _ in heard]
+    assert names[0] == "invocation" and names[-1] == "exit" and names.count("exit") == 1
+    assert {"stdin", "stdout"} <= set(names)
+    invocation = json.loads(heard[0][1])
+    assert invocation["argv"] == list(turn.transcripts[0].argv)
+    assert invocation["client_tools"] == ["get_weather"]
+    dec = wire.StreamDecoder(Context(client="openai", upstream="anthropic"))
+    again: list[ir.StreamEvent] = []
+    for name, data in heard:
+        again += dec.push(SseEvent(name, data))
+    again += dec.finish()
+    assert [type(e).__name__ for e in again] == [type(e).__name__ for e in events]
+    assert again[-1] == events[-1]

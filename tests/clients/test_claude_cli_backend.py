@@ -52,7 +52,7 @@ def openai_turn(
 ) -> tuple[CliTurn, list[ir.StreamEvent]]:
     ctx = Context(client="openai", upstream="anthropic")
     req = openai_codec.request_to_ir({"model": "sonnet", "messages": messages, **kw})
-    turn = b.turn(req, ctx, policy)
+    turn = b.turn_for(req, ctx, policy)
 
     async def run() -> list[ir.StreamEvent]:
         async with contextlib.aclosing(turn.events()) as events:
