@@ -1,0 +1,302 @@
+"""The claude-cli backend's loopback server: answers the gateway's ``claude_cli`` requests
+(:mod:`recorder.codecs.claude_cli`) by running the CLI, streaming the run as it happens.
+
+Why a server: mitmproxy sends a response an addon builds in one piece, so a backend that is no
+HTTP server runs one inside the proxy's event loop and the gateway forwards to it like to any
+upstream (recorder/backends.py): streaming, translation into the client's dialect, time to first
+token, the recording of both legs all stay the gateway's. The upstream leg it records is the run:
+argv, every stdin and stdout line with its time, exit code and stderr.
+
+Only the gateway may use it: every request must carry the server's token (a random secret the
+gateway presents as this backend's key), compared in constant time. Without that, any local
+process could spend the operator's Claude subscription through the port.
+
+The status of a stream is chosen when the answer begins: an error before that (a 429 or 529
+behind the CLI, not logged in, the pool full) is an HTTP error with the run so far in the body;
+after it, the CLI's own lines say how it ended. A gateway that closes the connection (its
+client went away) ends the CLI at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import http
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import h11
+
+from recorder import ir
+from recorder.claude_cli.invocation import CliPolicy
+from recorder.claude_cli.pool import PoolBusyError
+from recorder.claude_cli.probe import CliUnavailableError
+from recorder.claude_cli.sessions import SESSION_HEADER, SessionBusyError
+from recorder.claude_cli.turn import ClaudeCliBackend, CliTurn
+from recorder.codecs import claude_cli as wire
+from recorder.context import Context
+from recorder.errors import TranslationError
+
+logger = logging.getLogger("tapegate.claude_cli")
+
+_READ = 65536
+_MAX_BODY = 64 * 1024 * 1024  # the gateway's own request limit is lower; this only guards
+
+
+@dataclass(slots=True)
+class CliServer:
+    backend: ClaudeCliBackend
+    policy: CliPolicy
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    host: str = "127.0.0.1"
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> str:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._connection, self.host, self.port)
+            self.port = self._server.sockets[0].getsockname()[1]
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop listening and end the runs under way (their CLIs are killed)."""
+        if self._server is not None:
+            self._server.close()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    # ----------------------------------------------------------------- HTTP
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_BODY)
+        try:
+            while True:
+                got = await _read_request(conn, reader)
+                if got is None:
+                    break
+                req, body = got
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
+                await self._answer(conn, reader, writer, req, headers, body)
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    break
+                conn.start_next_cycle()
+        except h11.RemoteProtocolError:
+            await _send(conn, writer, 400, [], b"malformed HTTP request\n", "text/plain")
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the gateway went away, or the server is stopping
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _answer(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        req: h11.Request,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> None:
+        if not self._authorised(headers):
+            err = ir.ErrorInfo("authentication", "this port serves the tapegate gateway only")
+            return await _error(conn, writer, err, [])
+        if req.method != b"POST" or req.target.split(b"?", 1)[0] != wire.CHAT_PATH.encode():
+            err = ir.ErrorInfo("not_found", f"only POST {wire.CHAT_PATH} is served here")
+            return await _error(conn, writer, err, [])
+        try:
+            cr = wire.parse_request(json.loads(body))
+        except (ValueError, TranslationError) as e:
+            err = ir.ErrorInfo("invalid_request", f"claude-cli request: {e}")
+            return await _error(conn, writer, err, [])
+        run = _Run()
+        ctx = Context(client="anthropic", upstream="anthropic")
+        try:
+            turn = self.backend.turn(
+                cr.input,
+                cr.model,
+                ctx,
+                self.policy,
+                namespace=cr.user or "",
+                name=headers.get(SESSION_HEADER) or None,
+                listener=run.hear,
+            )
+        except TranslationError as e:
+            return await _error(conn, writer, ir.ErrorInfo("invalid_request", str(e)), [])
+        work = asyncio.ensure_future(self._run(conn, writer, turn, run, cr.stream))
+        gone = asyncio.ensure_future(_closed(reader))
+        try:
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the server is stopping
+            work.cancel()
+            raise
+        finally:
+            gone.cancel()
+        if not work.done():  # the gateway closed the connection: its client went away
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
+            raise ConnectionError("the gateway went away")
+        work.result()
+
+    def _authorised(self, headers: dict[str, str]) -> bool:
+        got = headers.get("authorization", "")
+        scheme, _, value = got.partition(" ")
+        if scheme.lower() != "bearer":
+            value = headers.get("x-api-key", "")
+        return hmac.compare_digest(value.encode(), self.token.encode())
+
+    async def _run(
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        turn: CliTurn,
+        run: _Run,
+        stream: bool,
+    ) -> None:
+        try:
+            async with contextlib.aclosing(turn.events()) as events:
+                async for ev in events:
+                    if stream and not run.live and turn.decoder.started:
+                        # the answer began: from here on, every line goes out as it comes
+                        writer.write(conn.send(_head(200, [], "text/event-stream")) or b"")
+                        run.go_live(lambda data: writer.write(conn.send(h11.Data(data)) or b""))
+                    if run.live:
+                        await writer.drain()
+                    if isinstance(ev, ir.StreamError) and not turn.decoder.started:
+                        break
+        except PoolBusyError as e:
+            err = ir.ErrorInfo("rate_limit", str(e))
+            retry = [("retry-after", str(e.retry_after))]
+            return await _error(conn, writer, err, run.events, retry)
+        except SessionBusyError as e:
+            return await _error(conn, writer, ir.ErrorInfo("invalid_request", str(e), 409), [])
+        except CliUnavailableError as e:
+            return await _error(conn, writer, ir.ErrorInfo("unavailable", str(e)), run.events)
+        if run.live:
+            writer.write(conn.send(h11.EndOfMessage()) or b"")
+            await writer.drain()
+            return
+        error = turn.collector.error
+        if error is not None and not turn.decoder.started:
+            return await _error(conn, writer, error, run.events)
+        body = json.dumps(wire.response_body(run.events), ensure_ascii=False).encode()
+        await _send(conn, writer, 200, [], body, "application/json")
+
+
+class _Run:
+    """The run's events: kept until the answer begins, then written as they come."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self._write: Callable[[bytes], Any] | None = None
+
+    @property
+    def live(self) -> bool:
+        return self._write is not None
+
+    def hear(self, event: str, data: str) -> None:
+        if self._write is None:
+            self.events.append((event, data))
+            return
+        try:
+            self._write(_sse(event, data))
+        except (ConnectionError, RuntimeError, h11.LocalProtocolError):
+            pass  # the gateway is gone; the run is being ended
+
+    def go_live(self, write: Callable[[bytes], Any]) -> None:
+        self._write = write
+        for event, data in self.events:
+            write(_sse(event, data))
+
+
+def _sse(event: str, data: str) -> bytes:
+    # a stream-json line is one line of JSON: one data field, no newline inside to split
+    return f"event: {event}\ndata: {data}\n\n".encode("utf-8", "surrogatepass")
+
+
+async def _closed(reader: asyncio.StreamReader) -> None:
+    """Returns when the gateway closes its side (HTTP/1.1: it sends nothing while it waits)."""
+    while await reader.read(_READ):
+        pass
+
+
+async def _error(
+    conn: h11.Connection,
+    writer: asyncio.StreamWriter,
+    err: ir.ErrorInfo,
+    events: list[tuple[str, str]],
+    headers: list[tuple[str, str]] | None = None,
+) -> None:
+    status, body = wire.error_body(err, events)
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    await _send(conn, writer, status, headers or [], raw, "application/json")
+
+
+def _head(status: int, headers: list[tuple[str, str]], content_type: str) -> h11.Response:
+    try:
+        reason = http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        reason = b""
+    pairs = [(b"content-type", content_type.encode())]
+    pairs += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    return h11.Response(status_code=status, headers=pairs, reason=reason)
+
+
+async def _send(
+    conn: h11.Connection,
+    writer: asyncio.StreamWriter,
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    content_type: str,
+) -> None:
+    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        return
+    head = _head(status, [*headers, ("content-length", str(len(body)))], content_type)
+    writer.write(conn.send(head) or b"")
+    writer.write(conn.send(h11.Data(body)) or b"")
+    writer.write(conn.send(h11.EndOfMessage()) or b"")
+    await writer.drain()
+
+
+async def _read_request(
+    conn: h11.Connection, reader: asyncio.StreamReader
+) -> tuple[h11.Request, bytes] | None:
+    req: h11.Request | None = None
+    body = bytearray()
+    while True:
+        ev = conn.next_event()
+        if ev is h11.NEED_DATA:
+            data = await reader.read(_READ)
+            conn.receive_data(data)
+            if len(body) > _MAX_BODY:
+                raise h11.RemoteProtocolError("request body too large")
+        elif isinstance(ev, h11.Request):
+            req = ev
+        elif isinstance(ev, h11.Data):
+            body += ev.data
+        elif isinstance(ev, h11.EndOfMessage):
+            assert req is not None
+            return req, bytes(body)
+        else:
+            return None
