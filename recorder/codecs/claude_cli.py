@@ -1,6 +1,6 @@
 """The ``claude_cli`` dialect: what the gateway and its claude-cli backend say to each other.
 
-The backend (:mod:`recorder.claude_cli.server`) is a loopback HTTP server inside the gateway that
+The backend (:mod:`addons.upstream.claude_cli`) is a loopback HTTP server inside the gateway that
 answers by running the Claude Code CLI. So that the recording's upstream leg *is* the CLI run,
 its wire format is the run itself:
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from addons.upstream.claude_cli import CliServer
 from recorder import ir
-from recorder.claude_cli.server import CliServer
 from recorder.codecs import claude_cli as wire
 from recorder.codecs import openai as openai_codec
 from recorder.context import Context

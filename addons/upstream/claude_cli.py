@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import http
 import json
 import logging
 import secrets
@@ -41,11 +40,9 @@ from recorder.claude_cli.turn import ClaudeCliBackend, CliTurn
 from recorder.codecs import claude_cli as wire
 from recorder.context import Context
 from recorder.errors import TranslationError
+from replay.h11_io import READ_SIZE, read_request, response_head, send_simple
 
 logger = logging.getLogger("tapegate.claude_cli")
-
-_READ = 65536
-_MAX_BODY = 64 * 1024 * 1024  # the gateway's own request limit is lower; this only guards
 
 
 @dataclass(slots=True)
@@ -86,10 +83,10 @@ class CliServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_BODY)
+        conn = h11.Connection(h11.SERVER)
         try:
             while True:
-                got = await _read_request(conn, reader)
+                got = await read_request(conn, reader, writer)
                 if got is None:
                     break
                 req, body = got
@@ -99,7 +96,7 @@ class CliServer:
                     break
                 conn.start_next_cycle()
         except h11.RemoteProtocolError:
-            await _send(conn, writer, 400, [], b"malformed HTTP request\n", "text/plain")
+            await send_simple(conn, writer, 400, b"malformed HTTP request\n")
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass  # the gateway went away, or the server is stopping
         finally:
@@ -236,7 +233,7 @@ def _sse(event: str, data: str) -> bytes:
 
 async def _closed(reader: asyncio.StreamReader) -> None:
     """Returns when the gateway closes its side (HTTP/1.1: it sends nothing while it waits)."""
-    while await reader.read(_READ):
+    while await reader.read(READ_SIZE):
         pass
 
 
@@ -253,13 +250,9 @@ async def _error(
 
 
 def _head(status: int, headers: list[tuple[str, str]], content_type: str) -> h11.Response:
-    try:
-        reason = http.HTTPStatus(status).phrase.encode()
-    except ValueError:
-        reason = b""
     pairs = [(b"content-type", content_type.encode())]
     pairs += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    return h11.Response(status_code=status, headers=pairs, reason=reason)
+    return response_head(status, pairs)
 
 
 async def _send(
@@ -277,26 +270,3 @@ async def _send(
     writer.write(conn.send(h11.Data(body)) or b"")
     writer.write(conn.send(h11.EndOfMessage()) or b"")
     await writer.drain()
-
-
-async def _read_request(
-    conn: h11.Connection, reader: asyncio.StreamReader
-) -> tuple[h11.Request, bytes] | None:
-    req: h11.Request | None = None
-    body = bytearray()
-    while True:
-        ev = conn.next_event()
-        if ev is h11.NEED_DATA:
-            data = await reader.read(_READ)
-            conn.receive_data(data)
-            if len(body) > _MAX_BODY:
-                raise h11.RemoteProtocolError("request body too large")
-        elif isinstance(ev, h11.Request):
-            req = ev
-        elif isinstance(ev, h11.Data):
-            body += ev.data
-        elif isinstance(ev, h11.EndOfMessage):
-            assert req is not None
-            return req, bytes(body)
-        else:
-            return None
