@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from recorder.codecs import anthropic, kiro, openai, responses
+from recorder.codecs import anthropic, claude_cli, kiro, openai, responses
 from recorder.codecs.base import Codec
 from recorder.codecs.responses_history import STORED, StoredConversations
 from recorder.ir import Dialect
@@ -143,6 +143,18 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         encodes=False,
         provider="aws.bedrock",
         backend="recorder.kiro.backend:from_options",
+    ),
+    DialectEntry(
+        name="claude_cli",
+        codec=claude_cli.CODEC,
+        client=False,  # the gateway's own backend dialect: the local Claude Code CLI's runs
+        upstream=True,  # a cassette recorded against the CLI replays in it
+        chat_path=claude_cli.CHAT_PATH,
+        vendor_base=None,
+        vendor_hosts=(),
+        key_style="bearer",  # the backend's per-run token
+        encodes=False,
+        provider="anthropic",
     ),
 )
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 # responses: the OpenAI Responses API; kiro: Kiro / Amazon Q Developer (an upstream only)
 # The registry (recorder.dialects) says what each is and which roles it plays in the gateway.
-Dialect = Literal["anthropic", "openai", "responses", "kiro"]
+Dialect = Literal["anthropic", "openai", "responses", "kiro", "claude_cli"]
 
 Role = Literal["system", "user", "assistant"]
 

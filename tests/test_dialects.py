@@ -31,7 +31,7 @@ def test_clients_are_answered_in_sse() -> None:
 
 def test_roles() -> None:
     assert dialects.CLIENT_DIALECTS == ("anthropic", "openai", "responses")
-    assert dialects.UPSTREAM_DIALECTS == ("anthropic", "openai", "responses", "kiro")
+    assert dialects.UPSTREAM_DIALECTS == ("anthropic", "openai", "responses", "kiro", "claude_cli")
 
 
 @pytest.mark.parametrize(

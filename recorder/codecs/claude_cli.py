@@ -36,6 +36,7 @@ from typing import Any, Final, get_args
 from recorder import ir
 from recorder.codecs import anthropic as anthropic_codec
 from recorder.codecs.anthropic_errors import error_from_ir, error_to_ir
+from recorder.codecs.base import Codec, FunctionCodec
 from recorder.codecs.claude_cli_input import TurnInput, turn_input
 from recorder.codecs.claude_cli_stream import CliStreamDecoder
 from recorder.codecs.collect import Collector
@@ -45,6 +46,7 @@ from recorder.sse import SseEvent, SseParser
 
 __all__ = [
     "CHAT_PATH",
+    "CODEC",
     "CliRequest",
     "StreamDecoder",
     "error_from_ir",
@@ -271,5 +273,26 @@ def response_from_ir(resp: ir.Response, ctx: Context) -> JsonObject:
     raise UnsupportedContentError(_UPSTREAM_ONLY)
 
 
-def frames() -> SseParser:
-    return SseParser()
+def _no_client(*args: object) -> Any:
+    raise UnsupportedContentError(_UPSTREAM_ONLY)
+
+
+def _never(ev: SseEvent) -> bool:
+    return False
+
+
+CODEC: Codec[SseEvent] = FunctionCodec(
+    request_to_ir=request_to_ir,
+    request_from_ir=request_from_ir,
+    response_to_ir=response_to_ir,
+    response_from_ir=response_from_ir,
+    error_to_ir=error_to_ir,
+    error_from_ir=error_from_ir,
+    error_event=_no_client,
+    is_terminal=_never,
+    is_token=_never,
+    frames=SseParser,
+    stream_decoder=StreamDecoder,
+    stream_encoder=_no_client,
+    models_body=_no_client,
+)

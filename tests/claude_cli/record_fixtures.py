@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from fakes.claude_code import CLAUDE_BIN, FAKE_API_KEY, QUIET_ENV
 from recorder.claude_cli.invocation import CliPolicy
 from recorder.claude_cli.turn import ClaudeCliBackend, CliSettings
 from recorder.codecs import anthropic as anthropic_codec
+from recorder.codecs import claude_cli as claude_cli_codec
+from recorder.codecs import openai as openai_codec
 from recorder.context import Context
 from tests.clients.scripted import ScriptedUpstream
 
@@ -68,6 +71,44 @@ async def record(tmp: Path, fake: ScriptedUpstream) -> None:
         print(f"{name}: {len(lines)} lines, exit {turn.transcripts[-1].exit_code}")
 
 
+WIRE = Path(__file__).parents[1] / "fixtures" / "claude_cli"
+CLIENT_TOOLS = {"client_tool": ["get_weather"]}
+
+
+def write_wire_fixtures() -> None:
+    """The recorded runs as the claude-cli backend serves them (tests/fixtures/claude_cli/
+    streams/*.sse, and a request and a non-streamed response), the seeds of the fuzzing."""
+    (WIRE / "streams").mkdir(parents=True, exist_ok=True)
+    (WIRE / "responses").mkdir(parents=True, exist_ok=True)
+    (WIRE / "requests").mkdir(parents=True, exist_ok=True)
+    for name in SCENARIOS:
+        lines = (OUT / f"{name}.jsonl").read_text().splitlines()
+        invocation = {
+            "argv": ["claude", "--print"],
+            "client_tools": CLIENT_TOOLS.get(name, []),
+            "structured": name == "structured",
+        }
+        events = [("invocation", json.dumps(invocation))]
+        events += [("stdout", line) for line in lines]
+        events.append(("exit", json.dumps({"exit_code": 0, "error": None})))
+        sse = "".join(f"event: {e}\ndata: {d}\n\n" for e, d in events)
+        (WIRE / "streams" / f"{name}.sse").write_text(sse)
+        if name in ("text", "thinking", "structured"):
+            body = {"events": [{"event": e, "data": d} for e, d in events]}
+            (WIRE / "responses" / f"{name}.json").write_text(json.dumps(body, indent=1) + "\n")
+    ctx = Context(client="openai", upstream="claude_cli")
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    messages = [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "Which city?"},
+        {"role": "user", "content": "/clear Paris"},
+    ]
+    chat = {"model": "sonnet", "messages": messages, "tools": [weather], "stream": True}
+    body = claude_cli_codec.request_from_ir(openai_codec.request_to_ir(chat), ctx)
+    (WIRE / "requests" / "chat.json").write_text(json.dumps(body, indent=1) + "\n")
+
+
 def main() -> None:
     fake = ScriptedUpstream().start()
     try:
@@ -75,6 +116,7 @@ def main() -> None:
             asyncio.run(record(Path(tmp), fake))
     finally:
         fake.stop()
+    write_wire_fixtures()
 
 
 if __name__ == "__main__":
