@@ -9,6 +9,7 @@ import asyncio
 import json
 import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,7 +68,28 @@ async def check(
 ) -> CliStatus:
     """Version and login of the CLI; CliUnavailableError (one line) when it cannot serve."""
     clean = cli_env(env, policy or CliPolicy())
-    out = await _run([executable, "--version"], clean)
+    version = _version(executable, await _run([executable, "--version"], clean))
+    try:
+        status = json.loads(await _run([executable, "auth", "status"], clean, check=False))
+    except ValueError:
+        status = {}
+    return _status(executable, version, status)
+
+
+def check_sync(
+    executable: str, env: Mapping[str, str], policy: CliPolicy | None = None
+) -> CliStatus:
+    """:func:`check` for a caller without an event loop to await in (the gateway's start-up)."""
+    clean = cli_env(env, policy or CliPolicy())
+    version = _version(executable, _run_sync([executable, "--version"], clean))
+    try:
+        status = json.loads(_run_sync([executable, "auth", "status"], clean, check=False))
+    except ValueError:
+        status = {}
+    return _status(executable, version, status)
+
+
+def _version(executable: str, out: str) -> tuple[int, ...]:
     version = parse_version(out)
     if version is None:
         raise CliUnavailableError(
@@ -79,10 +101,11 @@ async def check(
             f"claude-cli backend needs >= {PINNED_VERSION} (npm install -g "
             f"@anthropic-ai/claude-code, or set claude_cli_path)"
         )
-    try:
-        status = json.loads(await _run([executable, "auth", "status"], clean, check=False))
-    except ValueError:
-        status = {}
+    return version
+
+
+def _status(executable: str, version: tuple[int, ...], status: Any) -> CliStatus:
+    status = status if isinstance(status, dict) else {}
     return CliStatus(
         executable,
         ".".join(map(str, version)),
@@ -147,6 +170,38 @@ def models_of(init_response: dict[str, Any]) -> list[CliModel]:
     return out
 
 
+def _run_sync(argv: list[str], env: Mapping[str, str], *, check: bool = True) -> str:
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=dict(env),
+            timeout=PROBE_TIMEOUT,
+            check=False,
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise CliUnavailableError(_cannot_run(argv[0], e)) from e
+    except subprocess.TimeoutExpired:
+        raise CliUnavailableError(
+            f"{argv[0]} {argv[1]} did not answer within {PROBE_TIMEOUT:g} s"
+        ) from None
+    if check and proc.returncode != 0:
+        raise CliUnavailableError(
+            f"{argv[0]} {argv[1]} failed (exit {proc.returncode}): "
+            f"{proc.stderr.decode(errors='replace').strip()[:200]}"
+        )
+    return proc.stdout.decode(errors="replace")
+
+
+def _cannot_run(executable: str, e: OSError) -> str:
+    return (
+        f"cannot run the Claude Code CLI {executable!r}: {e.strerror or e}; install it "
+        "(npm install -g @anthropic-ai/claude-code) or set claude_cli_path"
+    )
+
+
 async def _run(
     argv: list[str],
     env: Mapping[str, str],
@@ -166,10 +221,7 @@ async def _run(
             start_new_session=True,
         )
     except OSError as e:
-        raise CliUnavailableError(
-            f"cannot run the Claude Code CLI {argv[0]!r}: {e.strerror or e}; install it "
-            "(npm install -g @anthropic-ai/claude-code) or set claude_cli_path"
-        ) from e
+        raise CliUnavailableError(_cannot_run(argv[0], e)) from e
     try:
         out, err = await asyncio.wait_for(
             proc.communicate(stdin.encode() if stdin is not None else None), PROBE_TIMEOUT

@@ -88,3 +88,15 @@ def test_executable_resolution(tmp_path: Path) -> None:
 def test_parse_version() -> None:
     assert parse_version("2.1.197 (Claude Code)\n") == (2, 1, 197)
     assert parse_version("claude 2") is None
+
+
+def test_the_start_up_check_needs_no_event_loop(tmp_path: Path) -> None:
+    from recorder.claude_cli.probe import check_sync
+
+    h = Harness(tmp_path)
+    assert check_sync(h.backend.settings.executable, h.env, POLICY).version == "2.1.197"
+    h.env["FAKE_CLAUDE_VERSION"] = "1.0.0"
+    with pytest.raises(CliUnavailableError, match="too old"):
+        check_sync(h.backend.settings.executable, h.env, POLICY)
+    with pytest.raises(CliUnavailableError, match="claude_cli_path"):
+        check_sync(str(tmp_path / "nope"), h.env)
