@@ -49,16 +49,20 @@ from addons.request.stored import RecordedAnswers
 from addons.response import buffered, failures, stream
 from addons.response.replies import reply, reply_error
 from addons.startup import refuse
-from addons.upstream import retries
+from addons.upstream import claude_cli, retries
 from addons.upstream.cassette import CassetteUpstream, reopen
 from addons.upstream.fault_proxy import FaultProxy
 from recorder import endpoints, routing
 from recorder.backends import backend_option_specs
+from recorder.claude_cli.probe import CliUnavailableError
 from recorder.errors import ConfigError
 
 logger = logging.getLogger("tapegate.gateway")
-# Options beside gateway_* that change the gateway: the listener, the backends' own (kiro_*).
-_OTHERS = frozenset({"listen_host", "mode", *(spec[0] for spec in backend_option_specs())})
+# Options beside gateway_* that change the gateway: the listener, the backends' own (kiro_*,
+# claude_cli_*).
+_OTHERS = frozenset(
+    {"listen_host", "mode", *(spec[0] for spec in backend_option_specs() + claude_cli.OPTIONS)}
+)
 
 
 class Recording(RecordedAnswers, Protocol):
@@ -66,6 +70,10 @@ class Recording(RecordedAnswers, Protocol):
     def recording(self) -> bool: ...
 
     def refusal(self) -> Refusal | None: ...
+
+
+def _routes_use_cli(config: routing.GatewayConfig | None) -> bool:
+    return config is not None and any(r.upstream == routing.CLAUDE_CLI for r in config.routes)
 
 
 class Gateway:
@@ -91,6 +99,9 @@ class Gateway:
         # first use, in mitmproxy's loop).
         self.faults: FaultProxy | None = None
         self._fault_lock = asyncio.Lock()
+        # The local Claude Code CLI, when the default upstream or a route uses it: its process
+        # pool and session map, kept across reconfigurations that do not change its options.
+        self.cli: claude_cli.CliRuntime | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -105,9 +116,15 @@ class Gateway:
             self.opts = o = read_options(ctx.options)
             config = routing.load_config(o.config) if o.config else None
             self.cassette = reopen(self.cassette, o.cassette, o.replay_timing, o.replay_repeat)
-            backend = default_backend(o, self.cassette)
-            self.router = routing.build_router(config, backend, o.backend_options)
-        except (ConfigError, ValueError) as e:
+            wanted = o.claude_cli_default or _routes_use_cli(config)
+            self.cli = claude_cli.reopen(self.cli, o.claude_cli if wanted else None)
+            if o.claude_cli_default and self.cli is not None and self.cli.status is None:
+                self.cli.check_now()  # the default upstream: refuse to start without it
+            backends = self.cli.upstream if self.cli is not None else None
+            self.router = routing.build_router(
+                config, default_backend(o, self.cassette, self.cli), o.backend_options, backends
+            )
+        except (ConfigError, ValueError, CliUnavailableError) as e:
             refuse(str(e), e)
         hosts = listen_hosts(ctx.options.listen_host, ctx.options.mode)
         remote = [h for h in hosts if h != "" and not is_loopback(h)]
@@ -142,6 +159,8 @@ class Gateway:
             await self.faults.stop()
         if self.cassette is not None:
             await self.cassette.stop()
+        if self.cli is not None:
+            await self.cli.shutdown()  # every CLI process ended and reaped
 
     async def _fault_port(self) -> int | None:
         """Where the fault proxy listens, once gateway_fault is set (started on first use)."""

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from addons.upstream import claude_cli
 from addons.upstream.cassette import CassetteBackend, CassetteUpstream, is_cassette_dir
 from addons.upstream.policy import RetryPolicy
 from recorder import dialects
@@ -27,7 +28,8 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         str,
         "",
         "Base URL of the upstream, e.g. http://127.0.0.1:11434/v1 or https://openrouter.ai/api/v1, "
-        "or a cassette directory (cassettes/x) replayed as the upstream, offline. "
+        "a cassette directory (cassettes/x) replayed as the upstream, offline, or claude-cli "
+        "(the local Claude Code CLI answers; see the claude_cli_* options). "
         "Empty: each dialect goes to its vendor's official API with the client's own key.",
     ),
     (
@@ -130,7 +132,7 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
 
 
 def declare(loader: Any) -> None:
-    for name, typ, default, help_text in _OPTIONS + backend_option_specs():
+    for name, typ, default, help_text in _OPTIONS + backend_option_specs() + claude_cli.OPTIONS:
         loader.add_option(name, typ, default, help_text)
 
 
@@ -153,6 +155,8 @@ class GatewayOptions:
     fault_header: bool = False
     # the options of the dialects' own backends (kiro_*), as (name, value)
     backend_options: BackendOptions = ()
+    claude_cli_default: bool = False  # gateway_upstream=claude-cli: the local CLI answers
+    claude_cli: claude_cli.CliOptions = field(default_factory=claude_cli.CliOptions)
 
 
 def _seconds(name: str, value: str) -> float:
@@ -177,9 +181,13 @@ def _size(name: str, value: str) -> int:
     return size
 
 
-def default_backend(o: GatewayOptions, cassette: CassetteUpstream | None) -> Backend | None:
-    """What answers requests no route claims: the cassette, the configured upstream, or (None)
-    each client's vendor."""
+def default_backend(
+    o: GatewayOptions, cassette: CassetteUpstream | None, cli: claude_cli.CliRuntime | None = None
+) -> Backend | None:
+    """What answers requests no route claims: the cassette, the local Claude Code CLI, the
+    configured upstream, or (None) each client's vendor."""
+    if o.claude_cli_default and cli is not None:
+        return cli.upstream(o.claude_cli.policy)
     if cassette is not None:
         return CassetteBackend(cassette, o.api or cassette.dialect, o.upstream_key_env)
     if o.upstream is not None or (o.api is not None and dialects.entry(o.api).backend):
@@ -198,7 +206,10 @@ def read_options(o: Any) -> GatewayOptions:
         raise ValueError(f"gateway_retries must not be negative, got {o.gateway_retries}")
     upstream = o.gateway_upstream or None
     cassette = None
-    if upstream is not None and is_cassette_dir(upstream):
+    cli_default = upstream == claude_cli.UPSTREAM_NAME
+    if cli_default:
+        upstream = None
+    elif upstream is not None and is_cassette_dir(upstream):
         cassette, upstream = upstream, None
     elif upstream is not None:
         from recorder.backends import parse_base_url
@@ -235,6 +246,8 @@ def read_options(o: Any) -> GatewayOptions:
         fault_scope=FaultScope.parse(o.gateway_fault_only),
         fault_header=o.gateway_fault_header,
         backend_options=tuple((spec[0], getattr(o, spec[0])) for spec in backend_option_specs()),
+        claude_cli_default=cli_default,
+        claude_cli=claude_cli.read_cli_options(o, _seconds),
     )
 
 

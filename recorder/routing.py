@@ -13,6 +13,15 @@ A routes file (``gateway_config``) is YAML::
         model: qwen3:8b             # model rename (sent upstream)
         key_env: OLLAMA_KEY         # upstream key from this environment variable
         headers: {x-extra: "1"}     # added to the upstream request
+      - name: claude
+        match: {model: "sonnet*"}
+        upstream: claude-cli        # the local Claude Code CLI answers
+        claude_cli:                 # what it may do for this route (default: nothing but answer)
+          tools: [Read, Grep]
+          permission_mode: acceptEdits
+          max_turns: 4
+          env: [MY_VAR]             # more variables of the gateway's environment for the CLI
+          system_prompt: append     # the client's added to Claude Code's own (default: replace)
 
 Validation happens once, at start-up, with pydantic; a bad file raises
 :class:`recorder.errors.ConfigError` naming the file, the route index and the field.
@@ -21,10 +30,11 @@ Validation happens once, at start-up, with pydantic; a bad file raises
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -46,8 +56,14 @@ from recorder.backends import (
     parse_base_url,
     vendor_backend,
 )
+from recorder.claude_cli.invocation import CliPolicy, PermissionMode
 from recorder.errors import ConfigError
 from recorder.ir import Dialect
+
+CLAUDE_CLI: Final = "claude-cli"  # a route's upstream: the local Claude Code CLI
+
+# Makes the backend of a claude-cli route from its policy (the gateway owns the CLI runtime).
+CliBackends = Callable[[CliPolicy], Backend]
 
 
 def _dialect(value: str | None, choices: tuple[Dialect, ...]) -> str | None:
@@ -74,6 +90,25 @@ class MatchConfig(_Strict):
         return _dialect(v, dialects.CLIENT_DIALECTS)
 
 
+class CliRouteConfig(_Strict):
+    """What the Claude Code CLI may do for a route (``upstream: claude-cli``)."""
+
+    tools: list[str] = Field(default_factory=list)
+    permission_mode: PermissionMode | None = None
+    max_turns: int | None = Field(default=None, ge=1)
+    env: list[str] = Field(default_factory=list)
+    system_prompt: Literal["replace", "append"] = "replace"
+
+    def policy(self) -> CliPolicy:
+        return CliPolicy(
+            tuple(self.tools),
+            self.permission_mode,
+            self.max_turns,
+            tuple(self.env),
+            self.system_prompt,
+        )
+
+
 class RouteConfig(_Strict):
     name: str | None = None
     match: MatchConfig = Field(default_factory=MatchConfig)
@@ -83,12 +118,14 @@ class RouteConfig(_Strict):
     model: str | None = None
     key_env: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    claude_cli: CliRouteConfig | None = None
 
     @field_validator("upstream")
     @classmethod
     def _url(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
-            parse_base_url(v)
+            if v != CLAUDE_CLI:
+                parse_base_url(v)
             return v
         api = info.data.get("api")
         found = dialects.named(api) if isinstance(api, str) else None
@@ -142,18 +179,36 @@ def default_route(backend: Backend) -> Route:
     return Route(name="default", backend=backend)
 
 
-def _route_from(i: int, rc: RouteConfig, options: BackendOptions) -> Route:
+def _route_from(i: int, rc: RouteConfig, options: BackendOptions, cli: CliBackends | None) -> Route:
     api = dialects.parse(rc.api, "api") if rc.api is not None else None
     client = dialects.parse(rc.match.client, "client", "client") if rc.match.client else None
     return Route(
         name=rc.name or f"route{i}",
-        backend=backend_for(api, rc.upstream, rc.key_env, options),
+        backend=_backend(i, rc, api, options, cli),
         model=rc.model,
         headers=tuple(rc.headers.items()),
         match_model=rc.match.model,
         match_client=client,
         match_header=tuple((k.lower(), v) for k, v in rc.match.header.items()),
     )
+
+
+def _backend(
+    i: int, rc: RouteConfig, api: Dialect | None, options: BackendOptions, cli: CliBackends | None
+) -> Backend:
+    if rc.upstream != CLAUDE_CLI:
+        if rc.claude_cli is not None:
+            raise ConfigError(f"routes[{i}].claude_cli: only for upstream: {CLAUDE_CLI}")
+        return backend_for(api, rc.upstream, rc.key_env, options)
+    if api is not None or rc.key_env is not None:
+        raise ConfigError(f"routes[{i}]: upstream {CLAUDE_CLI} takes no api or key_env")
+    if cli is None:
+        raise ConfigError(f"routes[{i}]: upstream {CLAUDE_CLI} is not available here")
+    try:
+        policy = (rc.claude_cli or CliRouteConfig()).policy()
+    except ConfigError as e:
+        raise ConfigError(f"routes[{i}].{e}") from None
+    return cli(policy)
 
 
 @dataclass(slots=True)
@@ -221,20 +276,26 @@ class Router:
 
 
 def build_router(
-    config: GatewayConfig | None, default_backend: Backend | None, options: BackendOptions = ()
+    config: GatewayConfig | None,
+    default_backend: Backend | None,
+    options: BackendOptions = (),
+    cli: CliBackends | None = None,
 ) -> Router:
     """The routes of ``config`` (if any) before the default route to ``default_backend``
     (``gateway_upstream``; None: the client's vendor). ``options``: those of the dialects' own
-    backends (``kiro_*``), for routes to such a dialect. ConfigError naming the route when a
-    route's backend cannot be built."""
+    backends (``kiro_*``), for routes to such a dialect; ``cli`` makes the backends of routes
+    whose upstream is the Claude Code CLI. ConfigError naming the route when a route's backend
+    cannot be built."""
     default = default_route(default_backend) if default_backend is not None else None
     if config is None:
         return Router(default=default)
     routes = []
     for i, rc in enumerate(config.routes):
         try:
-            routes.append(_route_from(i, rc, options))
-        except (ValueError, ConfigError) as e:  # e.g. a route's Kiro credentials
+            routes.append(_route_from(i, rc, options, cli))
+        except ConfigError:
+            raise
+        except ValueError as e:  # e.g. a route's Kiro credentials
             raise ConfigError(f"routes[{i}]: {e}") from None
     return Router(routes=routes, aliases=dict(config.aliases), default=default)
 

@@ -61,7 +61,7 @@ BAD = [
     BadConfig(
         "bad api in 2nd route",
         "routes:\n  - upstream: http://a\n  - upstream: http://b\n    api: gemini\n",
-        "routes[1].api: Input should be 'anthropic', 'openai', 'responses' or 'kiro'",
+        "routes[1].api: Input should be 'anthropic', 'openai', 'responses', 'kiro' or 'claude_cli'",
     ),
     BadConfig("missing upstream", "routes:\n  - model: x\n", "routes[0].upstream: Field required"),
     BadConfig(

@@ -20,6 +20,8 @@ from recorder.errors import TranslationError, UpstreamFailedError
 from recorder.exchange import EventTape
 from recorder.translate import StreamTranslator, translate_error, translate_response
 
+_KEPT_ERROR_HEADERS = ("retry-after", "retry-after-ms")
+
 
 def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
     """A whole upstream response (JSON, error, or an SSE body from the retry path)."""
@@ -37,7 +39,10 @@ def finish_buffered(flow: http.HTTPFlow, st: FlowState) -> None:
             st.ex.client_response = st.ex.upstream_response
             return
         status, body = translate_error(resp.status_code, loads(raw, text=True), st.context())
-        return set_response(flow, st, status, json.dumps(body).encode(), endpoints.JSON_HEADERS)
+        # when to come back holds in any dialect: an upstream's retry-after reaches the client
+        kept = {k: v for k in _KEPT_ERROR_HEADERS if (v := resp.headers.get(k)) is not None}
+        hdrs = endpoints.JSON_HEADERS | kept if kept else endpoints.JSON_HEADERS
+        return set_response(flow, st, status, json.dumps(body).encode(), hdrs)
     if is_stream(resp, st.upstream) and collects(st):
         return _collected(flow, st, raw)
     if is_stream(resp, st.upstream):

@@ -25,7 +25,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +45,17 @@ from replay.h11_io import READ_SIZE, read_request, response_head, send_simple
 logger = logging.getLogger("tapegate.claude_cli")
 
 
+async def _always_ready() -> None:
+    pass
+
+
 @dataclass(slots=True)
 class CliServer:
     backend: ClaudeCliBackend
     policy: CliPolicy
+    # Awaited before each run; CliUnavailableError (the CLI is missing, too old) becomes a 503
+    # naming the fix.
+    ready: Callable[[], Awaitable[None]] = _always_ready
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     host: str = "127.0.0.1"
     port: int = 0
@@ -125,6 +132,10 @@ class CliServer:
         except (ValueError, TranslationError) as e:
             err = ir.ErrorInfo("invalid_request", f"claude-cli request: {e}")
             return await _error(conn, writer, err, [])
+        try:
+            await self.ready()
+        except CliUnavailableError as e:
+            return await _error(conn, writer, ir.ErrorInfo("unavailable", str(e)), [])
         run = _Run()
         ctx = Context(client="anthropic", upstream="anthropic")
         try:
@@ -140,7 +151,7 @@ class CliServer:
         except TranslationError as e:
             return await _error(conn, writer, ir.ErrorInfo("invalid_request", str(e)), [])
         work = asyncio.ensure_future(self._run(conn, writer, turn, run, cr.stream))
-        gone = asyncio.ensure_future(_closed(reader))
+        gone = asyncio.ensure_future(_closed(conn, reader))
         try:
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the server is stopping
@@ -148,6 +159,8 @@ class CliServer:
             raise
         finally:
             gone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone  # its read is over before the next request's begins
         if not work.done():  # the gateway closed the connection: its client went away
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -231,10 +244,11 @@ def _sse(event: str, data: str) -> bytes:
     return f"event: {event}\ndata: {data}\n\n".encode("utf-8", "surrogatepass")
 
 
-async def _closed(reader: asyncio.StreamReader) -> None:
-    """Returns when the gateway closes its side (HTTP/1.1: it sends nothing while it waits)."""
-    while await reader.read(READ_SIZE):
-        pass
+async def _closed(conn: h11.Connection, reader: asyncio.StreamReader) -> None:
+    """Returns when the gateway closes its side. It sends nothing while it waits for the answer
+    (no pipelining); whatever it does send is kept for the next request."""
+    while data := await reader.read(READ_SIZE):
+        conn.receive_data(data)
 
 
 async def _error(

@@ -397,6 +397,9 @@ class CliTurn:
                 if session is None
                 else {"id": session.id, "cwd": str(session.cwd), "leaf": session.leaf},
                 "conversation": self.conversation_key,
+                # when each stdin/stdout line happened, in seconds from the start: the events
+                # before the answer began reach the gateway together
+                "times": [round(t, 4) for t, _, _ in last.lines],
             },
         )
 

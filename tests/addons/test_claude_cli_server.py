@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from addons.upstream.claude_cli import CliServer
+from addons.upstream.claude_cli_server import CliServer
 from recorder import ir
 from recorder.codecs import claude_cli as wire
 from recorder.codecs import openai as openai_codec
