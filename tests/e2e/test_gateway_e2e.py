@@ -350,10 +350,14 @@ def test_anthropic_client_to_openai_upstream_thinking_and_json(gw: Service) -> N
 
 def test_translated_error_and_midstream_error(gw: Service) -> None:
     client = ant(gw, "to-openai")
-    with pytest.raises(anthropic.RateLimitError):
+    with pytest.raises(anthropic.RateLimitError) as e:
         client.messages.create(
-            model="m", max_tokens=5, messages=MSG, extra_headers={"x-fake-mode": "error:429"}
+            model="m",
+            max_tokens=5,
+            messages=MSG,
+            extra_headers={"x-fake-mode": "error:429+retry-after:0"},
         )
+    assert e.value.response.headers["retry-after"] == "0"  # kept across dialects
     with pytest.raises(anthropic.APIStatusError):
         with client.messages.stream(
             model="m", max_tokens=5, messages=MSG, extra_headers={"x-fake-mode": "midstream-error"}
