@@ -159,12 +159,11 @@ class CliServer:
             raise
         finally:
             gone.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await gone  # its read is over before the next request's begins
+            await _ended(gone)  # its read is over before the next request's begins
         if not work.done():  # the gateway closed the connection: its client went away
             work.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await work
+            with contextlib.suppress(Exception):
+                await _ended(work)
             raise ConnectionError("the gateway went away")
         work.result()
 
@@ -242,6 +241,15 @@ class _Run:
 def _sse(event: str, data: str) -> bytes:
     # a stream-json line is one line of JSON: one data field, no newline inside to split
     return f"event: {event}\ndata: {data}\n\n".encode("utf-8", "surrogatepass")
+
+
+async def _ended(task: asyncio.Future[None]) -> None:
+    """Waits for a task this one cancelled and raises what it raised, except its cancellation.
+    Not ``suppress(CancelledError)`` around ``await task``: that would also swallow this task's
+    own cancellation (the server stopping), and the connection would live on."""
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.result()
 
 
 async def _closed(conn: h11.Connection, reader: asyncio.StreamReader) -> None:
