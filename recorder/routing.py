@@ -184,7 +184,7 @@ def _route_from(i: int, rc: RouteConfig, options: BackendOptions, cli: CliBacken
     client = dialects.parse(rc.match.client, "client", "client") if rc.match.client else None
     return Route(
         name=rc.name or f"route{i}",
-        backend=_backend(i, rc, api, options, cli),
+        backend=_backend(rc, api, options, cli),
         model=rc.model,
         headers=tuple(rc.headers.items()),
         match_model=rc.match.model,
@@ -194,21 +194,17 @@ def _route_from(i: int, rc: RouteConfig, options: BackendOptions, cli: CliBacken
 
 
 def _backend(
-    i: int, rc: RouteConfig, api: Dialect | None, options: BackendOptions, cli: CliBackends | None
+    rc: RouteConfig, api: Dialect | None, options: BackendOptions, cli: CliBackends | None
 ) -> Backend:
     if rc.upstream != CLAUDE_CLI:
         if rc.claude_cli is not None:
-            raise ConfigError(f"routes[{i}].claude_cli: only for upstream: {CLAUDE_CLI}")
+            raise ConfigError(f"claude_cli is only for upstream: {CLAUDE_CLI}")
         return backend_for(api, rc.upstream, rc.key_env, options)
     if api is not None or rc.key_env is not None:
-        raise ConfigError(f"routes[{i}]: upstream {CLAUDE_CLI} takes no api or key_env")
+        raise ConfigError(f"upstream {CLAUDE_CLI} takes no api or key_env")
     if cli is None:
-        raise ConfigError(f"routes[{i}]: upstream {CLAUDE_CLI} is not available here")
-    try:
-        policy = (rc.claude_cli or CliRouteConfig()).policy()
-    except ConfigError as e:
-        raise ConfigError(f"routes[{i}].{e}") from None
-    return cli(policy)
+        raise ConfigError(f"upstream {CLAUDE_CLI} is not available here")
+    return cli((rc.claude_cli or CliRouteConfig()).policy())
 
 
 @dataclass(slots=True)
@@ -293,9 +289,7 @@ def build_router(
     for i, rc in enumerate(config.routes):
         try:
             routes.append(_route_from(i, rc, options, cli))
-        except ConfigError:
-            raise
-        except ValueError as e:  # e.g. a route's Kiro credentials
+        except (ValueError, ConfigError) as e:  # e.g. a route's Kiro credentials, CLI policy
             raise ConfigError(f"routes[{i}]: {e}") from None
     return Router(routes=routes, aliases=dict(config.aliases), default=default)
 

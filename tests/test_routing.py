@@ -9,6 +9,7 @@ import pytest
 
 from recorder import routing
 from recorder.backends import RemoteBackend, parse_base_url, vendor_backend
+from recorder.claude_cli.invocation import CliPolicy
 from recorder.errors import ConfigError
 
 
@@ -150,3 +151,49 @@ def test_models_offered_are_literal_names() -> None:
         "qwen3:8b",
         "big",
     ]
+
+
+CLI_ROUTE = {"name": "cli", "match": {"model": "sonnet*"}, "upstream": "claude-cli"}
+
+
+def _cli_router(route: dict[str, object]) -> tuple[routing.Router, list[CliPolicy]]:
+    asked: list[CliPolicy] = []
+
+    def make(policy: CliPolicy) -> RemoteBackend:
+        asked.append(policy)
+        return RemoteBackend.at("http://127.0.0.1:1", "claude_cli")
+
+    config = routing.parse_config({"routes": [route]})
+    return routing.build_router(config, None, (), make), asked
+
+
+def test_a_claude_cli_route_gets_the_clis_backend_with_its_policy() -> None:
+    policy = {"tools": ["Read"], "permission_mode": "acceptEdits", "max_turns": 2, "env": ["V"]}
+    router, asked = _cli_router({**CLI_ROUTE, "claude_cli": policy})
+    assert asked == [CliPolicy(("Read",), "acceptEdits", 2, ("V",), "replace")]
+    assert router.resolve("sonnet", "openai", {}).name == "cli"
+
+
+def test_a_claude_cli_route_without_policy_is_a_pure_chat_model() -> None:
+    _, asked = _cli_router(CLI_ROUTE)
+    assert asked == [CliPolicy()]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"api": "openai"}, r"routes\[0\]: upstream claude-cli takes no api or key_env"),
+        ({"key_env": "K"}, r"routes\[0\]: upstream claude-cli takes no api or key_env"),
+        ({"claude_cli": {"tools": ["rm -rf"]}}, r"routes\[0\]: claude-cli tools: 'rm -rf'"),
+        ({"upstream": "http://a", "claude_cli": {}}, r"routes\[0\]: claude_cli is only for"),
+    ],
+)
+def test_a_bad_claude_cli_route_is_refused(extra: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _cli_router({**CLI_ROUTE, **extra})
+
+
+def test_a_claude_cli_route_where_the_cli_cannot_run() -> None:
+    config = routing.parse_config({"routes": [CLI_ROUTE]})
+    with pytest.raises(ConfigError, match=r"routes\[0\]: upstream claude-cli is not available"):
+        routing.build_router(config, None)
