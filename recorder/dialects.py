@@ -55,6 +55,9 @@ class DialectEntry:
     vendor_hosts: tuple[str, ...]
     key_style: KeyStyle  # how an upstream of this dialect takes its key
     framing: Framing = SSE
+    # recorder show lists an upstream leg's events even in SSE framing: they carry more than
+    # the answer (the CLI run: argv, every line it read and wrote, exit code, stderr).
+    upstream_events_shown: bool = False
     # Its codec writes answers for a client (responses, SSE streams); False: upstream only.
     encodes: bool = True
     # Its token-counting endpoint, forwarded to an upstream of this dialect (others estimate).
@@ -155,6 +158,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         key_style="bearer",  # the backend's per-run token
         encodes=False,
         provider="anthropic",
+        upstream_events_shown=True,
     ),
 )
 

@@ -70,15 +70,16 @@ def render_exchange(
     return Group(*body)
 
 
-# An upstream leg in another framing than SSE (Kiro's binary event stream) is shown event by
-# event: the client's view cannot show what came over the wire, and that is where the answer
-# went wrong when it did (a tool call cut off, an exception frame).
+# An upstream leg in another framing than SSE (Kiro's binary event stream), or one whose events
+# say more than the answer (the Claude Code CLI's run), is shown event by event: the client's
+# view cannot show what came over the wire, and that is where the answer went wrong when it did
+# (a tool call cut off, an exception frame, the CLI's stderr).
 UPSTREAM_EVENTS_SHOWN = 200
 
 
 def _upstream_leg(ex: Exchange, limit: int | None) -> list[RenderableType]:
     found = dialects.named(ex.upstream_dialect) if ex.upstream_dialect else None
-    if found is None or found.framing is dialects.SSE:
+    if found is None or (found.framing is dialects.SSE and not found.upstream_events_shown):
         return []
     out: list[RenderableType] = []
     resp, req = ex.upstream_response, ex.upstream_request

@@ -272,6 +272,15 @@ class ClaudeCliUpstream:
     async def models(self) -> list[str]:
         return await self.runtime.models()
 
+    def label(self) -> str:
+        """For the start-up banner: which CLI, and what it may do."""
+        exe = self.runtime.executable or f"{self.runtime.options.path or 'claude'} (NOT FOUND)"
+        tools = ", ".join(self.policy.tools) or "no tools"
+        return f"the Claude Code CLI {exe}, {tools}"
+
+    def key_source(self) -> str:
+        return "the CLI's own login; the client's key is never passed on"
+
 
 def reopen(current: CliRuntime | None, options: CliOptions | None) -> CliRuntime | None:
     """The runtime after a (re)configure: the running one when its options did not change,

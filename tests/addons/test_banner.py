@@ -91,3 +91,17 @@ def test_a_backend_that_finds_its_own_key_names_its_login_never_a_token(tmp_path
         f"(kiro; social login from Kiro credentials file {creds}, refreshed by the gateway)"
     ) in text
     assert "refresh-secret" not in text and "client's key" not in text
+
+
+def test_the_claude_cli_says_which_cli_and_that_it_uses_its_own_login(tmp_path: Path) -> None:
+    from addons.upstream.claude_cli import CliOptions, CliRuntime
+    from recorder.claude_cli.invocation import CliPolicy
+
+    exe = tmp_path / "claude"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    runtime = CliRuntime(CliOptions(path=str(exe), workdir=tmp_path / "work"), {"PATH": ""})
+    router = routing.build_router(None, runtime.upstream(CliPolicy(tools=("Read",))))
+    text = "\n".join(lines(state(router)))
+    assert f"upstream   the Claude Code CLI {exe}, Read (claude_cli; the CLI's own login" in text
+    assert "the client's key is never passed on" in text

@@ -196,6 +196,18 @@ def test_sdks_and_curl_are_answered_by_the_cli(cli_stack: CliStack) -> None:
     assert turns[-1].json()["model"] == "claude-haiku-4-5-20251001"
 
 
+def test_a_responses_client_is_answered_by_the_cli(cli_stack: CliStack) -> None:
+    oa = cli_stack.openai()
+    done = oa.responses.create(model="sonnet", input="hi")
+    assert done.status == "completed" and done.output_text == FAKE_TEXT
+    assert done.usage is not None and done.usage.output_tokens > 0
+    events = list(oa.responses.create(model="sonnet", input="hi", stream=True))
+    assert events[-1].type == "response.completed"
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == FAKE_TEXT
+    assert len(cli_stack.fake.model_turns()) == 2  # one CLI run, one model call, each
+
+
 def test_two_turns_resume_one_cli_session(cli_stack: CliStack) -> None:
     oa = cli_stack.openai()
     history: list[Any] = [{"role": "system", "content": "Be terse."}]
