@@ -35,6 +35,16 @@ from replay.matching import MatchPolicy, RequestView, describe, explain_miss, vi
 
 Role = Literal["upstream", "gateway"]
 ROLE_LEG: dict[Role, Leg] = {"upstream": "upstream", "gateway": "client"}
+LEG_SAYS: dict[Leg, str] = {
+    "client": "cassette's client leg (what the recorded client sent)",
+    "upstream": "cassette's upstream leg (what the gateway sent upstream)",
+}
+ROLE_USE: dict[Role, str] = {
+    "gateway": 'to test a client against what it saw, replay that leg: role="gateway" '
+    "(recorder replay --as gateway)",
+    "upstream": 'to stand where the gateway stood, replay that leg: role="upstream" '
+    "(recorder replay --as upstream)",
+}
 MISS_STATUS = 404
 
 
@@ -179,7 +189,35 @@ class ReplayEngine:
                 "plays once: record the repeat, or allow repeats (--repeat / repeat=True)"
             )
         cands = [(e.interaction.index, e.view) for e in self._entries]
-        return None, explain_miss(req, cands, self.where)
+        return None, explain_miss(req, cands, self.where) + self._other_leg_hint(req)
+
+    def _other_leg_hint(self, req: RequestView) -> str:
+        """A miss that the cassette's other leg would answer says so: a test of a client
+        replays the client leg (role "gateway"), one standing where the gateway stood the
+        upstream leg; mixing them up is the usual first miss on a translating cassette."""
+        other: Role = "gateway" if self.role == "upstream" else "upstream"
+        leg = ROLE_LEG[other]
+        same_path: int | None = None
+        for it in self.cassette.interactions:
+            rec = it.leg(leg)
+            if rec is None or rec.response is None:
+                continue
+            r = rec.request
+            v = view(r.method, r.url, r.body, r.headers, self.policy)
+            if v.key == req.key:
+                return (
+                    f". It is interaction {describe(it.index, v)} of the {LEG_SAYS[leg]}: "
+                    f"{ROLE_USE[other]}"
+                )
+            if same_path is None and (v.method, v.path) == (req.method, req.path):
+                same_path = it.index
+        ours = any((e.view.method, e.view.path) == (req.method, req.path) for e in self._entries)
+        if same_path is None or ours:
+            return ""
+        return (
+            f". The {LEG_SAYS[leg]} has {req.method} {req.path} requests "
+            f"(#{same_path}): {ROLE_USE[other]}"
+        )
 
     def _reply(self, e: _Entry) -> Reply:
         resp = e.record.response

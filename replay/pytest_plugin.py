@@ -1,6 +1,6 @@
 """pytest plugin (entry point ``tapegate``): hand a test a cassette to replay, or record it once.
 
-    @pytest.mark.cassette("cassettes/anthropic-hello", role="upstream", record="none")
+    @pytest.mark.cassette("cassettes/anthropic-hello", role="gateway", record="none")
     def test_hello(cassette):
         client = anthropic.Anthropic(api_key="x", base_url=cassette.url)        # over a socket
         client = anthropic.Anthropic(api_key="x", base_url="http://replay",
@@ -21,8 +21,10 @@ Marker arguments (all but the path are keywords):
 ``record``       ``"none"`` (default): replay only; a missing cassette fails the test.
                  ``"once"``: a missing cassette is recorded by this run (below); an existing one
                  replays exactly as with ``"none"``.
-``role``         which leg answers: ``"upstream"`` (the test stands where the gateway stood) or
-                 ``"gateway"`` (the test was the gateway's client). Default ``"upstream"``, but
+``role``         which leg answers: ``"gateway"``, what the recorded client got (test a client
+                 against what it saw), or ``"upstream"``, what the upstream sent the gateway (the
+                 test stands where the gateway stood; a miss that the other leg would answer
+                 names the role to use). Default ``"upstream"``, but
                  ``"gateway"`` with ``record="once"``, since that is how it was recorded
                  (switching such a marker to ``record="none"``: add ``role="gateway"``).
 ``timing``       ``"instant"`` (default), ``"recorded"`` or ``"xN"`` (N times the recorded gaps).

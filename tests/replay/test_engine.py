@@ -141,3 +141,40 @@ def test_timing_delays_clamp_out_of_order_offsets() -> None:
 def test_stream_without_timing_is_one_chunk() -> None:
     s = Stream(b"data: x\n\n", [])
     assert s.chunks() == [(0.0, b"data: x\n\n")]
+
+
+# An Anthropic client's session against an OpenAI upstream.
+A2O = ANTHROPIC.parent / "a2o-stream-text"
+
+
+def test_a_miss_the_client_leg_would_answer_names_role_gateway() -> None:
+    client_body = json.dumps(recorded_body(A2O, 0, "client")).encode()
+    e = ReplayEngine(load(A2O), "upstream")
+    r = e.handle("POST", "/v1/messages", client_body)
+    assert r.status == 404 and r.miss is not None
+    assert "It is interaction #0 (POST /v1/messages, model 'claude-sonnet-5') of the " in r.miss
+    assert "cassette's client leg (what the recorded client sent)" in r.miss
+    assert 'role="gateway" (recorder replay --as gateway)' in r.miss
+
+
+def test_a_miss_the_upstream_leg_would_answer_names_role_upstream() -> None:
+    upstream_body = json.dumps(recorded_body(A2O, 0, "upstream")).encode()
+    e = ReplayEngine(load(A2O), "gateway")
+    r = e.handle("POST", "/v1/chat/completions", upstream_body)
+    assert r.miss is not None and "upstream leg (what the gateway sent upstream)" in r.miss
+    assert 'role="upstream"' in r.miss
+
+
+def test_a_different_request_on_the_other_legs_path_still_points_there() -> None:
+    body = json.dumps({"model": "claude-sonnet-5", "max_tokens": 9, "messages": []}).encode()
+    r = ReplayEngine(load(A2O), "upstream").handle("POST", "/v1/messages", body)
+    assert r.miss is not None
+    assert "client leg (what the recorded client sent) has POST /v1/messages requests (#0)" in (
+        r.miss
+    )
+
+
+def test_a_plain_miss_on_the_right_leg_has_no_role_hint() -> None:
+    body = json.dumps({"model": "claude-sonnet-5", "max_tokens": 9, "messages": []}).encode()
+    r = ReplayEngine(load(A2O), "gateway").handle("POST", "/v1/messages", body)
+    assert r.miss is not None and "role=" not in r.miss
