@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import signal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,9 +21,9 @@ DEFAULT_REPLAY_PORT = 8090
 @app.command()
 def replay(
     cassette: Annotated[Path, typer.Argument(help="Cassette directory, e.g. cassettes/hello.")],
-    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = (
-        DEFAULT_REPLAY_PORT
-    ),
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)
+    ] = DEFAULT_REPLAY_PORT,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     as_: Annotated[
         str,
@@ -89,7 +91,14 @@ async def _serve(engine: object, host: str, port: int) -> None:
     from replay.server import start
 
     assert isinstance(engine, ReplayEngine)
-    srv = await start(engine, host, port)
+    try:
+        srv = await start(engine, host, port)
+    except OSError as e:  # busy port, an address not on this machine: the user's choice
+        why = os.strerror(e.errno).lower() if e.errno and e.errno > 0 else e.strerror or str(e)
+        hint = " (--port 0 picks a free one)" if e.errno == errno.EADDRINUSE else ""
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port}: {why}{hint}", param_hint="--port/--host"
+        ) from None
     n = len(engine.play_counts())
     faults = f", faults {engine.faults}" if engine.faults else ""
     typer.echo(f"replaying {engine.where}: {n} interactions on {srv.url}{faults}", err=True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import types
@@ -141,6 +142,20 @@ def test_replay_rejects_bad_options() -> None:
     assert runner.invoke(app, ["replay", str(ANTHROPIC), "--as", "proxy"]).exit_code == 2
     assert runner.invoke(app, ["replay", str(ANTHROPIC), "--timing", "slow"]).exit_code == 2
     assert runner.invoke(app, ["replay", "/nonexistent/cassette"]).exit_code == 2
+
+
+def test_replay_on_a_port_it_cannot_have_is_a_usage_error_not_a_traceback() -> None:
+    out_of_range = runner.invoke(app, ["replay", str(ANTHROPIC), "--port", "99999"])
+    assert out_of_range.exit_code == 2 and "65535" in out_of_range.output
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = runner.invoke(app, ["replay", str(ANTHROPIC), "--port", str(port)])
+    assert taken.exit_code == 2, taken.output
+    assert taken.exception is None or isinstance(taken.exception, SystemExit)
+    text = " ".join(taken.output.split())
+    assert f"cannot listen on 127.0.0.1:{port}: address" in text and "--port 0" in text
 
 
 def _serve(*args: str) -> subprocess.Popen[str]:
