@@ -12,6 +12,7 @@ mitmproxy reports it and keeps the previous value.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import logging
 from collections.abc import Collection, Iterable
@@ -40,11 +41,28 @@ def unknown_option(given: Iterable[str], known: Collection[str]) -> str | None:
     return None
 
 
+def cancelled_stream_noise(record: logging.LogRecord) -> bool:
+    """False for the error CPython 3.12.0/3.12.1's asyncio logs when a stream server's
+    connection handler is cancelled (``StreamReaderProtocol``'s callback asks the cancelled task
+    for its exception): mitmproxy cancels the handlers of connections still open when it stops,
+    so every Ctrl-C with a keep-alive client printed a CancelledError traceback."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (
+        isinstance(exc, asyncio.CancelledError)
+        and "StreamReaderProtocol.connection_made" in record.getMessage()
+    )
+
+
 class StartupCheck:
     """First in the gateway's addon list: checks the options nobody declared, and knows whether
     mitmproxy is still starting."""
 
     starting = True
+
+    def load(self, loader: Any) -> None:
+        asyncio_log = logging.getLogger("asyncio")
+        if cancelled_stream_noise not in asyncio_log.filters:
+            asyncio_log.addFilter(cancelled_stream_noise)
 
     def configure(self, updated: set[str]) -> None:
         known = ctx.options.keys()  # type: ignore[no-untyped-call]

@@ -3,6 +3,7 @@ anything listens; a good start says what is in effect."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -62,3 +63,19 @@ def test_a_second_gateway_on_the_same_database_is_one_line(tmp_path: Path) -> No
     assert "tapegate gateway on http://127.0.0.1:" in log
     assert f"  recording  {db}" in log
     assert "each client's vendor API, with the client's own key" in log
+
+
+def test_stopping_with_a_client_connected_logs_no_cancelled_error(tmp_path: Path) -> None:
+    port = free_port()
+    argv = [str(BIN / "mitmdump"), "-s", str(GATEWAY_ADDON), "-p", str(port),
+            "--listen-host", "127.0.0.1", "--set", "recorder_db="]  # fmt: skip
+    gw = start_service("gateway", argv, port=port, log_dir=tmp_path, cwd=REPO)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as keep_alive:
+            keep_alive.sendall(f"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            assert keep_alive.recv(1024).startswith(b"HTTP/1.1 200")
+            gw.stop()  # SIGTERM while the connection is open
+    finally:
+        gw.stop()
+    log = gw.log.read_text()
+    assert "CancelledError" not in log and "Traceback" not in log, log
