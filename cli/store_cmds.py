@@ -38,7 +38,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _print(result: object, fmt: OutputFormat, title: str | None = None) -> None:
+def _print(
+    result: object, fmt: OutputFormat, title: str | None = None, keep: tuple[str, ...] = ()
+) -> None:
     from cli.output import as_csv, as_json, as_table
     from recorder.store import QueryResult
 
@@ -48,7 +50,8 @@ def _print(result: object, fmt: OutputFormat, title: str | None = None) -> None:
     elif fmt is OutputFormat.csv:
         typer.echo(as_csv(result), nl=False)
     else:
-        _console().print(as_table(result, title))
+        console = _console()
+        console.print(as_table(result, title, console.width, keep))
 
 
 @app.command()
@@ -71,6 +74,12 @@ def query(
     _print(result, fmt)
 
 
+SESSIONS_TABLE = """
+    SELECT id, strftime(last_at, '%m-%d %H:%M') AS "last", exchanges AS n, models,
+           input_tokens AS "in", output_tokens AS "out", errors AS err
+    FROM sessions ORDER BY last_at DESC LIMIT ?"""
+
+
 @app.command()
 def sessions(
     db: DbOption = DEFAULT_DB,
@@ -81,12 +90,15 @@ def sessions(
     from recorder.store import StoreError
     from recorder.store import query as run
 
+    # The table fits 80 columns with session ids whole; json/csv get every column of the view.
     sql = "SELECT * FROM sessions ORDER BY last_at DESC LIMIT ?"
+    if fmt is OutputFormat.table:
+        sql = SESSIONS_TABLE
     try:
         result = run(db, sql, [limit])
     except StoreError as e:
         raise _fail(str(e)) from e
-    _print(result, fmt, title="sessions")
+    _print(result, fmt, title="sessions", keep=("last",))
 
 
 @app.command()

@@ -156,3 +156,12 @@ def test_migrate_is_idempotent(tmp_path):
     first = _invoke("migrate", "--db", str(db))
     assert first.exit_code == 0 and first.output.startswith("applied: m001_tables")
     assert _invoke("migrate", "--db", str(db)).output.strip() == "schema is up to date"
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_sessions_table_fits_the_terminal_with_ids_whole(closed_db, columns):
+    result = runner.invoke(app, ["sessions", "--db", str(closed_db)], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= columns
+    assert any(line.startswith(samples.SESSION + " ") for line in lines), result.output
