@@ -93,6 +93,9 @@ class FlowState:
     t0: float = field(default_factory=time.monotonic)
     client_path: str = ""  # path + query as the client sent it (before re-pointing)
     client_url: str = ""
+    # (scheme, host, port, Host header) the client addressed: the gateway itself. A request the
+    # gateway answers itself is pointed back there, so that flow lines show it as local.
+    client_target: tuple[str, str, int, str] | None = None
     ctx: Context | None = None
     phase: Phase = SENT
     upstream_url: str = ""  # where the request went (for the retry path and the record)

@@ -39,7 +39,7 @@ from addons.flow_state import (
     StreamClosed,
     Streaming,
 )
-from addons.metadata import FLOW_STATE
+from addons.metadata import FLOW_STATE, HEALTH_CHECK
 from addons.options import GatewayOptions, declare, default_backend, read_options
 from addons.recorder_hooks import Refusal
 from addons.request import body as request_body_worker
@@ -95,6 +95,7 @@ class Gateway:
         # gateway_upstream named a cassette: replayed in mitmproxy's loop (the default route's
         # backend); kept across reconfigurations that do not change it (its play counts).
         self.cassette: CassetteUpstream | None = None
+        self.health_checks = 0  # answered, never recorded (see classify.is_health_check)
         # gateway_fault: the loopback proxy that breaks the upstream's answers (started on
         # first use, in mitmproxy's loop).
         self.faults: FaultProxy | None = None
@@ -153,6 +154,8 @@ class Gateway:
 
     async def done(self) -> None:
         await request_body_worker.shutdown()
+        if self.health_checks:
+            logger.info(f"tapegate: answered {self.health_checks} health checks (not recorded)")
         if self.http is not None:
             await self.http.aclose()
         if self.faults is not None:
@@ -201,7 +204,9 @@ class Gateway:
             return
         try:
             rec = self.recorder is None or self.recorder.recording
-            if classify.is_gateway_request(flow):
+            if classify.is_gateway_request(flow) and classify.is_health_check(flow):
+                flow.metadata[HEALTH_CHECK] = True  # answered in `request`
+            elif classify.is_gateway_request(flow):
                 classify.classify_gateway(flow, self.router, rec)
                 forward.refuse_announced_size(flow, flow.metadata[FLOW_STATE], self.opts.max_body)
             elif self.gate.admit(flow, self.opts.key):
@@ -210,6 +215,12 @@ class Gateway:
             logger.exception("gateway: requestheaders failed")
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(HEALTH_CHECK) and flow.response is None:
+            self.health_checks += 1
+            refused = self.recorder.refusal() if self.recorder is not None else None
+            status, body = endpoints.health_body(refused.message if refused else None)
+            flow.response = http.Response.make(status, body, endpoints.JSON_HEADERS)
+            return
         st = flow.metadata.get(FLOW_STATE)
         if st is None or flow.response is not None:
             return

@@ -2,6 +2,8 @@
 
 FLOW_STATE = "tapegate.gw"  # the Gateway's per-flow state (addons.flow_state.FlowState)
 EXCHANGE = "tapegate.exchange"  # the recorded Exchange the Gateway fills, the Recorder stores
+# A health check (HEAD, GET /) the gateway answers itself: never an exchange or a session.
+HEALTH_CHECK = "tapegate.health"
 RECORDED = "tapegate.recorded"  # the Recorder handed this flow's exchange to its sinks
 # The gateway wrote the whole response to the client itself and killed the flow only so that
 # mitmproxy writes nothing more (addons.upstream.retries): that kill is no failure.

@@ -50,7 +50,7 @@ from typing import Any
 from mitmproxy import ctx, http
 from mitmproxy.addonmanager import Loader
 
-from addons.metadata import DELIVERED, EXCHANGE, RECORDED
+from addons.metadata import DELIVERED, EXCHANGE, HEALTH_CHECK, RECORDED
 from addons.startup import refuse
 from recorder import dialects, ir, secrets
 from recorder.codecs.responses_history import StoredConversations, Turn
@@ -258,6 +258,8 @@ class Recorder:
     def _record(self, flow: http.HTTPFlow) -> None:
         if (self.writer is None and self.cassette is None) or flow.metadata.get(RECORDED):
             return
+        if flow.metadata.get(HEALTH_CHECK):
+            return  # answered by the gateway; counted there, not recorded
         flow.metadata[RECORDED] = True
         ex = flow.metadata.get(EXCHANGE)
         if isinstance(ex, Exchange):

@@ -1,5 +1,5 @@
 """What the gateway answers itself: its own errors, ``GET /v1/models``, the ``count_tokens``
-estimate and ``HEAD /``. Pure: bodies as ``(status, headers, bytes)``.
+estimate and health checks. Pure: bodies as ``(status, headers, bytes)``.
 
 count_tokens estimate (used when the upstream's dialect has no token-counting endpoint):
 ``ceil(len(json(system, messages, tools)) / 4)`` — about four characters per token for English
@@ -48,6 +48,14 @@ def error_event(kind: ir.ErrorKind, message: str, dialect: Dialect) -> SseEvent:
     """An error the gateway raises itself inside a stream that is under way, in ``dialect``."""
     err = ir.ErrorInfo(kind=kind, message=message, status=_STATUS[kind])
     return dialects.codec(dialect).error_event(err)
+
+
+def health_body(refused: str | None) -> tuple[int, bytes]:
+    """The answer to a health check (``HEAD``, ``GET /``): 200, or 503 with the reason while
+    the gateway refuses traffic (recording failed), so a load balancer stops sending."""
+    if refused is None:
+        return 200, b'{"status":"ok","service":"tapegate"}'
+    return 503, json.dumps({"status": "unavailable", "reason": refused}).encode()
 
 
 def models_body(names: list[str], dialect: Dialect, created: int) -> bytes:

@@ -25,6 +25,13 @@ def is_gateway_request(flow: http.HTTPFlow) -> bool:
     return req.port == sock[1] and (req.host in LOOPBACK or req.host == sock[0])
 
 
+def is_health_check(flow: http.HTTPFlow) -> bool:
+    """``HEAD`` of any path or ``GET /``: a liveness probe (load balancers; Claude Code's
+    preconnect ``HEAD /``), which the gateway answers itself and nobody wants as a session."""
+    req = flow.request
+    return req.method == "HEAD" or (req.method == "GET" and req.path.split("?", 1)[0] == "/")
+
+
 def classify_gateway(flow: http.HTTPFlow, router: routing.Router, rec: bool = True) -> None:
     """Attach a gateway flow's state (``requestheaders``) and point it at the default route
     at once, so that mitmproxy never tries to connect to the proxy itself. ``rec``: a recorder
@@ -34,6 +41,7 @@ def classify_gateway(flow: http.HTTPFlow, router: routing.Router, rec: bool = Tr
     client = dialects.guess_client(path, req.headers)
     st = FlowState("gateway", client, client, new_exchange(flow), rec=rec)
     st.client_path = req.path
+    st.client_target = (req.scheme, req.host, req.port, req.host_header or "")
     if rec:
         st.client_url = f"{req.scheme}://{req.host_header}{req.path}"
     flow.metadata[FLOW_STATE] = st

@@ -81,8 +81,6 @@ async def gateway_request(
     path, _, query = st.client_path.partition("?")
     if st.rec:
         st.ex.client_request = snapshots.snapshot_request(req, req.raw_content, st.client_url)
-    if req.method == "HEAD":
-        return reply(flow, st, 200, b"", {})
     if len(req.raw_content or b"") > opts.max_body:  # chunked: its size was not announced
         _unrecorded_body(st, len(req.raw_content or b""))
         refused = request_body.too_large(len(req.raw_content or b""), opts.max_body)

@@ -29,7 +29,24 @@ def reply(
     """A local answer: marks the flow local when no upstream response exists."""
     if flow.response is None:
         st.phase = ANSWERED
+        aim_home(flow, st)
     set_response(flow, st, status, body, headers)
+
+
+def aim_home(flow: http.HTTPFlow, st: FlowState) -> None:
+    """Point a request the gateway answers itself back at the gateway (it was aimed at the
+    default upstream when its headers arrived): mitmdump's flow line and mitmweb then show
+    ``GET http://127.0.0.1:8080/v1/models``, not a request to a vendor that never left."""
+    if st.client_target is None:
+        return
+    scheme, host, port, host_header = st.client_target
+    data = flow.request.data
+    data.scheme, data.host, data.port = scheme.encode(), host, port
+    data.path = st.client_path.encode()
+    if host_header:
+        flow.request.headers["host"] = host_header
+    else:
+        flow.request.headers.pop("host", None)
 
 
 def set_response(

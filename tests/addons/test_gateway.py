@@ -13,6 +13,7 @@ from mitmproxy.test import taddons, tflow
 
 from addons.gateway_hooks import Gateway
 from addons.metadata import EXCHANGE
+from addons.recorder_hooks import Refusal
 
 PROXY = ("127.0.0.1", 8080)
 
@@ -43,7 +44,6 @@ class Case:
 
 ANT = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
 CASES = [
-    Case("head preconnect", "HEAD", "/", status=200),
     Case(
         "no key",
         "POST",
@@ -101,6 +101,46 @@ def test_request_hook(case: Case) -> None:
             body = json.loads(f.response.content or b"")
             assert (body["error"]["type"]) == case.error_type
             assert ex.error
+
+
+@pytest.mark.parametrize("method, path", [("HEAD", "/"), ("GET", "/"), ("HEAD", "/v1/messages")])
+def test_a_health_check_is_answered_and_is_no_exchange(method: str, path: str) -> None:
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw, gateway_upstream="http://127.0.0.1:9000/v1", gateway_key="k")
+        f = gateway_flow(method, path, b"", {})  # no key: a load balancer has none
+        run(gw, f)
+        assert f.response is not None and f.response.status_code == 200
+        assert EXCHANGE not in f.metadata  # nothing to record, no session of its own
+        assert (f.request.host, f.request.port) == PROXY  # shown as what it is: local
+        assert gw.health_checks == 1
+
+
+def test_a_health_check_says_unavailable_while_traffic_is_refused() -> None:
+    class Refusing:
+        recording = True
+        can_look_up = False
+
+        def refusal(self) -> Refusal:
+            return Refusal("tapegate is not recording, so it refuses traffic: disk full", True)
+
+    gw = Gateway(Refusing())  # type: ignore[arg-type]
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw, gateway_upstream="http://127.0.0.1:9000/v1")
+        f = gateway_flow("GET", "/", b"", {})
+        run(gw, f)
+        assert f.response is not None and f.response.status_code == 503
+        assert json.loads(f.response.content or b"")["reason"].endswith("disk full")
+
+
+def test_a_local_answer_is_shown_as_local() -> None:
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        tctx.configure(gw, gateway_upstream="http://127.0.0.1:9000/v1", gateway_key="k")
+        f = gateway_flow("POST", "/v1/messages", b"{}", {"anthropic-version": "2023-06-01"})
+        run(gw, f)
+        assert f.response is not None and f.response.status_code == 401
+        assert f.request.pretty_url == "http://127.0.0.1:8080/v1/messages"
 
 
 @pytest.mark.parametrize(
