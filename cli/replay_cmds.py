@@ -14,6 +14,7 @@ import typer
 
 from cli.app import app
 from cli.progress import counting, spinner, status, track
+from cli.store_cmds import DEFAULT_DB, ExistingDbOption
 
 DEFAULT_REPLAY_PORT = 8090
 
@@ -190,7 +191,7 @@ def faults(
 @app.command()
 def export(
     cassette: Annotated[Path, typer.Argument(help="Directory to write, e.g. cassettes/hello.")],
-    db: Annotated[Path, typer.Option(help="DuckDB file to read.")] = Path("traffic.duckdb"),
+    db: ExistingDbOption = DEFAULT_DB,
     session: Annotated[str | None, typer.Option(help="Only this session's exchanges.")] = None,
     id_: Annotated[
         list[str] | None, typer.Option("--id", help="Only these exchange ids (repeatable).")
@@ -203,6 +204,9 @@ def export(
             help="Create the files 0644 (for a cassette to commit after review); default 0600."
         ),
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the cassette if the directory is not empty.")
+    ] = False,
     redact: Annotated[
         list[str] | None,
         typer.Option(
@@ -214,7 +218,9 @@ def export(
     """Write recorded exchanges from DuckDB as a cassette directory (secrets redacted)."""
     from recorder import secrets
     from recorder.store.reader import load_exchanges
+    from replay.cassette import CassetteError
     from replay.export import export as write_cassette
+    from replay.export import refuse_overwrite
 
     secrets.extend(redact or [])
     conditions = [f"({where})"] if where else []
@@ -225,9 +231,13 @@ def export(
     if id_:
         conditions.append(f"id IN ({', '.join('?' for _ in id_)})")
         params += id_
-    if not db.exists():
-        typer.echo(f"error: no database at {db}", err=True)
-        raise typer.Exit(2)
+    if not overwrite:
+        try:
+            refuse_overwrite(cassette)
+        except CassetteError as e:
+            raise typer.BadParameter(
+                f"{e}: choose a new directory, or --overwrite to replace it", param_hint="CASSETTE"
+            ) from None
     try:
         with spinner(f"reading exchanges from {db}"):
             where_sql = " AND ".join(conditions) or None

@@ -11,7 +11,7 @@ import typer
 
 from cli.app import app
 from cli.progress import spinner
-from cli.store_cmds import DEFAULT_DB, DbOption
+from cli.store_cmds import DEFAULT_DB, ExistingDbOption
 
 
 @app.command()
@@ -25,7 +25,7 @@ def report(
             help="HTML file to write ('-': standard output). Default: report-<id>.html.",
         ),
     ] = None,  # fmt: skip
-    db: DbOption = DEFAULT_DB,
+    db: ExistingDbOption = DEFAULT_DB,
     prices: Annotated[
         Path | None,
         typer.Option(help="JSON/YAML prices per model glob (USD per million tokens)."),

@@ -30,6 +30,16 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
+# A database that must exist already (every command but migrate): a missing one is a usage
+# error (exit 2), like any other bad argument.
+ExistingDbOption = Annotated[
+    Path,
+    typer.Option(
+        "--db", envvar="RECORDER_DB", help="DuckDB file (the gateway's recorder_db).",
+        exists=True, dir_okay=False,
+    ),
+]  # fmt: skip
+
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -57,7 +67,7 @@ def _print(
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="One read statement, e.g. 'SELECT * FROM usage'.")],
-    db: DbOption = DEFAULT_DB,
+    db: ExistingDbOption = DEFAULT_DB,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Run SQL over the recorded traffic (tables: exchanges, events, chunks, tool_calls)."""
@@ -82,7 +92,7 @@ SESSIONS_TABLE = """
 
 @app.command()
 def sessions(
-    db: DbOption = DEFAULT_DB,
+    db: ExistingDbOption = DEFAULT_DB,
     limit: Annotated[int, typer.Option(help="Newest N sessions.")] = 50,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
@@ -104,7 +114,7 @@ def sessions(
 @app.command()
 def show(
     id: Annotated[str, typer.Argument(help="An exchange id or a session id.")],
-    db: DbOption = DEFAULT_DB,
+    db: ExistingDbOption = DEFAULT_DB,
     full: Annotated[bool, typer.Option(help="Do not shorten long texts.")] = False,
 ) -> None:
     """Print an exchange, or a whole session, as a readable conversation."""

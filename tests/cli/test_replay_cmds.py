@@ -138,6 +138,32 @@ def test_export_without_database(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_export_finds_the_database_in_recorder_db_like_the_other_commands(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["export", str(tmp_path / "c")], env={"RECORDER_DB": str(tmp_path / "no.duckdb")}
+    )
+    assert result.exit_code == 2 and "RECORDER_DB" in result.output
+
+
+def test_export_refuses_to_overwrite_a_cassette_unless_told(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / "cassette.json").write_text("{}")
+    db = tmp_path / "t.duckdb"
+    from recorder.store import StoreWriter
+    from tests.store import samples
+
+    w = StoreWriter(db).start()
+    w.put(samples.plain())
+    w.close()
+    refused = runner.invoke(app, ["export", "--db", str(db), str(out)])
+    assert refused.exit_code == 2 and "--overwrite" in refused.output
+    assert (out / "cassette.json").read_text() == "{}"
+    replaced = runner.invoke(app, ["export", "--db", str(db), str(out), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert load(out).interactions
+
+
 def test_replay_rejects_bad_options() -> None:
     assert runner.invoke(app, ["replay", str(ANTHROPIC), "--as", "proxy"]).exit_code == 2
     assert runner.invoke(app, ["replay", str(ANTHROPIC), "--timing", "slow"]).exit_code == 2

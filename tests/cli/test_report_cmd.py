@@ -54,7 +54,7 @@ def test_unknown_ids_and_bad_options_are_clear_errors(db, tmp_path):
     result = _invoke("report", "nope", "--db", str(db))
     assert result.exit_code == 1 and "no exchange or session 'nope'" in result.output
     result = _invoke("report", "x", "--db", str(tmp_path / "none.duckdb"))
-    assert result.exit_code == 1 and "no database" in result.output
+    assert result.exit_code == 2 and "does not exist" in result.output  # a usage error
     bad = tmp_path / "p.json"
     bad.write_text("[1]")
     result = _invoke("report", "ex-stream", "--db", str(db), "--prices", str(bad))

@@ -109,7 +109,7 @@ def test_query_errors_are_one_line(closed_db, tmp_path):
     bad = _invoke("query", "SELECT nope FROM exchanges", "--db", str(closed_db))
     assert bad.exit_code == 1 and "nope" in bad.output
     missing = _invoke("query", "SELECT 1", "--db", str(tmp_path / "none.duckdb"))
-    assert missing.exit_code == 1 and "no database at" in missing.output
+    assert missing.exit_code == 2 and "does not exist" in missing.output  # a usage error
 
 
 def test_stale_sidecar_says_what_to_do(tmp_path):
