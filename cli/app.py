@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -13,6 +15,24 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root() -> None:
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"tapegate {version('tapegate')}")
+        raise typer.Exit()
+
+
+@app.callback(
+    epilog="Exit status: 0 done; 1 a check failed (verify, strict replay) or nothing matched; "
+    "2 a usage error (bad option or argument, missing database or cassette, port in use)."
+)
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """tapegate: translate, record, query and replay LLM API traffic."""

@@ -19,7 +19,7 @@ from cli.store_cmds import DEFAULT_DB, ExistingDbOption
 DEFAULT_REPLAY_PORT = 8090
 
 
-@app.command()
+@app.command(epilog="Example: recorder replay cassettes/a2o-stream-text --as gateway --port 9000")
 def replay(
     cassette: Annotated[Path, typer.Argument(help="Cassette directory, e.g. cassettes/hello.")],
     port: Annotated[
@@ -126,7 +126,7 @@ async def _serve(engine: object, host: str, port: int) -> None:
         await srv.stop()
 
 
-@app.command()
+@app.command(epilog="Example: recorder faults cassettes/o2a-stream-tool")
 def faults(
     cassette: Annotated[Path, typer.Argument(help="Cassette directory, e.g. cassettes/hello.")],
     as_: Annotated[
@@ -188,7 +188,7 @@ def faults(
         )
 
 
-@app.command()
+@app.command(epilog="Example: recorder export --session SESSION_ID cassettes/my-bug")
 def export(
     cassette: Annotated[Path, typer.Argument(help="Directory to write, e.g. cassettes/hello.")],
     db: ExistingDbOption = DEFAULT_DB,
@@ -263,7 +263,7 @@ def _cassette_dirs(paths: list[Path]) -> list[Path]:
     return out
 
 
-@app.command()
+@app.command(epilog="Example: recorder verify cassettes/")
 def verify(
     cassettes: Annotated[list[Path], typer.Argument(help="Cassette dirs, or folders of them.")],
 ) -> None:

@@ -14,7 +14,7 @@ from cli.progress import spinner
 from cli.store_cmds import DEFAULT_DB, ExistingDbOption
 
 
-@app.command()
+@app.command(epilog="Example: recorder report SESSION_OR_EXCHANGE_ID -o report.html")
 def report(
     id: Annotated[str, typer.Argument(help="An exchange id or a session id.")],
     output: Annotated[

@@ -64,7 +64,9 @@ def _print(
         console.print(as_table(result, title, console.width, keep))
 
 
-@app.command()
+@app.command(
+    epilog='Example: recorder query "select model, sum(output_tokens) from exchanges group by 1"'
+)
 def query(
     sql: Annotated[str, typer.Argument(help="One read statement, e.g. 'SELECT * FROM usage'.")],
     db: ExistingDbOption = DEFAULT_DB,
@@ -90,7 +92,7 @@ SESSIONS_TABLE = """
     FROM sessions ORDER BY last_at DESC LIMIT ?"""
 
 
-@app.command()
+@app.command(epilog="Example: recorder sessions --limit 10 --format json")
 def sessions(
     db: ExistingDbOption = DEFAULT_DB,
     limit: Annotated[int, typer.Option(help="Newest N sessions.")] = 50,
@@ -111,7 +113,7 @@ def sessions(
     _print(result, fmt, title="sessions", keep=("last",))
 
 
-@app.command()
+@app.command(epilog="Example: recorder show SESSION_OR_EXCHANGE_ID (ids: recorder sessions)")
 def show(
     id: Annotated[str, typer.Argument(help="An exchange id or a session id.")],
     db: ExistingDbOption = DEFAULT_DB,
@@ -133,7 +135,7 @@ def show(
     _console().print(render_exchanges(exchanges, limit=None if full else 1000))
 
 
-@app.command()
+@app.command(epilog="Example: recorder migrate --db traffic.duckdb")
 def migrate(db: DbOption = DEFAULT_DB) -> None:
     """Create or upgrade the database schema (the gateway also does this when it starts)."""
     from recorder.store import StoreError

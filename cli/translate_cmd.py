@@ -39,7 +39,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-@app.command()
+@app.command(epilog="Example: recorder translate request req.json --from anthropic --to openai")
 def translate(
     kind: Annotated[
         Kind,
