@@ -275,7 +275,7 @@ def verify(
     if not dirs:
         typer.echo("error: no cassettes found", err=True)
         raise typer.Exit(2)
-    failed = 0
+    failed = unchecked = 0
     for d in track(dirs, "verifying", total=len(dirs)):
         try:
             result = verify_cassette(d)
@@ -285,6 +285,10 @@ def verify(
             continue
         typer.echo(result.report())
         failed += not result.ok
-    typer.echo(f"{len(dirs) - failed}/{len(dirs)} cassettes verified")
+        unchecked += result.ok and result.compared == 0
+    # A cassette whose every interaction was skipped was not verified: it did not fail either.
+    verified = len(dirs) - failed - unchecked
+    none = f", {unchecked} with nothing to compare (all skipped)" if unchecked else ""
+    typer.echo(f"{verified}/{len(dirs)} cassettes verified{none}")
     if failed:
         raise typer.Exit(1)

@@ -50,6 +50,11 @@ class VerifyResult:
         return all(c.ok for c in self.checks)
 
     @property
+    def compared(self) -> int:
+        """Interactions actually checked (not skipped)."""
+        return sum(1 for c in self.checks if c.skipped is None)
+
+    @property
     def diff(self) -> str:
         return "".join(c.diff for c in self.checks)
 
@@ -254,6 +259,8 @@ def check_interaction(it: Interaction) -> InteractionCheck:
 
 
 def verify_cassette(directory: str | os.PathLike[str]) -> VerifyResult:
-    """Check every interaction of the cassette at ``directory`` against today's translator."""
+    """Check every interaction of the cassette at ``directory`` against today's translator;
+    results are labelled with ``directory`` as given (a cassette's recorded name may differ
+    from its folder's, once copied or renamed)."""
     cassette = load(directory)
-    return VerifyResult(cassette.name, [check_interaction(it) for it in cassette.interactions])
+    return VerifyResult(str(directory), [check_interaction(it) for it in cassette.interactions])

@@ -276,3 +276,22 @@ def test_faults_lists_the_places_worth_breaking(snapshot: Any) -> None:
         out.append(f"$ recorder faults {' '.join(args).replace(str(root) + '/', 'cassettes/')}")
         out.append(result.output.replace(str(root) + "/", "cassettes/"))
     assert "\n".join(out) == snapshot
+
+
+def test_verify_labels_by_folder_and_does_not_count_skipped_as_verified(tmp_path: Path) -> None:
+    import shutil
+
+    renamed = tmp_path / "my-bug"
+    shutil.copytree(ANTHROPIC, renamed)
+    skipped = tmp_path / "no-dialects"
+    shutil.copytree(ANTHROPIC, skipped)
+    doc = json.loads((skipped / "cassette.json").read_text())
+    for it in doc["interactions"]:
+        it.pop("client_dialect", None)
+        it.pop("upstream_dialect", None)
+    (skipped / "cassette.json").write_text(json.dumps(doc))
+    result = runner.invoke(app, ["verify", str(renamed), str(skipped)])
+    assert result.exit_code == 0, result.output
+    assert f"{renamed}#0: ok" in result.output  # where it is, not its recorded name
+    assert f"{skipped}#0: skipped: dialects not recorded" in result.output
+    assert "1/2 cassettes verified, 1 with nothing to compare (all skipped)" in result.output
