@@ -73,13 +73,16 @@ def translate(
     client, upstream = (src, dst) if kind is Kind.request else (dst, src)
     ctx = Context(client=client, upstream=upstream, ids=IdFactory(seed), created=created)
     ctx.include_usage = include_usage
+    foreign = None
     try:
         if kind is Kind.stream:
             ok = _translate_stream(_open(file), ctx)
         else:
             body = parse_json(_open(file).read())
-            fn = translate_request if kind is Kind.request else translate_response
-            typer.echo(json.dumps(fn(body, ctx), indent=2, ensure_ascii=False))
+            foreign = dialects.foreign_request(src, body) if kind is Kind.request else None
+            if foreign is None:
+                fn = translate_request if kind is Kind.request else translate_response
+                typer.echo(json.dumps(fn(body, ctx), indent=2, ensure_ascii=False))
             ok = True
     except TapegateError as e:
         raise _fail(str(e)) from None
@@ -87,6 +90,9 @@ def translate(
         raise _fail(f"cannot read input: {e}") from None
     except Exception as e:  # a bug of ours: still one line, never a traceback for the user
         raise _fail(f"internal error ({type(e).__name__}): {e}") from None
+    if foreign is not None:  # an input error: exit 2, like a bad option
+        typer.echo(f"recorder translate: {foreign}", err=True)
+        raise typer.Exit(2)
     if notes:
         for note in ctx.notes:
             typer.echo(f"# dropped {note.path}: {note.reason}", err=True)

@@ -248,3 +248,37 @@ def guess_client(path: str, headers: Any) -> Dialect:
         if e.client and any(h in headers for h in e.client_hints):
             return e.name
     return FALLBACK_CLIENT
+
+
+# Top-level request fields that only one client dialect has and that OpenAI-compatible
+# providers do not borrow (they do borrow ``reasoning`` and ``thinking``): a body with another
+# dialect's is plainly of that dialect (``foreign_request``).
+_OWN_REQUEST_FIELDS: Final[dict[Dialect, frozenset[str]]] = {
+    "anthropic": frozenset({"system", "stop_sequences"}),
+    "openai": frozenset(
+        {
+            "max_completion_tokens",
+            "frequency_penalty",
+            "presence_penalty",
+            "logit_bias",
+            "response_format",
+            "n",
+        }
+    ),  # fmt: skip
+    "responses": frozenset({"input", "instructions", "previous_response_id", "max_output_tokens"}),
+}
+
+
+def foreign_request(name: Dialect, body: Any) -> str | None:
+    """Why ``body`` is plainly not a request of dialect ``name`` (None: nothing says so): it
+    has fields that only another client dialect's requests have."""
+    if name not in _OWN_REQUEST_FIELDS or not isinstance(body, dict):
+        return None
+    for other, fields in _OWN_REQUEST_FIELDS.items():
+        hits = sorted(fields.intersection(body))
+        if other != name and hits:
+            return (
+                f"the body is not a request in the {name} dialect: {', '.join(hits)} "
+                f"{'is a field' if len(hits) == 1 else 'are fields'} of {other} requests"
+            )
+    return None

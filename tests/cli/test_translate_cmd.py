@@ -117,3 +117,30 @@ def test_request_from_responses(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["messages"] == [{"role": "user", "content": "hi"}]
     assert "web_search" in res.stderr  # the hosted tool was dropped, with a note
+
+
+ANTHROPIC_BODY = {
+    "model": "claude-sonnet-5", "max_tokens": 100, "system": "be brief",
+    "messages": [{"role": "user", "content": "hi"}],
+    "tools": [{"name": "get_weather", "description": "w", "input_schema": {"type": "object"}}],
+}  # fmt: skip
+
+
+def test_a_body_plainly_in_another_dialect_is_refused_in_one_line() -> None:
+    text = json.dumps(ANTHROPIC_BODY)
+    result = runner.invoke(app, ["translate", "request", "--from", "openai", "--to", "anthropic"],
+                           input=text)  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "recorder translate: the body is not a request in the openai dialect: system is a "
+        "field of anthropic requests"
+    )
+    responses = json.dumps({"model": "gpt-5", "input": "hi", "instructions": "x"})
+    result = runner.invoke(app, ["translate", "request", "--from", "anthropic", "--to", "openai"],
+                           input=responses)  # fmt: skip
+    assert result.exit_code == 2 and "input, instructions are fields of responses" in result.output
+    ok = runner.invoke(app, ["translate", "request", "--from", "anthropic", "--to", "openai"],
+                       input=text)  # fmt: skip
+    assert (
+        ok.exit_code == 0 and json.loads(ok.stdout)["tools"][0]["function"]["name"] == "get_weather"
+    )
