@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
@@ -51,6 +50,8 @@ def replay(
     ] = None,
 ) -> None:
     """Serve a recorded cassette deterministically over HTTP until Ctrl-C / SIGTERM."""
+    import asyncio
+
     from replay.cassette import CassetteError
     from replay.engine import Timing
     from replay.faultplan import FaultPlan
@@ -88,6 +89,8 @@ def replay(
 
 
 async def _serve(engine: object, host: str, port: int) -> None:
+    import asyncio
+
     from replay.engine import ReplayEngine
     from replay.server import start
 

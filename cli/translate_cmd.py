@@ -6,15 +6,15 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
 from cli.app import app
-from recorder import dialects
-from recorder.context import Context, IdFactory
 from recorder.errors import TapegateError
-from recorder.translate import StreamTranslator, parse_json, translate_request, translate_response
+
+if TYPE_CHECKING:
+    from recorder.context import Context
 
 
 class Kind(StrEnum):
@@ -23,12 +23,15 @@ class Kind(StrEnum):
     stream = "stream"
 
 
-# Every registered dialect; one that answers no client (Kiro) refuses to be the target of a
-# response or a stream, with an explicit error.
-DIALECTS = ", ".join(e.name for e in dialects.ENTRIES)
+# Every registered dialect (tests/cli/test_translate_cmd.py holds this to the registry, which
+# is not imported for --help: it loads every codec); one that answers no client (Kiro) refuses
+# to be the target of a response or a stream, with an explicit error.
+DIALECTS = "anthropic, openai, responses, kiro"
 
 
 def _dialect(value: str) -> str:
+    from recorder import dialects
+
     if dialects.named(value) is None:
         raise typer.BadParameter(f"must be one of {DIALECTS}, got {value!r}")
     return value
@@ -67,6 +70,10 @@ def translate(
     ] = True,
 ) -> None:
     """Translate a request, response or SSE stream between API dialects and print the result."""
+    from recorder import dialects
+    from recorder.context import Context, IdFactory
+    from recorder.translate import parse_json, translate_request, translate_response
+
     src = dialects.parse(from_, "--from", "any")
     dst = dialects.parse(to, "--to", "any")
     # A request flows client -> upstream; responses and streams flow upstream -> client.
@@ -106,6 +113,8 @@ def _open(file: Path | None) -> BinaryIO:
 
 def _translate_stream(src: BinaryIO, ctx: Context) -> bool:
     """Pipe-friendly: output is written as soon as each input chunk is translated."""
+    from recorder.translate import StreamTranslator
+
     st = StreamTranslator(ctx)
     out = sys.stdout.buffer
     read = getattr(src, "read1", src.read)

@@ -29,3 +29,25 @@ def test_every_command_help_has_an_example(command: str) -> None:
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert f"Example: recorder {command}" in result.output
+
+
+def test_help_loads_no_codec_proxy_or_database() -> None:
+    """``recorder --help`` (and argument errors) start fast: the codecs, mitmproxy and DuckDB
+    are imported by the commands that use them, when they run."""
+    import subprocess
+    import sys
+
+    code = "import sys, cli; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()  # fmt: skip
+    heavy = [
+        m for m in loaded if m.startswith(("recorder.codecs", "mitmproxy", "duckdb", "asyncio"))
+    ]
+    assert heavy == []
+
+
+def test_the_dialects_in_translate_help_are_the_registry() -> None:
+    from cli.translate_cmd import DIALECTS
+    from recorder import dialects
+
+    assert DIALECTS == ", ".join(e.name for e in dialects.ENTRIES)
