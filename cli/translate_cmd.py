@@ -6,12 +6,13 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO, get_args
 
 import typer
 
 from cli.app import app
 from recorder.errors import TapegateError
+from recorder.ir import Dialect
 
 if TYPE_CHECKING:
     from recorder.context import Context
@@ -23,10 +24,10 @@ class Kind(StrEnum):
     stream = "stream"
 
 
-# Every registered dialect (tests/cli/test_translate_cmd.py holds this to the registry, which
-# is not imported for --help: it loads every codec); one that answers no client (Kiro) refuses
+# Every dialect, named by recorder.ir (not the registry, which loads every codec: too slow for
+# --help; tests/cli/test_app.py holds the two equal); one that answers no client (Kiro) refuses
 # to be the target of a response or a stream, with an explicit error.
-DIALECTS = "anthropic, openai, responses, kiro"
+DIALECTS = ", ".join(get_args(Dialect))
 
 
 def _dialect(value: str) -> str:
