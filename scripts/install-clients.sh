@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the pinned real clients used by `uv run pytest -m clients` (tests/clients) and, with
-# --litellm, the LiteLLM peer used by bench/litellm.py. Idempotent: a second run with nothing to do
-# only checks versions. Everything comes from the npm registry / PyPI; nothing else is downloaded.
+# Installs everything the real-client tests need (tests/clients, run by `uv run pytest -m clients`
+# and by .ci/run) before they start: no test downloads anything. Idempotent: a second run with
+# nothing to do only checks versions. Everything comes from the npm registry / PyPI.
 #
-#   scripts/install-clients.sh            # Claude Code (clients/node_modules), ~240 MB, ~5 s
+#   scripts/install-clients.sh            # Claude Code + Codex (clients/node_modules, npm ci, ~250 MB)
+#                                         # and the anthropic<2 SDK environments (.clients/, uv)
 #   scripts/install-clients.sh --litellm  # also bench/.venv-litellm (litellm[proxy]), ~1-2 min
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,23 +13,82 @@ want_litellm=0
 for arg in "$@"; do
   case "$arg" in
     --litellm) want_litellm=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
 
-claude_version_wanted="$(node -p 'require("./clients/package.json").dependencies["@anthropic-ai/claude-code"]')"
-claude_bin="clients/node_modules/.bin/claude"
-claude_version_have="$("$claude_bin" --version 2>/dev/null | cut -d' ' -f1 || true)"
-if [[ "$claude_version_have" == "$claude_version_wanted" ]]; then
-  echo "claude-code $claude_version_have: already installed ($claude_bin)"
-else
-  echo "installing claude-code $claude_version_wanted into clients/node_modules ..."
-  # npm ci: exactly the lockfile. Its postinstall only hard-links the native binary out of the
-  # platform package; it downloads nothing.
+need() {
+  command -v "$1" >/dev/null 2>&1 && return
+  echo "install-clients: '$1' not found; $2" >&2
+  exit 1
+}
+
+# ---- Node clients: every pin of clients/package.json, from its lockfile (npm ci).
+need node "the real clients need Node >= 18 and npm"
+need npm "the real clients need Node >= 18 and npm"
+pinned() { node -p "require('./clients/package.json').dependencies['$1']"; }
+# name, npm package, binary in clients/node_modules/.bin
+clients=(
+  "claude-code @anthropic-ai/claude-code claude"
+  "codex @openai/codex codex"
+)
+version_of() {  # the version the installed binary reports, or nothing
+  local out
+  out="$("clients/node_modules/.bin/$1" --version 2>/dev/null || true)"
+  case "$1" in
+    claude) echo "${out%% *}" ;;          # "2.1.197 (Claude Code)"
+    codex) echo "${out##* }" ;;           # "codex-cli 0.169.0"
+  esac
+}
+stale=()
+for entry in "${clients[@]}"; do
+  read -r name package binary <<<"$entry"
+  want="$(pinned "$package")"
+  have="$(version_of "$binary")"
+  if [[ "$have" == "$want" ]]; then
+    echo "$name $have: already installed (clients/node_modules/.bin/$binary)"
+  else
+    stale+=("$name $want (have: ${have:-none})")
+  fi
+done
+if (( ${#stale[@]} )); then
+  echo "installing into clients/node_modules: ${stale[*]} ..."
+  # npm ci: exactly the lockfile. Claude Code's postinstall only hard-links the native binary out
+  # of its platform package; Codex ships its binary in a platform package too. Nothing else is
+  # downloaded.
   npm ci --prefix clients --no-audit --no-fund --loglevel=error
-  "$claude_bin" --version
+  for entry in "${clients[@]}"; do
+    read -r name package binary <<<"$entry"
+    want="$(pinned "$package")"
+    have="$(version_of "$binary")"
+    if [[ "$have" != "$want" ]]; then
+      echo "install-clients: $name $want wanted, clients/node_modules/.bin/$binary reports '${have}'" >&2
+      exit 1
+    fi
+    echo "$name $have: installed"
+  done
 fi
+
+# ---- anthropic<2 SDK environments (clients/legacy-anthropic.txt), one uv venv each in .clients/.
+need uv "install it with: pip install uv"
+python="$(uv run --frozen --quiet python -c 'import sys; print(sys._base_executable)')"
+grep -E '^anthropic==' clients/legacy-anthropic.txt | while read -r requirement; do
+  version="${requirement#anthropic==}"
+  env=".clients/anthropic-$version"
+  have="$("$env/bin/python" -c 'import anthropic; print(anthropic.__version__)' 2>/dev/null || true)"
+  if [[ "$have" == "$version" ]]; then
+    echo "$requirement: already installed ($env)"
+    continue
+  fi
+  echo "installing $requirement into $env ..."
+  # Built aside and moved into place: a half-built environment is never taken for a ready one.
+  rm -rf "$env.tmp" "$env"
+  uv venv --quiet --python "$python" "$env.tmp"
+  uv pip install --quiet --python "$env.tmp/bin/python" "$requirement"
+  mv "$env.tmp" "$env"
+  "$env/bin/python" -c 'import anthropic; print("anthropic", anthropic.__version__, "installed")'
+done
 
 if [[ "$want_litellm" == 1 ]]; then
   venv=bench/.venv-litellm

@@ -7,8 +7,9 @@ Topology of every test::
 
 All on 127.0.0.1, free ports, a fresh HOME and work dir per test. The tests are opt-in
 (``uv run pytest -m clients``, or ``TAPEGATE_CLIENTS=1``): they start real processes and need
-Claude Code from npm. A piece that has not landed yet (the gateway addon, a recorder command)
-makes the test skip and say which piece; a piece that is there but broken fails the test.
+the clients ``scripts/install-clients.sh`` installs (a missing one skips, or fails under
+``CI=true``: tests/prereqs.py). A piece that has not landed yet (the gateway addon, a recorder
+command) makes the test skip and say which piece; a piece that is there but broken fails the test.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fakes.claude_code import ClaudeRun, ensure_installed, run_claude
 from fakes.procs import BIN, REPO, Service, free_port, start_service
 from tests.clients.egress import EgressGuard
 from tests.clients.scripted import ScriptedUpstream
+from tests.prereqs import missing
 
 GATEWAY_ADDON = REPO / "addons" / "gateway.py"
 MITMDUMP = BIN / "mitmdump"
@@ -217,9 +219,9 @@ def stack(
 
 @pytest.fixture(scope="session")
 def claude_bin() -> Path:
-    binary, why = ensure_installed()
+    binary, what = ensure_installed()
     if binary is None:
-        pytest.skip(why)
+        missing(what)
     return binary
 
 

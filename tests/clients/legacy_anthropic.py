@@ -1,9 +1,10 @@
 """Runs inside a throwaway environment with ``anthropic<2`` (``x-api-key`` + ``2023-06-01``).
 
-Not a test module: test_sdks.py starts it with ``uv run --isolated --no-project --with
-anthropic==X python legacy_anthropic.py BASE_URL``. Standard library + that SDK only (it cannot
-import the project). It runs a fixed list of scenarios, one upstream request each, in the order
-test_sdks.LEGACY_SCRIPT scripts the fake, and prints one JSON object with the outcomes.
+Not a test module: test_sdks.py starts it with the python of an environment that
+scripts/install-clients.sh built (``.clients/anthropic-X/bin/python legacy_anthropic.py
+BASE_URL``). Standard library + that SDK only (it cannot import the project). It runs a fixed
+list of scenarios, one upstream request each, in the order test_sdks.LEGACY_SCRIPT scripts the
+fake, and prints one JSON object with the outcomes.
 """
 
 from __future__ import annotations

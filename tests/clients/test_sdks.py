@@ -1,7 +1,8 @@
 """Official SDKs as judges, through the gateway, to an OpenAI- and an Anthropic-dialect upstream.
 
 - anthropic 2.x (installed; ``Authorization: Bearer``, a newer ``anthropic-version``)
-- anthropic < 2 in a throwaway uv environment (``x-api-key``, ``anthropic-version: 2023-06-01``)
+- anthropic < 2 in the environments scripts/install-clients.sh builds under .clients/
+  (``x-api-key``, ``anthropic-version: 2023-06-01``)
 - openai (installed)
 
 Streaming and not, tools, upstream HTTP errors (SDK exception class by status) and a mid-stream
@@ -12,12 +13,10 @@ so every success also asserts the stop / finish reason.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import openai
@@ -25,6 +24,8 @@ import pytest
 
 from tests.clients.conftest import Stack
 from tests.clients.expectations import expect_status
+from tests.clients.procs import REPO
+from tests.prereqs import missing
 
 pytestmark = pytest.mark.clients
 
@@ -150,30 +151,30 @@ def test_anthropic_midstream_error_raises(stack: Stack) -> None:
 
 # The order legacy_anthropic.py runs its scenarios in, one upstream request each.
 LEGACY_SCRIPT = ["text", "text", "tool", "error:429", "midstream-error"]
-LEGACY_VERSIONS = ["anthropic==1.17.0", "anthropic==0.125.0"]
+# One environment per pin, built by scripts/install-clients.sh (never by the test).
+LEGACY_PINS = REPO / "clients" / "legacy-anthropic.txt"
+LEGACY_ENVS = REPO / ".clients"
+LEGACY_VERSIONS = [
+    line.strip() for line in LEGACY_PINS.read_text().splitlines() if line.startswith("anthropic==")
+]
 
 
-def run_legacy(requirement: str, base_url: str) -> dict:
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv not on PATH: cannot build the anthropic<2 environment")
-    argv = [
-        uv, "run", "--isolated", "--no-project", "--quiet",
-        "--python", sys.executable,
-        "--with", requirement,
-        "python", str(Path(__file__).with_name("legacy_anthropic.py")), base_url,
-    ]  # fmt: skip
-    # Offline first (the uv cache), then the index (PyPI is the only one reachable here).
-    for offline in (True, False):
-        env = {**os.environ, "UV_OFFLINE": "1" if offline else "0"}
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=180, env=env, check=False
-        )
-        if proc.returncode == 0:
-            return json.loads(proc.stdout.strip().splitlines()[-1])
-        if "Traceback" in proc.stderr:
-            break  # the script itself failed (not the install): report it, don't retry
-    pytest.fail(f"{requirement} run failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+def legacy_python(requirement: str) -> Path:
+    env = LEGACY_ENVS / requirement.replace("==", "-")
+    python = env / "bin" / "python"
+    if not python.exists():
+        missing(f"the {requirement} environment ({env.relative_to(REPO)})")
+    return python
+
+
+def run_legacy(requirement: str, base_url: str) -> dict[str, Any]:
+    argv = [legacy_python(requirement), Path(__file__).with_name("legacy_anthropic.py"), base_url]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"{requirement} run failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["version"] == requirement.removeprefix("anthropic=="), "stale environment"
+    return out
 
 
 @pytest.mark.parametrize("requirement", LEGACY_VERSIONS)
