@@ -14,8 +14,11 @@ import asyncio
 import logging
 from typing import Any
 
+import h11
 from mitmproxy import ctx, http
 from mitmproxy.proxy import events
+from mitmproxy.proxy.layers.http import HttpLayer
+from mitmproxy.proxy.layers.http._http1 import Http1Client
 
 logger = logging.getLogger("tapegate.gateway")
 
@@ -61,6 +64,75 @@ def close_server(flow: http.HTTPFlow) -> bool:
         return False
     _handler(flow).close_connection(flow.server_conn)
     return True
+
+
+def end_body_at_close(flow: http.HTTPFlow) -> bool:
+    """Make the flow's (HTTP/1) upstream body end where it stands: mitmproxy keeps reading it (so
+    the connection's framing stays intact) but hands nothing more on, its natural end still ends
+    it, and the connection's close ends it cleanly instead of failing the flow. After this,
+    :func:`close_server` makes mitmproxy finish the response, to HTTP/1 and HTTP/2 clients alike,
+    through the ``response`` hook. False when the upstream connection is not HTTP/1 or is not
+    reading this flow's body."""
+    reader = _body_reader_of(flow)
+    if reader is None:
+        return False
+    reader.body_reader = BodyEndsAtClose(reader.body_reader)
+    return True
+
+
+class BodyEndsAtClose:
+    """An h11 body reader in front of the real one: data after the stream's end is dropped (a
+    framing error in it too), the body's own end passes, and EOF is an end, not an error."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __call__(self, buf: Any) -> Any:
+        while self._inner is not None:
+            try:
+                ev = self._inner(buf)
+            except h11.ProtocolError:
+                self._inner = None  # garbage after the end: only the close ends it now
+                break
+            if not isinstance(ev, h11.Data):
+                return ev  # None (wait for more) or EndOfMessage
+        buf.maybe_extract_at_most(len(buf))
+        return None
+
+    def read_eof(self) -> h11.EndOfMessage:
+        return h11.EndOfMessage()
+
+
+def _body_reader_of(flow: http.HTTPFlow) -> Any:
+    """mitmproxy's HTTP/1 client layer reading ``flow``'s response body, else None."""
+    handler = _handler(flow)
+    if handler is None or flow.server_conn.alpn == b"h2":
+        return None
+    http_layer = _http_layer_of(flow, handler.layer)
+    stack = http_layer.connections.get(flow.server_conn) if http_layer is not None else None
+    # The connection's layers share one context; its HTTP/1 layer is the last (mitmproxy's
+    # own message injection finds it the same way).
+    conn = stack.context.layers[-1] if stack is not None else None
+    if not isinstance(conn, Http1Client) or conn.state != conn.read_body:
+        return None
+    streams = [sid for sid, s in http_layer.streams.items() if s.flow is flow]  # type: ignore[union-attr]
+    return conn if streams == [conn.stream_id] else None
+
+
+def _http_layer_of(flow: http.HTTPFlow, root: Any) -> HttpLayer | None:
+    """The HTTP layer that holds ``flow``'s upstream connection: the connection's own, or one
+    inside a CONNECT tunnel (explicit-proxy traffic), found below the tunnel's stream."""
+    pending = [root]
+    seen: set[int] = set()
+    while pending:
+        for layer in pending.pop().context.layers:
+            if not isinstance(layer, HttpLayer) or id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            if flow.server_conn in layer.connections:
+                return layer
+            pending += [c for s in layer.streams.values() if (c := getattr(s, "child_layer", None))]
+    return None
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

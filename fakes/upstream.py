@@ -12,7 +12,8 @@ A mode is ``name[:arg]`` items joined by ``+``, e.g. ``"text"``, ``"tool"``, ``"
 ``"error:429"``, ``"midstream-error"``, ``"truncated"``, ``"no-terminal"``, ``"bad-json"``,
 ``"reset"`` (close without answering), ``"slow:200"`` (ms before the headers),
 ``"events:200"`` (that many text deltas), ``"gap:5"`` (ms between events),
-``"linger:500"`` (ms between the last event and the end of the chunked body),
+``"linger:500"`` (ms between the last event and the end of the chunked body; :meth:`release`
+ends every linger at once, and :attr:`Received.body_ended` says whether the body was ended),
 ``"stall:K:MS"`` (one pause of MS ms after the K-th event of a stream),
 ``"truncated-json"`` (a JSON body cut in the middle: content-length announced, then the
 connection aborted), ``"retry-after:1"`` (header on error responses).
@@ -76,6 +77,7 @@ class Received:
     path: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    body_ended: bool = False  # the fake wrote the end of its (SSE) response body
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -89,10 +91,12 @@ class FakeUpstream:
     log: bool = True  # keep request/response logs (turn off for long benchmarks)
     requests: list[Received] = field(default_factory=list)
     sent: list[bytes] = field(default_factory=list)
+    connections: int = 0  # accepted so far
     _queue: deque[str] = field(default_factory=deque)
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.Server | None = None
     _thread: threading.Thread | None = None
+    _released: asyncio.Event | None = None  # set: lingering bodies end now
 
     @property
     def url(self) -> str:
@@ -106,11 +110,19 @@ class FakeUpstream:
         self.requests.clear()
         self.sent.clear()
         self._queue.clear()
+        if self._loop is not None and self._released is not None:
+            self._loop.call_soon_threadsafe(self._released.clear)
+
+    def release(self) -> None:
+        """End every lingering body now (and the ones that start lingering until ``clear``)."""
+        if self._loop is not None and self._released is not None:
+            self._loop.call_soon_threadsafe(self._released.set)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def serve(self) -> None:
         """Start listening in the running loop (``port`` is filled in)."""
+        self._released = asyncio.Event()
         self._server = await asyncio.start_server(self._conn, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -138,6 +150,7 @@ class FakeUpstream:
     # ------------------------------------------------------------------ HTTP
 
     async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 try:
@@ -214,7 +227,7 @@ class FakeUpstream:
             events = replies.responses_events(mode, plan, model)
         else:
             events = replies.openai_events(mode, plan, model, usage)
-        return await self._sse(writer, events, mode)
+        return await self._sse(writer, events, mode, req)
 
     async def _control(self, req: Received, path: str, writer: asyncio.StreamWriter) -> bool:
         if path == "/_fake/script":
@@ -250,7 +263,13 @@ class FakeUpstream:
             return False
         return True
 
-    async def _sse(self, writer: asyncio.StreamWriter, events: list[bytes], mode: Mode) -> bool:
+    async def _sse(
+        self,
+        writer: asyncio.StreamWriter,
+        events: list[bytes],
+        mode: Mode,
+        req: Received | None = None,
+    ) -> bool:
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
             b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -275,7 +294,13 @@ class FakeUpstream:
             return False
         if mode.linger_ms:
             await writer.drain()
-            await asyncio.sleep(mode.linger_ms / 1000)
+            assert self._released is not None
+            try:
+                await asyncio.wait_for(self._released.wait(), mode.linger_ms / 1000)
+            except TimeoutError:
+                pass
+        if req is not None:
+            req.body_ended = True
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True

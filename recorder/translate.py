@@ -137,6 +137,9 @@ class StreamTranslator:
             if ctx.client == ctx.upstream
             else _Codecs(upstream.stream_decoder(ctx), codec(ctx.client).stream_encoder(ctx))
         )
+        # Pass-through: the dialect's terminal events end the client's stream (the bytes after
+        # one in its chunk still pass; later chunks are not part of the stream).
+        self._ends = codec(ctx.client).is_terminal if self._codecs is None else None
         self._fast = self.fast_path
         self._stage = OPEN
         self._upstream_error = False  # the upstream's own error event was passed on
@@ -186,6 +189,11 @@ class StreamTranslator:
                 obs.client(wire_in, chunk)
             if not chunk:
                 self._stage = ENDED
+            else:
+                ends = self._ends
+                assert ends is not None
+                if any(ends(ev) for ev in wire_in):
+                    self._stage = ENDED
             return chunk
         out: list[SseEvent] = []
         decode, encode_ir = codecs.decoder.push, codecs.encoder.push
@@ -195,7 +203,9 @@ class StreamTranslator:
                     if isinstance(iev, _RESTORED):  # rare: tool calls and upstream errors
                         iev = self._restore(iev)
                     out += encode_ir(iev)
-            if not chunk:
+            # The upstream's terminal event ends the client's stream at once, whatever the
+            # upstream sends (or how long it takes to end its body) afterwards.
+            if not chunk or codecs.decoder.ended:
                 for iev in codecs.decoder.finish():
                     out += encode_ir(self._restore(iev))
                 out += codecs.encoder.finish()
@@ -206,6 +216,14 @@ class StreamTranslator:
 
     def close(self) -> bytes:
         return self.feed(b"")
+
+    @property
+    def done(self) -> bool:
+        """The client's stream is complete: its terminal event went out (the upstream's own
+        terminal event was read, or the translator ended the stream with an error), or the
+        upstream body ended. What the upstream sends afterwards is no part of it: ``feed``
+        returns nothing more. (An unobserved pass-through is not parsed: done at its end.)"""
+        return self._stage is not OPEN
 
     @property
     def failed(self) -> bool:

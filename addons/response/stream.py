@@ -11,6 +11,7 @@ from mitmproxy import http
 
 from addons import snapshots
 from addons.flow_state import RENEWING, RETRYING, FlowState, Streaming
+from addons.response import stream_end
 from addons.upstream.policy import RETRY_STATUSES, RetryPolicy
 from recorder import dialects, header_edit
 from recorder.backends import RenewsCredentials
@@ -49,7 +50,8 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
     if not is_stream(resp, st.upstream) or collects(st):
         st.cancel_timer()
         return
-    feed = start_translator(flow, st).feed
+    translator = start_translator(flow, st)
+    feed = translator.feed
 
     def stream(chunk: bytes) -> bytes | list[bytes]:
         try:
@@ -57,6 +59,8 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
         except Exception:  # noqa: BLE001 - keep the connection going
             logger.exception("gateway: stream translation failed")
             return []
+        if chunk and translator.done:  # the client has its stream's end: don't wait for ours
+            stream_end.after_terminal_event(flow, st)
         # b"" mid-stream would end a chunked response early: return an empty list.
         return out if out or not chunk else []
 
@@ -114,7 +118,7 @@ def _until_first_token(
 
     def timed(chunk: bytes) -> bytes | list[bytes]:
         out = stream(chunk)
-        if ex.t_first_token is not None or not chunk:
+        if resp.stream is timed and (ex.t_first_token is not None or not chunk):
             st.cancel_timer()
             resp.stream = stream
         return out

@@ -10,10 +10,14 @@ mitmproxy calls no stream callable when an upstream stalls or dies:
   ``stream(b"")``, when a chunked body is cut); the translator's own closing events, else a
   ``bad_gateway`` error event.
 * :func:`end_with_error`: the gateway gives up on a stream (the first-token timeout).
+
+And ending a stream that went through, once its terminal event passed
+(:func:`after_terminal_event`): the client must not wait for the upstream to end its body.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from mitmproxy import http
@@ -80,6 +84,41 @@ def end_with_error(flow: http.HTTPFlow, st: FlowState, kind: ir.ErrorKind, msg: 
     st.close_stream()
     mitm_io.close_server(flow)
     return True
+
+
+# How long a stream whose terminal event passed waits for the upstream's own end of body
+# (``0\r\n\r\n``, or the close of a close-delimited body). It normally arrives with the terminal
+# event or a moment later, and the upstream connection is then kept for the next request; an
+# upstream that lingers longer is not waited for: its connection is closed.
+TAIL_GRACE = 0.05  # seconds
+# Exchange.extra: the gateway ended the upstream body (closed its connection) after the stream
+ABANDONED = "upstream_body_abandoned"
+
+
+def after_terminal_event(flow: http.HTTPFlow, st: FlowState) -> None:
+    """The stream callable just sent the client its stream's terminal event (``[DONE]``,
+    ``message_stop``, an error event; see ``StreamTranslator.done``): whatever the upstream
+    sends afterwards is not part of the stream, and the client's response ends now.
+
+    mitmproxy's stream callable cannot end a response itself; its end follows the upstream's.
+    So the upstream body is made to end where it stands (:func:`addons.mitm_io.end_body_at_close`):
+    its own end, if it comes within :data:`TAIL_GRACE`, ends the response as usual; otherwise the
+    upstream connection is closed, which now ends the body cleanly. Either way mitmproxy ends
+    the client's response (HTTP/1 and HTTP/2) and runs the ``response`` hook: a completed
+    exchange. An HTTP/2 upstream connection (shared by other streams) is left as it is."""
+    resp = flow.response
+    assert resp is not None
+    st.cancel_timer()  # a first-token timeout has nothing left to time
+    resp.stream = _drop
+    if mitm_io.end_body_at_close(flow):
+        asyncio.get_running_loop().call_later(TAIL_GRACE, _abandon_upstream, flow, st)
+
+
+def _abandon_upstream(flow: http.HTTPFlow, st: FlowState) -> None:
+    if st.finished or not flow.live:  # the upstream ended its body in time
+        return
+    if mitm_io.close_server(flow):
+        st.ex.extra[ABANDONED] = True
 
 
 def _drop(chunk: bytes) -> list[bytes]:

@@ -29,6 +29,8 @@ from addons.response.stream_end import error_event
 from addons.upstream.policy import RETRY_STATUSES, RetryPolicy
 from recorder import auth, dialects, header_edit
 from recorder.backends import Backend, BackendError, RenewsCredentials
+from recorder.dialects import codec
+from recorder.sse import SseParser
 
 logger = logging.getLogger("tapegate.gateway")
 # Hop-by-hop and framing headers httpx sets itself.
@@ -110,13 +112,28 @@ async def answer(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> None:
         if r.status_code < 400 and await deliver(flow, st, r):
             return
         try:
-            content = await r.aread()
+            content = await read_body(r, st)
         except httpx.HTTPError as e:
             return reply_error(flow, st, "bad_gateway", f"upstream failed on retry: {e!r}")
     finally:
         await r.aclose()
     flow.response = response_from(r, content)
     finish_buffered(flow, st)
+
+
+async def read_body(r: httpx.Response, st: FlowState) -> bytes:
+    """The whole body of ``r``; for a stream, up to its terminal event: whatever the upstream
+    sends (or how long it takes to end the body) afterwards is not waited for."""
+    if "text/event-stream" not in r.headers.get("content-type", ""):
+        return await r.aread()
+    ends = codec(st.upstream).is_terminal
+    parser = SseParser()
+    body = bytearray()
+    async for chunk in r.aiter_bytes():
+        body += chunk
+        if any(ends(ev) for ev in parser.feed(chunk)):
+            return bytes(body)
+    return bytes(body)
 
 
 async def deliver(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> bool:
@@ -137,6 +154,8 @@ async def deliver(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> bool
                 if out:
                     writer.write(b"%x\r\n%s\r\n" % (len(out), out))
                     await writer.drain()
+                if st.translator.done:  # its terminal event: the rest is not waited for
+                    break
             tail = feed(b"")
         except httpx.HTTPError as e:  # the upstream died mid-stream: end in the client's dialect
             st.ex.error = f"upstream connection lost mid-stream on retry: {e!r}"

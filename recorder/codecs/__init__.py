@@ -11,6 +11,7 @@ A dialect's codec is a module ``recorder/codecs/NAME.py`` (helpers in ``NAME_*.p
     error_to_ir(status: int, body: Any) -> ir.ErrorInfo           # any body, even non-JSON text
     error_from_ir(err: ir.ErrorInfo) -> tuple[int, dict]          # (status, body) in this dialect
     class StreamDecoder:                 # wire frames -> IR stream events; one per response
+                                         # (ended: its terminal event was read)
     class StreamEncoder:                 # IR stream events -> wire SSE events; one per response
     CODEC: Codec[Frame]                  # all of it as one typed value (base.FunctionCodec)
 

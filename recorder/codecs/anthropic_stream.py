@@ -121,6 +121,12 @@ class StreamDecoder:
             return None
         return self._open_ir, text
 
+    @property
+    def ended(self) -> bool:
+        """The stream's terminal event (``message_stop`` or ``error``) was read: nothing after
+        it is part of the stream."""
+        return self._stage is ENDED
+
     def finish(self) -> list[ir.StreamEvent]:
         if self._stage is ENDED:
             return []

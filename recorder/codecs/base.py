@@ -51,6 +51,11 @@ class StreamDecoder(Protocol[F_contra]):
 
     def text_delta(self, frame: F_contra) -> tuple[int, str] | None: ...
 
+    @property
+    def ended(self) -> bool:
+        """The stream's terminal event (or an error that ends it) was read: nothing after it is
+        part of the stream, so a translator ends the client's stream there."""
+
     def finish(self) -> list[ir.StreamEvent]:
         """End of input; a StreamError when the stream ended without its terminal event."""
 

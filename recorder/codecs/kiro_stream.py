@@ -141,6 +141,12 @@ class StreamDecoder:
         """No fast path: every message goes through :meth:`push`."""
         return None
 
+    @property
+    def ended(self) -> bool:
+        """An error or an exception message ended the stream (Kiro's streams have no terminal
+        event of their own: a good one ends with the body)."""
+        return self._ended
+
     def finish(self) -> list[ir.StreamEvent]:
         if self._ended:
             return []

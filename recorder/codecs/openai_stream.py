@@ -140,6 +140,11 @@ class StreamDecoder:
             return None
         return self._next - 1, text
 
+    @property
+    def ended(self) -> bool:
+        """``[DONE]`` or an error chunk was read: nothing after it is part of the stream."""
+        return self._stage is ENDED
+
     def finish(self) -> list[ir.StreamEvent]:
         if self._stage is not READING:
             return []  # a finish_reason without [DONE] is a complete answer

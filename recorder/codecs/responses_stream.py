@@ -110,6 +110,12 @@ class StreamDecoder:
             return None
         return self._next - 1, text
 
+    @property
+    def ended(self) -> bool:
+        """A terminal event (``response.completed`` / ``incomplete`` / ``failed``) or an error
+        was read: nothing after it is part of the stream."""
+        return self._ended
+
     def finish(self) -> list[ir.StreamEvent]:
         if self._ended:
             return []

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.clients.claude_code import CLIENTS_DIR
+from fakes.claude_code import CLIENTS_DIR
 from tests.prereqs import missing
 
 pytestmark = pytest.mark.clients

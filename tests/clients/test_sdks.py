@@ -22,9 +22,9 @@ import anthropic
 import openai
 import pytest
 
+from fakes.procs import REPO
 from tests.clients.conftest import Stack
 from tests.clients.expectations import expect_status
-from tests.clients.procs import REPO
 from tests.prereqs import missing
 
 pytestmark = pytest.mark.clients

@@ -3,9 +3,11 @@ fake upstream, once per test module, on free 127.0.0.1 ports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import ssl
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 
 from fakes.procs import BIN, REPO, Service, free_port, start_service
@@ -48,3 +50,19 @@ def start_gateway(
 def clean(fake: FakeUpstream) -> FakeUpstream:
     fake.clear()
     return fake
+
+
+class _PreferH2(ssl.SSLContext):
+    """httpx offers ``http/1.1`` before ``h2``, and mitmproxy takes the client's first choice:
+    this context offers ``h2`` first, so that the client speaks HTTP/2 to the gateway."""
+
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        super().set_alpn_protocols(sorted(alpn_protocols, key=lambda p: p != "h2"))
+
+
+def http_client(*, http2: bool = False) -> httpx.Client:
+    """A plain client of the gateway; with ``http2``, over TLS (``https://`` + the gateway's
+    port: mitmproxy's own certificate, not verified) speaking HTTP/2."""
+    tls = _PreferH2(ssl.PROTOCOL_TLS_CLIENT)
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    return httpx.Client(http2=http2, verify=tls, timeout=60, trust_env=False)

@@ -22,7 +22,8 @@ import pytest
 
 from fakes.procs import Service
 from fakes.upstream import FakeUpstream
-from tests.e2e.conftest import start_gateway
+from tests.e2e.conftest import http_client, start_gateway
+from tests.sdk import anthropic_final_message
 
 pytestmark = pytest.mark.e2e
 
@@ -279,6 +280,27 @@ def test_retry_of_a_stream_streams_as_it_arrives(
     assert first is not None and total - first > 0.4, (first, total)  # not delivered whole
     text = "".join(b.text for b in msg.content if b.type == "text")
     assert text == "".join(f"t{i} " for i in range(20))
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["HTTP/1.1", "HTTP/2"])
+@pytest.mark.parametrize("route", [None, "to-openai"], ids=["same dialect", "translated"])
+def test_a_stream_that_succeeds_on_a_retry_ends_at_its_terminal_event(
+    gw: Service, clean: FakeUpstream, route: str | None, http2: bool
+) -> None:
+    """The retry path (written by the gateway itself to HTTP/1 clients, whole to HTTP/2 ones)
+    does not wait for an upstream that lingers after its stream's end either."""
+    clean.script("error:529", "linger:30000")  # released below
+    body = {"model": "m", "max_tokens": 5, "messages": MSG, "stream": True}
+    headers = {"x-api-key": KEY} | ({"x-route": route} if route else {})
+    base = gw.url.replace("http://", "https://") if http2 else gw.url
+    with http_client(http2=http2) as http:
+        r = http.post(base + "/v1/messages", json=body, headers=headers)
+    ended = clean.requests[-1].body_ended
+    clean.release()
+    assert not ended, "the client's response ended only when the upstream ended its body"
+    assert r.status_code == 200 and r.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+    assert len(clean.requests) == 2
+    assert anthropic_final_message(r.content).stop_reason == "end_turn"
 
 
 def test_retries_exhausted_gives_last_status(gw: Service, clean: FakeUpstream) -> None:

@@ -20,8 +20,10 @@ import openai
 import pytest
 
 from fakes.procs import BIN, Service, free_port, start_service
-from fakes.upstream import FakeUpstream
-from tests.e2e.conftest import GATEWAY_ADDON
+from fakes.upstream import FakeUpstream, Received
+from tests.e2e.conftest import GATEWAY_ADDON, http_client
+from tests.sdk import anthropic_final_message
+from tests.sdk_openai import openai_final_completion
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +45,7 @@ class Gw:
 @pytest.fixture(scope="module")
 def gw(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
     d = tmp_path_factory.mktemp("edges")
+    (d / "mitmproxy").mkdir()
     routes = d / "routes.yaml"
     routes.write_text(
         f"""
@@ -62,6 +65,7 @@ routes:
     argv = [
         str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
         "--listen-host", "127.0.0.1",
+        "--set", f"confdir={d / 'mitmproxy'}",  # its CA (HTTP/2 clients come over TLS)
         "--set", f"gateway_upstream={fake.url}",
         "--set", f"gateway_key={KEY}",
         "--set", f"gateway_config={routes}",
@@ -111,7 +115,90 @@ def oai(gw: Gw, mode: str, route: str | None = None) -> openai.OpenAI:
     )
 
 
-# ------------------------------------------------------------------ hang-up after the end
+# ------------------------------------------------------------------ the end of a stream
+#
+# The fake upstream lingers after the stream's terminal event (``[DONE]``, ``message_stop``, an
+# error event) without ending its body, until the test releases it. The client must be done
+# while the upstream still holds its body open: a gateway that waits for the upstream's end
+# would keep the client until the release (or the linger's end), whatever the machine's load.
+
+LINGER = "linger:30000"  # released by the test; 30 s only if the gateway waited for it
+
+
+def upstream_request(fake: FakeUpstream, model: str) -> Received:
+    found = [r for r in fake.requests if b'"' + model.encode() + b'"' in r.body]
+    assert len(found) == 1, [r.path for r in fake.requests]
+    return found[0]
+
+
+def completed(row: dict[str, Any], stop_reason: str | None = "end_turn") -> dict[str, Any]:
+    """The exchange is recorded as a completed stream; its extra."""
+    assert row["status"] == 200 and row["stream"], row
+    assert row["stop_reason"] == stop_reason
+    return extra(row)
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    client: str  # "openai" | "anthropic"
+    route: str | None  # None: pass-through (the fake speaks the client's dialect)
+    http2: bool
+
+    @property
+    def name(self) -> str:
+        path = "pass-through" if self.route is None else "translated"
+        return f"{self.client} {path} {'HTTP/2' if self.http2 else 'HTTP/1.1'}"
+
+
+STREAM_ENDS = [
+    StreamEnd(client, route, http2)
+    for client, translated in (("openai", "to-anthropic"), ("anthropic", "to-openai"))
+    for route in (None, translated)
+    for http2 in (False, True)
+]
+
+
+@pytest.mark.parametrize("case", STREAM_ENDS, ids=lambda c: c.name)
+def test_the_response_ends_at_the_terminal_event_not_at_the_upstreams_end(
+    gw: Gw, clean: FakeUpstream, case: StreamEnd
+) -> None:
+    model = "end-" + case.name.replace(" ", "-").replace("/", "")
+    body: dict[str, Any] = {"model": model, "messages": MSG, "stream": True, "max_tokens": 5}
+    path = "/v1/chat/completions" if case.client == "openai" else "/v1/messages"
+    headers = {"x-fake-mode": LINGER, "x-api-key": KEY} | (
+        {"x-route": case.route} if case.route else {}
+    )
+    # A plain client that reads the response to its end (the SDKs judge the bytes below): it
+    # returns only once the gateway has ended the response, over HTTP/1.1 or HTTP/2 (TLS).
+    base = gw.url.replace("http://", "https://") if case.http2 else gw.url
+    with http_client(http2=case.http2) as http:
+        with http.stream("POST", base + path, json=body, headers=headers) as r:
+            raw = r.read()
+            version = r.http_version
+    ended = upstream_request(clean, model).body_ended
+    clean.release()
+    assert not ended, "the client's response ended only when the upstream ended its body"
+    assert r.status_code == 200 and version == ("HTTP/2" if case.http2 else "HTTP/1.1")
+    if case.client == "openai":
+        done = openai_final_completion(raw, model=model)
+        assert done.choices[0].finish_reason == "stop" and done.choices[0].message.content
+    else:
+        msg = anthropic_final_message(raw, model=model)
+        assert msg.stop_reason == "end_turn" and msg.content
+    assert completed(record(gw, model))["upstream_body_abandoned"] is True
+
+
+def test_an_upstream_that_ends_its_body_keeps_its_connection(gw: Gw, clean: FakeUpstream) -> None:
+    """The gateway gives up on a body only when the upstream does not end it itself."""
+    with httpx.Client(timeout=60, trust_env=False) as http:
+        for i in range(4):
+            if i == 3:
+                connections = clean.connections
+            body = {"model": f"kept-{i}", "messages": MSG, "stream": True}
+            r = http.post(gw.url + "/v1/chat/completions", json=body, headers={"x-api-key": KEY})
+            assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]")
+    assert clean.connections == connections  # the last request reused an upstream connection
+    assert "upstream_body_abandoned" not in completed(record(gw, "kept-3"))
 
 
 @dataclass(frozen=True)
@@ -124,7 +211,6 @@ class HangUp:
     error: str | None  # substring of the recorded error, None: no error
 
 
-LINGER = "linger:1500"  # the upstream ends its body long after the final event
 HANGUPS = [
     HangUp("openai [DONE]", "openai", None, LINGER, "end_turn", None),
     HangUp("anthropic error event", "anthropic", None, f"midstream-error+{LINGER}", None, "over"),
@@ -140,11 +226,12 @@ HANGUPS = [
 
 
 @pytest.mark.parametrize("case", HANGUPS, ids=lambda c: c.name)
-def test_hang_up_after_the_final_event_is_a_completed_exchange(
+def test_a_client_done_at_the_final_event_is_a_completed_exchange(
     gw: Gw, clean: FakeUpstream, case: HangUp
 ) -> None:
+    """The SDKs stop reading at ``[DONE]`` or an error event and close; whether the gateway ends
+    the response first or the client hangs up first, the exchange is complete."""
     model = f"hangup-{case.name.replace(' ', '-')}"
-    t0 = time.monotonic()
     if case.client == "openai":
         chunks = list(
             oai(gw, case.mode, case.route).chat.completions.create(
@@ -158,15 +245,16 @@ def test_hang_up_after_the_final_event_is_a_completed_exchange(
                 model=model, max_tokens=5, messages=MSG
             ) as s:
                 s.get_final_message()
-    assert time.monotonic() - t0 < 1.2  # the client did not wait for the upstream's end
+    ended = upstream_request(clean, model).body_ended
+    clean.release()
+    assert not ended, "the client waited for the upstream's end"
     row = record(gw, model)
-    assert row["status"] == 200 and row["stream"]
-    assert row["stop_reason"] == case.stop_reason
+    how = completed(row, case.stop_reason)
     if case.error is None:
         assert row["error"] is None
     else:
         assert case.error in row["error"]
-    assert extra(row)["client_closed_early"] is True
+    assert how.get("client_closed_early") or how.get("upstream_body_abandoned"), how
 
 
 # ------------------------------------------------------------------ upstream dies mid-body
