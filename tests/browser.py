@@ -7,13 +7,12 @@ since CI (``.ci/run``) installs it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
+from tests.prereqs import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL = "apt-get install -y --no-install-recommends chromium"
@@ -24,12 +23,8 @@ ARGS = [
 
 
 def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    why = f"Chromium is not installed at {CHROMIUM}; install it with `{INSTALL}`"
-    if os.environ.get("CI") == "true":
-        pytest.fail(why)
-    pytest.skip(why)
+    if not CHROMIUM.exists():
+        missing(f"Chromium ({CHROMIUM})", INSTALL)
 
 
 @contextmanager

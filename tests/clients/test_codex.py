@@ -22,6 +22,7 @@ from fakes.procs import BIN, REPO, free_port, start_service
 from tests.clients.conftest import Stack
 from tests.clients.egress import EgressGuard
 from tests.clients.scripted import OPENAI_TOOL_CALL_ID, TOOL_CALL_ID
+from tests.prereqs import missing
 
 pytestmark = pytest.mark.clients
 
@@ -36,7 +37,7 @@ CodexRunner = Callable[..., CodexRun]
 def codex_bin() -> Path:
     have = installed_version()
     if have != CODEX_VERSION:
-        pytest.skip(f"Codex {CODEX_VERSION} not installed (have {have}): npm ci --prefix clients")
+        missing(f"Codex {CODEX_VERSION} (clients/node_modules has {have or 'none'})")
     from fakes.codex import CODEX_BIN
 
     return CODEX_BIN
