@@ -23,7 +23,7 @@ import logging
 from mitmproxy import http
 
 from addons import mitm_io
-from addons.flow_state import FlowState, Streaming
+from addons.flow_state import Done, FlowState, Streaming
 from recorder import endpoints, ir
 from recorder.sse import encode
 
@@ -115,7 +115,7 @@ def after_terminal_event(flow: http.HTTPFlow, st: FlowState) -> None:
 
 
 def _abandon_upstream(flow: http.HTTPFlow, st: FlowState) -> None:
-    if st.finished or not flow.live:  # the upstream ended its body in time
+    if isinstance(st.phase, Done) or not flow.live:  # the upstream ended its body in time
         return
     if mitm_io.close_server(flow):
         st.ex.extra[ABANDONED] = True

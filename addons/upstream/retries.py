@@ -143,7 +143,8 @@ async def deliver(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> bool
     flow.response = response_from(r, b"")
     if writer is None or not is_stream(flow.response, st.upstream) or collects(st):
         return False
-    feed = start_translator(flow, st).feed
+    translator = start_translator(flow, st)
+    feed = translator.feed
     flow.response.headers["transfer-encoding"] = "chunked"
     flow.response.headers["connection"] = "close"  # the kill below closes it
     try:
@@ -154,7 +155,7 @@ async def deliver(flow: http.HTTPFlow, st: FlowState, r: httpx.Response) -> bool
                 if out:
                     writer.write(b"%x\r\n%s\r\n" % (len(out), out))
                     await writer.drain()
-                if st.translator.done:  # its terminal event: the rest is not waited for
+                if translator.done:  # its terminal event: the rest is not waited for
                     break
             tail = feed(b"")
         except httpx.HTTPError as e:  # the upstream died mid-stream: end in the client's dialect
