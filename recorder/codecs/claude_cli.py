@@ -194,6 +194,12 @@ class StreamDecoder:
     def text_delta(self, ev: SseEvent) -> tuple[int, str] | None:
         return None  # no fast path: a CLI answers a few events per second, not thousands
 
+    @property
+    def ended(self) -> bool:
+        # The backend is the gateway's own server, which ends its body right after the run's
+        # exit; an "exit" is not final anyway while a failed resume makes way for a new run.
+        return False
+
     def finish(self) -> list[ir.StreamEvent]:
         why = "the claude-cli backend's stream ended before the run's exit"
         return self._inner.finish(ir.ErrorInfo("bad_gateway", why))
