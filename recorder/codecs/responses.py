@@ -253,8 +253,9 @@ _TOKENS = frozenset(
 
 
 def error_event(err: ir.ErrorInfo) -> SseEvent:
-    """An ``error`` event (the SDK raises on it) when a stream has to end without its
-    ``response.failed``."""
+    """An ``error`` event, for a stream that has to end where no ``response.failed`` can be
+    built (a pass-through stream knows no response object). The openai SDK does not raise on
+    it: it yields a ``ResponseErrorEvent``, so a client must look at the event's type."""
     data = {
         "type": "error",
         "code": failure_from_ir(err)["code"],
