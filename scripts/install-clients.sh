@@ -4,7 +4,7 @@
 # nothing to do only checks versions. Everything comes from the npm registry / PyPI.
 #
 #   scripts/install-clients.sh            # Claude Code + Codex (clients/node_modules, npm ci, ~250 MB)
-#                                         # and the anthropic<2 SDK environments (.clients/, uv)
+#                                         # the anthropic<2 and openai Agents SDK environments (.clients/, uv)
 #   scripts/install-clients.sh --litellm  # also bench/.venv-litellm (litellm[proxy]), ~1-2 min
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,6 +89,23 @@ grep -E '^anthropic==' clients/legacy-anthropic.txt | while read -r requirement;
   mv "$env.tmp" "$env"
   "$env/bin/python" -c 'import anthropic; print("anthropic", anthropic.__version__, "installed")'
 done
+
+# ---- the openai Agents SDK (clients/openai-agents.txt), its own uv venv in .clients/: it needs a
+# typing-extensions newer than mitmproxy allows, so it cannot live in the project's environment.
+agents_pin="$(grep -E '^openai-agents==' clients/openai-agents.txt)"
+agents_version="${agents_pin#openai-agents==}"
+env=".clients/openai-agents-$agents_version"
+have="$("$env/bin/python" -c 'import agents; print(agents.__version__)' 2>/dev/null || true)"
+if [[ "$have" == "$agents_version" ]]; then
+  echo "$agents_pin: already installed ($env)"
+else
+  echo "installing $agents_pin into $env ..."
+  rm -rf "$env.tmp" "$env"
+  uv venv --quiet --python "$python" "$env.tmp"
+  uv pip install --quiet --python "$env.tmp/bin/python" -r clients/openai-agents.txt
+  mv "$env.tmp" "$env"
+  "$env/bin/python" -c 'import agents; print("openai-agents", agents.__version__, "installed")'
+fi
 
 if [[ "$want_litellm" == 1 ]]; then
   venv=bench/.venv-litellm

@@ -4,6 +4,7 @@
 - anthropic < 2 in the environments scripts/install-clients.sh builds under .clients/
   (``x-api-key``, ``anthropic-version: 2023-06-01``)
 - openai (installed)
+- the openai Agents SDK, in its own environment under .clients/ (Responses API, a tool loop)
 
 Streaming and not, tools, upstream HTTP errors (SDK exception class by status) and a mid-stream
 error (an exception, not a quietly short answer). SDKs don't notice a stream that closes early,
@@ -194,6 +195,48 @@ def test_legacy_anthropic_sdk_x_api_key(stack: Stack, requirement: str) -> None:
     assert out["error_429"] == ["RateLimitError", 429]
     assert out["midstream_error"] != "no exception"
     assert len(stack.fake.model_turns()) == len(LEGACY_SCRIPT)
+
+
+# ---------------------------------------------------------------------------- openai Agents SDK
+
+# agents_sdk.py runs two tool loops (Runner.run, then Runner.run_streamed): a tool call, then the
+# answer, one upstream request each.
+AGENTS_SCRIPT = ["tool", "text", "tool", "text"]
+AGENTS_PINS = REPO / "clients" / "openai-agents.txt"
+AGENTS_REQUIREMENT = next(
+    line.strip()
+    for line in AGENTS_PINS.read_text().splitlines()
+    if line.startswith("openai-agents==")
+)
+
+
+def test_openai_agents_sdk_tool_loop(stack: Stack) -> None:
+    """The Agents SDK speaks the Responses API; the gateway translates it to the upstream's
+    dialect and back: the agent runs its tool, sends the result, and takes the final answer."""
+    stack.fake.script(*AGENTS_SCRIPT)
+    argv = [
+        legacy_python(AGENTS_REQUIREMENT),
+        Path(__file__).with_name("agents_sdk.py"),
+        stack.gateway.url + "/v1",
+        MODEL,
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"agents run failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    assert out["version"] == AGENTS_REQUIREMENT.removeprefix("openai-agents=="), "stale environment"
+    assert out["run"] == {"final": FAKE_TEXT, "tools_ran": ["Paris"]}
+    assert out["run_streamed"] == {
+        "final": FAKE_TEXT,
+        "tools_ran": ["Paris"],
+        "terminal_events": ["response.completed", "response.completed"],
+    }
+    turns = stack.fake.model_turns()
+    want = "/v1/chat/completions" if stack.upstream_api == "openai" else "/v1/messages"
+    assert [t.path for t in turns] == [want] * len(AGENTS_SCRIPT)
+    for answer_turn in (turns[1], turns[3]):  # the tool's output went upstream, in its dialect
+        assert "sunny in Paris" in json.dumps(answer_turn.json())
 
 
 # ---------------------------------------------------------------------------- openai
