@@ -37,6 +37,10 @@ from pathlib import Path
 
 import httpx
 
+from recorder import dialects
+from recorder.auth import key_header
+from recorder.ir import Dialect
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 VENV = HERE / ".venv-litellm"
@@ -178,26 +182,27 @@ def start_fake_upstream() -> tuple[str, Callable[[], None]]:
 
 @dataclass(frozen=True)
 class Target:
-    """Where to send and in which dialect: ``anthropic`` (/v1/messages) or ``openai`` (direct)."""
+    """Where to send and in which dialect: ``anthropic`` (/v1/messages) or ``openai`` (direct).
+    The request is one both dialects read alike (``max_tokens`` is required by the first,
+    accepted by the second); its endpoint, key header and required headers are the registry's."""
 
     name: str
     url: str
-    dialect: str
+    dialect: Dialect
     key: str
     model: str
 
     def request(self, *, stream: bool, mode: str) -> tuple[str, dict[str, str], dict[str, object]]:
+        entry = dialects.entry(self.dialect)
         headers = {"x-fake-mode": mode, "content-type": "application/json"}
+        headers |= dict([key_header(entry.key_style, self.key), *entry.required_headers])
         body: dict[str, object] = {
             "model": self.model,
             "messages": [{"role": "user", "content": "hi"}],
             "stream": stream,
+            "max_tokens": 64,
         }
-        if self.dialect == "anthropic":
-            headers |= {"x-api-key": self.key, "anthropic-version": "2023-06-01"}
-            return self.url + "/v1/messages", headers, body | {"max_tokens": 64}
-        headers["authorization"] = f"Bearer {self.key}"
-        return self.url + "/v1/chat/completions", headers, body
+        return self.url + entry.chat_path, headers, body
 
 
 def _is_token(line: str) -> bool:
@@ -280,7 +285,7 @@ def measure(
     fake_url: str,
     key: str,
     model: str = MODEL,
-    dialect: str = "anthropic",
+    dialect: Dialect = "anthropic",
     quick: bool = False,
 ) -> dict[str, float]:
     """All figures for one target in front of the fake at ``fake_url``: ms (rps for throughput)."""

@@ -33,11 +33,14 @@ import asyncio
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fakes import replies
 from fakes.replies import Mode
+from recorder import dialects
+from recorder.ir import Dialect
 
 __all__ = ["FakeUpstream", "Mode", "Received"]
 
@@ -189,44 +192,27 @@ class FakeUpstream:
         if mode.name == "reset":
             writer.transport.abort()
             return False
-        dialect = (
-            "openai"
-            if path.endswith("/chat/completions")
-            else "responses"
-            if path.endswith("/responses")
-            else "anthropic"
-        )
+        vendor = _vendor(path)
         if mode.name == "error":
-            return await self._json(writer, mode.status, _error(dialect, mode.status), mode)
+            return await self._json(writer, mode.status, vendor.error(mode.status), mode)
         if req.method == "HEAD":
             return await self._json(writer, 200, None, mode)
         if path.endswith("/count_tokens"):
             return await self._json(writer, 200, {"input_tokens": 42}, mode)
         if path.endswith("/models"):
             return await self._json(writer, 200, {"data": [{"id": "fake-model"}]}, mode)
-        if not path.endswith(("/messages", "/chat/completions", "/responses")):
+        if not any(path.endswith(tail) for tail in _CHAT_TAILS.values()):
             return await self._json(writer, 200, {"fake": "echo", "path": req.path}, mode)
         try:
             body = json.loads(req.body or b"{}")
         except ValueError:
-            return await self._json(writer, 400, _error(dialect, 400), mode)
+            return await self._json(writer, 400, vendor.error(400), mode)
         model = str(body.get("model", "fake-model"))
         plan = replies.plan(mode, body)
         if not body.get("stream"):
-            if dialect == "anthropic":
-                payload = replies.anthropic_json(plan, model)
-            elif dialect == "responses":
-                payload = replies.responses_json(plan, model)
-            else:
-                payload = replies.openai_json(plan, model)
-            return await self._json(writer, 200, payload, mode)
+            return await self._json(writer, 200, vendor.json(plan, model), mode)
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        if dialect == "anthropic":
-            events = replies.anthropic_events(mode, plan, model)
-        elif dialect == "responses":
-            events = replies.responses_events(mode, plan, model)
-        else:
-            events = replies.openai_events(mode, plan, model, usage)
+        events = vendor.events(mode, plan, model, usage)
         return await self._sse(writer, events, mode, req)
 
     async def _control(self, req: Received, path: str, writer: asyncio.StreamWriter) -> bool:
@@ -324,13 +310,58 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
 # ---------------------------------------------------------------------------- bodies
 
 
-def _error(dialect: str, status: int) -> dict[str, Any]:
-    msg = f"fake upstream error {status}"
-    if dialect == "anthropic":
-        etype = ANTHROPIC_ERROR_TYPES.get(status, "api_error")
-        return {"type": "error", "error": {"type": etype, "message": msg}}
+def _anthropic_error(status: int) -> dict[str, Any]:
+    etype = ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+    return {"type": "error", "error": {"type": etype, "message": _message(status)}}
+
+
+def _openai_error(status: int) -> dict[str, Any]:
     etype = OPENAI_ERROR_TYPES.get(status, "server_error")
-    return {"error": {"message": msg, "type": etype, "param": None, "code": None}}
+    return {"error": {"message": _message(status), "type": etype, "param": None, "code": None}}
+
+
+def _message(status: int) -> str:
+    return f"fake upstream error {status}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Vendor:
+    """How the fake answers in one dialect: written by hand as the vendor does (never through
+    our codecs, which the fake is there to test)."""
+
+    json: Callable[[replies.Plan, str], dict[str, Any]]
+    events: Callable[[Mode, replies.Plan, str, bool], list[bytes]]  # bool: usage asked for
+    error: Callable[[int], dict[str, Any]]
+
+
+_VENDORS: dict[Dialect, _Vendor] = {
+    "anthropic": _Vendor(
+        replies.anthropic_json,
+        lambda mode, plan, model, _: replies.anthropic_events(mode, plan, model),
+        _anthropic_error,
+    ),
+    "openai": _Vendor(replies.openai_json, replies.openai_events, _openai_error),
+    "responses": _Vendor(
+        replies.responses_json,
+        lambda mode, plan, model, _: replies.responses_events(mode, plan, model),
+        _openai_error,
+    ),
+}
+# Each dialect's endpoint as the registry has it, less its version prefix: an SDK given the
+# fake's bare URL calls /chat/completions, the gateway /v1/chat/completions.
+_CHAT_TAILS: dict[Dialect, str] = {
+    name: dialects.entry(name).chat_path.removeprefix("/v1") for name in _VENDORS
+}
+# A path of no chat endpoint (/v1/models, /v1/messages/count_tokens, anything) errs as Anthropic.
+_FALLBACK: Dialect = "anthropic"
+
+
+def _vendor(path: str) -> _Vendor:
+    """The dialect the fake answers ``path`` in: the one whose chat endpoint it ends with."""
+    for name, tail in _CHAT_TAILS.items():
+        if path.endswith(tail):
+            return _VENDORS[name]
+    return _VENDORS[_FALLBACK]
 
 
 def main() -> None:

@@ -59,15 +59,20 @@ def upstream_auth_edits(
         key = client_key(headers)
     edits = [_DROP_X_API_KEY, _DROP_AUTHORIZATION]
     if key is not None:
-        edits.append(_KEY_STYLE[style](key))
+        edits.append(header_edit.set_(*key_header(style, key)))
     return edits
+
+
+def key_header(style: KeyStyle, key: str) -> tuple[str, str]:
+    """The header (name, value) in which an upstream of key style ``style`` takes ``key``."""
+    return _KEY_STYLE[style](key)
 
 
 _DROP_X_API_KEY = header_edit.drop("x-api-key")
 _DROP_AUTHORIZATION = header_edit.drop("authorization")
-_KEY_STYLE: dict[KeyStyle, Callable[[str], Edit]] = {
-    "x-api-key": lambda key: header_edit.set_("x-api-key", key),
-    "bearer": lambda key: header_edit.set_("authorization", f"Bearer {key}"),
+_KEY_STYLE: dict[KeyStyle, Callable[[str], tuple[str, str]]] = {
+    "x-api-key": lambda key: ("x-api-key", key),
+    "bearer": lambda key: ("authorization", f"Bearer {key}"),
 }
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 from fakes.kiro import FakeKiro  # noqa: E402
 from fakes.procs import BIN, Service, free_port, start_service  # noqa: E402
 from fakes.upstream import FakeUpstream  # noqa: E402
+from recorder import dialects  # noqa: E402
 from recorder.exchange import Exchange  # noqa: E402
-from recorder.ir import Dialect  # noqa: E402
+from recorder.ir import Dialect, ErrorInfo  # noqa: E402
 from recorder.store.reader import load_exchanges  # noqa: E402
 from replay.export import export  # noqa: E402
 
@@ -69,8 +71,9 @@ class Direction:
 
     @property
     def overloaded(self) -> int:
-        """The "busy" status each upstream dialect really uses."""
-        return 529 if self.upstream == "anthropic" else 503
+        """The "busy" status each upstream dialect really uses (its codec's for overloaded)."""
+        status, _ = dialects.codec(self.upstream).error_from_ir(ErrorInfo("overloaded", "busy"))
+        return status
 
 
 # The Responses API's directions record the scenarios that tell its translation apart: text,
@@ -471,9 +474,16 @@ DRIVERS: dict[Dialect, Callable[[str, dict[str, Any], bool, bool], str]] = {
 # --------------------------------------------------------------------------- processes
 
 
+def _vendor_prefix(dialect: Dialect) -> str:
+    """The path of the dialect's vendor base URL (``/v1`` for OpenAI's, none for Anthropic's),
+    so that the fake is reached at the paths the vendor serves."""
+    base = dialects.entry(dialect).vendor_base
+    return urlsplit(base).path if base is not None else ""
+
+
 def start_gateway(d: Direction, fake: FakeUpstream, tmp: Path) -> tuple[Service, Path]:
     port, db = free_port(), tmp / f"{d.name}.duckdb"
-    upstream = fake.url if d.upstream in ("anthropic", "kiro") else f"{fake.url}/v1"
+    upstream = fake.url + _vendor_prefix(d.upstream)
     argv = [str(BIN / "mitmdump"), "-q", "-s", str(ROOT / "addons" / "gateway.py")]
     argv += ["-p", str(port), "--listen-host", "127.0.0.1"]
     opts = [
