@@ -7,17 +7,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+
+# rich.progress is imported where a bar is drawn: most runs (pipes, quick commands) draw none,
+# and it costs every command's start-up ~40 ms.
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 T = TypeVar("T")
 SPINNER_AFTER = 1.0  # seconds: a quick command shows nothing
@@ -43,6 +40,8 @@ def counting(description: str, total: int | None) -> Iterator[Callable[[], None]
     if console is None:
         yield lambda: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
     )  # fmt: skip
@@ -62,6 +61,8 @@ def spinner(description: str, after: float = SPINNER_AFTER) -> Iterator[None]:
     lock = threading.Lock()
 
     def show() -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         with lock:
             if not done.is_set():
                 p = Progress(SpinnerColumn(), TextColumn("{task.description}"),
@@ -92,6 +93,8 @@ def status(render: Callable[[], str]) -> Iterator[Callable[[], None]]:
     if console is None:
         yield lambda: None
         return
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console,
                   transient=True) as line:  # fmt: skip
         task = line.add_task(render(), total=None)

@@ -43,9 +43,9 @@ ExistingDbOption = Annotated[
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
+    return typer.Exit(code)
 
 
 def _print(
@@ -73,12 +73,14 @@ def query(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Run SQL over the recorded traffic (tables: exchanges, events, chunks, tool_calls)."""
-    from recorder.store import StoreError
+    from recorder.store import QueryError, StoreError
     from recorder.store import query as run
 
     try:
         with spinner("querying"):
             result = run(db, sql)
+    except QueryError as e:  # the statement is wrong: a usage error
+        raise _fail(str(e), 2) from e
     except StoreError as e:
         raise _fail(str(e)) from e
     except Exception as e:  # duckdb's own errors (syntax, unknown column) read well as they are

@@ -13,13 +13,21 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from recorder.store.results import QueryResult, StoreError
+from recorder.store.results import QueryError, QueryResult, StoreError
 
 if TYPE_CHECKING:
     from recorder.store.reader import load_exchanges, open_reader, query
     from recorder.store.writer import StoreWriter
 
-__all__ = ["QueryResult", "StoreError", "StoreWriter", "load_exchanges", "open_reader", "query"]
+__all__ = [
+    "QueryError",
+    "QueryResult",
+    "StoreError",
+    "StoreWriter",
+    "load_exchanges",
+    "open_reader",
+    "query",
+]
 
 # Loaded on first use: the gateway process imports this package for its hand-off and sessions
 # and never needs DuckDB itself (its writer process does).

@@ -5,7 +5,11 @@ DuckDB lets no other process open a file that one process holds read-write, not 
 127.0.0.1 on a free port, in its own daemon thread (never on mitmproxy's event loop), and runs
 each query on a fresh cursor of the writer's connection. It writes ``<db>.tapegate.json``
 (mode 0600: port, token, pid) next to the database and removes it when it stops. A client reads
-that file and sends ``POST /query`` with ``X-Tapegate-Token``; a wrong token gets 403.
+that file and sends ``POST /query`` with ``X-Tapegate-Token``; a wrong token gets 403, a
+statement that is wrong (:class:`QueryError`) 400, any other failure 500.
+
+A client asks :func:`answers` first: a running gateway is then queried without this process
+loading DuckDB at all.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import http.client
 import json
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from recorder.store.results import QueryResult, StoreError
+from recorder.store.results import QueryError, QueryResult, StoreError
 
 TOKEN_HEADER = "X-Tapegate-Token"
 Runner = Callable[[str, list[Any]], QueryResult]
@@ -80,8 +85,10 @@ def _handler(token: str, run: Runner) -> type[BaseHTTPRequestHandler]:
                 size = int(self.headers.get("Content-Length", "0"))
                 req = json.loads(self.rfile.read(size))
                 result = run(str(req["sql"]), list(req.get("params") or []))
-            except Exception as e:  # any query error goes back to the CLI, verbatim
-                return self._reply(400, {"error": f"{type(e).__name__}: {e}"})
+            except QueryError as e:  # the statement's fault: the CLI says so (a usage error)
+                return self._reply(400, {"error": str(e)})
+            except Exception as e:  # any other failure goes back to the CLI, verbatim
+                return self._reply(500, {"error": f"{type(e).__name__}: {e}"})
             self._reply(200, result.to_json())
 
         def _reply(self, status: int, payload: dict[str, Any]) -> None:
@@ -96,6 +103,17 @@ def _handler(token: str, run: Runner) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def answers(db: str | Path, timeout: float = 1.0) -> bool:
+    """Something listens at the query endpoint named by ``db``'s sidecar file (a running
+    gateway, as far as a connect can tell; a stale sidecar's port is closed)."""
+    try:
+        port = int(json.loads(sidecar_path(db).read_text())["port"])
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def remote_query(db: str | Path, sql: str, params: list[Any], timeout: float = 60.0) -> QueryResult:
@@ -121,6 +139,8 @@ def remote_query(db: str | Path, sql: str, params: list[Any], timeout: float = 6
         ) from e
     finally:
         conn.close()
+    if resp.status == 400:
+        raise QueryError(str(payload.get("error", payload)))
     if resp.status != 200:
         raise StoreError(str(payload.get("error", payload)))
     return QueryResult.from_json(payload)

@@ -1,9 +1,11 @@
 """Read the database: SQL queries and whole Exchanges, whether or not a gateway holds the file.
 
-:func:`open_reader` first opens the file read-only. DuckDB refuses that while another process
-holds it read-write (the running gateway); then the query goes to that process through its
-sidecar file and loopback endpoint (see :mod:`recorder.store.query_server`). Both paths return
-the same :class:`QueryResult`, so every command works the same either way.
+:func:`open_reader` asks the process that holds the file (the running gateway) through its
+sidecar file and loopback endpoint when that endpoint answers (see
+:mod:`recorder.store.query_server`); otherwise it opens the file read-only, and if DuckDB says
+another process holds it after all, asks that process. Both paths return the same
+:class:`QueryResult`, so every command works the same either way. DuckDB and the Exchange
+model are imported only where they are used: a query to a running gateway loads neither.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import duckdb
-
-from recorder.exchange import Exchange
-from recorder.store import rows as rowmod
-from recorder.store.query_server import remote_query
+from recorder.store.query_server import answers, remote_query
 from recorder.store.results import QueryResult, StoreError, run_query
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from recorder.exchange import Exchange
 
 
 class Reader(Protocol):
@@ -43,12 +46,17 @@ class RemoteReader:
 
 @contextmanager
 def open_reader(source: str | Path | duckdb.DuckDBPyConnection) -> Iterator[Reader]:
-    """A reader over a connection (used as is) or a path (read-only, or via the gateway)."""
-    if isinstance(source, duckdb.DuckDBPyConnection):
+    """A reader over a connection (used as is) or a path (via the gateway, or read-only)."""
+    if not isinstance(source, str | Path):
         yield LocalReader(source)
         return
     if not Path(source).exists():
         raise StoreError(f"no database at {source}")
+    if answers(source):
+        yield RemoteReader(source)
+        return
+    import duckdb
+
     try:
         con = duckdb.connect(str(source), read_only=True)
     except duckdb.IOException as e:  # another process holds the file read-write
@@ -82,6 +90,8 @@ def load_exchanges(
 
     ``where`` is a SQL condition on the ``exchanges`` table, e.g. ``"session_id = ?"``.
     """
+    from recorder.store import rows as rowmod  # the codecs, through Exchange: not for a query
+
     condition = f"WHERE {where}" if where else ""
     with open_reader(source) as reader:
         rows = reader.query(

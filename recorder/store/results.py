@@ -24,6 +24,11 @@ class StoreError(Exception):
     """The database cannot be read or written; the message says why and what to do."""
 
 
+class QueryError(StoreError):
+    """The statement itself is wrong (a syntax error, an unknown table or column, not a read):
+    the user's input to fix, unlike a database that cannot be read."""
+
+
 @dataclass(slots=True)
 class QueryResult:
     columns: list[str]
@@ -59,14 +64,25 @@ def run_query(
 
     ``con`` must be used by this thread only: the writer hands each query a fresh cursor.
     """
-    statements = con.extract_statements(sql)
+    import duckdb  # loaded already: ``con`` is one of its connections
+
+    # What the statement gets wrong is the user's to fix (QueryError); the rest (I/O, memory)
+    # is the database's.
+    wrong = (duckdb.ProgrammingError, duckdb.DataError, duckdb.NotSupportedError)
+    try:
+        statements = con.extract_statements(sql)
+    except wrong as e:
+        raise QueryError(f"{type(e).__name__}: {e}") from e
     if len(statements) != 1:
-        raise StoreError(f"expected one SQL statement, got {len(statements)}")
+        raise QueryError(f"expected one SQL statement, got {len(statements)}")
     if statements[0].type.name not in _READ_STATEMENTS:
-        raise StoreError(f"only read statements are allowed here, not {statements[0].type.name}")
-    con.execute(sql, params or None)
-    desc = con.description or []
-    rows = con.fetchall()
+        raise QueryError(f"only read statements are allowed here, not {statements[0].type.name}")
+    try:
+        con.execute(sql, params or None)
+        desc = con.description or []
+        rows = con.fetchall()
+    except wrong as e:
+        raise QueryError(f"{type(e).__name__}: {e}") from e
     return QueryResult(
         [d[0] for d in desc],
         [str(d[1]) for d in desc],

@@ -90,7 +90,7 @@ def test_query_with_a_wrong_token_is_refused(held_db):
 def test_writes_are_refused(which, request):
     db = request.getfixturevalue(which)
     result = _invoke("query", "DELETE FROM exchanges", "--db", str(db))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # the statement is wrong: a usage error
     assert "only read statements" in result.output
 
 
@@ -105,9 +105,19 @@ def test_json_columns_are_nested_json_and_csv_and_table(closed_db):
     assert "ex-stream" in table and "status" in table
 
 
+@pytest.mark.parametrize("which", ["closed_db", "held_db"])
+@pytest.mark.parametrize("sql", ["SELECT nope FROM exchanges", "SELEC 1", "SELECT 1; SELECT 2"])
+def test_a_wrong_statement_is_a_usage_error(which, sql, request):
+    db = request.getfixturevalue(which)
+    result = runner.invoke(app, ["query", sql, "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    # DuckDB's own message as it is (it points at the mistake), no traceback
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.output
+
+
 def test_query_errors_are_one_line(closed_db, tmp_path):
     bad = _invoke("query", "SELECT nope FROM exchanges", "--db", str(closed_db))
-    assert bad.exit_code == 1 and "nope" in bad.output
+    assert bad.exit_code == 2 and "nope" in bad.output
     missing = _invoke("query", "SELECT 1", "--db", str(tmp_path / "none.duckdb"))
     assert missing.exit_code == 2 and "does not exist" in missing.output  # a usage error
 
@@ -165,3 +175,67 @@ def test_sessions_table_fits_the_terminal_with_ids_whole(closed_db, columns):
     lines = result.output.splitlines()
     assert max(map(len, lines)) <= columns
     assert any(line.startswith(samples.SESSION + " ") for line in lines), result.output
+
+
+# ------------------------------------------------------------------ what a query loads
+
+# Runs the recorder command line in a fresh interpreter and writes the modules it loaded to
+# the file named by $MODULES_OUT.
+_RUN_AND_LIST_MODULES = """\
+import os, sys
+sys.argv = ["recorder", *sys.argv[1:]]
+import cli
+try:
+    cli.main()
+finally:
+    with open(os.environ["MODULES_OUT"], "w") as f:
+        f.write(" ".join(sorted(sys.modules)))
+"""
+
+
+def _query_in_a_new_process(db, tmp_path):
+    """(exit code, stdout, modules loaded) of ``recorder query ... --db DB -f json``."""
+    import subprocess
+    import sys
+
+    listing = tmp_path / "modules.txt"
+    argv = [sys.executable, "-c", _RUN_AND_LIST_MODULES, "query", "SELECT 1 AS one",
+            "--db", str(db), "-f", "json"]  # fmt: skip
+    env = {**os.environ, "MODULES_OUT": str(listing)}
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    return proc.returncode, proc.stdout, listing.read_text().split()
+
+
+def _heavy(modules, prefixes):
+    return [m for m in modules if m.startswith(prefixes)]
+
+
+def test_a_query_loads_no_codec_or_proxy(closed_db, tmp_path):
+    """A query reads rows: the codecs (and the Exchange model that pulls them in) and
+    mitmproxy are for the commands that rebuild conversations."""
+    code, out, modules = _query_in_a_new_process(closed_db, tmp_path)
+    assert code == 0 and json.loads(out) == [{"one": 1}]
+    assert "duckdb" in modules  # no gateway holds the file: it is read here
+    assert _heavy(modules, ("recorder.codecs", "recorder.exchange", "mitmproxy")) == []
+
+
+def test_a_query_to_a_running_gateway_loads_no_database(tmp_path):
+    """While a gateway holds the file, its query endpoint answers: DuckDB stays unloaded."""
+    from recorder.store import QueryResult
+
+    db = tmp_path / "held.duckdb"
+    db.write_bytes(b"")  # the endpoint answers; the file itself is never opened
+    asked = []
+
+    def answer(sql, params):
+        asked.append(sql)
+        return QueryResult(["one"], ["INTEGER"], [[1]])
+
+    server = QueryServer(db, answer)
+    server.start()
+    try:
+        code, out, modules = _query_in_a_new_process(db, tmp_path)
+    finally:
+        server.stop()
+    assert code == 0 and json.loads(out) == [{"one": 1}] and asked == ["SELECT 1 AS one"]
+    assert _heavy(modules, ("duckdb", "recorder.codecs", "recorder.exchange", "mitmproxy")) == []
