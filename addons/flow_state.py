@@ -11,6 +11,7 @@ from typing import Literal, assert_never
 from mitmproxy import http
 
 from addons.metadata import EXCHANGE
+from addons.upstream.policy import RetryPolicy
 from recorder.context import Context, IdFactory
 from recorder.exchange import EventTape, Exchange, LastClientEvent
 from recorder.ir import Dialect
@@ -101,6 +102,14 @@ class FlowState:
     upstream_url: str = ""  # where the request went (for the retry path and the record)
     pointed: Route | None = None  # the route the request is currently aimed at
     timer: asyncio.TimerHandle | None = None
+    # The deadlines' clock (addons.upstream.timeouts), monotonic: when the request left, the
+    # response head came, the stream's last whole event came; a missed deadline's message,
+    # for the error hook to answer with.
+    policy: RetryPolicy | None = None  # whose deadlines apply, once the request left
+    sent_at: float = 0.0
+    head_at: float | None = None
+    last_event: float | None = None
+    timed_out: str | None = None
 
     def __post_init__(self) -> None:
         self.ex.client_dialect = self.client

@@ -49,7 +49,7 @@ from addons.request.stored import RecordedAnswers
 from addons.response import buffered, failures, stream
 from addons.response.replies import reply, reply_error
 from addons.startup import refuse
-from addons.upstream import claude_cli, retries
+from addons.upstream import claude_cli, retries, timeouts
 from addons.upstream.cassette import CassetteUpstream, reopen
 from addons.upstream.fault_proxy import FaultProxy
 from recorder import endpoints, routing
@@ -248,6 +248,7 @@ class Gateway:
             return
         try:
             stream.on_headers(flow, st, self.opts.policy)
+            timeouts.head_came(flow, st)
         except Exception:  # noqa: BLE001
             logger.exception("gateway: responseheaders failed")
 
@@ -280,9 +281,13 @@ class Gateway:
         st.finish(flow)
 
     def _client(self) -> httpx.AsyncClient:
-        """The client of the retry and renewal paths, made on first use."""
+        """The client of the retry and renewal paths, made on first use. It keeps no idle
+        connection: httpx closes an expired one only when it is next used, so an upstream
+        retried once would stay connected for good (retries are rare: a new connection each
+        costs nothing that matters)."""
         if self.http is None:
-            self.http = httpx.AsyncClient(trust_env=False)
+            limits = httpx.Limits(max_keepalive_connections=0)
+            self.http = httpx.AsyncClient(trust_env=False, limits=limits)
         return self.http
 
     def _refused(self, flow: http.HTTPFlow, st: FlowState) -> bool:

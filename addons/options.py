@@ -73,12 +73,35 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
     ("gateway_retry_max_wait", str, "8", "Cap on one retry wait (retry-after included), seconds."),
     ("gateway_connect_timeout", str, "5", "Upstream connect timeout, seconds."),
     (
+        "gateway_first_byte_timeout",
+        str,
+        "600",
+        "Seconds from sending the request to the upstream's response head (a JSON answer's "
+        "head comes when the model is done; the SDKs wait 600 s too): then a 504 in the "
+        "client's dialect (0: no limit).",
+    ),
+    (
         "gateway_first_token_timeout",
         str,
         "0",
         "Seconds from sending the request to the first token (the first content event of a "
-        "stream; the response head otherwise): 504 before the head, an in-dialect error event "
-        "after it (0: no limit).",
+        "stream; the whole body of a JSON answer): 504 before the head, an in-dialect error "
+        "event in a stream (0: no limit).",
+    ),
+    (
+        "gateway_idle_timeout",
+        str,
+        "300",
+        "Seconds a stream may go without a whole event (bytes trickling in do not count), and "
+        "a JSON answer may take after its head: then an in-dialect error event, or a 504 "
+        "(0: no limit).",
+    ),
+    (
+        "gateway_total_timeout",
+        str,
+        "3600",
+        "Seconds an exchange may take from sending the request to the upstream's last byte "
+        "(0: no limit).",
     ),
     (
         "gateway_max_body",
@@ -228,6 +251,9 @@ def read_options(o: Any) -> GatewayOptions:
         max_wait=_seconds("gateway_retry_max_wait", o.gateway_retry_max_wait),
         connect_timeout=connect,
         first_token_timeout=_seconds("gateway_first_token_timeout", o.gateway_first_token_timeout),
+        first_byte_timeout=_seconds("gateway_first_byte_timeout", o.gateway_first_byte_timeout),
+        idle_timeout=_seconds("gateway_idle_timeout", o.gateway_idle_timeout),
+        total_timeout=_seconds("gateway_total_timeout", o.gateway_total_timeout),
     )
     return GatewayOptions(
         upstream=upstream,

@@ -35,6 +35,8 @@ class Mode:
     retry_after: str | None = None
     stall_after: int | None = None  # "stall:K:MS": one pause of stall_ms after event K
     stall_ms: float = 0.0
+    hold_ms: float = 0.0  # "hold:MS": a JSON answer's head, then MS of silence before its body
+    trickle_ms: float = 0.0  # "trickle:MS": the body one byte at a time, MS apart
 
     @classmethod
     def parse(cls, spec: str) -> Mode:
@@ -53,6 +55,10 @@ class Mode:
                 mode.linger_ms = float(arg)
             elif name == "retry-after":
                 mode.retry_after = arg
+            elif name == "hold":
+                mode.hold_ms = float(arg)
+            elif name == "trickle":
+                mode.trickle_ms = float(arg)
             elif name == "stall":
                 after, _, ms = arg.partition(":")
                 mode.stall_after, mode.stall_ms = int(after), float(ms or 1000)

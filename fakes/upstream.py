@@ -15,6 +15,8 @@ A mode is ``name[:arg]`` items joined by ``+``, e.g. ``"text"``, ``"tool"``, ``"
 ``"linger:500"`` (ms between the last event and the end of the chunked body; :meth:`release`
 ends every linger at once, and :attr:`Received.body_ended` says whether the body was ended),
 ``"stall:K:MS"`` (one pause of MS ms after the K-th event of a stream),
+``"hold:MS"`` (a JSON answer's head, then MS ms before its body), ``"trickle:MS"`` (the body
+one byte at a time, MS ms apart),
 ``"truncated-json"`` (a JSON body cut in the middle: content-length announced, then the
 connection aborted), ``"retry-after:1"`` (header on error responses).
 Example: ``"slow:50+events:20"``.
@@ -95,6 +97,7 @@ class FakeUpstream:
     requests: list[Received] = field(default_factory=list)
     sent: list[bytes] = field(default_factory=list)
     connections: int = 0  # accepted so far
+    open_connections: int = 0  # client connections open right now
     _queue: deque[str] = field(default_factory=deque)
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.Server | None = None
@@ -154,6 +157,7 @@ class FakeUpstream:
 
     async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.open_connections += 1
         try:
             while True:
                 try:
@@ -174,6 +178,7 @@ class FakeUpstream:
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            self.open_connections -= 1
             try:
                 writer.close()
             except Exception:  # noqa: BLE001 - closing a dead socket
@@ -240,9 +245,15 @@ class FakeUpstream:
         ).encode()
         if mode.name == "truncated-json":
             data = data[: len(data) // 2]
-        writer.write(head + data)
         if self.log:
             self.sent.append(data)
+        if mode.hold_ms or mode.trickle_ms:
+            writer.write(head)
+            await writer.drain()
+            await asyncio.sleep(mode.hold_ms / 1000)
+            await _trickle(writer, data, mode.trickle_ms)
+        else:
+            writer.write(head + data)
         await writer.drain()
         if mode.name == "truncated-json":
             writer.transport.abort()
@@ -270,7 +281,10 @@ class FakeUpstream:
             if mode.stall_after is not None and i == mode.stall_after:
                 await writer.drain()
                 await asyncio.sleep(mode.stall_ms / 1000)
-            writer.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+            if mode.trickle_ms:
+                await _trickle(writer, b"%x\r\n%s\r\n" % (len(ev), ev), mode.trickle_ms)
+            else:
+                writer.write(b"%x\r\n%s\r\n" % (len(ev), ev))
             sent += ev
         if self.log:
             self.sent.append(bytes(sent))
@@ -290,6 +304,16 @@ class FakeUpstream:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+async def _trickle(writer: asyncio.StreamWriter, data: bytes, gap_ms: float) -> None:
+    if not gap_ms:
+        writer.write(data)
+        return
+    for i in range(len(data)):
+        writer.write(data[i : i + 1])
+        await writer.drain()
+        await asyncio.sleep(gap_ms / 1000)
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:

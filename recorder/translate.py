@@ -137,12 +137,16 @@ class StreamTranslator:
             if ctx.client == ctx.upstream
             else _Codecs(upstream.stream_decoder(ctx), codec(ctx.client).stream_encoder(ctx))
         )
-        # Pass-through: the dialect's terminal events end the client's stream (the bytes after
+        # Pass-through: the dialect's terminal events end the client's stream (whole events after
         # one in its chunk still pass; later chunks are not part of the stream).
         self._ends = codec(ctx.client).is_terminal if self._codecs is None else None
         self._fast = self.fast_path
         self._stage = OPEN
         self._upstream_error = False  # the upstream's own error event was passed on
+        # Whole upstream frames seen so far: the gateway's idle timeout watches it change
+        # (bytes that never complete a frame are no progress).
+        self.frames_in = 0
+        self._held = b""  # pass-through: the start of an event not yet whole (see _whole)
 
     def feed(self, chunk: bytes) -> bytes:
         if self._stage is not OPEN:
@@ -150,12 +154,16 @@ class StreamTranslator:
         obs = self._observer
         codecs = self._codecs
         if obs is None and codecs is None:
-            # Nobody reads the events: the bytes pass untouched, unparsed.
+            # Nobody reads the events: the bytes pass unparsed, whole events at a time.
             if not chunk:
                 self._stage = ENDED
-            return chunk
+            whole = self._whole(chunk)
+            if whole and chunk:
+                self.frames_in += 1
+            return whole
         one = self._parser.one_event(chunk) if chunk and self._fast else None
         if one is not None:  # the common chunk: exactly one whole event
+            self.frames_in += 1
             if obs is not None:
                 obs.upstream(chunk, [one])
             if codecs is not None:
@@ -180,13 +188,15 @@ class StreamTranslator:
                 wire_in = self._parser.feed(chunk) if chunk else self._parser.close()
             except StreamProtocolError as e:
                 wire_in, broken = [], e
+            self.frames_in += len(wire_in)
             if obs is not None and (chunk or wire_in):
                 obs.upstream(chunk, wire_in)  # the raw chunk is kept even when it is broken
             if broken is not None and codecs is not None:
                 return self._fail(codecs, broken)
         if codecs is None:
-            if obs is not None and (chunk or wire_in):
-                obs.client(wire_in, chunk)
+            whole = self._whole(chunk)
+            if obs is not None and (whole or wire_in):
+                obs.client(wire_in, whole)
             if not chunk:
                 self._stage = ENDED
             else:
@@ -194,7 +204,7 @@ class StreamTranslator:
                 assert ends is not None
                 if any(ends(ev) for ev in wire_in):
                     self._stage = ENDED
-            return chunk
+            return whole
         out: list[SseEvent] = []
         decode, encode_ir = codecs.decoder.push, codecs.encoder.push
         try:
@@ -216,6 +226,24 @@ class StreamTranslator:
 
     def close(self) -> bytes:
         return self.feed(b"")
+
+    def _whole(self, chunk: bytes) -> bytes:
+        """Pass-through bytes up to the end of the last whole event (SSE: a blank line); the
+        rest waits for the next chunk, so that a stream the gateway must end (a timeout) ends
+        between events, where its error event can follow. ``b""``: the end, all of it."""
+        held = self._held
+        if not held and chunk.endswith(b"\n\n"):  # the common chunk: whole events
+            return chunk
+        data = held + chunk if held else chunk
+        if not chunk:
+            self._held = b""
+            return data
+        cut = max(_end_after(data, b"\n\n"), _end_after(data, b"\n\r\n"), _end_after(data, b"\r\r"))
+        if not cut:  # no blank line yet
+            self._held = data
+            return b""
+        self._held = data[cut:]
+        return data[:cut]
 
     @property
     def done(self) -> bool:
@@ -262,6 +290,12 @@ class StreamTranslator:
         elif isinstance(ev, ir.PartStart) and isinstance(ev.part, ir.ToolCallPart):
             return ir.PartStart(ev.index, _restore_part(ev.part, self.ctx))
         return ev
+
+
+def _end_after(data: bytes, sep: bytes) -> int:
+    """Where the last ``sep`` in ``data`` ends (0: none)."""
+    at = data.rfind(sep)
+    return 0 if at < 0 else at + len(sep)
 
 
 def _escape_surrogates(ev: SseEvent) -> SseEvent:

@@ -218,7 +218,7 @@ async def send(
         except ProbeFailed as e:
             kind: ir.ErrorKind = "timeout" if e.timed_out else "bad_gateway"
             return reply_error(flow, st, kind, str(e))
-    timeouts.start(flow, st, opts.policy.first_token_timeout)
+    timeouts.start(flow, st, opts.policy)
 
 
 def chosen_fault(

@@ -14,7 +14,8 @@
 * **The upstream died before or while sending a non-streamed response** (reset before the
   headers, or a JSON body cut short): mitmproxy would answer its own HTML 502. The gateway writes
   a 502 in the client's dialect to the (HTTP/1) client socket itself and kills the flow, so
-  mitmproxy only closes the connection.
+  mitmproxy only closes the connection. When the gateway itself cut that body because it took
+  too long (:mod:`addons.upstream.timeouts`), the answer is a 504 naming the timeout.
 """
 
 from __future__ import annotations
@@ -97,7 +98,11 @@ def _answer_bad_gateway(flow: http.HTTPFlow, st: FlowState, msg: str) -> None:
     when = "mid-response" if flow.response is not None else "before answering"
     if flow.response is not None and st.rec:
         st.ex.upstream_response = snapshots.snapshot_response(flow.response, None)
-    st.ex.error = f"upstream connection lost {when}: {msg}"
-    writer.write(raw_error(st, "bad_gateway", st.ex.error))
+    if st.timed_out is not None:
+        st.ex.error = st.timed_out
+        writer.write(raw_error(st, "timeout", st.ex.error))
+    else:
+        st.ex.error = f"upstream connection lost {when}: {msg}"
+        writer.write(raw_error(st, "bad_gateway", st.ex.error))
     # Killed, mitmproxy only closes the client connection (no error page of its own).
     flow.kill()  # type: ignore[no-untyped-call]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 from mitmproxy import http
 
@@ -32,12 +31,11 @@ _CHUNKED = header_edit.default("transfer-encoding", "chunked")
 
 
 def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
-    """``responseheaders``: mark retryable errors, and stream SSE through the translator.
-    The first-token timer keeps running through a stream until its first token passes."""
+    """``responseheaders``: mark retryable errors, and stream SSE through the translator,
+    noting when each whole event passes (the idle timeout's clock, FlowState.last_event)."""
     resp = flow.response
     assert resp is not None
     if resp.status_code >= 400:
-        st.cancel_timer()
         retryable = resp.status_code in RETRY_STATUSES and policy.retries > 0
         backend = st.pointed.backend if st.pointed is not None else None
         if st.kind != "gateway":
@@ -48,23 +46,25 @@ def on_headers(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
             st.phase = RETRYING
         return
     if not is_stream(resp, st.upstream) or collects(st):
-        st.cancel_timer()
         return
-    translator = start_translator(flow, st)
-    feed = translator.feed
+    tr = start_translator(flow, st)
+    feed, clock = tr.feed, time.monotonic
 
     def stream(chunk: bytes) -> bytes | list[bytes]:
+        frames = tr.frames_in
         try:
             out = feed(chunk)
         except Exception:  # noqa: BLE001 - keep the connection going
             logger.exception("gateway: stream translation failed")
             return []
-        if chunk and translator.done:  # the client has its stream's end: don't wait for ours
+        if tr.frames_in != frames:
+            st.last_event = clock()
+        if chunk and tr.done:  # the client has its stream's end: don't wait for ours
             stream_end.after_terminal_event(flow, st)
         # b"" mid-stream would end a chunked response early: return an empty list.
         return out if out or not chunk else []
 
-    resp.stream = stream if st.timer is None else _until_first_token(stream, st, resp)
+    resp.stream = stream
 
 
 def is_stream(resp: http.Response, upstream: Dialect) -> bool:
@@ -91,10 +91,10 @@ def start_translator(flow: http.HTTPFlow, st: FlowState) -> StreamTranslator:
     resp = flow.response
     assert resp is not None
     # The EventTape tapes both legs' bytes with their times for the recorder, and marks the
-    # first token, which the first-token timer waits for (st.timer). With neither, the stream
-    # only needs its last client event kept (see FlowState.rec).
+    # first token, which the first-token timeout waits for. With neither, the stream only needs
+    # its last client event kept (see FlowState.rec).
     tape: EventTape | LastClientEvent
-    if st.rec or st.timer is not None:
+    if st.rec or (st.policy is not None and st.policy.first_token_timeout):
         tape = EventTape(st.ex, time.monotonic, st.t0, codec(st.client).is_token)
     else:
         tape = LastClientEvent()
@@ -107,23 +107,6 @@ def start_translator(flow: http.HTTPFlow, st: FlowState) -> StreamTranslator:
             edits.append(_CHUNKED)
         resp.headers.fields = header_edit.apply(resp.headers.fields, edits)
     return translator
-
-
-def _until_first_token(
-    stream: Callable[[bytes], bytes | list[bytes]], st: FlowState, resp: http.Response
-) -> Callable[[bytes], bytes | list[bytes]]:
-    """``stream`` that stops the first-token timer once a token passed (the tape marks it,
-    ``Exchange.t_first_token``) or the stream ended, then hands over to plain ``stream``."""
-    ex = st.ex
-
-    def timed(chunk: bytes) -> bytes | list[bytes]:
-        out = stream(chunk)
-        if resp.stream is timed and (ex.t_first_token is not None or not chunk):
-            st.cancel_timer()
-            resp.stream = stream
-        return out
-
-    return timed
 
 
 def finish_stream(flow: http.HTTPFlow, st: FlowState) -> None:

@@ -3,7 +3,7 @@
 * :mod:`~addons.upstream.policy` — what is retried and how long to wait (pure)
 * :mod:`~addons.upstream.probe` — the connect probe before a new upstream connection
 * :mod:`~addons.upstream.retries` — re-sending on 429/5xx, delivering a retried stream
-* :mod:`~addons.upstream.timeouts` — the first-token timeout on mitmproxy's own connection
+* :mod:`~addons.upstream.timeouts` — the deadlines on mitmproxy's own connection
 * :mod:`~addons.upstream.cassette` — ``gateway_upstream=cassettes/x``: a cassette served in the loop
 
 Talking to upstreams when mitmproxy's own connection is not enough: retries and timeouts.
@@ -25,8 +25,9 @@ Why it is split this way (mitmproxy 11/12 constraints, read from ``proxy/layers/
   up to a cap (:mod:`~addons.upstream.retries`). A response set by an addon is sent whole, so a
   stream that succeeds on a retry is written to an HTTP/1 client by the gateway itself, chunk by
   chunk as it arrives; HTTP/2 clients get it whole.
-* First-token timeout: the retry path enforces it as httpx's read timeout; on the common path a
-  timer started when the request leaves turns a silent upstream into an in-dialect 504, or ends
-  a stream whose tokens do not come with an in-dialect error event
-  (:mod:`~addons.upstream.timeouts`).
+* Deadlines (first byte, first token, idle, total): on the common path one timer per flow turns
+  a silent upstream into an in-dialect 504, cuts a JSON body that does not finish (504), or
+  ends a stream whose whole events do not come with an in-dialect error event
+  (:mod:`~addons.upstream.timeouts`); the retry path bounds its reads with httpx's timeouts and
+  keeps no idle upstream connection.
 """

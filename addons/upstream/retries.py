@@ -209,9 +209,12 @@ async def reissue(
 
 
 def _timeout(policy: RetryPolicy) -> httpx.Timeout:
+    # httpx's read timeout is per read, the head's wait included: the longer of the head's and
+    # the idle deadline (a retried stream's trickle is bounded by the total in deliver).
+    reads = [policy.first_byte_timeout, policy.idle_timeout]
     return httpx.Timeout(
         connect=policy.connect_timeout,
-        read=policy.first_token_timeout or None,
+        read=None if 0 in reads else max(reads),
         write=policy.connect_timeout,
         pool=policy.connect_timeout,
     )

@@ -1,89 +1,160 @@
-"""The first-token timeout (``gateway_first_token_timeout``) on mitmproxy's own upstream
-connection.
+"""The deadlines of an exchange on mitmproxy's own upstream connection: first byte (the response
+head), first token, idle (a whole body after its head, whole events of a stream) and total
+(``gateway_*_timeout``; which applies when is :func:`addons.upstream.policy.next_deadline`).
 
-What "first token" means: the first event of a stream that carries model output on the client
-leg, the moment ``Exchange.t_first_token`` records (an Anthropic ``content_block_delta`` of text,
-thinking or tool input; an OpenAI chunk whose delta has content, reasoning or tool calls). Role
-chunks, ``message_start``, ``ping`` and empty deltas do not count. For a response that is not a
-stream (JSON, errors) the response head counts as the first token. The clock starts when the
-request leaves for the upstream.
+One timer per flow, started when the request leaves for the upstream and moved when the head
+comes (:func:`head_came`). A stream's progress is not a timer reset per chunk (that would cost
+every chunk a timer): the stream callable notes the time of the last whole event
+(``FlowState.last_event``), and a timer that fires early is set again for the deadline that
+this progress moved.
 
-When it fires:
+What a missed deadline does:
 
 * **No response head yet**: mitmproxy has no read timeout for upstream responses, and a
   response an addon sets after the request left is overwritten by whatever the upstream sends.
   So the gateway hands mitmproxy's HTTP/1 client layer a complete ``504`` response (in the
   client's dialect, with ``connection: close``) as if it had come from the upstream; mitmproxy
   then runs its usual hooks, answers the client and closes the silent upstream connection.
-* **A stream under way, no token yet** (headers come fast, tokens slowly): the stream is ended
-  with an in-dialect error event (``timeout``) and the upstream connection is closed
-  (:func:`addons.response.stream_end.end_with_error`); the exchange is recorded as an error.
+* **A whole body under way** (a JSON head, then silence or a trickle): the upstream connection
+  is closed; mitmproxy reports the cut body through ``error``, where the gateway answers the
+  client a ``504`` in its dialect naming the timeout (:mod:`addons.response.failures`).
+* **A stream under way**: the stream is ended with an in-dialect error event (``timeout``) and
+  the upstream connection is closed (:func:`addons.response.stream_end.end_with_error`).
 
-Both reach into mitmproxy's connection handler (:mod:`addons.mitm_io`), so they work on HTTP/1
-connections and degrade to "no timeout" (logged) anywhere else.
+Each is recorded as the exchange's error, with the option in ``extra["timeout"]``. All reach
+into mitmproxy's connection handler (:mod:`addons.mitm_io`), so they work on HTTP/1 connections
+and degrade to "no timeout" (logged) anywhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from typing import assert_never
 
 from mitmproxy import http
 
 from addons import mitm_io
-from addons.flow_state import ANSWERED, FlowState, Streaming
+from addons.flow_state import (
+    ANSWERED,
+    Answered,
+    Done,
+    FlowState,
+    Renewing,
+    Retrying,
+    Sent,
+    StreamClosed,
+    Streaming,
+)
 from addons.metadata import FLOW_STATE
+from addons.response.stream import collects, is_stream
 from addons.response.stream_end import end_with_error
+from addons.upstream.policy import Awaiting, Deadline, RetryPolicy, next_deadline
 from recorder.endpoints import error_response
 
 logger = logging.getLogger("tapegate.gateway")
 
 
-def start(flow: http.HTTPFlow, st: FlowState, seconds: float) -> None:
-    """Start the timer when the request leaves for the upstream (0: no limit)."""
-    if seconds:
-        loop = asyncio.get_running_loop()
-        st.timer = loop.call_later(seconds, _fired, flow, seconds)
+def start(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
+    """Start the clock when the request leaves for the upstream."""
+    st.policy = policy
+    st.sent_at = time.monotonic()
+    _arm(flow, st)
 
 
-def _fired(flow: http.HTTPFlow, seconds: float) -> None:
-    """No first token within the timeout: give up on the upstream."""
+def head_came(flow: http.HTTPFlow, st: FlowState) -> None:
+    """``responseheaders``: the deadlines of the body or stream replace the head's."""
+    st.head_at = time.monotonic()
+    st.cancel_timer()
+    _arm(flow, st)
+
+
+def _phase(flow: http.HTTPFlow, st: FlowState) -> Awaiting | None:
+    """Where the exchange is, as far as deadlines go (None: no upstream answer is awaited)."""
+    resp = flow.response
+    match st.phase:
+        case Sent() | Retrying() | Renewing():
+            if resp is None:
+                return "head"
+            return "collect" if collects(st) and is_stream(resp, st.upstream) else "body"
+        case Streaming():
+            return "stream"
+        case Answered() | StreamClosed() | Done():
+            return None
+        case _:
+            assert_never(st.phase)
+
+
+def _arm(flow: http.HTTPFlow, st: FlowState) -> None:
+    if st.policy is None:
+        return
+    deadline = due(flow, st)
+    if deadline is not None:
+        delay = max(0.0, deadline.at - time.monotonic())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a hook called outside mitmproxy's loop (addon tests)
+            return
+        st.timer = loop.call_later(delay, _fired, flow)
+
+
+def due(flow: http.HTTPFlow, st: FlowState) -> Deadline | None:
+    """The deadline ``flow`` is under now (None: none)."""
+    phase = _phase(flow, st)
+    if st.policy is None or phase is None:
+        return None
+    return next_deadline(
+        st.policy,
+        phase,
+        st.sent_at,
+        st.head_at,
+        st.last_event,
+        st.ex.t_first_token is not None,
+    )
+
+
+def _fired(flow: http.HTTPFlow) -> None:
     st = flow.metadata.get(FLOW_STATE)
     if st is None or st.timer is None:
         return
     st.timer = None
-    if flow.response is None:
-        st.ex.error = f"no first byte from upstream within {seconds:g}s"
-        inject_timeout(flow, st, seconds)
-    elif isinstance(st.phase, Streaming):
-        _end_stream(flow, st, seconds)
-
-
-def _end_stream(flow: http.HTTPFlow, st: FlowState, seconds: float) -> None:
     try:
-        msg = f"no first token from upstream within {seconds:g}s"
-        if end_with_error(flow, st, "timeout", msg):
-            st.ex.error = msg
-            st.ex.extra["first_token_timeout"] = seconds
-        else:
-            logger.warning("gateway: first-token timeout cannot be enforced on this connection")
-    except Exception:  # noqa: BLE001 - a timer must never take the proxy down
-        logger.exception("gateway: first-token timeout failed")
-
-
-def inject_timeout(flow: http.HTTPFlow, st: FlowState, seconds: float) -> None:
-    try:
-        status, body = error_response(
-            "timeout", f"upstream sent nothing within {seconds:g}s", st.client
-        )
-        head = (
-            f"HTTP/1.1 {status} Gateway Timeout\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-        ).encode()
-        if not mitm_io.inject_from_server(flow, head + body):
-            logger.warning("gateway: first-token timeout cannot be enforced on this connection")
+        deadline = due(flow, st)
+        if deadline is None:
             return
-        st.phase = ANSWERED  # the 504 is the gateway's answer, not the upstream's
-        st.ex.extra["first_token_timeout"] = seconds
+        if deadline.at > time.monotonic() + 0.001:  # progress moved it: wait on
+            return _arm(flow, st)
+        _missed(flow, st, deadline)
     except Exception:  # noqa: BLE001 - a timer must never take the proxy down
-        logger.exception("gateway: first-token timeout failed")
+        logger.exception("gateway: timeout failed")
+
+
+def _missed(flow: http.HTTPFlow, st: FlowState, due: Deadline) -> None:
+    phase = _phase(flow, st)
+    st.ex.extra["timeout"] = due.option
+    if phase == "head":
+        st.ex.error = due.message
+        inject_timeout(flow, st, due)
+    elif phase == "stream":
+        if end_with_error(flow, st, "timeout", due.message):
+            st.ex.error = due.message
+        else:
+            logger.warning("gateway: %s cannot be enforced on this connection", due.option)
+    else:
+        st.timed_out = due.message  # the error hook answers the client with it
+        if not mitm_io.close_server(flow):
+            st.timed_out = None
+            logger.warning("gateway: %s cannot be enforced on this connection", due.option)
+
+
+def inject_timeout(flow: http.HTTPFlow, st: FlowState, due: Deadline) -> None:
+    status, body = error_response("timeout", due.message, st.client)
+    head = (
+        f"HTTP/1.1 {status} Gateway Timeout\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode()
+    if not mitm_io.inject_from_server(flow, head + body):
+        logger.warning("gateway: %s cannot be enforced on this connection", due.option)
+        return
+    st.phase = ANSWERED  # the 504 is the gateway's answer, not the upstream's

@@ -16,6 +16,7 @@ from addons import mitm_io
 from addons.gateway_hooks import Gateway
 from addons.metadata import EXCHANGE, FLOW_STATE
 from addons.response import failures as flow_errors
+from addons.upstream import timeouts
 from recorder.summary import settle
 from tests.addons.test_gateway import ANT, gateway_flow, run
 
@@ -152,7 +153,7 @@ def test_upstream_dying_mid_json_answers_502_in_dialect(
         assert "peer closed" in ex.error
 
 
-def test_first_token_timer_runs_until_the_first_token() -> None:
+def test_first_token_deadline_holds_until_the_first_token_then_idle_takes_over() -> None:
     async def scenario() -> None:
         gw = Gateway()
         with taddons.context(gw) as tctx:
@@ -164,18 +165,20 @@ def test_first_token_timer_runs_until_the_first_token() -> None:
             gw.live.add((f.client_conn.id, (f.request.host, f.request.port)))
             await gw.request(f)
             st = f.metadata[FLOW_STATE]
+            assert st.timer is not None
+            assert timeouts.due(f, st).option == "gateway_first_token_timeout"  # type: ignore[union-attr]
             f.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
             gw.responseheaders(f)
             assert st.timer is not None  # headers are not a token
             head = ANT_STOP.split(b"event: message_delta")[0]
             assert f.response.stream(head) == head  # message_start: still no token
-            assert st.timer is not None
+            assert timeouts.due(f, st).option == "gateway_first_token_timeout"  # type: ignore[union-attr]
+            assert st.last_event is not None  # whole events passed
             token = (
                 b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
                 b'"delta":{"type":"text_delta","text":"Hi"}}\n\n'
             )
-            stream = f.response.stream
-            assert stream(token) == token
-            assert st.timer is None and f.response.stream is not stream  # plain callable now
+            assert f.response.stream(token) == token
+            assert timeouts.due(f, st).option == "gateway_idle_timeout"  # type: ignore[union-attr]
 
     asyncio.run(scenario())

@@ -303,6 +303,24 @@ def test_a_stream_that_succeeds_on_a_retry_ends_at_its_terminal_event(
     assert anthropic_final_message(r.content).stop_reason == "end_turn"
 
 
+def test_no_upstream_connection_is_left_open_after_retries(
+    gw: Service, clean: FakeUpstream
+) -> None:
+    clean.script("error:529", "error:429+retry-after:0")
+    before = clean.open_connections  # other tests' clients keep theirs (and so mitmproxy)
+    with httpx.Client() as c:  # its own connection to the gateway, closed at the end
+        r = c.post(
+            gw.url + "/v1/messages",
+            headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+            json={"model": "m", "max_tokens": 5, "messages": MSG},
+        )
+    assert r.status_code == 200 and len(clean.requests) == 3
+    deadline = time.monotonic() + 5
+    while clean.open_connections > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert clean.open_connections == before  # neither mitmproxy's nor the retries' own
+
+
 def test_retries_exhausted_gives_last_status(gw: Service, clean: FakeUpstream) -> None:
     with pytest.raises(anthropic.RateLimitError):
         ant(gw).messages.create(
