@@ -11,6 +11,8 @@
 * **The client hung up mid-stream**: an error with the events that did pass.
 * **The upstream died mid-stream**: closing events in the client's dialect
   (:func:`addons.response.stream_end.finish_broken_stream`).
+* **The client's request never arrived whole** (a malformed chunked body, a hang-up mid-body):
+  recorded as the client's error with its method and URL; a 400 in its dialect if it listens.
 * **The upstream died before or while sending a non-streamed response** (reset before the
   headers, or a JSON body cut short): mitmproxy would answer its own HTML 502. The gateway writes
   a 502 in the client's dialect to the (HTTP/1) client socket itself and kills the flow, so
@@ -59,6 +61,8 @@ def on_error(flow: http.HTTPFlow, st: FlowState) -> None:
             _stream_failed(flow, st, msg)
         case StreamClosed():
             _stream_failed(flow, st, msg)
+        case Sent() if flow.request.timestamp_end is None:
+            _request_broken(flow, st, msg)
         case Sent() | Retrying() | Renewing() if not client_side:
             _answer_bad_gateway(flow, st, msg)
         case Sent() | Retrying() | Renewing() | Answered():
@@ -86,6 +90,22 @@ def carried_terminal(st: FlowState) -> bool:
     """The last event the client was sent ends its stream."""
     last = st.tape.last if st.tape is not None else None
     return last is not None and codec(st.client).is_terminal(last)
+
+
+def _request_broken(flow: http.HTTPFlow, st: FlowState, msg: str) -> None:
+    """The client's request never arrived whole (a malformed chunked body, a hang-up mid-body):
+    the client's error, not the upstream's. Recorded with what is known of the request (its
+    method, URL and headers; the gateway's request hook never ran), answered with a 400 in the
+    client's dialect while it still listens."""
+    if st.rec and st.ex.client_request is None:
+        st.ex.client_request = snapshots.snapshot_request(flow.request, None, st.client_url)
+    st.ex.error = f"client request incomplete: {msg}"
+    st.ex.extra["client_error"] = True
+    writer = mitm_io.client_writer(flow)
+    if writer is None or not flow.killable:
+        return
+    writer.write(raw_error(st, "invalid_request", st.ex.error))
+    flow.kill()  # type: ignore[no-untyped-call]
 
 
 def _answer_bad_gateway(flow: http.HTTPFlow, st: FlowState, msg: str) -> None:

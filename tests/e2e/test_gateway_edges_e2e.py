@@ -7,6 +7,7 @@ traffic. Each exchange is looked up in the gateway's DuckDB file by a model name
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -272,6 +273,45 @@ def test_upstream_dying_mid_json_is_502_in_each_dialect(gw: Gw, clean: FakeUpstr
     row = record(gw, "cut-o")
     assert row["status"] == 502 and "upstream connection lost mid-response" in row["error"]
     assert httpx.head(gw.url + "/").status_code == 200  # the gateway carries on
+
+
+# ------------------------------------------------------------------ the client's broken request
+
+
+def _rows_where(gw: Gw, where: str, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    sql = f"select * from exchanges where {where} order by started_at"
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(
+            [str(BIN / "recorder"), "query", sql, "--db", str(gw.db), "--format", "json"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        rows: list[dict[str, Any]] = json.loads(out.stdout)
+        if len(rows) >= n or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def test_a_broken_request_body_is_the_clients_error_with_its_method_and_url(gw: Gw) -> None:
+    host = f"127.0.0.1:{gw.svc.port}"
+    head = f"POST /v1/messages?broken=1 HTTP/1.1\r\nHost: {host}\r\nx-api-key: {KEY}\r\n"
+    with socket.create_connection(("127.0.0.1", gw.svc.port), timeout=10) as s:
+        s.sendall(head.encode() + b"transfer-encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert body["error"]["type"] == "invalid_request_error"  # Anthropic's dialect, by the path
+    with socket.create_connection(("127.0.0.1", gw.svc.port), timeout=10) as s:
+        s.sendall(head.encode() + b'content-length: 500\r\n\r\n{"model": ')
+        time.sleep(0.3)  # and hangs up mid-body
+    rows = _rows_where(gw, "client_request_url like '%broken=1%'", 2)
+    assert len(rows) == 2, rows
+    for row in rows:
+        assert row["client_request_method"] == "POST"
+        assert row["error"].startswith("client request incomplete")
+        assert "upstream" not in row["error"] and extra(row)["client_error"] is True
 
 
 # ------------------------------------------------------------------ first-token timeout
