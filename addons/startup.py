@@ -53,6 +53,19 @@ def cancelled_stream_noise(record: logging.LogRecord) -> bool:
     )
 
 
+def repeated_option(deferred: dict[str, Any]) -> str | None:
+    """Why an option of ours given more than once stops the gateway (None: none is). mitmproxy
+    keeps ``--set`` values for options not declared yet; given twice, the option's declaration
+    fails, and the gateway's addons were left loaded but never configured: a proxy that neither
+    translated nor recorded, saying nothing."""
+    for name, value in sorted(deferred.items()):
+        values = getattr(value, "val", None)  # mitmproxy's unconverted --set strings
+        if name.startswith(OWN_PREFIXES) and isinstance(values, list) and len(values) > 1:
+            given = ", ".join(map(repr, values))
+            return f"{name} is set {len(values)} times ({given}): set it once"
+    return None
+
+
 class StartupCheck:
     """First in the gateway's addon list: checks the options nobody declared, and knows whether
     mitmproxy is still starting."""
@@ -63,6 +76,9 @@ class StartupCheck:
         asyncio_log = logging.getLogger("asyncio")
         if cancelled_stream_noise not in asyncio_log.filters:
             asyncio_log.addFilter(cancelled_stream_noise)
+        message = repeated_option(ctx.options.deferred)
+        if message is not None:
+            refuse(message)
 
     def configure(self, updated: set[str]) -> None:
         known = ctx.options.keys()  # type: ignore[no-untyped-call]

@@ -7,7 +7,7 @@ from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
 from addons.gateway_hooks import Gateway
-from addons.startup import StartupCheck, unknown_option
+from addons.startup import StartupCheck, repeated_option, unknown_option
 
 KNOWN = ["gateway_upstream", "gateway_upstream_api", "recorder_db", "otel_endpoint", "listen_host"]
 
@@ -40,3 +40,14 @@ def test_a_deferred_option_of_ours_is_refused() -> None:
         tctx.options.deferred["gateway_upstrem"] = "http://127.0.0.1:1/v1"
         with pytest.raises(exceptions.OptionsError, match="did you mean gateway_upstream"):
             tctx.configure(check, gateway_upstream="")
+
+
+class _Unconverted:  # mitmproxy's deferred --set strings
+    def __init__(self, *val: str) -> None:
+        self.val = list(val)
+
+
+def test_an_option_of_ours_given_twice_is_named() -> None:
+    deferred = {"gateway_retries": _Unconverted("1", "2"), "other_addon": _Unconverted("a", "b")}
+    assert repeated_option(deferred) == "gateway_retries is set 2 times ('1', '2'): set it once"
+    assert repeated_option({"gateway_retries": _Unconverted("1")}) is None

@@ -38,6 +38,13 @@ def test_a_mistyped_option_stops_the_gateway_naming_the_right_one(tmp_path: Path
     assert "unknown option gateway_upstrem; did you mean gateway_upstream?" in line
 
 
+def test_an_option_given_twice_stops_the_gateway(tmp_path: Path) -> None:
+    # Before: mitmproxy failed to declare the gateway's options, and the gateway listened as a
+    # plain proxy that neither translated nor recorded, saying nothing.
+    line = fails_at_start(tmp_path, "recorder_db=again.duckdb")  # recorder_db= comes first
+    assert line.endswith("tapegate: recorder_db is set 2 times ('', 'again.duckdb'): set it once")
+
+
 def test_a_bad_routes_file_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "routes.yaml").write_text("routes:\n  - name: x\n    upstream: nope\n")
     line = fails_at_start(tmp_path, "gateway_config=routes.yaml")
