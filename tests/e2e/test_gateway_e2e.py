@@ -318,7 +318,8 @@ def test_no_upstream_connection_is_left_open_after_retries(
     deadline = time.monotonic() + 5
     while clean.open_connections > before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert clean.open_connections == before  # neither mitmproxy's nor the retries' own
+    # neither mitmproxy's nor the retries' own (others' may close meanwhile: at most before)
+    assert clean.open_connections <= before
 
 
 def test_retries_exhausted_gives_last_status(gw: Service, clean: FakeUpstream) -> None:
