@@ -108,7 +108,7 @@ def after_terminal_event(flow: http.HTTPFlow, st: FlowState) -> None:
     exchange. An HTTP/2 upstream connection (shared by other streams) is left as it is."""
     resp = flow.response
     assert resp is not None
-    st.cancel_timer()  # a first-token timeout has nothing left to time
+    st.cancel_timer()  # the deadlines have nothing left to time
     resp.stream = _drop
     if mitm_io.end_body_at_close(flow):
         asyncio.get_running_loop().call_later(TAIL_GRACE, _abandon_upstream, flow, st)
