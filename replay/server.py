@@ -16,7 +16,6 @@ Using a cassette as the upstream from a mitmproxy addon::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -28,7 +27,7 @@ import h11
 from replay.cassette import Cassette, load
 from replay.engine import ReplayEngine, Reply, Role, Timing
 from replay.faultplan import FaultPlan
-from replay.h11_io import read_request, reset, response_head, send_simple
+from replay.h11_io import Listener, header_map, reset, response_head
 from replay.matching import MatchPolicy
 
 Sleep = Callable[[float], Awaitable[Any]]
@@ -62,58 +61,35 @@ class ReplayServer:
     host: str
     port: int
     sleep: Sleep = asyncio.sleep
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _listener: Listener = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._listener = Listener(self._answer)
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    async def listen(self) -> None:
+        self.port = await self._listener.listen(self.host, self.port)
+
     async def stop(self) -> None:
         """Stop listening; drop open connections (a half-sent stream is cut, as in a crash)."""
-        if self._server is not None:
-            self._server.close()
-        for t in list(self._tasks):
-            t.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        await self._listener.stop()
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        conn = h11.Connection(h11.SERVER)
-        try:
-            while True:
-                got = await read_request(conn, reader, writer)
-                if got is None:
-                    break
-                req, body = got
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
-                reply = self.engine.handle(req.method.decode(), req.target.decode(), body, headers)
-                await self._send(conn, writer, reply)
-                if reply.ending != "complete":
-                    break  # a fault closed or reset the connection
-                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                    break
-                conn.start_next_cycle()
-        except h11.RemoteProtocolError:
-            await send_simple(conn, writer, 400, b"malformed HTTP request\n")
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away; nothing to answer
-        except asyncio.CancelledError:
-            # stop() drops the connection. Ending normally rather than re-raising: asyncio's
-            # stream protocol (3.12.1) logs a cancelled handler as an error.
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    async def _answer(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        req: h11.Request,
+        body: bytes,
+    ) -> bool:
+        headers = header_map(req)
+        reply = self.engine.handle(req.method.decode(), req.target.decode(), body, headers)
+        await self._send(conn, writer, reply)
+        return reply.ending == "complete"  # else a fault closed or reset the connection
 
     async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, reply: Reply) -> None:
         if reply.delay > 0:  # a stall before a whole body
@@ -165,8 +141,7 @@ async def start(
     """
     engine = make_engine(cassette, role, timing, strict, repeat, policy, faults)
     srv = ReplayServer(engine, host, port, sleep)
-    srv._server = await asyncio.start_server(srv._connection, host, port)
-    srv.port = srv._server.sockets[0].getsockname()[1]
+    await srv.listen()
     return srv
 
 

@@ -40,7 +40,7 @@ from recorder.claude_cli.turn import ClaudeCliBackend, CliTurn
 from recorder.codecs import claude_cli as wire
 from recorder.context import Context
 from recorder.errors import TranslationError
-from replay.h11_io import READ_SIZE, read_request, response_head, send_simple
+from replay.h11_io import READ_SIZE, Listener, header_map, response_head
 
 logger = logging.getLogger("tapegate.claude_cli")
 
@@ -59,58 +59,24 @@ class CliServer:
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     host: str = "127.0.0.1"
     port: int = 0
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _listener: Listener = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._listener = Listener(self._answer)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> str:
-        if self._server is None:
-            self._server = await asyncio.start_server(self._connection, self.host, self.port)
-            self.port = self._server.sockets[0].getsockname()[1]
+        self.port = await self._listener.listen(self.host, self.port)
         return self.url
 
     async def stop(self) -> None:
         """Stop listening and end the runs under way (their CLIs are killed)."""
-        if self._server is not None:
-            self._server.close()
-        for t in list(self._tasks):
-            t.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        await self._listener.stop()
 
     # ----------------------------------------------------------------- HTTP
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        conn = h11.Connection(h11.SERVER)
-        try:
-            while True:
-                got = await read_request(conn, reader, writer)
-                if got is None:
-                    break
-                req, body = got
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
-                await self._answer(conn, reader, writer, req, headers, body)
-                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                    break
-                conn.start_next_cycle()
-        except h11.RemoteProtocolError:
-            await send_simple(conn, writer, 400, b"malformed HTTP request\n")
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the gateway went away, or the server is stopping
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _answer(
         self,
@@ -118,24 +84,29 @@ class CliServer:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         req: h11.Request,
-        headers: dict[str, str],
         body: bytes,
-    ) -> None:
+    ) -> bool:
+        """Answer one request; the connection stays open for the next one."""
+        headers = header_map(req)
         if not self._authorised(headers):
             err = ir.ErrorInfo("authentication", "this port serves the tapegate gateway only")
-            return await _error(conn, writer, err, [])
+            await _error(conn, writer, err, [])
+            return True
         if req.method != b"POST" or req.target.split(b"?", 1)[0] != wire.CHAT_PATH.encode():
             err = ir.ErrorInfo("not_found", f"only POST {wire.CHAT_PATH} is served here")
-            return await _error(conn, writer, err, [])
+            await _error(conn, writer, err, [])
+            return True
         try:
             cr = wire.parse_request(json.loads(body))
         except (ValueError, TranslationError) as e:
             err = ir.ErrorInfo("invalid_request", f"claude-cli request: {e}")
-            return await _error(conn, writer, err, [])
+            await _error(conn, writer, err, [])
+            return True
         try:
             await self.ready()
         except CliUnavailableError as e:
-            return await _error(conn, writer, ir.ErrorInfo("unavailable", str(e)), [])
+            await _error(conn, writer, ir.ErrorInfo("unavailable", str(e)), [])
+            return True
         run = _Run()
         ctx = Context(client="anthropic", upstream="anthropic")
         try:
@@ -149,7 +120,8 @@ class CliServer:
                 listener=run.hear,
             )
         except TranslationError as e:
-            return await _error(conn, writer, ir.ErrorInfo("invalid_request", str(e)), [])
+            await _error(conn, writer, ir.ErrorInfo("invalid_request", str(e)), [])
+            return True
         work = asyncio.ensure_future(self._run(conn, writer, turn, run, cr.stream))
         gone = asyncio.ensure_future(_closed(conn, reader))
         try:
@@ -166,6 +138,7 @@ class CliServer:
                 await _ended(work)
             raise ConnectionError("the gateway went away")
         work.result()
+        return True
 
     def _authorised(self, headers: dict[str, str]) -> bool:
         got = headers.get("authorization", "")
@@ -196,18 +169,22 @@ class CliServer:
         except PoolBusyError as e:
             err = ir.ErrorInfo("rate_limit", str(e))
             retry = [("retry-after", str(e.retry_after))]
-            return await _error(conn, writer, err, run.events, retry)
+            await _error(conn, writer, err, run.events, retry)
+            return
         except SessionBusyError as e:
-            return await _error(conn, writer, ir.ErrorInfo("invalid_request", str(e), 409), [])
+            await _error(conn, writer, ir.ErrorInfo("invalid_request", str(e), 409), [])
+            return
         except CliUnavailableError as e:
-            return await _error(conn, writer, ir.ErrorInfo("unavailable", str(e)), run.events)
+            await _error(conn, writer, ir.ErrorInfo("unavailable", str(e)), run.events)
+            return
         if run.live:
             writer.write(conn.send(h11.EndOfMessage()) or b"")
             await writer.drain()
             return
         error = turn.collector.error
         if error is not None and not turn.decoder.started:
-            return await _error(conn, writer, error, run.events)
+            await _error(conn, writer, error, run.events)
+            return
         body = json.dumps(wire.response_body(run.events), ensure_ascii=False).encode()
         await _send(conn, writer, 200, [], body, "application/json")
 

@@ -21,7 +21,6 @@ carries ``x-tapegate-fault: SPEC`` (recorded with the upstream leg).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -33,7 +32,7 @@ from recorder.faults import FaultSpec, live, parse, status_reply
 from recorder.faults.spec import FaultSpecError, Reset, Stall
 from recorder.ir import Dialect
 from replay.faultplan import known_dialect
-from replay.h11_io import read_request, reset, response_head, send_simple
+from replay.h11_io import Listener, reset, response_head, send_simple
 
 logger = logging.getLogger("tapegate.gateway")
 
@@ -61,9 +60,11 @@ _HOP_HEADERS = frozenset(
 class FaultProxy:
     host: str = "127.0.0.1"
     port: int = 0
-    _server: asyncio.Server | None = None
     _client: httpx.AsyncClient | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _listener: Listener = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._listener = Listener(self._answer)
 
     @property
     def url(self) -> str:
@@ -76,53 +77,22 @@ class FaultProxy:
             timeout=httpx.Timeout(None, connect=30.0),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         )
-        self._server = await asyncio.start_server(self._connection, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = await self._listener.listen(self.host, self.port)
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for t in list(self._tasks):
-            t.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        await self._listener.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        conn = h11.Connection(h11.SERVER)
-        try:
-            while True:
-                got = await read_request(conn, reader, writer)
-                if got is None:
-                    break
-                req, body = got
-                keep = await self._answer(conn, writer, req, body)
-                if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                    break
-                conn.start_next_cycle()
-        except h11.RemoteProtocolError:
-            await send_simple(conn, writer, 400, b"malformed HTTP request\n")
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        except asyncio.CancelledError:
-            pass  # stop(): the connection is dropped (see replay.server)
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
     async def _answer(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, req: h11.Request, body: bytes
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        req: h11.Request,
+        body: bytes,
     ) -> bool:
         """Answer one request; False when the connection must not be reused."""
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in req.headers]
