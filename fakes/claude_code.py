@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fakes import cli_run
+from fakes.cli_run import CliRun, run_cli
 from fakes.procs import REPO
 
 CLIENTS_DIR = REPO / "clients"
@@ -39,15 +38,7 @@ QUIET_ENV = {
 
 
 def installed_version(binary: Path = CLAUDE_BIN) -> str | None:
-    if not binary.exists():
-        return None
-    try:
-        out = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.split(" ", 1)[0].strip() or None
+    return cli_run.installed_version(binary, lambda out: out.split(" ", 1)[0].strip())
 
 
 def ensure_installed() -> tuple[Path | None, str]:
@@ -59,15 +50,7 @@ def ensure_installed() -> tuple[Path | None, str]:
     return None, f"Claude Code {CLAUDE_CODE_VERSION} (clients/node_modules has {have or 'none'})"
 
 
-@dataclass
-class ClaudeRun:
-    argv: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-    lines: list[dict[str, Any]] = field(default_factory=list)
-
+class ClaudeRun(CliRun):
     @property
     def result(self) -> dict[str, Any]:
         """The final ``{"type":"result",...}`` line of ``--output-format stream-json``."""
@@ -84,12 +67,6 @@ class ClaudeRun:
                     if block.get("type") == block_type:
                         out.append(block)
         return out
-
-    def describe(self) -> str:
-        return (
-            f"$ {' '.join(self.argv)}\nrc={self.returncode} in {self.seconds:.2f}s\n"
-            f"--- stdout ---\n{self.stdout[-4000:]}\n--- stderr ---\n{self.stderr[-4000:]}"
-        )
 
 
 def run_claude(
@@ -123,23 +100,4 @@ def run_claude(
         "--verbose",
         *extra_args,
     ]
-    t0 = time.monotonic()
-    proc = subprocess.run(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    run = ClaudeRun(argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
-    for raw in proc.stdout.splitlines():
-        raw = raw.strip()
-        if raw.startswith("{"):
-            try:
-                run.lines.append(json.loads(raw))
-            except ValueError:
-                pass
-    return run
+    return run_cli(ClaudeRun, argv, cwd=cwd, env=env, timeout=timeout)

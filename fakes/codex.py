@@ -11,15 +11,13 @@ Codex otherwise waits for more input.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fakes import cli_run
+from fakes.cli_run import CliRun, run_cli
 from fakes.procs import REPO
 
 CODEX_VERSION = "0.169.0"
@@ -54,25 +52,15 @@ apps = false
 
 
 def installed_version(binary: Path = CODEX_BIN) -> str | None:
-    if not binary.exists():
-        return None
-    try:
-        out = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip().rsplit(" ", 1)[-1] or None  # "codex-cli 0.169.0"
+    return cli_run.installed_version(binary, lambda out: out.strip().rsplit(" ", 1)[-1])
+    # "codex-cli 0.169.0"
 
 
-@dataclass
-class CodexRun:
-    argv: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-    events: list[dict[str, Any]] = field(default_factory=list)  # the --json lines
+class CodexRun(CliRun):
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The ``--json`` lines."""
+        return self.lines
 
     def items(self, item_type: str) -> list[dict[str, Any]]:
         """Completed items of a type: ``agent_message``, ``command_execution``,
@@ -95,12 +83,6 @@ class CodexRun:
     @property
     def answer(self) -> str:
         return "".join(i.get("text", "") for i in self.items("agent_message"))
-
-    def describe(self) -> str:
-        return (
-            f"$ {' '.join(self.argv)}\nrc={self.returncode} in {self.seconds:.2f}s\n"
-            f"--- stdout ---\n{self.stdout[-4000:]}\n--- stderr ---\n{self.stderr[-4000:]}"
-        )
 
 
 def run_codex(
@@ -127,23 +109,4 @@ def run_codex(
         **(extra_env or {}),
     }
     argv = [str(binary), "exec", "--skip-git-repo-check", "--json", *extra_args, prompt]
-    t0 = time.monotonic()
-    proc = subprocess.run(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    run = CodexRun(argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
-    for raw in proc.stdout.splitlines():
-        raw = raw.strip()
-        if raw.startswith("{"):
-            try:
-                run.events.append(json.loads(raw))
-            except ValueError:
-                pass
-    return run
+    return run_cli(CodexRun, argv, cwd=cwd, env=env, timeout=timeout)

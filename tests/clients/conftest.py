@@ -14,6 +14,7 @@ command) makes the test skip and say which piece; a piece that is there but brok
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from fakes.claude_code import ClaudeRun, ensure_installed, run_claude
+from fakes.codex import CODEX_BIN, CODEX_VERSION, CodexRun, installed_version, run_codex
+from fakes.kiro import PROFILE_ARN, FakeKiro
 from fakes.procs import BIN, REPO, Service, free_port, start_service
 from tests.clients.egress import EgressGuard
 from tests.clients.scripted import ScriptedUpstream
@@ -262,3 +265,70 @@ def claude(claude_bin: Path, tmp_path: Path, workdir: Path, egress: EgressGuard)
 
 def recorder_cli() -> list[str]:
     return [str(BIN / "recorder")] if (BIN / "recorder").exists() else [sys.executable, "-m", "cli"]
+
+
+# ---------------------------------------------------------------------------- Codex
+
+
+CodexRunner = Callable[..., CodexRun]
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> Path:
+    have = installed_version()
+    if have != CODEX_VERSION:
+        missing(f"Codex {CODEX_VERSION} (clients/node_modules has {have or 'none'})")
+    return CODEX_BIN
+
+
+@pytest.fixture
+def codex(codex_bin: Path, tmp_path: Path, workdir: Path, egress: EgressGuard) -> CodexRunner:
+    """``codex(prompt, base_url=..., args=[...])``: a fresh CODEX_HOME per test."""
+
+    def run(
+        prompt: str, *, base_url: str, args: Sequence[str] = (), home: Path | None = None
+    ) -> CodexRun:
+        return run_codex(
+            codex_bin,
+            prompt,
+            base_url=base_url,
+            home=home or tmp_path / "codex-home",
+            cwd=workdir,
+            extra_args=args,
+            extra_env=egress.env(),
+        )
+
+    return run
+
+
+# ---------------------------------------------------------------------------- Kiro
+
+
+@pytest.fixture(scope="module")
+def kiro() -> Iterator[FakeKiro]:
+    fake = FakeKiro().start()
+    yield fake
+    fake.stop()
+
+
+def start_kiro_gateway(
+    kiro: FakeKiro, home: Path, confdir: Path, extra: Sequence[str] = ()
+) -> Gateway:
+    """A gateway whose upstream is the fake Kiro, with a credentials file it can refresh."""
+    creds = home / "kiro-auth-token.json"
+    creds.write_text(
+        json.dumps(
+            {"refreshToken": "fake-refresh-1", "authMethod": "social", "profileArn": PROFILE_ARN}
+        )
+    )
+    return _start_gateway(
+        kiro.url,
+        "kiro",
+        log_dir=home,
+        confdir=confdir,
+        extra=[
+            "--set", f"kiro_credentials={creds}",
+            "--set", f"kiro_auth_url={kiro.url}/refreshToken",
+            *extra,
+        ],
+    )  # fmt: skip

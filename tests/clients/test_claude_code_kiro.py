@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from fakes.claude_code import ClaudeRun
-from fakes.kiro import PROFILE_ARN, FakeKiro
-from tests.clients.conftest import ClaudeRunner, Gateway, _start_gateway
+from fakes.kiro import FakeKiro
+from tests.clients.conftest import ClaudeRunner, Gateway, start_kiro_gateway
 
 pytestmark = pytest.mark.clients
 
@@ -23,34 +23,11 @@ FAKE_TEXT = "Hello world!"
 
 
 @pytest.fixture(scope="module")
-def kiro() -> Iterator[FakeKiro]:
-    fake = FakeKiro().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def gateway(
     kiro: FakeKiro, tmp_path_factory: pytest.TempPathFactory, mitm_confdir: Path
 ) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("kiro-gateway")
-    creds = home / "kiro-auth-token.json"
-    creds.write_text(
-        json.dumps(
-            {"refreshToken": "fake-refresh-1", "authMethod": "social", "profileArn": PROFILE_ARN}
-        )
-    )
-    gw = _start_gateway(
-        kiro.url,
-        "kiro",
-        log_dir=home,
-        confdir=mitm_confdir,
-        extra=[
-            "--set", f"kiro_credentials={creds}",
-            "--set", f"kiro_auth_url={kiro.url}/refreshToken",
-            "--set", "kiro_thinking=true",
-        ],
-    )  # fmt: skip
+    gw = start_kiro_gateway(kiro, home, mitm_confdir, ["--set", "kiro_thinking=true"])
     yield gw
     gw.stop()
 

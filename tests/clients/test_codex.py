@@ -11,56 +11,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fakes.codex import CODEX_VERSION, CodexRun, installed_version, run_codex
+from fakes.codex import CodexRun
 from fakes.procs import BIN, REPO, free_port, start_service
-from tests.clients.conftest import Stack
-from tests.clients.egress import EgressGuard
+from tests.clients.conftest import CodexRunner, Stack
 from tests.clients.scripted import OPENAI_TOOL_CALL_ID, TOOL_CALL_ID
-from tests.prereqs import missing
 
 pytestmark = pytest.mark.clients
 
 FAKE_TEXT = "Hello world!"  # what the fake's text mode streams
 RECORDER = BIN / "recorder"
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi from codex\n*** End Patch\n"
-
-CodexRunner = Callable[..., CodexRun]
-
-
-@pytest.fixture(scope="session")
-def codex_bin() -> Path:
-    have = installed_version()
-    if have != CODEX_VERSION:
-        missing(f"Codex {CODEX_VERSION} (clients/node_modules has {have or 'none'})")
-    from fakes.codex import CODEX_BIN
-
-    return CODEX_BIN
-
-
-@pytest.fixture
-def codex(codex_bin: Path, tmp_path: Path, workdir: Path, egress: EgressGuard) -> CodexRunner:
-    """``codex(prompt, base_url=..., args=[...])``: a fresh CODEX_HOME per test."""
-
-    def run(
-        prompt: str, *, base_url: str, args: Sequence[str] = (), home: Path | None = None
-    ) -> CodexRun:
-        return run_codex(
-            codex_bin,
-            prompt,
-            base_url=base_url,
-            home=home or tmp_path / "codex-home",
-            cwd=workdir,
-            extra_args=args,
-            extra_env=egress.env(),
-        )
-
-    return run
 
 
 def v1(stack: Stack) -> str:

@@ -8,16 +8,15 @@ model, the way a user points Codex at Kiro. Opt-in like every real-client test (
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fakes.codex import CODEX_BIN, CODEX_VERSION, CodexRun, installed_version, run_codex
-from fakes.kiro import PROFILE_ARN, FakeKiro
-from tests.clients.conftest import Gateway, _start_gateway
-from tests.clients.egress import EgressGuard
+from fakes.codex import CodexRun
+from fakes.kiro import FakeKiro
+from tests.clients.conftest import CodexRunner, Gateway, start_kiro_gateway
 
 pytestmark = pytest.mark.clients
 
@@ -25,40 +24,15 @@ FAKE_TEXT = "Hello world!"
 KIRO_MODEL = "claude-sonnet-4.5"
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi from codex\n*** End Patch\n"
 
-CodexRunner = Callable[..., CodexRun]
-
-
-@pytest.fixture(scope="module")
-def kiro() -> Iterator[FakeKiro]:
-    fake = FakeKiro().start()
-    yield fake
-    fake.stop()
-
 
 @pytest.fixture(scope="module")
 def gateway(
     kiro: FakeKiro, tmp_path_factory: pytest.TempPathFactory, mitm_confdir: Path
 ) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("kiro-codex-gateway")
-    creds = home / "kiro-auth-token.json"
-    creds.write_text(
-        json.dumps(
-            {"refreshToken": "fake-refresh-1", "authMethod": "social", "profileArn": PROFILE_ARN}
-        )
-    )
     routes = home / "routes.yaml"
     routes.write_text(f'aliases:\n  "gpt-*": {KIRO_MODEL}\n')
-    gw = _start_gateway(
-        kiro.url,
-        "kiro",
-        log_dir=home,
-        confdir=mitm_confdir,
-        extra=[
-            "--set", f"kiro_credentials={creds}",
-            "--set", f"kiro_auth_url={kiro.url}/refreshToken",
-            "--set", f"gateway_config={routes}",
-        ],
-    )  # fmt: skip
+    gw = start_kiro_gateway(kiro, home, mitm_confdir, ["--set", f"gateway_config={routes}"])
     yield gw
     gw.stop()
 
@@ -67,26 +41,6 @@ def gateway(
 def fake(kiro: FakeKiro) -> FakeKiro:
     kiro.clear()
     return kiro
-
-
-@pytest.fixture
-def codex(tmp_path: Path, workdir: Path, egress: EgressGuard) -> CodexRunner:
-    have = installed_version()
-    if have != CODEX_VERSION:
-        pytest.skip(f"Codex {CODEX_VERSION} not installed (have {have}): npm ci --prefix clients")
-
-    def run(prompt: str, *, base_url: str, args: Sequence[str] = ()) -> CodexRun:
-        return run_codex(
-            CODEX_BIN,
-            prompt,
-            base_url=base_url,
-            home=tmp_path / "codex-home",
-            cwd=workdir,
-            extra_args=args,
-            extra_env=egress.env(),
-        )
-
-    return run
 
 
 def completed(run: CodexRun, gw: Gateway) -> dict[str, Any]:
