@@ -7,6 +7,8 @@ observers (console, OpenTelemetry, message log) look at it. The Gateway fills in
 while something records or looks at them.
 """
 
+from typing import Any, Literal
+
 from addons.banner import Banner
 from addons.gateway_hooks import Gateway, Recording
 from addons.observe.console import Console
@@ -41,6 +43,11 @@ class _Takers:
         self, recipe: StoredConversations, dialect: str, response_id: str
     ) -> Turn | None:
         return await self.recorder.recorded_turn(recipe, dialect, response_id)
+
+    async def recorded_backend_session(
+        self, backend: str, kind: Literal["conversation", "name"], value: str
+    ) -> dict[str, Any] | None:
+        return await self.recorder.recorded_backend_session(backend, kind, value)
 
 
 recorder = Recorder()

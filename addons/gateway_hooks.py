@@ -65,7 +65,7 @@ _OTHERS = frozenset(
 )
 
 
-class Recording(RecordedAnswers, Protocol):
+class Recording(RecordedAnswers, claude_cli.SessionLookup, Protocol):
     @property
     def recording(self) -> bool: ...
 
@@ -118,7 +118,11 @@ class Gateway:
             config = routing.load_config(o.config) if o.config else None
             self.cassette = reopen(self.cassette, o.cassette, o.replay_timing, o.replay_repeat)
             wanted = o.claude_cli_default or _routes_use_cli(config)
-            self.cli = claude_cli.reopen(self.cli, o.claude_cli if wanted else None)
+            self.cli = claude_cli.reopen(
+                self.cli,
+                o.claude_cli if wanted else None,
+                claude_cli.recorded_sessions(self.recorder),
+            )
             if o.claude_cli_default and self.cli is not None and self.cli.status is None:
                 self.cli.check_now()  # the default upstream: refuse to start without it
             backends = self.cli.upstream if self.cli is not None else None

@@ -45,7 +45,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from mitmproxy import ctx, http
 from mitmproxy.addonmanager import Loader
@@ -65,7 +65,7 @@ from recorder.exchange import (
 )
 from recorder.sse import SseParser
 from recorder.store import StoreError
-from recorder.store.lookup import find_turn
+from recorder.store.lookup import find_backend_session, find_turn
 from recorder.store.query_server import remote_query
 from recorder.store.results import QueryResult
 from recorder.store.writer_process import WriterProcess
@@ -174,6 +174,31 @@ class Recorder:
             return found
 
         return await asyncio.to_thread(look)
+
+    async def recorded_backend_session(
+        self, backend: str, kind: Literal["conversation", "name"], value: str
+    ) -> dict[str, Any] | None:
+        """Where the recording says ``backend``'s runs left a conversation (by its key, or the
+        name its client gave it), asked of the writer process off mitmproxy's loop. A
+        recording that cannot answer is logged and taken as "not known": the conversation
+        then starts a new backend session, seeded with its history."""
+        db = self.db
+        if self.writer is None or db is None:
+            return None
+
+        def run(sql: str, params: list[Any]) -> QueryResult:
+            return remote_query(db, sql, params, timeout=5.0)
+
+        def look() -> dict[str, Any] | None:
+            if kind == "name":
+                return find_backend_session(run, backend, name=value)
+            return find_backend_session(run, backend, conversation=value)
+
+        try:
+            return await asyncio.to_thread(look)
+        except (StoreError, OSError, ValueError) as e:
+            log.warning(f"tapegate: could not look up a {backend} session in {db}: {e}")
+            return None
 
     def request(self, flow: http.HTTPFlow) -> None:
         # The gateway asked already for its own flows (and answers in its own way).

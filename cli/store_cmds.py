@@ -72,7 +72,8 @@ def query(
     db: ExistingDbOption = DEFAULT_DB,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Run SQL over the recorded traffic (tables: exchanges, events, chunks, tool_calls)."""
+    """Run SQL over the recorded traffic (tables: exchanges, events, chunks, tool_calls,
+    backend_sessions)."""
     from recorder.store import QueryError, StoreError
     from recorder.store import query as run
 
@@ -92,6 +93,19 @@ SESSIONS_TABLE = """
     SELECT id, strftime(last_at, '%m-%d %H:%M') AS "last", exchanges AS n, models,
            input_tokens AS "in", output_tokens AS "out", errors AS err
     FROM sessions ORDER BY last_at DESC LIMIT ?"""
+# When the recording holds Claude Code CLI runs (the claude-cli backend): beside each id, the
+# CLI session its newest turn ran in (the first 8 characters; json/csv: every one, whole) and
+# what the CLI said its turns cost. ``last`` goes to the end, the first column left out when
+# 80 columns are too few for session ids of 36 characters.
+SESSIONS_TABLE_CLI = """
+    SELECT id,
+           coalesce((SELECT left(b.backend_session, 8) FROM backend_sessions b
+                     WHERE coalesce(b.session_id, b.exchange_id) = s.id
+                     ORDER BY b.started_at DESC LIMIT 1), '') AS cli,
+           exchanges AS n, models, input_tokens AS "in", output_tokens AS "out", errors AS err,
+           round(cost_usd, 4) AS usd, strftime(last_at, '%m-%d %H:%M') AS "last"
+    FROM sessions s ORDER BY last_at DESC LIMIT ?"""
+HAS_CLI = "SELECT count(*) FROM (SELECT 1 FROM backend_sessions LIMIT 1)"
 
 
 @app.command(epilog="Example: recorder sessions --limit 10 --format json")
@@ -100,19 +114,33 @@ def sessions(
     limit: Annotated[int, typer.Option(help="Newest N sessions.")] = 50,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """List sessions: id, first/last time, exchanges, models, tokens, errors."""
+    """List sessions: id, first/last time, exchanges, models, tokens, errors, and the Claude
+    Code CLI sessions (claude-cli backend) with their cost."""
     from recorder.store import StoreError
     from recorder.store import query as run
 
     # The table fits 80 columns with session ids whole; json/csv get every column of the view.
     sql = "SELECT * FROM sessions ORDER BY last_at DESC LIMIT ?"
-    if fmt is OutputFormat.table:
-        sql = SESSIONS_TABLE
     try:
+        if fmt is OutputFormat.table:
+            sql = SESSIONS_TABLE_CLI if _has_cli_runs(db) else SESSIONS_TABLE
         result = run(db, sql, [limit])
     except StoreError as e:
         raise _fail(str(e)) from e
-    _print(result, fmt, title="sessions", keep=("last",))
+    _print(result, fmt, title="sessions", keep=("last", "cli"))
+
+
+def _has_cli_runs(db: Path) -> bool:
+    """The recording holds claude-cli runs (False too for a file older than that table,
+    which the gateway migrates when it opens it)."""
+    from recorder.store import QueryError
+    from recorder.store import query as run
+
+    try:
+        rows = run(db, HAS_CLI).rows
+    except QueryError:  # an unmigrated file: no such table, no such runs
+        return False
+    return bool(rows and rows[0] and rows[0][0])
 
 
 @app.command(epilog="Example: recorder show SESSION_OR_EXCHANGE_ID (ids: recorder sessions)")

@@ -14,6 +14,7 @@ A new dialect adds its name to :data:`recorder.ir.Dialect`, its wire models and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -58,6 +59,11 @@ class DialectEntry:
     # recorder show lists an upstream leg's events even in SSE framing: they carry more than
     # the answer (the CLI run: argv, every line it read and wrote, exit code, stderr).
     upstream_events_shown: bool = False
+    # A run-like upstream (the CLI): its events as a body answered in one piece holds them
+    # (not streamed, or an error before the answer), and what the recording keeps of its run
+    # beyond the answer (``exchanges.extra``: cost, the backend's own session).
+    run_events: Callable[[Any], list[tuple[str, str]] | None] | None = None
+    run_facts: Callable[[list[tuple[str | None, str | None]]], dict[str, Any]] | None = None
     # Its codec writes answers for a client (responses, SSE streams); False: upstream only.
     encodes: bool = True
     # Its token-counting endpoint, forwarded to an upstream of this dialect (others estimate).
@@ -159,6 +165,8 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         encodes=False,
         provider="anthropic",
         upstream_events_shown=True,
+        run_events=claude_cli.run_events,
+        run_facts=claude_cli.run_facts,
     ),
 )
 

@@ -88,17 +88,50 @@ def _upstream_leg(ex: Exchange, limit: int | None) -> list[RenderableType]:
         if req is not None and req.body is not None:
             sent = f"{len(req.body):,} bytes, kept in the recording: {_body_text(req.body)}"
             out.append(_line("request sent", _cut(sent, limit), "dim"))
-    events = [e for e in ex.events if e.leg == "upstream"]
+    out += _run(found.name, ex.extra)
+    timed: list[tuple[float | None, str | None, str | None]] = [
+        (e.t, e.event, e.data) for e in ex.events if e.leg == "upstream"
+    ]
+    if not timed and resp is not None and resp.body and found.run_events is not None:
+        # a run answered in one piece (not streamed, or failed before its answer): its
+        # events are in the body, without the times a stream's got
+        body = _json_body(resp.body)
+        timed = [(None, name, data) for name, data in found.run_events(body) or []]
+    events = timed
     if events:
         out.append(Text(f"{found.name} events ({len(events)})", style="bold dim"))
-    for e in events[:UPSTREAM_EVENTS_SHOWN]:
-        line = Text(f"  {e.t * 1000:8.1f} ms  ", style="dim")
-        line.append(e.event or "?", style="bold")
-        line.append("  " + _cut(_payload(e.data), limit or 120), style="dim")
+    for t, event, data in events[:UPSTREAM_EVENTS_SHOWN]:
+        at = f"{t * 1000:8.1f} ms" if t is not None else f"{'—':>11}"
+        line = Text(f"  {at}  ", style="dim")
+        line.append(event or "?", style="bold")
+        line.append("  " + _cut(_payload(data), limit or 120), style="dim")
         out.append(line)
     if len(events) > UPSTREAM_EVENTS_SHOWN:
         out.append(Text(f"  … {len(events) - UPSTREAM_EVENTS_SHOWN} more", style="dim"))
     return out
+
+
+def _run(name: str, extra: dict[str, object]) -> list[RenderableType]:
+    """What a run-like backend left (``extra``, recorder.summary.read_run): the session it
+    left the conversation in (to resume by hand: ``claude --resume ID`` in its folder) and
+    what it said the turn cost."""
+    bits: list[str] = []
+    session = extra.get("backend_session")
+    if isinstance(session, dict) and isinstance(session.get("id"), str):
+        bits.append(f"session {session['id']}")
+        if isinstance(session.get("cwd"), str):
+            bits.append(f"in {session['cwd']}")
+    cost = extra.get("cost_usd")
+    if isinstance(cost, int | float):
+        bits.append(f"cost ${cost:.4f}")
+    return [_line(name, " · ".join(bits), "dim")] if bits else []
+
+
+def _json_body(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def _payload(data: str | None) -> str:

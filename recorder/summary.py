@@ -38,7 +38,23 @@ def settle(ex: Exchange) -> None:
 def read_answer(ex: Exchange) -> None:
     """Fill ``ex``'s model, usage, stop reason, answer and (an in-stream or error body's)
     error from what the client was sent; what the gateway already knows is kept (reading
-    twice gives the same)."""
+    twice gives the same). Then what only the upstream leg says: the usage, when the client
+    was sent none (an OpenAI stream whose client did not ask for it: the gateway asks its
+    upstream all the same), and a run-like backend's facts (:func:`read_run`)."""
+    _read_client(ex)
+    if _no_tokens(ex.usage):
+        ex.usage = upstream_usage(ex) or ex.usage
+    read_run(ex)
+
+
+def _no_tokens(u: ir.Usage | None) -> bool:
+    return u is None or all(
+        n is None
+        for n in (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_creation_tokens)
+    )
+
+
+def _read_client(ex: Exchange) -> None:
     spec = dialects.named(ex.client_dialect or "")
     if spec is None:
         return  # traffic of no known dialect: nothing to read
@@ -74,6 +90,53 @@ def read_answer(ex: Exchange) -> None:
         ex.model_answered = ex.model_answered or answer.model or None
         ex.usage = ex.usage or answer.usage
         ex.stop_reason = ex.stop_reason or answer.stop_reason
+
+
+def upstream_usage(ex: Exchange) -> ir.Usage | None:
+    """The usage the upstream leg's answer carries, read through its dialect's codec; None
+    when it carries none, failed, or cannot be read."""
+    spec = dialects.named(ex.upstream_dialect or "")
+    if spec is None or ex.upstream_request is None:
+        return None
+    ctx = Context(spec.name, spec.name, ids=IdFactory(ex.id))
+    options = ex.extra.get("upstream_options")
+    ctx.upstream_options = options if isinstance(options, dict) else None
+    events = [e for e in ex.events if e.leg == "upstream"]
+    resp = ex.upstream_response
+    if events:
+        frames: list[Any]
+        if spec.framing is dialects.SSE:
+            frames = [SseEvent(e.event, e.data, comment=e.comment) for e in events]
+        else:  # recorded as readable views: the codec reads its frames from the raw chunks
+            parser = spec.codec.frames()
+            frames = []
+            try:
+                for c in ex.chunks:
+                    frames += parser.feed(c.data)
+            except _UNREADABLE:
+                pass
+        usage = fold(spec.codec.stream_decoder(ctx), frames[: len(events)]).acc.usage
+        return None if _no_tokens(usage) else usage
+    if resp is None or resp.status >= 400 or not resp.body:
+        return None
+    answer = _answer(spec.codec, ctx, _json(resp.body))
+    return None if answer is None or _no_tokens(answer.usage) else answer.usage
+
+
+def read_run(ex: Exchange) -> None:
+    """A run-like upstream's facts (the CLI's cost and session) into ``ex.extra``, from its
+    events, streamed or in its body (:attr:`recorder.dialects.DialectEntry.run_facts`)."""
+    spec = dialects.named(ex.upstream_dialect or "")
+    if spec is None or spec.run_facts is None:
+        return
+    events: list[tuple[str | None, str | None]] = [
+        (e.event, e.data) for e in ex.events if e.leg == "upstream"
+    ]
+    resp = ex.upstream_response
+    if not events and resp is not None and resp.body and spec.run_events is not None:
+        events = list(spec.run_events(_json(resp.body)) or [])
+    for key, value in spec.run_facts(events).items():
+        ex.extra.setdefault(key, value)
 
 
 def _answer(codec: Codec[Any], ctx: Context, body: Any) -> ir.Response | None:

@@ -42,3 +42,47 @@ def test_an_sse_upstream_leg_of_the_answer_only_is_not_repeated() -> None:
     console = Console(width=200, record=True)
     console.print(render_exchange(ex))
     assert "events (" not in console.export_text()
+
+
+def _run_body(events: list[tuple[str, object]]) -> bytes:
+    return json.dumps({"events": [{"event": n, "data": json.dumps(d)} for n, d in events]}).encode()
+
+
+def test_show_renders_a_claude_cli_run_that_was_not_streamed_and_its_session_and_cost() -> None:
+    from recorder.exchange import HttpResponse
+    from recorder.summary import read_answer
+
+    ex = Exchange(id="x", started_at=0.0, client_dialect="openai", upstream_dialect="claude_cli")
+    ex.client_request = HttpRequest(
+        "POST", "http://gw/v1/chat/completions", [],
+        b'{"model":"sonnet","messages":[{"role":"user","content":"hi"}]}',
+    )  # fmt: skip
+    ex.upstream_request = HttpRequest("POST", "http://127.0.0.1:1/v1/claude-cli/turn", [], b"{}")
+    session = {"id": "3f2a9c1d-0000-4000-8000-000000000001", "cwd": "/w/s1", "leaf": "l1"}
+    ex.upstream_response = HttpResponse(200, [], _run_body([
+        ("invocation", {"argv": ["claude", "--print", "--model", "sonnet"]}),
+        ("stdout", {"type": "result", "subtype": "success", "total_cost_usd": 0.0125}),
+        ("exit", {"exit_code": 0, "stderr": "a warning", "session": session}),
+    ]))  # fmt: skip
+    read_answer(ex)  # as the recorder does before storing it
+    console = Console(width=200, record=True)
+    console.print(render_exchange(ex))
+    text = console.export_text()
+    assert "claude_cli events (3)" in text
+    assert '—  invocation  {"argv": ["claude", "--print", "--model", "sonnet"]}' in text
+    assert '"exit_code": 0, "stderr": "a warning"' in text
+    assert f"claude_cli  session {session['id']} · in /w/s1 · cost $0.0125" in text
+
+
+def test_show_renders_the_run_of_a_claude_cli_error_answer() -> None:
+    from recorder.exchange import HttpResponse
+
+    ex = Exchange(id="x", started_at=0.0, client_dialect="openai", upstream_dialect="claude_cli")
+    run = json.loads(_run_body([("exit", {"exit_code": 1, "stderr": "not logged in"})]))
+    body = {"type": "error", "error": {"type": "authentication_error", "message": "log in"},
+            "claude_cli": run}  # fmt: skip
+    ex.upstream_response = HttpResponse(401, [], json.dumps(body).encode())
+    console = Console(width=300, record=True)
+    console.print(render_exchange(ex))
+    text = console.export_text()
+    assert "claude_cli answered 401" in text and "claude_cli events (1)" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from recorder.codecs import anthropic
-from recorder.exchange import EventTape, Exchange, RecordedEvent
+from recorder.exchange import EventTape, Exchange, HttpRequest, HttpResponse, RecordedEvent
 from recorder.sse import SseEvent, encode_all
 from recorder.summary import read_answer, settle
 
@@ -152,3 +152,110 @@ def test_responses_conversation_reads_requests_and_replies() -> None:
     assert leg.response is not None and leg.response.stop_reason == "tool_use"
     calls = leg.tool_calls
     assert [c.name for c in calls] == ["get_weather"]
+
+
+# --------------------------------------------------------------------------- the upstream leg
+
+_OPENAI_NO_USAGE = [
+    {"model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}}]},
+    {"model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+]
+_ANTHROPIC_UPSTREAM = [
+    ("message_start", {"type": "message_start", "message": {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [],
+        "usage": {"input_tokens": 11, "cache_read_input_tokens": 5, "output_tokens": 1}}}),
+    ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                       "usage": {"output_tokens": 4}}),
+    ("message_stop", {"type": "message_stop"}),
+]  # fmt: skip
+
+
+def _openai_client_stream(upstream: str) -> Exchange:
+    ex = Exchange(id="u", started_at=0.0, stream=True, client_dialect="openai")
+    ex.upstream_dialect = upstream
+    ex.upstream_request = HttpRequest("POST", "http://up/", [], b"{}")
+    ex.events = [RecordedEvent("client", i, 0.0, None, json.dumps(d))
+                 for i, d in enumerate(_OPENAI_NO_USAGE)]  # fmt: skip
+    return ex
+
+
+def test_a_client_stream_without_usage_keeps_the_upstream_legs_usage() -> None:
+    """An OpenAI client that did not ask for usage (no stream_options.include_usage) is sent
+    none; the gateway asked its upstream for it, and the recording keeps it."""
+    ex = _openai_client_stream("anthropic")
+    ex.events += [RecordedEvent("upstream", i, 0.0, n, json.dumps(d))
+                  for i, (n, d) in enumerate(_ANTHROPIC_UPSTREAM)]  # fmt: skip
+    read_answer(ex)
+    assert ex.stop_reason == "end_turn"
+    assert ex.usage is not None
+    assert (ex.usage.input_tokens, ex.usage.cache_read_tokens, ex.usage.output_tokens) == (16, 5, 4)
+
+    same = _openai_client_stream("openai")  # an OpenAI upstream, asked with include_usage
+    usage = {"model": "m", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2}}
+    same.events += [RecordedEvent("upstream", i, 0.0, None, json.dumps(d))
+                    for i, d in enumerate([*_OPENAI_NO_USAGE, usage])]  # fmt: skip
+    read_answer(same)
+    assert same.usage is not None and (same.usage.input_tokens, same.usage.output_tokens) == (9, 2)
+
+    none = _openai_client_stream("openai")  # nothing anywhere: still none, no error
+    read_answer(none)
+    assert none.error is None and (none.usage is None or none.usage.input_tokens is None)
+
+
+def test_a_json_upstream_answer_gives_its_usage_when_the_client_leg_has_none() -> None:
+    ex = _openai_client_stream("anthropic")
+    ex.upstream_response = HttpResponse(200, [], json.dumps({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+        "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 3, "output_tokens": 2}}).encode())  # fmt: skip
+    read_answer(ex)
+    assert ex.usage is not None and (ex.usage.input_tokens, ex.usage.output_tokens) == (3, 2)
+    failed = _openai_client_stream("anthropic")
+    failed.upstream_response = HttpResponse(529, [], b'{"type":"error"}')
+    read_answer(failed)
+    assert failed.usage is None or failed.usage.input_tokens is None
+
+
+def _cli_run() -> list[tuple[str, str]]:
+    result = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": False,
+        "result": "hi",
+        "usage": {"input_tokens": 3, "output_tokens": 2},
+        "total_cost_usd": 0.0125,
+    }
+    session = {"id": "sess-1", "cwd": "/w/sess-1", "leaf": "leaf-1"}
+    exit_ = {"exit_code": 0, "killed": None, "stderr": "", "error": None, "session": session,
+             "conversation": "c0ffee", "name": None}  # fmt: skip
+    return [
+        ("invocation", json.dumps({"argv": ["claude", "-p"], "session": {"id": "sess-1"}})),
+        ("stdout", json.dumps(result, separators=(",", ":"))),
+        ("exit", json.dumps(exit_)),
+    ]
+
+
+def test_a_cli_run_keeps_its_cost_and_session_streamed_or_not() -> None:
+    want = {"id": "sess-1", "cwd": "/w/sess-1", "leaf": "leaf-1", "conversation": "c0ffee",
+            "name": None}  # fmt: skip
+    streamed = _openai_client_stream("claude_cli")
+    streamed.events += [
+        RecordedEvent("upstream", i, 0.0, n, d) for i, (n, d) in enumerate(_cli_run())
+    ]
+    read_answer(streamed)
+    assert streamed.extra["cost_usd"] == 0.0125 and streamed.extra["backend_session"] == want
+
+    whole = _openai_client_stream("claude_cli")
+    body = {"events": [{"event": n, "data": d} for n, d in _cli_run()]}
+    whole.upstream_response = HttpResponse(200, [], json.dumps(body).encode())
+    read_answer(whole)
+    assert whole.extra["cost_usd"] == 0.0125 and whole.extra["backend_session"] == want
+    assert whole.usage is not None and whole.usage.output_tokens == 2  # from the run, too
+
+    failed = _openai_client_stream("claude_cli")  # an error before the answer: no session
+    run = _cli_run()[:2] + [("exit", json.dumps({"exit_code": 1, "session": None}))]
+    err = {"type": "error", "error": {"type": "overloaded_error", "message": "x"},
+           "claude_cli": {"events": [{"event": n, "data": d} for n, d in run]}}  # fmt: skip
+    failed.upstream_response = HttpResponse(529, [], json.dumps(err).encode())
+    read_answer(failed)
+    assert failed.extra == {"cost_usd": 0.0125}

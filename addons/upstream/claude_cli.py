@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, Protocol
 
 from addons.upstream.claude_cli_server import CliServer
 from recorder.backends import Credentials, Upstream, parse_base_url
@@ -37,12 +37,14 @@ from recorder.claude_cli.probe import (
     list_models,
     resolve_executable,
 )
+from recorder.claude_cli.sessions import CliSession, Recorded
 from recorder.claude_cli.turn import ClaudeCliBackend, CliSettings
 from recorder.ir import Dialect
 
 logger = logging.getLogger("tapegate.gateway")
 
 UPSTREAM_NAME: Final = "claude-cli"  # the value of gateway_upstream / a route's upstream
+DIALECT: Final[Dialect] = "claude_cli"  # what the gateway speaks to it (its recorded leg)
 REPO: Final = Path(__file__).resolve().parents[2]
 RECHECK_AFTER: Final = 5.0  # seconds between checks while the CLI is unusable
 MODELS_WAIT: Final = 10.0  # seconds GET /v1/models waits for the CLI's own list (a Node start)
@@ -143,10 +145,40 @@ def read_cli_options(o: Any, seconds: Any) -> CliOptions:
     )
 
 
+class SessionLookup(Protocol):
+    """The recorder, as far as finding where the CLI left a conversation goes."""
+
+    @property
+    def can_look_up(self) -> bool: ...
+
+    async def recorded_backend_session(
+        self, backend: str, kind: Literal["conversation", "name"], value: str
+    ) -> dict[str, Any] | None: ...
+
+
+def recorded_sessions(lookup: SessionLookup | None) -> Recorded | None:
+    """The CLI backend's question to the recording (None: nothing records)."""
+    if lookup is None:
+        return None
+
+    async def recorded(kind: Literal["conversation", "name"], value: str) -> CliSession | None:
+        if not lookup.can_look_up:
+            return None
+        found = await lookup.recorded_backend_session(DIALECT, kind, value)
+        if found is None or not isinstance(found.get("cwd"), str):
+            return None
+        leaf = found.get("leaf")
+        return CliSession(found["id"], Path(found["cwd"]), leaf if isinstance(leaf, str) else None)
+
+    return recorded
+
+
 class CliRuntime:
     """What every claude-cli backend of one gateway shares (see the module docstring)."""
 
-    def __init__(self, options: CliOptions, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, options: CliOptions, env: Mapping[str, str], recorded: Recorded | None = None
+    ) -> None:
         self.options = options
         self.env = dict(env)
         self.executable = resolve_executable(options.path, self.env.get("PATH"), REPO)
@@ -154,7 +186,7 @@ class CliRuntime:
             self.executable or options.path or "claude", options.workdir, options.timeout
         )
         pool = CliPool(options.max_concurrency, options.queue_timeout)
-        self.backend = ClaudeCliBackend(settings, self.env, pool)
+        self.backend = ClaudeCliBackend(settings, self.env, pool, recorded=recorded)
         self.status: CliStatus | None = None
         self._failed: tuple[float, str] | None = None
         self._models: list[str] | None = None
@@ -241,7 +273,7 @@ class ClaudeCliUpstream:
 
     runtime: CliRuntime
     policy: CliPolicy
-    dialect: Dialect | None = "claude_cli"
+    dialect: Dialect | None = DIALECT
     _server: CliServer | None = None
     _lock: asyncio.Lock | None = None
 
@@ -282,16 +314,19 @@ class ClaudeCliUpstream:
         return "the CLI's own login; the client's key is never passed on"
 
 
-def reopen(current: CliRuntime | None, options: CliOptions | None) -> CliRuntime | None:
+def reopen(
+    current: CliRuntime | None, options: CliOptions | None, recorded: Recorded | None = None
+) -> CliRuntime | None:
     """The runtime after a (re)configure: the running one when its options did not change,
-    else a new one (the old one's processes are ended)."""
+    else a new one (the old one's processes are ended). ``recorded``: where it looks up a
+    conversation its memory does not know."""
     if current is not None and options is not None and current.options == options:
         return current
     if current is not None:
         task = asyncio.get_running_loop().create_task(current.shutdown())
         _stopping.add(task)
         task.add_done_callback(_stopping.discard)
-    return CliRuntime(options, os.environ) if options is not None else None
+    return CliRuntime(options, os.environ, recorded) if options is not None else None
 
 
 _stopping: set[asyncio.Task[None]] = set()

@@ -21,6 +21,10 @@ split into blocks, how tool results are grouped into messages, and JSON key orde
 
 A client may also name its conversation explicitly (header ``x-tapegate-session``): then it may
 send only the new turn, and the named session is resumed.
+
+The map lives in memory and in the recording (table ``backend_sessions``, written with each
+exchange): a conversation the memory does not know is looked up there (:data:`Recorded`), so a
+gateway that restarts resumes its conversations. Without recording, memory alone.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 JsonObject = dict[str, Any]
 
@@ -45,6 +50,11 @@ class CliSession:
     id: str  # the CLI's session UUID
     cwd: Path  # the CLI finds a session by its working directory: resume from the same one
     leaf: str | None = None  # uuid of the last message (``--resume-session-at``); None: the end
+
+
+# Where the recording says a conversation was left: ("conversation", key) or ("name", name)
+# -> the point, or None (not recorded, no recording, or the recording could not be asked).
+Recorded = Callable[[Literal["conversation", "name"], str], Awaitable[CliSession | None]]
 
 
 class SessionBusyError(Exception):
@@ -123,6 +133,23 @@ class SessionStore:
         self._by_key.move_to_end(key)
         self._busy.add(found.id)
         return found
+
+    def knows(self, key: str) -> bool:
+        return key in self._by_key
+
+    def knows_name(self, name: str) -> bool:
+        return name in self._by_name
+
+    def adopt(self, key: str, session: CliSession) -> None:
+        """A point found in the recording, unless memory learnt a newer one meanwhile."""
+        if key not in self._by_key:
+            self.remember(key, session)
+
+    def adopt_named(self, name: str, session: CliSession) -> None:
+        if name not in self._by_name:
+            self._by_name[name] = session
+            while len(self._by_name) > self._max:
+                self._by_name.popitem(last=False)
 
     def release(self, session: CliSession) -> None:
         self._busy.discard(session.id)

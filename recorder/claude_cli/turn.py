@@ -29,7 +29,7 @@ from recorder.claude_cli.models import cli_model
 from recorder.claude_cli.pool import CliPool
 from recorder.claude_cli.probe import CliUnavailableError
 from recorder.claude_cli.process import CliExitedError, CliProcess, Transcript
-from recorder.claude_cli.sessions import CliSession, SessionStore, conversation_key
+from recorder.claude_cli.sessions import CliSession, Recorded, SessionStore, conversation_key
 from recorder.codecs import anthropic as anthropic_codec
 from recorder.codecs.claude_cli_input import TurnInput, turn_input
 from recorder.codecs.claude_cli_stream import CliStreamDecoder
@@ -66,12 +66,15 @@ class ClaudeCliBackend:
         pool: CliPool | None = None,
         sessions: SessionStore | None = None,
         new_session_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        recorded: Recorded | None = None,
     ) -> None:
         self.settings = settings
         self.env = dict(env)
         self.pool = pool or CliPool()
         self.sessions = sessions or SessionStore()
         self.new_session_id = new_session_id
+        # Asked when memory does not know a conversation (the recording's session map).
+        self.recorded = recorded
 
     def turn(
         self,
@@ -142,7 +145,7 @@ class CliTurn:
     # ----------------------------------------------------------------- the turn
 
     async def events(self) -> AsyncGenerator[ir.StreamEvent]:
-        start = self._plan()
+        start = await self._plan()
         try:
             async with self._b.pool.slot():
                 async with contextlib.aclosing(self._attempt(start)) as attempt:
@@ -164,10 +167,14 @@ class CliTurn:
             self._commit(start)
             self._tell_exit(self.collector.error)
 
-    def _plan(self) -> CliSession | None:
-        """The point to resume from (None: a new session)."""
-        store = self._b.sessions
+    async def _plan(self) -> CliSession | None:
+        """The point to resume from (None: a new session): memory first, then the recording."""
+        store, recorded = self._b.sessions, self._b.recorded
         if self.name is not None:
+            if recorded is not None and not store.knows_name(self.name):
+                found = await recorded("name", self.name)
+                if found is not None:
+                    store.adopt_named(self.name, found)
             self._named = store.begin_named(self.name)
             if self._named is not None and not self.input.history:
                 self.resumed_from = self._named  # the client sends only the new turn
@@ -175,6 +182,10 @@ class CliTurn:
         if not self.input.history:
             return None
         self._key = conversation_key(self.namespace, self.input.system, self.input.history)
+        if recorded is not None and not store.knows(self._key):
+            found = await recorded("conversation", self._key)
+            if found is not None:
+                store.adopt(self._key, found)
         self.resumed_from = store.checkout(self._key)
         return self.resumed_from
 
@@ -397,6 +408,7 @@ class CliTurn:
                 if session is None
                 else {"id": session.id, "cwd": str(session.cwd), "leaf": session.leaf},
                 "conversation": self.conversation_key,
+                "name": self.name,  # the client's x-tapegate-session, if it named one
                 # when each stdin/stdout line happened, in seconds from the start: the events
                 # before the answer began reach the gateway together
                 "times": [round(t, 4) for t, _, _ in last.lines],

@@ -55,6 +55,8 @@ __all__ = [
     "request_from_ir",
     "request_to_ir",
     "response_to_ir",
+    "run_events",
+    "run_facts",
 ]
 
 JsonObject = dict[str, Any]
@@ -240,6 +242,62 @@ def response_to_ir(body: Any, ctx: Context) -> ir.Response:
 def response_body(events: list[tuple[str, str]]) -> JsonObject:
     """What the backend answers a request that did not ask to stream."""
     return {"events": [{"event": name, "data": data} for name, data in events]}
+
+
+def run_events(body: Any) -> list[tuple[str, str]] | None:
+    """The run's events in a body the backend answered in one piece: a run not streamed
+    (``{"events": [...]}``) or an error before the answer began (under ``"claude_cli"``);
+    None for any other body."""
+    if isinstance(body, dict) and isinstance(body.get("claude_cli"), dict):
+        body = body["claude_cli"]
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        return None
+    return [
+        (e["event"], e["data"] if isinstance(e.get("data"), str) else json.dumps(e.get("data")))
+        for e in events
+        if isinstance(e, dict) and isinstance(e.get("event"), str)
+    ]
+
+
+def run_facts(events: list[tuple[str | None, str | None]]) -> JsonObject:
+    """What the recording keeps of a run beyond its answer, for ``exchanges.extra``:
+    ``cost_usd`` (the CLI's ``total_cost_usd``, summed over its processes: a resume that found
+    no session is a second one) and ``backend_session`` (where the run left the conversation:
+    ``{"id", "cwd", "leaf", "conversation", "name"}``, what a later turn resumes; absent when
+    the turn failed). Lenient: a line it cannot read is skipped."""
+    cost: float | None = None
+    session: JsonObject | None = None
+    for event, data in events:
+        if not data:
+            continue
+        if event == STDOUT and '"result"' in data:
+            line = _loads(data)
+            value = line.get("total_cost_usd")
+            if line.get("type") == "result" and isinstance(value, int | float):
+                cost = (cost or 0.0) + float(value)
+        elif event == EXIT:
+            d = _loads(data)
+            found = d.get("session")
+            session = None
+            if isinstance(found, dict) and isinstance(found.get("id"), str):
+                session = {k: found.get(k) for k in ("id", "cwd", "leaf")}
+                session["conversation"] = d.get("conversation")
+                session["name"] = d.get("name")
+    out: JsonObject = {}
+    if cost is not None:
+        out["cost_usd"] = round(cost, 10)
+    if session is not None:
+        out["backend_session"] = session
+    return out
+
+
+def _loads(data: str) -> JsonObject:
+    try:
+        d = json.loads(data)
+    except (ValueError, RecursionError):
+        return {}
+    return d if isinstance(d, dict) else {}
 
 
 def error_body(err: ir.ErrorInfo, events: list[tuple[str, str]]) -> tuple[int, JsonObject]:

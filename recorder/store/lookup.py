@@ -1,6 +1,7 @@
 """Find a recorded answer by the id its client saw (``previous_response_id``, ``GET
-/v1/responses/{id}``), following a dialect's :class:`StoredConversations` recipe. Pure SQL over
-a query function, so the gateway can run it through its writer process (it never loads DuckDB).
+/v1/responses/{id}``), following a dialect's :class:`StoredConversations` recipe, and where a
+stateful backend (the Claude Code CLI) left a conversation. Pure SQL over a query function, so
+the gateway can run it through its writer process (it never loads DuckDB).
 """
 
 from __future__ import annotations
@@ -46,6 +47,27 @@ def find_turn(
     if not isinstance(request, dict) or not isinstance(reply, dict):
         return None
     return Turn(request, reply)
+
+
+_BACKEND_SESSION_SQL = """
+select backend_session, cwd, leaf from backend_sessions
+where backend = ? and {column} = ? order by started_at desc limit 1
+"""
+
+
+def find_backend_session(
+    query: Query, backend: str, *, conversation: str | None = None, name: str | None = None
+) -> dict[str, Any] | None:
+    """The newest point ``{"id", "cwd", "leaf"}`` the ``backend`` dialect's runs left the
+    conversation with this key (or this client-given name) at; None: none recorded."""
+    column, value = ("conversation", conversation) if name is None else ("name", name)
+    if value is None:
+        return None
+    rows = query(_BACKEND_SESSION_SQL.format(column=column), [backend, value]).rows
+    if not rows or not isinstance(rows[0][0], str):
+        return None
+    sid, cwd, leaf = rows[0]
+    return {"id": sid, "cwd": cwd, "leaf": leaf}
 
 
 def _json(value: Any) -> Any:

@@ -162,6 +162,46 @@ def m003_stop_reason_vocabulary(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("UPDATE exchanges SET stop_reason = ? WHERE stop_reason = ?", [stop, wire])
 
 
+@migration
+def m004_backend_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    # Where a stateful backend (the Claude Code CLI) left each conversation: a gateway that
+    # restarts resumes a known conversation from here (recorder/claude_cli/sessions.py). One
+    # row per exchange that left one; the newest row of a conversation (or name) wins.
+    con.execute("""
+        CREATE TABLE backend_sessions (
+            exchange_id VARCHAR NOT NULL,
+            started_at TIMESTAMP,
+            session_id VARCHAR,
+            backend VARCHAR,
+            conversation VARCHAR,
+            name VARCHAR,
+            backend_session VARCHAR,
+            cwd VARCHAR,
+            leaf VARCHAR
+        )""")
+    # The sessions view gains the cost a backend reported (the CLI's total_cost_usd, in
+    # exchanges.extra) and the backend sessions each gateway session used.
+    con.execute("""
+        CREATE OR REPLACE VIEW sessions AS
+        SELECT coalesce(session_id, id) AS id,
+               min(started_at) AS first_at,
+               max(started_at) AS last_at,
+               count(*) AS exchanges,
+               list(DISTINCT model ORDER BY model) FILTER (WHERE model IS NOT NULL) AS models,
+               sum(input_tokens)::BIGINT AS input_tokens,
+               sum(output_tokens)::BIGINT AS output_tokens,
+               sum(cache_read_tokens)::BIGINT AS cache_read_tokens,
+               sum(cache_creation_tokens)::BIGINT AS cache_creation_tokens,
+               count(error) AS errors,
+               sum(TRY_CAST(json_extract(extra, '$.cost_usd') AS DOUBLE)) AS cost_usd,
+               list(DISTINCT json_extract_string(extra, '$.backend_session.id')
+                    ORDER BY json_extract_string(extra, '$.backend_session.id'))
+                   FILTER (WHERE json_extract_string(extra, '$.backend_session.id') IS NOT NULL)
+                   AS backend_sessions
+        FROM exchanges
+        GROUP BY ALL""")
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply the missing migrations in order; returns the names applied now (idempotent)."""
     con.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +44,10 @@ EXCHANGE_COLUMNS: tuple[str, ...] = (
 EVENT_COLUMNS = ("exchange_id", "leg", "seq", "t_offset", "event", "data", "comment", "pos")
 CHUNK_COLUMNS = ("exchange_id", "seq", "t_offset", "data")
 TOOL_CALL_COLUMNS = ("exchange_id", "session_id", "idx", "call_id", "name", "arguments")
+BACKEND_SESSION_COLUMNS = (
+    "exchange_id", "started_at", "session_id", "backend", "conversation", "name", "backend_session",
+    "cwd", "leaf",
+)  # fmt: skip
 # Exchange fields stored as a column of the same name and type.
 _SIMPLE_FIELDS = (
     "id", "client_dialect", "upstream_dialect", "route", "session_id", "model_requested",
@@ -59,6 +63,7 @@ class Rows:
     events: list[tuple[Any, ...]]
     chunks: list[tuple[Any, ...]]
     tool_calls: list[tuple[Any, ...]]
+    backend_sessions: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 _PARSE_BYTES = 1 << 20
@@ -178,7 +183,7 @@ def to_rows(ex: Exchange) -> Rows:
         tool_calls = _tool_call_rows(ex)
     except Exception:  # noqa: BLE001 - a derived table; the exchange itself must be stored
         tool_calls = []
-    return Rows(exchange, events, chunks, tool_calls)
+    return Rows(exchange, events, chunks, tool_calls, _backend_session_rows(ex))
 
 
 def failed_rows(ex: Exchange, reason: str) -> Rows:
@@ -257,6 +262,18 @@ def _tool_call_rows(ex: Exchange) -> list[tuple[Any, ...]]:
         (ex.id, ex.session_id, i, p.id, clean(p.name), clean(p.arguments))
         for i, p in enumerate(calls)
     ]
+
+
+def _backend_session_rows(ex: Exchange) -> list[tuple[Any, ...]]:
+    """Where a stateful backend left the conversation (``extra.backend_session``, read by
+    :func:`recorder.summary.read_run`): the row a restarted gateway finds it by."""
+    found = ex.extra.get("backend_session")
+    if not isinstance(found, dict) or not isinstance(found.get("id"), str):
+        return []
+    started = _seconds(ex.started_at)
+    at = None if started is None else _timestamp(started)
+    text = [_str(found.get(k)) for k in ("conversation", "name", "id", "cwd", "leaf")]
+    return [(_str(ex.id), at, _str(ex.session_id), _str(ex.upstream_dialect), *text)]
 
 
 # --------------------------------------------------------------------------- back to values

@@ -65,6 +65,7 @@ _TABLES = {
     "events": rowmod.EVENT_COLUMNS,
     "chunks": rowmod.CHUNK_COLUMNS,
     "tool_calls": rowmod.TOOL_CALL_COLUMNS,
+    "backend_sessions": rowmod.BACKEND_SESSION_COLUMNS,
 }
 
 
@@ -352,6 +353,7 @@ class StoreWriter:
             tables["events"] += r.events
             tables["chunks"] += r.chunks
             tables["tool_calls"] += r.tool_calls
+            tables["backend_sessions"] += r.backend_sessions
         cur.begin()
         try:
             for table, columns in _TABLES.items():

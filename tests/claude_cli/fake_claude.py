@@ -52,8 +52,10 @@ def out(obj: dict[str, Any]) -> None:
 
 
 def uid() -> str:
+    # unique across processes, as the CLI's are: a resumed session's new messages must not
+    # reuse the uuids of the ones it loaded
     COUNTER[0] += 1
-    return f"00000000-0000-4000-8000-{COUNTER[0]:012d}"
+    return f"00000000-0000-4000-8000-{os.getpid() % 10**6:06d}{COUNTER[0]:06d}"
 
 
 class Run:

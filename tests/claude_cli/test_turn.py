@@ -378,3 +378,90 @@ def test_the_listener_hears_the_run_and_the_codec_reads_it_alike(tmp_path: Path,
     again += dec.finish()
     assert [type(e).__name__ for e in again] == [type(e).__name__ for e in events]
     assert again[-1] == events[-1]
+
+
+def _recording_of(heard: list[tuple[str, str]]) -> dict[str, Any]:
+    """What the recording keeps of a run (recorder.summary.read_run reads the same events)."""
+    from recorder.codecs import claude_cli as wire
+
+    facts = wire.run_facts([(e, d) for e, d in heard])
+    assert "backend_session" in facts, facts
+    return facts
+
+
+def test_a_restarted_gateway_resumes_a_conversation_from_the_recording(tmp_path: Path) -> None:
+    """Memory lost (a new backend), the recording's map remains: turn 2 resumes turn 1's
+    session with only the new turn; a conversation the recording does not know is seeded."""
+    from recorder.claude_cli.sessions import CliSession
+
+    h = Harness(tmp_path)
+    heard: list[tuple[str, str]] = []
+    ctx = Context(client="openai", upstream="anthropic")
+    req = openai_codec.request_to_ir(
+        {"model": "sonnet", "messages": [{"role": "user", "content": "q1"}]}
+    )
+    t1 = h.backend.turn_for(req, ctx, POLICY, listener=lambda e, d: heard.append((e, d)))
+    asyncio.run(drain(t1))
+    facts = _recording_of(heard)
+    assert facts["cost_usd"] == 0.0125
+    row = facts["backend_session"]
+    assert t1.session is not None and row["id"] == t1.session.id and row["leaf"] == t1.session.leaf
+    asked: list[tuple[str, str]] = []
+
+    async def recorded(kind: str, value: str) -> CliSession | None:
+        asked.append((kind, value))
+        if kind == "conversation" and value == row["conversation"]:
+            return CliSession(row["id"], Path(row["cwd"]), row["leaf"])
+        return None
+
+    restarted = Harness(tmp_path)  # fresh memory, same CLI home and session folders
+    restarted.backend.recorded = recorded  # type: ignore[assignment]
+    history = [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "history=1 model=sonnet"},
+        {"role": "user", "content": "q2"},
+    ]
+    t2, _ = restarted.turn(history)
+    assert answer_text(asyncio.run(drain(t2))) == "history=3 model=sonnet"
+    assert t2.resumed_from == t1.session and asked == [("conversation", row["conversation"])]
+    sent = [ln for ln in restarted.runs()[-1]["stdin"] if ln["type"] == "user"]
+    assert [ln["message"]["content"][0]["text"] for ln in sent] == ["q2"]  # only the new turn
+    # asked once: turn 3 of the same conversation is known to memory again
+    t3, _ = restarted.turn([*history, {"role": "assistant", "content": "history=3 model=sonnet"},
+                            {"role": "user", "content": "q3"}])  # fmt: skip
+    assert answer_text(asyncio.run(drain(t3))) == "history=5 model=sonnet"
+    assert t3.resumed_from == t2.session and len(asked) == 1
+    # an edited first answer: unknown to both, seeded
+    other, _ = restarted.turn([history[0], {"role": "assistant", "content": "else"}, history[2]])
+    asyncio.run(drain(other))
+    assert other.resumed_from is None and len(asked) == 2
+
+
+def test_a_restarted_gateway_resumes_a_named_conversation_from_the_recording(
+    tmp_path: Path,
+) -> None:
+    from recorder.claude_cli.sessions import CliSession
+
+    h = Harness(tmp_path)
+    heard: list[tuple[str, str]] = []
+    ctx = Context(client="openai", upstream="anthropic")
+    req = openai_codec.request_to_ir(
+        {"model": "sonnet", "messages": [{"role": "user", "content": "q1"}]}
+    )
+    t1 = h.backend.turn_for(
+        req, ctx, POLICY, name="chat-1", listener=lambda e, d: heard.append((e, d))
+    )
+    asyncio.run(drain(t1))
+    row = _recording_of(heard)["backend_session"]
+    assert row["name"] == "chat-1"
+
+    async def recorded(kind: str, value: str) -> CliSession | None:
+        if (kind, value) == ("name", "chat-1"):
+            return CliSession(row["id"], Path(row["cwd"]), row["leaf"])
+        return None
+
+    restarted = Harness(tmp_path)
+    restarted.backend.recorded = recorded  # type: ignore[assignment]
+    t2, _ = restarted.turn([{"role": "user", "content": "q2"}], name="chat-1")
+    assert answer_text(asyncio.run(drain(t2))) == "history=3 model=sonnet"
+    assert t2.resumed_from == t1.session

@@ -239,3 +239,39 @@ def test_a_query_to_a_running_gateway_loads_no_database(tmp_path):
         server.stop()
     assert code == 0 and json.loads(out) == [{"one": 1}] and asked == ["SELECT 1 AS one"]
     assert _heavy(modules, ("duckdb", "recorder.codecs", "recorder.exchange", "mitmproxy")) == []
+
+
+@pytest.fixture
+def cli_db(tmp_path):
+    """The samples and a conversation the claude-cli backend answered in two CLI sessions."""
+    from tests.store.test_backend_sessions import _cli_exchange
+
+    db = tmp_path / "cli.duckdb"
+    w = StoreWriter(db).start()
+    for ex in (samples.streaming(), samples.plain(), samples.failed()):
+        w.put(ex)
+    w.put(_cli_exchange("e1", samples.T0 + 10, "0ld5e55i-0000-4000-8000-000000000001", "k1", None))
+    w.put(_cli_exchange("e2", samples.T0 + 20, "3f2a9c1d-0000-4000-8000-000000000002", "k2", None))
+    w.close()
+    return db
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_sessions_table_shows_the_cli_session_beside_the_id(cli_db, columns):
+    result = runner.invoke(app, ["sessions", "--db", str(cli_db)], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= columns
+    [chat] = [line for line in lines if line.startswith("chat ")]
+    assert chat.split()[1] == "3f2a9c1d"  # the newest CLI session, beside the id
+    assert any(line.startswith(samples.SESSION + " ") for line in lines), result.output
+    rows = {
+        r["id"]: r
+        for r in json.loads(_invoke("sessions", "--db", str(cli_db), "-f", "json").output)
+    }
+    assert rows["chat"]["cost_usd"] == 1.0
+    assert rows["chat"]["backend_sessions"] == [
+        "0ld5e55i-0000-4000-8000-000000000001",
+        "3f2a9c1d-0000-4000-8000-000000000002",
+    ]
+    assert rows[samples.SESSION]["backend_sessions"] is None

@@ -45,6 +45,11 @@ class CliStack:
     front: Service
     front_db: Path
     tmp: Path
+    restart_front: Any = None  # () -> Service: the front gateway stopped and started again
+
+    def restart(self) -> None:
+        self.front.stop()
+        self.front = self.restart_front()
 
     @property
     def url(self) -> str:
@@ -144,12 +149,19 @@ def cli_stack(
         *extra,
     ]  # fmt: skip
     env = {"HOME": str(home), "ANTHROPIC_BASE_URL": back.url, **QUIET_ENV, **egress.env()}
-    front = start_service(f"front-{port}", argv, port=port, log_dir=tmp_path, cwd=tmp_path, env=env)
-    stack = CliStack(fake_upstream, back, front, db, tmp_path)
+
+    def start_front(n: int = 0) -> Service:
+        name = f"front-{port}" + (f"-{n}" if n else "")
+        return start_service(name, argv, port=port, log_dir=tmp_path, cwd=tmp_path, env=env)
+
+    starts = iter(range(1, 100))
+    stack = CliStack(
+        fake_upstream, back, start_front(), db, tmp_path, lambda: start_front(next(starts))
+    )
     try:
         yield stack
     finally:
-        front.stop()
+        stack.front.stop()
         # Logged in with OAuth, the CLI sometimes fetches account data from api.anthropic.com
         # in the background; the guard refused it and the turns went on (docs/claude-cli.md).
         egress.allow("api.anthropic.com:443")
@@ -247,6 +259,32 @@ def test_two_turns_resume_one_cli_session(cli_stack: CliStack) -> None:
     assert "--resume" in invocation["argv"]
     users = [d for e, d in resumed if e == "stdin" and d.get("type") == "user"]
     assert len(users) == 1 and users[0]["message"]["content"][0]["text"] == "second question"
+    # the map is in the recording: a restarted gateway resumes the conversation, streaming
+    cli_stack.restart()
+    history += [
+        {"role": "assistant", "content": FAKE_TEXT},
+        {"role": "user", "content": "third question"},
+    ]
+    chunks = list(cli_stack.openai().chat.completions.create(
+        model="sonnet", messages=history, stream=True
+    ))  # fmt: skip
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == FAKE_TEXT
+    third = [run for run in cli_stack.runs().values() if run[0][1]["session"]["resume"]]
+    ids = {run[0][1]["session"]["id"] for run in runs.values()}
+    assert len(third) == 2 and {run[0][1]["session"]["id"] for run in third} == ids
+    said = [d for run in third for e, d in run if e == "stdin" and d.get("type") == "user"]
+    assert sorted(d["message"]["content"][0]["text"] for d in said) == [
+        "second question", "third question",
+    ]  # only the new turn, each time  # fmt: skip
+    assert len(cli_stack.fake.model_turns()[-1].json()["messages"]) == 5
+    # the stream's client asked for no usage; the recording has it, the CLI's cost and session
+    [(usage, extra)] = cli_stack.query(
+        "select output_tokens, extra from exchanges where stream order by started_at desc limit 1"
+    )
+    extra = extra if isinstance(extra, dict) else json.loads(extra)
+    assert usage and extra["cost_usd"] > 0 and extra["backend_session"]["id"] in ids
+    [(sessions,)] = cli_stack.query("select backend_sessions from sessions")
+    assert sessions == sorted(ids)
 
 
 @pytest.mark.parametrize(
