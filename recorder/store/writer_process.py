@@ -204,6 +204,9 @@ class WriterProcess:
         """Send what is left, let the child commit and close the file, wait for it."""
         if self._proc is None or self._closing:
             return
+        if self.failed is not None:  # it takes nothing more, STOP included: do not wait for it
+            self.restarts = self.max_restarts
+            self._proc.kill()
         self._send(frame(STOP))
         with self._lock:
             self._closing = True  # the backlog thread closes the pipe once it is empty
