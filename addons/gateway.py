@@ -19,6 +19,7 @@ from addons.observe.web_views import WebViews
 from addons.recorder_hooks import Recorder, Refusal
 from addons.startup import StartupCheck
 from recorder.codecs.responses_history import StoredConversations, Turn
+from recorder.exchange import Exchange
 
 
 class _Takers:
@@ -34,6 +35,9 @@ class _Takers:
 
     def refusal(self) -> Refusal | None:
         return self.recorder.refusal()
+
+    def record(self, ex: Exchange) -> None:
+        self.recorder.record(ex)
 
     @property
     def can_look_up(self) -> bool:

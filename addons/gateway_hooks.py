@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
+import uuid
 from typing import Any, Protocol, assert_never
 
 import httpx
@@ -39,11 +41,11 @@ from addons.flow_state import (
     StreamClosed,
     Streaming,
 )
-from addons.metadata import FLOW_STATE, HEALTH_CHECK
+from addons.metadata import FLOW_STATE, HEALTH_CHECK, REJECTED
 from addons.options import GatewayOptions, declare, default_backend, read_options
 from addons.recorder_hooks import Refusal
 from addons.request import body as request_body_worker
-from addons.request import classify, forward
+from addons.request import classify, forward, rejections
 from addons.request.proxy_auth import ProxyGate, accepted_on_loopback, is_loopback
 from addons.request.stored import RecordedAnswers
 from addons.response import buffered, failures, stream
@@ -56,6 +58,7 @@ from recorder import endpoints, routing
 from recorder.backends import backend_option_specs
 from recorder.claude_cli.probe import CliUnavailableError
 from recorder.errors import ConfigError
+from recorder.exchange import Exchange
 
 logger = logging.getLogger("tapegate.gateway")
 # Options beside gateway_* that change the gateway: the listener, the backends' own (kiro_*,
@@ -70,6 +73,8 @@ class Recording(RecordedAnswers, claude_cli.SessionLookup, Protocol):
     def recording(self) -> bool: ...
 
     def refusal(self) -> Refusal | None: ...
+
+    def record(self, ex: Exchange) -> None: ...
 
 
 def _routes_use_cli(config: routing.GatewayConfig | None) -> bool:
@@ -96,6 +101,9 @@ class Gateway:
         # backend); kept across reconfigurations that do not change it (its play counts).
         self.cassette: CassetteUpstream | None = None
         self.health_checks = 0  # answered, never recorded (see classify.is_health_check)
+        # Requests mitmproxy itself refused (no Host, an unreadable head, CL+TE), answered in
+        # the client's dialect: see addons.request.rejections
+        self.rejected = 0
         # gateway_fault: the loopback proxy that breaks the upstream's answers (started on
         # first use, in mitmproxy's loop).
         self.faults: FaultProxy | None = None
@@ -160,6 +168,8 @@ class Gateway:
         await request_body_worker.shutdown()
         if self.health_checks:
             logger.info(f"tapegate: answered {self.health_checks} health checks (not recorded)")
+        if self.rejected:
+            logger.info(f"tapegate: refused {self.rejected} malformed requests (HTTP-level)")
         if self.http is not None:
             await self.http.aclose()
         if self.faults is not None:
@@ -185,6 +195,21 @@ class Gateway:
         except Exception:  # noqa: BLE001
             logger.exception("gateway: http_connect failed")
 
+    def next_layer(self, nextlayer: Any) -> None:
+        try:
+            rejections.install(nextlayer, self._rejected)
+        except Exception:  # noqa: BLE001 - mitmproxy's own answers stay as they are
+            logger.exception("gateway: next_layer failed")
+
+    def _rejected(self, r: rejections.Rejection) -> None:
+        """A request mitmproxy refused (and the client was told in its dialect): counted, and
+        recorded as the client's error unless the hooks saw it (they record it themselves)."""
+        self.rejected += 1
+        if r.seen or self.recorder is None or not self.recorder.recording:
+            return
+        listener = f"{r.listener[0]}:{r.listener[1]}" if r.listener else ""
+        self.recorder.record(rejections.exchange(r, str(uuid.uuid4()), time.time(), listener))
+
     def client_connected(self, client: Any) -> None:
         if not self.remote_ok and not accepted_on_loopback(client):
             addr = client.sockname[0] if client.sockname else "?"
@@ -205,6 +230,9 @@ class Gateway:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if not self.remote_ok and not accepted_on_loopback(flow.client_conn):
             flow.kill()  # type: ignore[no-untyped-call]  # (client_connected closes such)
+            return
+        if flow.error is not None:  # mitmproxy refused it already: see addons.request.rejections
+            flow.metadata[REJECTED] = True
             return
         try:
             rec = self.recorder is None or self.recorder.recording

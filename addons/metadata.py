@@ -8,3 +8,6 @@ RECORDED = "tapegate.recorded"  # the Recorder handed this flow's exchange to it
 # The gateway wrote the whole response to the client itself and killed the flow only so that
 # mitmproxy writes nothing more (addons.upstream.retries): that kill is no failure.
 DELIVERED = "tapegate.delivered"
+# A request mitmproxy refused before the gateway could answer it (its headers fail mitmproxy's
+# checks): answered and recorded by addons.request.rejections, not by the flow's hooks.
+REJECTED = "tapegate.rejected"

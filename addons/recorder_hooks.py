@@ -50,7 +50,7 @@ from typing import Any, Literal
 from mitmproxy import ctx, http
 from mitmproxy.addonmanager import Loader
 
-from addons.metadata import DELIVERED, EXCHANGE, HEALTH_CHECK, RECORDED
+from addons.metadata import DELIVERED, EXCHANGE, HEALTH_CHECK, RECORDED, REJECTED
 from addons.startup import refuse
 from recorder import dialects, ir, secrets
 from recorder.codecs.responses_history import StoredConversations, Turn
@@ -285,12 +285,18 @@ class Recorder:
             return
         if flow.metadata.get(HEALTH_CHECK):
             return  # answered by the gateway; counted there, not recorded
+        if flow.metadata.get(REJECTED):
+            return  # refused by mitmproxy; recorded by the gateway (addons.request.rejections)
         flow.metadata[RECORDED] = True
         ex = flow.metadata.get(EXCHANGE)
         if isinstance(ex, Exchange):
             finish(ex, flow)
         else:
             ex = exchange_from_flow(flow)
+        self.record(ex)
+
+    def record(self, ex: Exchange) -> None:
+        """Store ``ex`` (an exchange that no flow hook brings: a request mitmproxy refused)."""
         for sink in (self.writer, self.cassette):
             try:
                 if sink is not None:

@@ -4,6 +4,7 @@ which is short-circuited by marking the upstream connection as live)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -14,6 +15,8 @@ from mitmproxy.test import taddons, tflow
 from addons.gateway_hooks import Gateway
 from addons.metadata import EXCHANGE
 from addons.recorder_hooks import Refusal
+from addons.request.rejections import Rejection
+from recorder.exchange import Exchange
 
 PROXY = ("127.0.0.1", 8080)
 
@@ -230,3 +233,30 @@ def test_connections_on_other_addresses_are_closed_unless_configured() -> None:
         lan.error = None
         gw.client_connected(lan)
         assert not lan.error
+
+
+def test_a_request_mitmproxy_refused_is_counted_and_recorded_unless_the_hooks_saw_it() -> None:
+    class Takes:
+        recording = True
+        can_look_up = False
+
+        def __init__(self) -> None:
+            self.recorded: list[Exchange] = []
+
+        def refusal(self) -> None:
+            return None
+
+        def record(self, ex: Exchange) -> None:
+            self.recorded.append(ex)
+
+    takes = Takes()
+    gw = Gateway(takes)  # type: ignore[arg-type]
+    unseen = Rejection(400, "Invalid header line: b'x'", "POST", "/v1/messages", "anthropic", b"",
+                       listener=("127.0.0.1", 8080))  # fmt: skip
+    gw._rejected(unseen)
+    gw._rejected(dataclasses.replace(unseen, seen=True))  # the hooks record it themselves
+    assert gw.rejected == 2
+    [ex] = takes.recorded
+    assert ex.client_request is not None
+    assert ex.client_request.url == "http://127.0.0.1:8080/v1/messages"
+    assert ex.extra == {"client_error": True, "rejected_by": "mitmproxy"}

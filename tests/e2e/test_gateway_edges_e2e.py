@@ -314,6 +314,53 @@ def test_a_broken_request_body_is_the_clients_error_with_its_method_and_url(gw: 
         assert "upstream" not in row["error"] and extra(row)["client_error"] is True
 
 
+# mitmproxy's own HTTP-level rejections (addons/request/rejections.py): request heads by the
+# dialect their path tells
+REFUSED_BY_MITMPROXY = {
+    "no Host (HTTP/1.0)": (
+        "openai",
+        b"POST /v1/chat/completions?refused=1 HTTP/1.0\r\ncontent-length: 2\r\n\r\n{}",
+    ),
+    "bad header line": (
+        "anthropic",
+        b"POST /v1/messages?refused=2 HTTP/1.1\r\nHost: HOST\r\nnot a header\r\n\r\n",
+    ),
+    "content-length and transfer-encoding": (
+        "responses",
+        b"POST /v1/responses?refused=3 HTTP/1.1\r\nHost: HOST\r\ncontent-length: 5\r\n"
+        b"transfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+    ),
+    "bad request line": ("anthropic", b"POST /v1/messages?refused=4\r\nHost: HOST\r\n\r\n"),
+}
+
+
+def test_mitmproxys_own_rejections_are_in_the_dialect_of_the_path_and_recorded(gw: Gw) -> None:
+    """mitmproxy answered these with its HTML 400 and no hook ran: unrecorded."""
+    host = f"127.0.0.1:{gw.svc.port}".encode()
+    for name, (dialect, raw) in REFUSED_BY_MITMPROXY.items():
+        with socket.create_connection(("127.0.0.1", gw.svc.port), timeout=10) as s:
+            s.sendall(raw.replace(b"HOST", host))
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        head, _, content = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), (name, answer[:300])
+        assert b"content-type: application/json" in head.lower(), name
+        body = json.loads(content)
+        assert body["error"]["type"] == "invalid_request_error", name
+        if dialect == "anthropic":
+            assert body["type"] == "error", name
+        else:
+            assert "code" in body["error"], name  # OpenAI's error shape
+    rows = _rows_where(gw, "client_request_url like '%refused=%'", len(REFUSED_BY_MITMPROXY))
+    assert len(rows) == len(REFUSED_BY_MITMPROXY), rows
+    for row, (name, (dialect, _)) in zip(rows, REFUSED_BY_MITMPROXY.items(), strict=True):
+        assert row["client_dialect"] == dialect, name
+        assert row["status"] == 400 and row["error"].startswith("request refused: "), name
+        assert extra(row) == {"client_error": True, "rejected_by": "mitmproxy"}, name
+        assert row["client_request_method"] == "POST", name
+
+
 # ------------------------------------------------------------------ first-token timeout
 
 
