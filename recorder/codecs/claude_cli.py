@@ -168,20 +168,38 @@ def _is_tool(t: Any) -> bool:
 
 
 class StreamDecoder:
-    """The backend's SSE (one event per line of the run) -> IR stream events."""
+    """The backend's SSE (one event per line of the run) -> IR stream events.
 
-    __slots__ = ("_ctx", "_inner", "_runs")
+    A conversation the CLI did not know is seeded first: each history ``user`` line written
+    with ``"shouldQuery": false`` is answered by a ``result`` line of its own (no model call).
+    Those results are not the answer: as the backend does (recorder/claude_cli/turn.py), the
+    lines up to each of them are passed over, unless that result is an error (then it is the
+    answer's error)."""
+
+    __slots__ = ("_ctx", "_inner", "_runs", "_seeding")
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._inner = CliStreamDecoder(ctx)
         self._runs = 0
+        self._seeding = 0  # history lines written whose result line has not come yet
 
     def push(self, ev: SseEvent) -> list[ir.StreamEvent]:
         if ev.comment is not None:
             return [ir.KeepAlive()]
         data = ev.data or ""
         match ev.event:
+            case "stdin":
+                if '"shouldQuery"' in data and _loads(data).get("shouldQuery") is False:
+                    self._seeding += 1
+            case "stdout" if self._seeding:
+                line = _loads(data) if '"result"' in data else {}
+                if line.get("type") != "result":
+                    return []  # the CLI's lines while it takes in the history
+                self._seeding -= 1
+                if line.get("is_error"):
+                    self._seeding = 0  # the backend writes nothing more
+                    return self._inner.push(data)
             case "stdout":
                 events = self._inner.push(data)
                 if self._inner.resume_missing and not self._inner.started:
@@ -208,6 +226,7 @@ class StreamDecoder:
 
     def _start(self, d: JsonObject) -> None:
         self._runs += 1
+        self._seeding = 0
         if self._inner.started:
             raise StreamProtocolError("a second CLI run after the answer began")
         tools = d.get("client_tools") or []

@@ -465,3 +465,38 @@ def test_a_restarted_gateway_resumes_a_named_conversation_from_the_recording(
     t2, _ = restarted.turn([{"role": "user", "content": "q2"}], name="chat-1")
     assert answer_text(asyncio.run(drain(t2))) == "history=3 model=sonnet"
     assert t2.resumed_from == t1.session
+
+
+def test_a_seeded_run_reads_alike_on_the_gateway_side(tmp_path: Path) -> None:
+    """A conversation the CLI does not know is seeded line by line, each history line answered
+    by a result of its own: the gateway's decoder passes over those, streamed or not, and
+    reads the answer (it once took the first seeding result for an empty answer)."""
+    from recorder.codecs import claude_cli as wire
+    from recorder.sse import SseEvent
+
+    h = Harness(tmp_path)
+    heard: list[tuple[str, str]] = []
+    ctx = Context(client="openai", upstream="anthropic")
+    history = [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": "a2"},
+        {"role": "user", "content": "q3"},
+    ]
+    req = openai_codec.request_to_ir({"model": "sonnet", "messages": history})
+    turn = h.backend.turn_for(req, ctx, POLICY, listener=lambda e, d: heard.append((e, d)))
+    events = asyncio.run(drain(turn))
+    assert answer_text(events) == "history=5 model=sonnet" and turn.resumed_from is None
+    seeding = [d for e, d in heard if e == "stdout" and '"num_turns": 0' in d]
+    assert len(seeding) == 2  # one result per history user line, before the answer's
+    dec = wire.StreamDecoder(Context(client="openai", upstream="anthropic"))
+    again: list[ir.StreamEvent] = []
+    for name, data in heard:
+        again += dec.push(SseEvent(name, data))
+    again += dec.finish()
+    assert answer_text(again) == "history=5 model=sonnet" and again[-1] == events[-1]
+    whole = wire.response_to_ir(wire.response_body(heard), Context("openai", "anthropic"))
+    assert [p.text for p in whole.content if isinstance(p, ir.TextPart)] == [
+        "history=5 model=sonnet"
+    ]

@@ -285,6 +285,17 @@ def test_two_turns_resume_one_cli_session(cli_stack: CliStack) -> None:
     assert usage and extra["cost_usd"] > 0 and extra["backend_session"]["id"] in ids
     [(sessions,)] = cli_stack.query("select backend_sessions from sessions")
     assert sessions == sorted(ids)
+    # a conversation no one knows is seeded with its history, and answered
+    seeded = cli_stack.openai().chat.completions.create(
+        model="sonnet",
+        messages=[
+            {"role": "user", "content": "an old question"},
+            {"role": "assistant", "content": "an old answer"},
+            {"role": "user", "content": "a new question"},
+        ],
+    )
+    assert seeded.choices[0].message.content == FAKE_TEXT
+    assert len(cli_stack.fake.model_turns()[-1].json()["messages"]) == 3
 
 
 @pytest.mark.parametrize(
