@@ -14,6 +14,7 @@ or ``finish()`` without a Finish, -> one ``{"error":{...}}`` chunk and nothing a
 from __future__ import annotations
 
 import json
+from enum import Enum
 from json.encoder import encode_basestring
 from typing import assert_never
 
@@ -45,27 +46,42 @@ def chunk_id(ir_id: str) -> str:
     return "chatcmpl-" + ir_id.removeprefix("msg_")
 
 
+class Stage(Enum):
+    """Where a :class:`StreamEncoder` is in the chunk stream's grammar."""
+
+    FRESH = "fresh"  # nothing sent yet
+    STREAMING = "streaming"  # the role chunk went out: deltas follow
+    FINISHED = "finished"  # the finish_reason chunk went out: finish() ends the stream
+    CLOSED = "closed"  # [DONE] or an error chunk went out: nothing more is sent
+
+
+FRESH, STREAMING, FINISHED, CLOSED = Stage.FRESH, Stage.STREAMING, Stage.FINISHED, Stage.CLOSED
+
+
 class StreamEncoder:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._head = ""  # the chunk's JSON up to the delta
+        self._head = ""  # the chunk's JSON up to the delta (from STREAMING on)
         self._choices_at = 0  # where '"choices":' ends in _head (the usage chunk reuses it)
-        self._started = False
+        self._stage = FRESH
         self._tools: dict[int, int] = {}  # IR part index -> tool call ordinal
         self._args_sent: set[int] = set()  # tool parts whose arguments are not empty so far
         self._dropped: set[int] = set()  # IR parts with no OpenAI form
         self._usage = ir.Usage()
-        self._finished = False
-        self._closed = False
 
     # ------------------------------------------------------------------ public
 
     def push(self, ev: ir.StreamEvent) -> list[SseEvent]:
-        if self._closed:
-            return []
+        match self._stage:
+            case Stage.STREAMING | Stage.FRESH | Stage.FINISHED:
+                pass
+            case Stage.CLOSED:
+                return []
+            case _:
+                assert_never(self._stage)
         match ev:
             case ir.MessageStart():
-                if self._started:
+                if self._stage is not FRESH:  # a second one (CLOSED returned above)
                     return []
                 self._usage = ir.merge_usage(self._usage, ev.usage)
                 return self._begin(ev.id, ev.model)
@@ -101,11 +117,11 @@ class StreamEncoder:
                 self._usage = ir.merge_usage(self._usage, ev.usage)
                 return []
             case ir.Finish():
-                if self._finished:
+                if self._stage is FINISHED:  # a second one
                     return []
-                self._finished = True
-                reason = finish_reason_from_ir(ev.stop_reason)
-                return self._ensure_started() + [self._chunk("{}", reason)]
+                out = self._ensure_started()
+                self._stage = FINISHED
+                return out + [self._chunk("{}", finish_reason_from_ir(ev.stop_reason))]
             case ir.StreamError():
                 return self._error(ev.error)
             case ir.KeepAlive():
@@ -118,19 +134,30 @@ class StreamEncoder:
         translator's fast path; a text delta changes no state). None when that push would do
         anything else: the caller pushes then.
         """
-        if self._closed or not self._started or not text:
-            return None
-        return SseEvent(
-            data=f'{self._head}{{"content":{_json_str(text)}}},"finish_reason":null}}]}}'
-        )
+        match self._stage:
+            case Stage.STREAMING | Stage.FINISHED:
+                if not text:
+                    return None
+                return SseEvent(
+                    data=f'{self._head}{{"content":{_json_str(text)}}},"finish_reason":null}}]}}'
+                )
+            case Stage.FRESH | Stage.CLOSED:
+                return None
+            case _:
+                assert_never(self._stage)
 
     def finish(self) -> list[SseEvent]:
-        if self._closed:
-            return []
-        if not self._finished:
-            err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before it finished")
-            return self._error(err)
-        self._closed = True
+        match self._stage:
+            case Stage.FINISHED:
+                pass
+            case Stage.FRESH | Stage.STREAMING:
+                why = "upstream stream ended before it finished"
+                return self._error(ir.ErrorInfo(kind="api_error", message=why))
+            case Stage.CLOSED:
+                return []
+            case _:
+                assert_never(self._stage)
+        self._stage = CLOSED
         out: list[SseEvent] = []
         if self._ctx.include_usage:
             usage = compact(usage_from_ir(self._usage))
@@ -141,7 +168,7 @@ class StreamEncoder:
     # ------------------------------------------------------------------ chunks
 
     def _begin(self, msg_id: str, model: str) -> list[SseEvent]:
-        self._started = True
+        self._stage = STREAMING
         head = (
             f'{{"id":{json.dumps(chunk_id(msg_id))},"object":"chat.completion.chunk",'
             f'"created":{int(self._ctx.created)},"model":{json.dumps(model, ensure_ascii=False)},'
@@ -152,19 +179,27 @@ class StreamEncoder:
         return [self._chunk('{"role":"assistant","content":""}', None)]
 
     def _ensure_started(self) -> list[SseEvent]:
-        if self._started:
-            return []
-        model = self._ctx.requested_model or ""
-        return self._begin(self._ctx.ids.make("chatcmpl-"), model)
+        match self._stage:
+            case Stage.FRESH:
+                model = self._ctx.requested_model or ""
+                return self._begin(self._ctx.ids.make("chatcmpl-"), model)
+            case Stage.STREAMING | Stage.FINISHED | Stage.CLOSED:
+                return []
+            case _:
+                assert_never(self._stage)
 
     def _chunk(self, delta_json: str, finish_reason: str | None) -> SseEvent:
         fr = "null" if finish_reason is None else json.dumps(finish_reason)
         return SseEvent(data=f'{self._head}{delta_json},"finish_reason":{fr}}}]}}')
 
     def _delta(self, delta_json: str) -> list[SseEvent]:
-        if self._started:  # the per-event case, without the list concatenation
-            return [SseEvent(data=f'{self._head}{delta_json},"finish_reason":null}}]}}')]
-        return self._ensure_started() + [self._chunk(delta_json, None)]
+        match self._stage:
+            case Stage.STREAMING | Stage.FINISHED:  # per event: without the list concatenation
+                return [SseEvent(data=f'{self._head}{delta_json},"finish_reason":null}}]}}')]
+            case Stage.FRESH | Stage.CLOSED:
+                return self._ensure_started() + [self._chunk(delta_json, None)]
+            case _:
+                assert_never(self._stage)
 
     def _part_start(self, index: int, part: ir.Part) -> list[SseEvent]:
         match part:
@@ -208,6 +243,6 @@ class StreamEncoder:
             self._ctx.note(f"content[{index}]", reason)
 
     def _error(self, err: ir.ErrorInfo) -> list[SseEvent]:
-        self._closed = True
+        self._stage = CLOSED
         _, body = error_wire(err)
         return [SseEvent(data=compact({"error": body}))]
