@@ -8,8 +8,9 @@ templates rather than built as dicts: this is the per-token hot path.
 from __future__ import annotations
 
 import json
+from enum import Enum
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, Literal, assert_never
 
 from recorder import ir
 from recorder.codecs.anthropic_errors import error_body
@@ -35,6 +36,19 @@ def _event(kind: str, data: str) -> SseEvent:
     return SseEvent(event=kind, data=data)
 
 
+class Stage(Enum):
+    """Where a :class:`StreamEncoder` is in the Anthropic stream's grammar."""
+
+    FRESH = "fresh"  # nothing sent yet: a keep-alive is a comment, the next event message_start
+    STARTED = "started"  # message_start went out: blocks follow
+    CLOSED = "closed"  # message_stop or an error event went out: nothing more is sent
+
+
+FRESH, STARTED, CLOSED = Stage.FRESH, Stage.STARTED, Stage.CLOSED
+# The kind of the open content block: its deltas must be of that kind ("whole": none).
+BlockKind = Literal["text", "thinking", "tool", "whole"]
+
+
 class StreamEncoder:
     """IR stream events -> an Anthropic SSE stream that always obeys the grammar.
 
@@ -47,8 +61,7 @@ class StreamEncoder:
     __slots__ = (
         "_ctx",
         "_same",
-        "_started",
-        "_closed",
+        "_stage",
         "_next",
         "_open",
         "_open_ir",
@@ -62,10 +75,9 @@ class StreamEncoder:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._same = ctx.upstream == "anthropic"
-        self._started = False
-        self._closed = False
+        self._stage = FRESH
         self._next = 0
-        self._open: str | None = None  # kind of the open block: text | thinking | tool | whole
+        self._open: BlockKind | None = None  # kind of the open block
         self._open_ir = -1  # IR index of the open block
         self._args: list[str] = []  # the open tool call's argument fragments
         self._delta_head = ""  # a content_block_delta's JSON up to its delta, for the open block
@@ -74,8 +86,13 @@ class StreamEncoder:
         self._finish: ir.Finish | None = None
 
     def push(self, ev: ir.StreamEvent) -> list[SseEvent]:
-        if self._closed:
-            return []
+        match self._stage:
+            case Stage.STARTED | Stage.FRESH:
+                pass
+            case Stage.CLOSED:
+                return []
+            case _:
+                assert_never(self._stage)
         out: list[SseEvent] = []
         match ev:
             case ir.TextDelta(index=i, text=text):
@@ -116,7 +133,7 @@ class StreamEncoder:
                         f"{ev.dialect} delta dropped: {ev.data.get('type')!r}",
                     )
             case ir.MessageStart():
-                if not self._started:
+                if self._stage is FRESH:  # not a second one
                     self._usage = ir.merge_usage(self._usage, ev.usage)
                     self._start(out, ev.id, ev.model)
             case ir.UsageUpdate(usage=usage):
@@ -124,13 +141,17 @@ class StreamEncoder:
             case ir.Finish():
                 self._finish = ev
             case ir.KeepAlive():
-                if self._started:
-                    out.append(_event("ping", '{"type":"ping"}'))
-                else:
-                    out.append(SseEvent(comment="ping"))
+                # a ping event may not open the stream: before message_start, a comment
+                out.append(
+                    _event("ping", '{"type":"ping"}')
+                    if self._stage is STARTED
+                    else SseEvent(comment="ping")
+                )
             case ir.StreamError(error=err):
-                self._closed = True
+                self._stage = CLOSED
                 out.append(_event("error", _dumps(error_body(err))))
+            case _:
+                assert_never(ev)
         return out
 
     def text_delta(self, index: int, text: str) -> SseEvent | None:
@@ -138,22 +159,36 @@ class StreamEncoder:
         block, without the dispatch (the translator's fast path; such a delta changes no
         state). None when that push would do anything else: the caller pushes then.
         """
-        if self._closed or index != self._open_ir or self._open != "text" or not text:
-            return None
-        return SseEvent(
-            "content_block_delta",
-            f'{self._delta_head}{{"type":"text_delta","text":{_json_str(text)}}}}}',
-        )
+        match self._stage:
+            case Stage.STARTED:
+                if index != self._open_ir or self._open != "text" or not text:
+                    return None
+                return SseEvent(
+                    "content_block_delta",
+                    f'{self._delta_head}{{"type":"text_delta","text":{_json_str(text)}}}}}',
+                )
+            case Stage.FRESH | Stage.CLOSED:  # no block is open / an error left one open
+                return None
+            case _:
+                assert_never(self._stage)
 
     def finish(self) -> list[SseEvent]:
-        if self._closed:
-            return []
-        self._closed = True
+        match self._stage:
+            case Stage.STARTED:
+                fresh = False
+            case Stage.FRESH:
+                fresh = True
+            case Stage.CLOSED:
+                return []
+            case _:
+                assert_never(self._stage)
+        self._stage = CLOSED
         if self._finish is None:
             err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before it finished")
             return [_event("error", _dumps(error_body(err)))]
         out: list[SseEvent] = []
-        self._start(out)
+        if fresh:  # an answer with no content still opens with its message
+            self._message_start(out)
         self._close_block(out)
         ctx = self._ctx
         delta = {
@@ -181,9 +216,17 @@ class StreamEncoder:
         return SseEvent("content_block_delta", f"{self._delta_head}{delta_json}}}")
 
     def _start(self, out: list[SseEvent], upstream_id: str = "", model: str = "") -> None:
-        if self._started:
-            return
-        self._started = True
+        """message_start, unless it went out already."""
+        match self._stage:
+            case Stage.FRESH:
+                self._stage = STARTED
+                self._message_start(out, upstream_id, model)
+            case Stage.STARTED | Stage.CLOSED:
+                pass
+            case _:
+                assert_never(self._stage)
+
+    def _message_start(self, out: list[SseEvent], upstream_id: str = "", model: str = "") -> None:
         ctx = self._ctx
         message: JsonObject = {
             "id": message_id(upstream_id, ctx),
@@ -199,6 +242,7 @@ class StreamEncoder:
 
     def _part_start(self, ir_index: int, part: ir.Part, out: list[SseEvent]) -> None:
         path = f"content[{self._next}]"
+        kind: BlockKind
         block: JsonObject
         follow: list[str] = []  # deltas for a part that arrives with content
         match part:
