@@ -26,8 +26,9 @@ with a Note, once per part. Text deltas are formatted from templates: this runs 
 from __future__ import annotations
 
 import json
+from enum import Enum
 from json.encoder import encode_basestring
-from typing import Any, Literal, assert_never
+from typing import Any, Final, Literal, assert_never
 
 from pydantic_core import from_json
 
@@ -56,15 +57,36 @@ JsonObject = dict[str, Any]
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _json_str = encode_basestring
 
-_Kind = Literal["text", "reasoning", "call", "custom", "whole", "dropped"]
+
+class Stage(Enum):
+    """Where a :class:`StreamEncoder` is in the Responses stream's grammar."""
+
+    FRESH = "fresh"  # nothing sent yet
+    STARTED = "started"  # response.created and response.in_progress went out: items follow
+    CLOSED = "closed"  # the one terminal event went out: nothing more is sent
+
+
+FRESH, STARTED, CLOSED = Stage.FRESH, Stage.STARTED, Stage.CLOSED
+
+# The kind of the open IR part, as the item it is written to:
+# text       a content part of the open message item
+# reasoning  a reasoning item, its summary part not opened yet (no thinking text so far)
+# summary    a reasoning item whose summary part is open
+# call       a function_call item
+# custom     a custom_tool_call item of a custom call (its input streams as it comes)
+# lowered    a custom_tool_call item of a function call to a tool the client declared custom:
+#            its arguments are {"input": text}, decoded as they stream
+# whole      an item written whole; dropped: a part with no Responses form
+_Kind = Literal["text", "reasoning", "summary", "call", "custom", "lowered", "whole", "dropped"]
+_THINKING: Final = ("reasoning", "summary")
+_CALLS: Final = ("call", "custom", "lowered")
 
 
 class StreamEncoder:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._seq = 0
-        self._started = False
-        self._closed = False
+        self._stage = FRESH
         self._resp_id = ""
         self._model = ""
         self._output: list[JsonObject] = []  # finished items, by output_index
@@ -79,10 +101,8 @@ class StreamEncoder:
         self._item: JsonObject = {}
         self._item_index = -1
         self._chunks: list[str] = []  # summary text, arguments or custom input so far
-        self._summary_open = False
         self._signature: list[str] = []
-        self._lowered = False  # a custom tool call whose arguments are {"input": text}
-        self._sent = ""  # the custom input sent so far (lowered calls)
+        self._sent = ""  # the custom input sent so far (custom and lowered calls)
         self._usage = ir.Usage()
         self._finish: ir.Finish | None = None
         self._dropped: set[int] = set()
@@ -90,23 +110,28 @@ class StreamEncoder:
     # ------------------------------------------------------------------ public
 
     def push(self, ev: ir.StreamEvent) -> list[SseEvent]:
-        if self._closed:
-            return []
+        match self._stage:
+            case Stage.STARTED | Stage.FRESH:
+                pass
+            case Stage.CLOSED:
+                return []
+            case _:
+                assert_never(self._stage)
         out: list[SseEvent] = []
         match ev:
             case ir.TextDelta(index=i, text=text):
-                self._expect(i, "text", "TextDelta")
+                self._expect(i, ("text",), "TextDelta")
                 if text:
                     out.append(self._text_delta(text))
             case ir.ThinkingDelta(index=i, text=text):
-                self._expect(i, "reasoning", "ThinkingDelta")
+                self._expect(i, _THINKING, "ThinkingDelta")
                 if text:
                     self._summary_delta(text, out)
             case ir.SignatureDelta(index=i, signature=sig):
-                self._expect(i, "reasoning", "SignatureDelta")
+                self._expect(i, _THINKING, "SignatureDelta")
                 self._signature.append(sig)
             case ir.ToolArgsDelta(index=i, json=js):
-                if i != self._open_ir or self._open not in ("call", "custom"):
+                if i != self._open_ir or self._open not in _CALLS:
                     raise StreamProtocolError(f"tool arguments for part {i}, not an open call")
                 if js:
                     self._args_delta(js, out)
@@ -119,7 +144,7 @@ class StreamEncoder:
                 if i == self._open_ir:
                     self._part_stop(out)
             case ir.MessageStart():
-                if not self._started:
+                if self._stage is FRESH:  # not a second one
                     self._usage = ir.merge_usage(self._usage, ev.usage)
                     self._begin(out, ev.id, ev.model)
             case ir.UsageUpdate(usage=usage):
@@ -138,13 +163,24 @@ class StreamEncoder:
         """The one event ``push(TextDelta(index, text))`` returns, without the dispatch (the
         translator's fast path); it advances the sequence and the text exactly as push would.
         None when that push would do anything else: the caller pushes then."""
-        if self._closed or index != self._open_ir or self._open != "text" or not text:
-            return None
-        return self._text_delta(text)
+        match self._stage:
+            case Stage.STARTED:
+                if index != self._open_ir or self._open != "text" or not text:
+                    return None
+                return self._text_delta(text)
+            case Stage.FRESH | Stage.CLOSED:  # no part is open / the stream is over
+                return None
+            case _:
+                assert_never(self._stage)
 
     def finish(self) -> list[SseEvent]:
-        if self._closed:
-            return []
+        match self._stage:
+            case Stage.STARTED | Stage.FRESH:
+                pass
+            case Stage.CLOSED:
+                return []
+            case _:
+                assert_never(self._stage)
         out: list[SseEvent] = []
         if self._finish is None:
             err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before it finished")
@@ -153,7 +189,7 @@ class StreamEncoder:
         self._begin(out)
         self._close_item(out)
         self._close_message(out)
-        self._closed = True
+        self._stage = CLOSED
         status, reason = status_from_ir(self._finish.stop_reason)
         if self._finish.stop_sequence is not None:
             self._ctx.note("stop_sequence", "the Responses API does not report a stop sequence")
@@ -181,17 +217,22 @@ class StreamEncoder:
         )
 
     def _begin(self, out: list[SseEvent], upstream_id: str = "", model: str = "") -> None:
-        if self._started:
-            return
-        self._started = True
+        match self._stage:
+            case Stage.FRESH:
+                pass
+            case Stage.STARTED | Stage.CLOSED:
+                return
+            case _:
+                assert_never(self._stage)
+        self._stage = STARTED
         self._resp_id = response_id(upstream_id, self._ctx)
         self._model = model or self._ctx.requested_model or ""
         resp = self._response("in_progress", None)
         out.append(self._event("response.created", {"response": resp}))
         out.append(self._event("response.in_progress", {"response": resp}))
 
-    def _expect(self, index: int, kind: _Kind, what: str) -> None:
-        if index != self._open_ir or self._open != kind:
+    def _expect(self, index: int, kinds: tuple[_Kind, ...], what: str) -> None:
+        if index != self._open_ir or self._open not in kinds:
             raise StreamProtocolError(
                 f"{what} for part {index}, but the open part is {self._open_ir} ({self._open})"
             )
@@ -230,7 +271,6 @@ class StreamEncoder:
             case ir.ToolCallPart():
                 self._close_message(out)
                 custom = part.kind == "custom" or part.name in self._ctx.custom_tools
-                self._lowered = custom and part.kind != "custom"
                 self._sent = ""
                 if custom:
                     item = {
@@ -241,7 +281,7 @@ class StreamEncoder:
                         "name": part.name,
                         "input": "",
                     }
-                    self._item_start("custom", item, out)
+                    self._item_start("custom" if part.kind == "custom" else "lowered", item, out)
                 else:
                     item = {
                         "id": self._ctx.ids.make("fc_"),
@@ -350,7 +390,7 @@ class StreamEncoder:
             )
         )
         self._open, self._item = kind, item
-        self._chunks, self._signature, self._summary_open = [], [], False
+        self._chunks, self._signature = [], []
 
     def _whole(self, item: JsonObject, out: list[SseEvent]) -> None:
         index = len(self._output)
@@ -363,8 +403,8 @@ class StreamEncoder:
         return {"item_id": self._item["id"], "output_index": self._item_index}
 
     def _summary_delta(self, text: str, out: list[SseEvent]) -> None:
-        if not self._summary_open:
-            self._summary_open = True
+        if self._open == "reasoning":  # its first text opens the summary part
+            self._open = "summary"
             part = {"type": "summary_text", "text": ""}
             out.append(
                 self._event(
@@ -382,20 +422,29 @@ class StreamEncoder:
 
     def _args_delta(self, js: str, out: list[SseEvent]) -> None:
         self._chunks.append(js)
-        if self._open == "call":
-            out.append(
-                self._event(
-                    "response.function_call_arguments.delta", {**self._where(), "delta": js}
+        match self._open:
+            case "call":
+                out.append(
+                    self._event(
+                        "response.function_call_arguments.delta", {**self._where(), "delta": js}
+                    )
                 )
-            )
-            return
-        if not self._lowered:
-            self._sent += js
-            out.append(
-                self._event("response.custom_tool_call_input.delta", {**self._where(), "delta": js})
-            )
-            return
-        # a lowered custom call: stream the input string as far as the JSON so far decodes
+            case "custom":
+                self._sent += js
+                out.append(
+                    self._event(
+                        "response.custom_tool_call_input.delta", {**self._where(), "delta": js}
+                    )
+                )
+            case "lowered":
+                self._lowered_delta(out)
+            case "text" | "reasoning" | "summary" | "whole" | "dropped" | None:
+                raise StreamProtocolError(f"tool arguments for part {self._open_ir}, not a call")
+            case _:
+                assert_never(self._open)
+
+    def _lowered_delta(self, out: list[SseEvent]) -> None:
+        """A lowered custom call's input streams as far as its JSON so far decodes."""
         try:
             value = from_json("".join(self._chunks), allow_partial="trailing-strings")
         except ValueError:
@@ -412,60 +461,74 @@ class StreamEncoder:
 
     def _close_item(self, out: list[SseEvent]) -> None:
         kind = self._open
-        if kind in (None, "text", "whole", "dropped"):
-            if kind in ("whole", "dropped"):
+        match kind:
+            case None | "text":
+                return  # no item open / the open message item stays open
+            case "whole" | "dropped":
                 self._open = None
-            return
+                return
+            case "reasoning" | "summary" | "call" | "custom" | "lowered":
+                pass
+            case _:
+                assert_never(kind)
         item = dict(self._item, status="completed") if "status" in self._item else dict(self._item)
         where = self._where()
-        if kind == "reasoning":
-            text = "".join(self._chunks)
-            if self._summary_open:
-                out.append(
-                    self._event(
-                        "response.reasoning_summary_text.done",
-                        {**where, "summary_index": 0, "text": text},
-                    )
-                )
-                part = {"type": "summary_text", "text": text}
-                out.append(
-                    self._event(
-                        "response.reasoning_summary_part.done",
-                        {**where, "summary_index": 0, "part": part},
-                    )
-                )
-                item["summary"] = [part]
-            encrypted = encrypted_for_client("".join(self._signature) or None)
-            if encrypted is not None:
-                item["encrypted_content"] = encrypted
-        elif kind == "call":
-            args = "".join(self._chunks)
-            if not args:  # a call without arguments still owes the client valid JSON
-                args = "{}"
-                out.append(
-                    self._event("response.function_call_arguments.delta", {**where, "delta": args})
-                )
-            out.append(
-                self._event("response.function_call_arguments.done", {**where, "arguments": args})
-            )
-            item["arguments"] = args
-        elif kind == "custom":
-            raw = "".join(self._chunks)
-            text = custom_input(raw, self._ctx, str(self._item["name"])) if self._lowered else raw
-            if text != self._sent:
-                if text.startswith(self._sent):
-                    rest = text[len(self._sent) :]
+        match kind:
+            case "reasoning" | "summary":
+                if kind == "summary":
+                    text = "".join(self._chunks)
                     out.append(
                         self._event(
-                            "response.custom_tool_call_input.delta", {**where, "delta": rest}
+                            "response.reasoning_summary_text.done",
+                            {**where, "summary_index": 0, "text": text},
                         )
                     )
-                else:
-                    raise StreamProtocolError("custom tool input changed after it was streamed")
-            out.append(
-                self._event("response.custom_tool_call_input.done", {**where, "input": text})
-            )
-            item["input"] = text
+                    part = {"type": "summary_text", "text": text}
+                    out.append(
+                        self._event(
+                            "response.reasoning_summary_part.done",
+                            {**where, "summary_index": 0, "part": part},
+                        )
+                    )
+                    item["summary"] = [part]
+                encrypted = encrypted_for_client("".join(self._signature) or None)
+                if encrypted is not None:
+                    item["encrypted_content"] = encrypted
+            case "call":
+                args = "".join(self._chunks)
+                if not args:  # a call without arguments still owes the client valid JSON
+                    args = "{}"
+                    out.append(
+                        self._event(
+                            "response.function_call_arguments.delta", {**where, "delta": args}
+                        )
+                    )
+                out.append(
+                    self._event(
+                        "response.function_call_arguments.done", {**where, "arguments": args}
+                    )
+                )
+                item["arguments"] = args
+            case "custom" | "lowered":
+                raw = "".join(self._chunks)
+                name = str(self._item["name"])
+                text = custom_input(raw, self._ctx, name) if kind == "lowered" else raw
+                if text != self._sent:
+                    if text.startswith(self._sent):
+                        rest = text[len(self._sent) :]
+                        out.append(
+                            self._event(
+                                "response.custom_tool_call_input.delta", {**where, "delta": rest}
+                            )
+                        )
+                    else:
+                        raise StreamProtocolError("custom tool input changed after it was streamed")
+                out.append(
+                    self._event("response.custom_tool_call_input.done", {**where, "input": text})
+                )
+                item["input"] = text
+            case _:
+                assert_never(kind)
         out.append(
             self._event(
                 "response.output_item.done", {"output_index": self._item_index, "item": item}
@@ -480,7 +543,7 @@ class StreamEncoder:
         """``response.failed`` holding the items finished so far: the one terminal event (no
         ``error`` event before it, which would end the stream for a client that stops there)."""
         self._begin(out)
-        self._closed = True
+        self._stage = CLOSED
         failure = failure_from_ir(err)
         resp = self._response("failed", usage_from_ir(self._usage))
         resp["error"] = failure
