@@ -17,7 +17,8 @@ calls (``web_search_call`` ...) are dropped with a Note. Events of unknown types
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from enum import Enum
+from typing import Any, Literal, assert_never
 
 from recorder import ir
 from recorder.codecs.openai_common import error_info_from_obj
@@ -49,16 +50,34 @@ class _Item:
         self.summaries = 0  # reasoning summary parts started
 
 
+class Stage(Enum):
+    """Where a :class:`StreamDecoder` is in the upstream's stream."""
+
+    WAITING = "waiting"  # for the response's first event
+    READING = "reading"  # the response started: its MessageStart went out
+    ENDED = "ended"  # a terminal event, an error, or the end of input: nothing more is read
+
+
+class Fill(Enum):
+    """How far the open part got (the last part's, once it is closed)."""
+
+    EMPTY = "empty"  # opened, no delta yet
+    STREAMED = "streamed"  # a delta came (thinking: in an earlier summary part)
+    SEGMENT = "segment"  # thinking: a delta came in the current summary part
+
+
+WAITING, READING, ENDED = Stage.WAITING, Stage.READING, Stage.ENDED
+EMPTY, STREAMED, SEGMENT = Fill.EMPTY, Fill.STREAMED, Fill.SEGMENT
+
+
 class StreamDecoder:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._started = False
-        self._ended = False  # a terminal event or an error seen: nothing more is read
+        self._stage = WAITING
         self._next = 0  # index of the next IR part
         self._open: _Kind | None = None
         self._open_key: tuple[int, int] = (-1, -1)  # (output_index, content_index) of the part
-        self._streamed = False  # the open part received a delta
-        self._segment = False  # the current reasoning summary part received a delta
+        self._fill = EMPTY
         self._items: dict[int, _Item] = {}
         self._called_tool = False
         self._refused = False
@@ -68,8 +87,15 @@ class StreamDecoder:
     def push(self, ev: SseEvent) -> list[ir.StreamEvent]:
         if ev.comment is not None:
             return [ir.KeepAlive()]
+        match self._stage:
+            case Stage.READING | Stage.WAITING:
+                pass
+            case Stage.ENDED:
+                return []
+            case _:
+                assert_never(self._stage)
         data = ev.data
-        if not data or self._ended:
+        if not data:
             return []
         try:
             d = loads(data)
@@ -92,8 +118,15 @@ class StreamDecoder:
         """``(part, text)`` when ``push(ev)`` would return just ``[TextDelta(part, text)]``: an
         ``output_text.delta`` into the open text part after its first delta (most events of an
         answer). It only reads; None for anything else (the caller pushes then)."""
+        match self._stage:
+            case Stage.READING:
+                pass
+            case Stage.WAITING | Stage.ENDED:
+                return None
+            case _:
+                assert_never(self._stage)
         data = ev.data
-        if self._open != "text" or not self._streamed or self._ended or not data:
+        if self._open != "text" or self._fill is EMPTY or not data:
             return None
         if ev.comment is not None or data[0] != "{":
             return None
@@ -114,12 +147,17 @@ class StreamDecoder:
     def ended(self) -> bool:
         """A terminal event (``response.completed`` / ``incomplete`` / ``failed``) or an error
         was read: nothing after it is part of the stream."""
-        return self._ended
+        return self._stage is ENDED
 
     def finish(self) -> list[ir.StreamEvent]:
-        if self._ended:
-            return []
-        self._ended = True
+        match self._stage:
+            case Stage.READING | Stage.WAITING:
+                pass
+            case Stage.ENDED:
+                return []
+            case _:
+                assert_never(self._stage)
+        self._stage = ENDED
         err = ir.ErrorInfo(
             kind="api_error", message="upstream stream ended before response.completed"
         )
@@ -128,9 +166,14 @@ class StreamDecoder:
     # ------------------------------------------------------------------ parts
 
     def _start(self, out: list[ir.StreamEvent], resp: Any = None) -> None:
-        if self._started:
-            return
-        self._started = True
+        match self._stage:
+            case Stage.WAITING:
+                pass
+            case Stage.READING | Stage.ENDED:
+                return
+            case _:
+                assert_never(self._stage)
+        self._stage = READING
         resp = resp if isinstance(resp, dict) else {}
         resp_id = resp.get("id")
         model = resp.get("model")
@@ -148,8 +191,7 @@ class StreamDecoder:
         self._start(out)
         index = self._next
         self._next += 1
-        self._open, self._open_key = kind, key
-        self._streamed = self._segment = False
+        self._open, self._open_key, self._fill = kind, key, EMPTY
         out.append(ir.PartStart(index, part))
         item = self._items.get(key[0])
         if item is not None:
@@ -175,7 +217,7 @@ class StreamDecoder:
             self._item(d)
             self._open_part("text", ir.TextPart(""), key, out)
         if text:
-            self._streamed = True
+            self._fill = STREAMED
             out.append(ir.TextDelta(self._next - 1, text))
 
     def _thinking(self, d: JsonObject, text: str, out: list[ir.StreamEvent]) -> None:
@@ -184,14 +226,14 @@ class StreamDecoder:
             self._item(d).type = "reasoning"
             self._open_part("thinking", ir.ThinkingPart(""), key, out)
         if text:
-            self._streamed = self._segment = True
+            self._fill = SEGMENT
             out.append(ir.ThinkingDelta(self._next - 1, text))
 
     def _args(self, d: JsonObject, js: str, out: list[ir.StreamEvent]) -> None:
         if self._open != "tool" or self._open_key[0] != d["output_index"]:
             raise StreamProtocolError(f"arguments for output {d['output_index']}, not an open call")
         if js:
-            self._streamed = True
+            self._fill = STREAMED
             out.append(ir.ToolArgsDelta(self._next - 1, js))
 
     # ------------------------------------------------------------------ handlers
@@ -246,7 +288,7 @@ class StreamDecoder:
     def _text_done(self, d: JsonObject) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
         key = (d["output_index"], d.get("content_index", 0))
-        if not (self._open == "text" and self._open_key == key and self._streamed):
+        if not (self._open == "text" and self._open_key == key and self._fill is not EMPTY):
             self._text(d, _str(d.get("text", d.get("refusal", ""))), out)  # only here
         return out
 
@@ -271,10 +313,16 @@ class StreamDecoder:
         item = self._item(d)
         item.summaries += 1
         self._thinking(d, "", out)
-        if item.summaries > 1 and self._streamed:
-            # summaries are joined by a blank line into the one thinking part
-            out.append(ir.ThinkingDelta(self._next - 1, "\n\n"))
-        self._segment = False
+        match self._fill:  # a new summary part: its segment has no delta yet
+            case Fill.SEGMENT | Fill.STREAMED:
+                if item.summaries > 1:
+                    # summaries are joined by a blank line into the one thinking part
+                    out.append(ir.ThinkingDelta(self._next - 1, "\n\n"))
+                self._fill = STREAMED
+            case Fill.EMPTY:
+                pass
+            case _:
+                assert_never(self._fill)
         return out
 
     def _thinking_delta(self, d: JsonObject) -> list[ir.StreamEvent]:
@@ -285,7 +333,7 @@ class StreamDecoder:
     def _thinking_done(self, d: JsonObject) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
         key = (d["output_index"], 0)
-        if not (self._open == "thinking" and self._open_key == key and self._segment):
+        if not (self._open == "thinking" and self._open_key == key and self._fill is SEGMENT):
             self._thinking(d, _str(d.get("text", "")), out)
         return out
 
@@ -296,7 +344,7 @@ class StreamDecoder:
 
     def _args_done(self, d: JsonObject) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
-        if not self._streamed:  # arguments only in .done (LM Studio, some vLLM versions)
+        if self._fill is EMPTY:  # arguments only in .done (LM Studio, some vLLM versions)
             key = (
                 "input" if d.get("type") == "response.custom_tool_call_input.done" else "arguments"
             )
@@ -316,7 +364,7 @@ class StreamDecoder:
         elif itype in ("function_call", "custom_tool_call"):
             if item is None or item.parts == 0:  # no .added: the whole call arrives here
                 out += self._item_added(d)
-            if not self._streamed:
+            if self._fill is EMPTY:
                 field = "input" if itype == "custom_tool_call" else "arguments"
                 args = raw.get(field)
                 if isinstance(args, str):
@@ -345,7 +393,7 @@ class StreamDecoder:
         index = d["output_index"]
         if not (self._open == "thinking" and self._open_key[0] == index):
             self._thinking(d, "", out)
-        if not self._streamed:  # summaries or reasoning text sent only in the finished item
+        if self._fill is EMPTY:  # summaries or reasoning text sent only in the finished item
             texts = [c.get("text", "") for c in raw.get("content") or [] if isinstance(c, dict)]
             texts = texts or [
                 s.get("text", "") for s in raw.get("summary") or [] if isinstance(s, dict)
@@ -367,10 +415,10 @@ class StreamDecoder:
         self._close(out)
 
     def _terminal(self, d: JsonObject) -> list[ir.StreamEvent]:
-        self._ended = True
         resp = d.get("response") or {}
         out: list[ir.StreamEvent] = []
-        self._start(out, resp)
+        self._start(out, resp)  # a response whose terminal event is its first
+        self._stage = ENDED
         self._close(out)
         usage = resp.get("usage")
         if isinstance(usage, dict):
@@ -388,7 +436,7 @@ class StreamDecoder:
         return out
 
     def _failed(self, d: JsonObject) -> list[ir.StreamEvent]:
-        self._ended = True
+        self._stage = ENDED
         resp = d.get("response") or {}
         err = resp.get("error")
         info = error_info_from_obj(err if isinstance(err, dict) else {}, None)
@@ -397,7 +445,7 @@ class StreamDecoder:
         return [ir.StreamError(info)]
 
     def _error(self, d: JsonObject) -> list[ir.StreamEvent]:
-        self._ended = True
+        self._stage = ENDED
         err = d.get("error")
         info = error_info_from_obj(err if isinstance(err, dict) else d, None)
         return [ir.StreamError(info)]
