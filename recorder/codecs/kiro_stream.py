@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import Any, Final, Literal
+from enum import Enum
+from typing import Any, Final, Literal, assert_never
 
 from recorder import ir
 from recorder.codecs.kiro_models import estimate_tokens, resolve
@@ -81,14 +82,26 @@ class _Call:
         self.args: list[str] = []
 
 
+class Stage(Enum):
+    """Where a :class:`StreamDecoder` is in Kiro's stream."""
+
+    WAITING = "waiting"  # for the first event
+    READING = "reading"  # events came: the answer is under way
+    COMPLETED = "completed"  # metering or context usage came: the answer is whole (a body
+    # that ends now ends well; events may still follow)
+    ENDED = "ended"  # the body ended, or an error / exception ended the stream
+
+
+WAITING, READING, COMPLETED, ENDED = Stage.WAITING, Stage.READING, Stage.COMPLETED, Stage.ENDED
+
+
 class StreamDecoder:
     """Decoded event-stream messages -> IR stream events; one per response."""
 
     def __init__(self, ctx: Context, settings: KiroSettings | None = None) -> None:
         self._ctx = ctx
         self._settings = settings = settings or settings_of(ctx.upstream_options)
-        self._started = False
-        self._ended = False  # finished, or an error / exception ended the stream
+        self._stage = WAITING
         self._next = 0
         self._open: Literal["text", "thinking"] | None = None
         self._think = ThinkTagSplitter() if settings.thinking_tags else None
@@ -96,7 +109,6 @@ class StreamDecoder:
         self._done: set[str] = set()  # delivered toolUseIds
         self._tools = 0
         self._cut: list[str] = []  # why the answer is incomplete
-        self._completed = False  # metering or context usage seen
         self._percent: float | None = None
         self._credits: float | None = None
         self._tokens: JsonObject | None = None
@@ -107,8 +119,13 @@ class StreamDecoder:
     # ------------------------------------------------------------------ public
 
     def push(self, msg: Message) -> list[ir.StreamEvent]:
-        if self._ended:
-            return []
+        match self._stage:
+            case Stage.READING | Stage.COMPLETED | Stage.WAITING:
+                pass
+            case Stage.ENDED:
+                return []
+            case _:
+                assert_never(self._stage)
         out: list[ir.StreamEvent] = []
         match msg.string(":message-type"):
             case "event":
@@ -145,20 +162,25 @@ class StreamDecoder:
     def ended(self) -> bool:
         """An error or an exception message ended the stream (Kiro's streams have no terminal
         event of their own: a good one ends with the body)."""
-        return self._ended
+        return self._stage is ENDED
 
     def finish(self) -> list[ir.StreamEvent]:
-        if self._ended:
-            return []
-        self._ended = True
-        if not self._started:
-            err = ir.ErrorInfo("api_error", "Kiro stream ended before any event")
-            return [ir.StreamError(err)]
+        stage, self._stage = self._stage, ENDED
+        match stage:
+            case Stage.READING | Stage.COMPLETED:
+                pass
+            case Stage.WAITING:
+                err = ir.ErrorInfo("api_error", "Kiro stream ended before any event")
+                return [ir.StreamError(err)]
+            case Stage.ENDED:
+                return []
+            case _:
+                assert_never(stage)
         out: list[ir.StreamEvent] = []
         self._end_parts(out)
         for call in self._calls.values():
             self._cut_off(f"tool call {call.name or '?'} ({call.id}) ended without its stop")
-        if not self._completed and self._settings.require_completion_event:
+        if stage is READING and self._settings.require_completion_event:
             self._cut_off("stream ended without metering or context usage (cut off)")
         reason: ir.StopReason
         if self._cut:
@@ -273,13 +295,13 @@ class StreamDecoder:
         credits = p.get("usage", p.get("amount"))
         if isinstance(credits, int | float) and not isinstance(credits, bool):
             self._credits = (self._credits or 0) + float(credits)
-        self._completed = True
+        self._stage = COMPLETED
 
     def _context_usage(self, p: JsonObject, out: list[ir.StreamEvent]) -> None:
         pct = p.get("contextUsagePercentage")
         if isinstance(pct, int | float) and not isinstance(pct, bool):
             self._percent = float(pct)
-        self._completed = True
+        self._stage = COMPLETED
 
     def _metadata(self, p: JsonObject, out: list[ir.StreamEvent]) -> None:
         tokens = p.get("tokenUsage")
@@ -310,11 +332,18 @@ class StreamDecoder:
     # ------------------------------------------------------------------ parts
 
     def _start(self, out: list[ir.StreamEvent]) -> None:
-        if not self._started:
-            self._started = True
-            out.append(
-                ir.MessageStart(self._ctx.ids.make("msg_kiro_"), self._ctx.requested_model or "")
-            )
+        match self._stage:
+            case Stage.WAITING:
+                self._stage = READING
+                out.append(
+                    ir.MessageStart(
+                        self._ctx.ids.make("msg_kiro_"), self._ctx.requested_model or ""
+                    )
+                )
+            case Stage.READING | Stage.COMPLETED | Stage.ENDED:
+                pass
+            case _:
+                assert_never(self._stage)
 
     def _open_part(self, part: ir.Part, out: list[ir.StreamEvent]) -> int:
         i = self._next
@@ -353,7 +382,7 @@ class StreamDecoder:
         self._ctx.note("stop_reason", f"max_tokens: {why}")
 
     def _fail(self, err: ir.ErrorInfo, out: list[ir.StreamEvent]) -> None:
-        self._ended = True
+        self._stage = ENDED
         out.append(ir.StreamError(err))
 
     def _usage(self) -> ir.Usage:
