@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from recorder import ir
 from recorder.codecs.base import FrameParser, StreamDecoder, StreamEncoder
@@ -149,8 +149,13 @@ class StreamTranslator:
         self._held = b""  # pass-through: the start of an event not yet whole (see _whole)
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._stage is not OPEN:
-            return b""
+        match self._stage:
+            case Stage.OPEN:
+                pass
+            case Stage.ENDED | Stage.BROKEN:
+                return b""
+            case _:
+                assert_never(self._stage)
         obs = self._observer
         codecs = self._codecs
         if obs is None and codecs is None:
@@ -202,8 +207,10 @@ class StreamTranslator:
             else:
                 ends = self._ends
                 assert ends is not None
-                if any(ends(ev) for ev in wire_in):
-                    self._stage = ENDED
+                for ev in wire_in:  # per chunk: a plain loop, no generator
+                    if ends(ev):
+                        self._stage = ENDED
+                        break
             return whole
         out: list[SseEvent] = []
         decode, encode_ir = codecs.decoder.push, codecs.encoder.push

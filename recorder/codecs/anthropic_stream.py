@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Any, assert_never
 
 from recorder import ir
 from recorder.codecs.anthropic_errors import detail_to_ir
@@ -73,7 +73,14 @@ class StreamDecoder:
     def push(self, ev: SseEvent) -> list[ir.StreamEvent]:
         if ev.comment is not None:
             return [ir.KeepAlive()]
-        if not ev.data or self._stage is ENDED:
+        match self._stage:
+            case Stage.READING | Stage.WAITING:
+                pass
+            case Stage.ENDED:
+                return []
+            case _:
+                assert_never(self._stage)
+        if not ev.data:
             return []
         try:
             d = loads(ev.data)
@@ -102,8 +109,15 @@ class StreamDecoder:
         else. It only reads: such an event changes no state, so a caller may use it instead of
         ``push`` (the translator's fast path) and falls back to ``push`` on None.
         """
+        match self._stage:
+            case Stage.READING:
+                pass
+            case Stage.WAITING | Stage.ENDED:  # no block is open / nothing more is read
+                return None
+            case _:
+                assert_never(self._stage)
         data = ev.data
-        if self._open_kind != "text" or self._open is None or self._stage is ENDED or not data:
+        if self._open_kind != "text" or self._open is None or not data:
             return None
         if ev.comment is not None:
             return None
@@ -128,8 +142,13 @@ class StreamDecoder:
         return self._stage is ENDED
 
     def finish(self) -> list[ir.StreamEvent]:
-        if self._stage is ENDED:
-            return []
+        match self._stage:
+            case Stage.READING | Stage.WAITING:
+                pass
+            case Stage.ENDED:
+                return []
+            case _:
+                assert_never(self._stage)
         self._stage = ENDED
         err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before message_stop")
         return [ir.StreamError(err)]
@@ -137,8 +156,13 @@ class StreamDecoder:
     # ----------------------------------------------------------------- handlers
 
     def _message_start(self, d: JsonObject) -> list[ir.StreamEvent]:
-        if self._stage is not WAITING:
-            raise StreamProtocolError("Anthropic stream sent a second message_start")
+        match self._stage:
+            case Stage.WAITING:
+                pass
+            case Stage.READING | Stage.ENDED:
+                raise StreamProtocolError("Anthropic stream sent a second message_start")
+            case _:
+                assert_never(self._stage)
         self._stage = READING
         msg = d["message"]
         self._usage = dict(msg.get("usage") or {})

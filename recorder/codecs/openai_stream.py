@@ -20,7 +20,7 @@ tolerant of the provider quirks seen in real traffic, each handled at one named 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from recorder import ir
 from recorder.codecs.openai_common import (
@@ -85,9 +85,16 @@ class StreamDecoder:
     def push(self, ev: SseEvent) -> list[ir.StreamEvent]:
         if ev.comment is not None:
             return [ir.KeepAlive()]
+        match self._stage:
+            case Stage.READING | Stage.FINISHED:
+                pass
+            case Stage.ENDED:
+                return []  # OpenRouter sends [DONE] after its error chunk: ignored
+            case _:
+                assert_never(self._stage)
         data = ev.data
-        if not data or self._stage is ENDED:
-            return []  # OpenRouter sends [DONE] after its error chunk: ignored
+        if not data:
+            return []
         # "{...}" is a chunk: only other text needs the (stripping) [DONE] test
         if data[0] != "{" and (data == _DONE or data.strip() == _DONE):
             return self._done()
@@ -108,8 +115,15 @@ class StreamDecoder:
         reads: such a chunk changes no state, so a caller may use it instead of ``push`` (the
         translator's fast path) and falls back to ``push`` on None.
         """
+        match self._stage:
+            case Stage.READING | Stage.FINISHED:
+                pass
+            case Stage.ENDED:
+                return None
+            case _:
+                assert_never(self._stage)
         data = ev.data
-        if self._open != "text" or self._stage is ENDED or not self._think.in_text or not data:
+        if self._open != "text" or not self._think.in_text or not data:
             return None
         if data[0] != "{" or ev.event == "error" or ev.comment is not None:
             return None
@@ -146,8 +160,15 @@ class StreamDecoder:
         return self._stage is ENDED
 
     def finish(self) -> list[ir.StreamEvent]:
-        if self._stage is not READING:
-            return []  # a finish_reason without [DONE] is a complete answer
+        match self._stage:
+            case Stage.READING:
+                pass
+            case Stage.FINISHED:
+                return []  # a finish_reason without [DONE] is a complete answer
+            case Stage.ENDED:
+                return []
+            case _:
+                assert_never(self._stage)
         self._stage = ENDED
         err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before [DONE]")
         return [ir.StreamError(err)]
@@ -355,9 +376,14 @@ class StreamDecoder:
     # ------------------------------------------------------------------ terminals
 
     def _done(self) -> list[ir.StreamEvent]:
-        finished, self._stage = self._stage is FINISHED, ENDED
-        if finished:
-            return []
+        stage, self._stage = self._stage, ENDED
+        match stage:
+            case Stage.READING:
+                pass
+            case Stage.FINISHED | Stage.ENDED:  # its Finish went out already
+                return []
+            case _:
+                assert_never(stage)
         out: list[ir.StreamEvent] = []
         self._end_parts(out)
         self._start(out)
