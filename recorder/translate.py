@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from enum import Enum
-from typing import Any, Protocol, assert_never
+from typing import Any, Literal, Protocol, assert_never
 
 from recorder import ir
 from recorder.codecs.base import FrameParser, StreamDecoder, StreamEncoder
@@ -91,15 +90,11 @@ class StreamObserver(Protocol):
         pass-through body ended and flushed ``events``."""
 
 
-class Stage(Enum):
-    """Where a :class:`StreamTranslator` is."""
-
-    OPEN = "open"  # bytes come in and go out
-    ENDED = "ended"  # the upstream body ended; the client's stream was closed by its grammar
-    BROKEN = "broken"  # the upstream's stream could not be read: the client got an error event
-
-
-OPEN, ENDED, BROKEN = Stage.OPEN, Stage.ENDED, Stage.BROKEN
+# Where a StreamTranslator is (matched exhaustively):
+#   open    bytes come in and go out
+#   ended   the upstream body ended; the client's stream was closed by its grammar
+#   broken  the upstream's stream could not be read: the client got an error event
+Stage = Literal["open", "ended", "broken"]
 
 
 class _Codecs:
@@ -141,7 +136,7 @@ class StreamTranslator:
         # one in its chunk still pass; later chunks are not part of the stream).
         self._ends = codec(ctx.client).is_terminal if self._codecs is None else None
         self._fast = self.fast_path
-        self._stage = OPEN
+        self._stage: Stage = "open"
         self._upstream_error = False  # the upstream's own error event was passed on
         # Whole upstream frames seen so far: the gateway's idle timeout watches it change
         # (bytes that never complete a frame are no progress).
@@ -150,9 +145,9 @@ class StreamTranslator:
 
     def feed(self, chunk: bytes) -> bytes:
         match self._stage:
-            case Stage.OPEN:
+            case "open":
                 pass
-            case Stage.ENDED | Stage.BROKEN:
+            case "ended" | "broken":
                 return b""
             case _:
                 assert_never(self._stage)
@@ -161,7 +156,7 @@ class StreamTranslator:
         if obs is None and codecs is None:
             # Nobody reads the events: the bytes pass unparsed, whole events at a time.
             if not chunk:
-                self._stage = ENDED
+                self._stage = "ended"
             whole = self._whole(chunk)
             if whole and chunk:
                 self.frames_in += 1
@@ -203,13 +198,13 @@ class StreamTranslator:
             if obs is not None and (whole or wire_in):
                 obs.client(wire_in, whole)
             if not chunk:
-                self._stage = ENDED
+                self._stage = "ended"
             else:
                 ends = self._ends
                 assert ends is not None
                 for ev in wire_in:  # per chunk: a plain loop, no generator
                     if ends(ev):
-                        self._stage = ENDED
+                        self._stage = "ended"
                         break
             return whole
         out: list[SseEvent] = []
@@ -226,7 +221,7 @@ class StreamTranslator:
                 for iev in codecs.decoder.finish():
                     out += encode_ir(self._restore(iev))
                 out += codecs.encoder.finish()
-                self._stage = ENDED
+                self._stage = "ended"
         except (TranslationError, RecursionError) as e:  # RecursionError: absurdly deep JSON
             return self._emit(out) + self._fail(codecs, e)
         return self._emit(out)
@@ -258,16 +253,16 @@ class StreamTranslator:
         terminal event was read, or the translator ended the stream with an error), or the
         upstream body ended. What the upstream sends afterwards is no part of it: ``feed``
         returns nothing more. (An unobserved pass-through is not parsed: done at its end.)"""
-        return self._stage is not OPEN
+        return self._stage != "open"
 
     @property
     def failed(self) -> bool:
         """True once the client was sent an error instead of a complete stream: the upstream
         stream broke, failed mid-way, or ended without its terminal event."""
-        return self._stage is BROKEN or self._upstream_error
+        return self._stage == "broken" or self._upstream_error
 
     def _fail(self, codecs: _Codecs, e: Exception) -> bytes:
-        self._stage = BROKEN
+        self._stage = "broken"
         why = f"upstream stream could not be translated: {e}"
         err = ir.ErrorInfo(kind="bad_gateway", message=why)
         out: list[SseEvent] = []

@@ -15,8 +15,7 @@ Data JSON carries random whitespace padding in real traffic: it is parsed, never
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
-from typing import Any, assert_never
+from typing import Any, Literal, assert_never
 
 from recorder import ir
 from recorder.codecs.anthropic_errors import detail_to_ir
@@ -29,15 +28,11 @@ from recorder.sse import SseEvent
 JsonObject = dict[str, Any]
 
 
-class Stage(Enum):
-    """Where a stream is, as its decoder reads it."""
-
-    WAITING = "waiting"  # for its message_start
-    READING = "reading"  # its message came
-    ENDED = "ended"  # message_stop, an error, or the end of input: nothing more is read
-
-
-WAITING, READING, ENDED = Stage.WAITING, Stage.READING, Stage.ENDED
+# Where a stream is, as its decoder reads it (matched exhaustively):
+#   waiting  for its message_start
+#   reading  its message came
+#   ended    message_stop, an error, or the end of input: nothing more is read
+Stage = Literal["waiting", "reading", "ended"]
 
 
 class StreamDecoder:
@@ -62,7 +57,7 @@ class StreamDecoder:
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._stage = WAITING
+        self._stage: Stage = "waiting"
         self._next = 0
         self._open: int | None = None  # wire index of the open block
         self._open_ir = 0
@@ -74,9 +69,9 @@ class StreamDecoder:
         if ev.comment is not None:
             return [ir.KeepAlive()]
         match self._stage:
-            case Stage.READING | Stage.WAITING:
+            case "reading" | "waiting":
                 pass
-            case Stage.ENDED:
+            case "ended":
                 return []
             case _:
                 assert_never(self._stage)
@@ -110,9 +105,9 @@ class StreamDecoder:
         ``push`` (the translator's fast path) and falls back to ``push`` on None.
         """
         match self._stage:
-            case Stage.READING:
+            case "reading":
                 pass
-            case Stage.WAITING | Stage.ENDED:  # no block is open / nothing more is read
+            case "waiting" | "ended":  # no block is open / nothing more is read
                 return None
             case _:
                 assert_never(self._stage)
@@ -139,17 +134,17 @@ class StreamDecoder:
     def ended(self) -> bool:
         """The stream's terminal event (``message_stop`` or ``error``) was read: nothing after
         it is part of the stream."""
-        return self._stage is ENDED
+        return self._stage == "ended"
 
     def finish(self) -> list[ir.StreamEvent]:
         match self._stage:
-            case Stage.READING | Stage.WAITING:
+            case "reading" | "waiting":
                 pass
-            case Stage.ENDED:
+            case "ended":
                 return []
             case _:
                 assert_never(self._stage)
-        self._stage = ENDED
+        self._stage = "ended"
         err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before message_stop")
         return [ir.StreamError(err)]
 
@@ -157,13 +152,13 @@ class StreamDecoder:
 
     def _message_start(self, d: JsonObject) -> list[ir.StreamEvent]:
         match self._stage:
-            case Stage.WAITING:
+            case "waiting":
                 pass
-            case Stage.READING | Stage.ENDED:
+            case "reading" | "ended":
                 raise StreamProtocolError("Anthropic stream sent a second message_start")
             case _:
                 assert_never(self._stage)
-        self._stage = READING
+        self._stage = "reading"
         msg = d["message"]
         self._usage = dict(msg.get("usage") or {})
         return [ir.MessageStart(_str(msg["id"]), _str(msg["model"]), usage_to_ir(self._usage))]
@@ -250,14 +245,14 @@ class StreamDecoder:
         return out
 
     def _message_stop(self, d: JsonObject) -> list[ir.StreamEvent]:
-        self._stage = ENDED
+        self._stage = "ended"
         return []
 
     def _ping(self, d: JsonObject) -> list[ir.StreamEvent]:
         return [ir.KeepAlive()]
 
     def _error(self, d: JsonObject) -> list[ir.StreamEvent]:
-        self._stage = ENDED
+        self._stage = "ended"
         err = d.get("error")
         return [ir.StreamError(detail_to_ir(err if isinstance(err, dict) else {}, None))]
 

@@ -8,7 +8,6 @@ templates rather than built as dicts: this is the per-token hot path.
 from __future__ import annotations
 
 import json
-from enum import Enum
 from json.encoder import encode_basestring
 from typing import Any, Literal, assert_never
 
@@ -36,15 +35,13 @@ def _event(kind: str, data: str) -> SseEvent:
     return SseEvent(event=kind, data=data)
 
 
-class Stage(Enum):
-    """Where a :class:`StreamEncoder` is in the Anthropic stream's grammar."""
+# Where a StreamEncoder is in the Anthropic stream's grammar (matched exhaustively):
+#   fresh    nothing sent yet: a keep-alive is a comment, the next event message_start
+#   started  message_start went out: blocks follow
+#   closed   message_stop or an error event went out: nothing more is sent
+Stage = Literal["fresh", "started", "closed"]
 
-    FRESH = "fresh"  # nothing sent yet: a keep-alive is a comment, the next event message_start
-    STARTED = "started"  # message_start went out: blocks follow
-    CLOSED = "closed"  # message_stop or an error event went out: nothing more is sent
 
-
-FRESH, STARTED, CLOSED = Stage.FRESH, Stage.STARTED, Stage.CLOSED
 # The kind of the open content block: its deltas must be of that kind ("whole": none).
 BlockKind = Literal["text", "thinking", "tool", "whole"]
 
@@ -75,7 +72,7 @@ class StreamEncoder:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._same = ctx.upstream == "anthropic"
-        self._stage = FRESH
+        self._stage: Stage = "fresh"
         self._next = 0
         self._open: BlockKind | None = None  # kind of the open block
         self._open_ir = -1  # IR index of the open block
@@ -87,9 +84,9 @@ class StreamEncoder:
 
     def push(self, ev: ir.StreamEvent) -> list[SseEvent]:
         match self._stage:
-            case Stage.STARTED | Stage.FRESH:
+            case "started" | "fresh":
                 pass
-            case Stage.CLOSED:
+            case "closed":
                 return []
             case _:
                 assert_never(self._stage)
@@ -133,7 +130,7 @@ class StreamEncoder:
                         f"{ev.dialect} delta dropped: {ev.data.get('type')!r}",
                     )
             case ir.MessageStart():
-                if self._stage is FRESH:  # not a second one
+                if self._stage == "fresh":  # not a second one
                     self._usage = ir.merge_usage(self._usage, ev.usage)
                     self._start(out, ev.id, ev.model)
             case ir.UsageUpdate(usage=usage):
@@ -144,11 +141,11 @@ class StreamEncoder:
                 # a ping event may not open the stream: before message_start, a comment
                 out.append(
                     _event("ping", '{"type":"ping"}')
-                    if self._stage is STARTED
+                    if self._stage == "started"
                     else SseEvent(comment="ping")
                 )
             case ir.StreamError(error=err):
-                self._stage = CLOSED
+                self._stage = "closed"
                 out.append(_event("error", _dumps(error_body(err))))
             case _:
                 assert_never(ev)
@@ -160,29 +157,29 @@ class StreamEncoder:
         state). None when that push would do anything else: the caller pushes then.
         """
         match self._stage:
-            case Stage.STARTED:
+            case "started":
                 if index != self._open_ir or self._open != "text" or not text:
                     return None
                 return SseEvent(
                     "content_block_delta",
                     f'{self._delta_head}{{"type":"text_delta","text":{_json_str(text)}}}}}',
                 )
-            case Stage.FRESH | Stage.CLOSED:  # no block is open / an error left one open
+            case "fresh" | "closed":  # no block is open / an error left one open
                 return None
             case _:
                 assert_never(self._stage)
 
     def finish(self) -> list[SseEvent]:
         match self._stage:
-            case Stage.STARTED:
+            case "started":
                 fresh = False
-            case Stage.FRESH:
+            case "fresh":
                 fresh = True
-            case Stage.CLOSED:
+            case "closed":
                 return []
             case _:
                 assert_never(self._stage)
-        self._stage = CLOSED
+        self._stage = "closed"
         if self._finish is None:
             err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before it finished")
             return [_event("error", _dumps(error_body(err)))]
@@ -218,10 +215,10 @@ class StreamEncoder:
     def _start(self, out: list[SseEvent], upstream_id: str = "", model: str = "") -> None:
         """message_start, unless it went out already."""
         match self._stage:
-            case Stage.FRESH:
-                self._stage = STARTED
+            case "fresh":
+                self._stage = "started"
                 self._message_start(out, upstream_id, model)
-            case Stage.STARTED | Stage.CLOSED:
+            case "started" | "closed":
                 pass
             case _:
                 assert_never(self._stage)

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from enum import Enum
 from typing import Any, Final, Literal, assert_never
 
 from recorder import ir
@@ -82,17 +81,13 @@ class _Call:
         self.args: list[str] = []
 
 
-class Stage(Enum):
-    """Where a :class:`StreamDecoder` is in Kiro's stream."""
-
-    WAITING = "waiting"  # for the first event
-    READING = "reading"  # events came: the answer is under way
-    COMPLETED = "completed"  # metering or context usage came: the answer is whole (a body
-    # that ends now ends well; events may still follow)
-    ENDED = "ended"  # the body ended, or an error / exception ended the stream
-
-
-WAITING, READING, COMPLETED, ENDED = Stage.WAITING, Stage.READING, Stage.COMPLETED, Stage.ENDED
+# Where a StreamDecoder is in Kiro's stream (matched exhaustively):
+#   waiting    for the first event
+#   reading    events came: the answer is under way
+#   completed  metering or context usage came: the answer is whole (a body that ends now
+#              ends well; events may still follow)
+#   ended      the body ended, or an error / exception ended the stream
+Stage = Literal["waiting", "reading", "completed", "ended"]
 
 
 class StreamDecoder:
@@ -101,7 +96,7 @@ class StreamDecoder:
     def __init__(self, ctx: Context, settings: KiroSettings | None = None) -> None:
         self._ctx = ctx
         self._settings = settings = settings or settings_of(ctx.upstream_options)
-        self._stage = WAITING
+        self._stage: Stage = "waiting"
         self._next = 0
         self._open: Literal["text", "thinking"] | None = None
         self._think = ThinkTagSplitter() if settings.thinking_tags else None
@@ -120,9 +115,9 @@ class StreamDecoder:
 
     def push(self, msg: Message) -> list[ir.StreamEvent]:
         match self._stage:
-            case Stage.READING | Stage.COMPLETED | Stage.WAITING:
+            case "reading" | "completed" | "waiting":
                 pass
-            case Stage.ENDED:
+            case "ended":
                 return []
             case _:
                 assert_never(self._stage)
@@ -162,17 +157,17 @@ class StreamDecoder:
     def ended(self) -> bool:
         """An error or an exception message ended the stream (Kiro's streams have no terminal
         event of their own: a good one ends with the body)."""
-        return self._stage is ENDED
+        return self._stage == "ended"
 
     def finish(self) -> list[ir.StreamEvent]:
-        stage, self._stage = self._stage, ENDED
+        stage, self._stage = self._stage, "ended"
         match stage:
-            case Stage.READING | Stage.COMPLETED:
+            case "reading" | "completed":
                 pass
-            case Stage.WAITING:
+            case "waiting":
                 err = ir.ErrorInfo("api_error", "Kiro stream ended before any event")
                 return [ir.StreamError(err)]
-            case Stage.ENDED:
+            case "ended":
                 return []
             case _:
                 assert_never(stage)
@@ -180,7 +175,7 @@ class StreamDecoder:
         self._end_parts(out)
         for call in self._calls.values():
             self._cut_off(f"tool call {call.name or '?'} ({call.id}) ended without its stop")
-        if stage is READING and self._settings.require_completion_event:
+        if stage == "reading" and self._settings.require_completion_event:
             self._cut_off("stream ended without metering or context usage (cut off)")
         reason: ir.StopReason
         if self._cut:
@@ -295,13 +290,13 @@ class StreamDecoder:
         credits = p.get("usage", p.get("amount"))
         if isinstance(credits, int | float) and not isinstance(credits, bool):
             self._credits = (self._credits or 0) + float(credits)
-        self._stage = COMPLETED
+        self._stage = "completed"
 
     def _context_usage(self, p: JsonObject, out: list[ir.StreamEvent]) -> None:
         pct = p.get("contextUsagePercentage")
         if isinstance(pct, int | float) and not isinstance(pct, bool):
             self._percent = float(pct)
-        self._stage = COMPLETED
+        self._stage = "completed"
 
     def _metadata(self, p: JsonObject, out: list[ir.StreamEvent]) -> None:
         tokens = p.get("tokenUsage")
@@ -333,14 +328,14 @@ class StreamDecoder:
 
     def _start(self, out: list[ir.StreamEvent]) -> None:
         match self._stage:
-            case Stage.WAITING:
-                self._stage = READING
+            case "waiting":
+                self._stage = "reading"
                 out.append(
                     ir.MessageStart(
                         self._ctx.ids.make("msg_kiro_"), self._ctx.requested_model or ""
                     )
                 )
-            case Stage.READING | Stage.COMPLETED | Stage.ENDED:
+            case "reading" | "completed" | "ended":
                 pass
             case _:
                 assert_never(self._stage)
@@ -382,7 +377,7 @@ class StreamDecoder:
         self._ctx.note("stop_reason", f"max_tokens: {why}")
 
     def _fail(self, err: ir.ErrorInfo, out: list[ir.StreamEvent]) -> None:
-        self._stage = ENDED
+        self._stage = "ended"
         out.append(ir.StreamError(err))
 
     def _usage(self) -> ir.Usage:

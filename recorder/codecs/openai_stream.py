@@ -19,7 +19,6 @@ tolerant of the provider quirks seen in real traffic, each handled at one named 
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any, Literal, assert_never
 
 from recorder import ir
@@ -52,15 +51,11 @@ class _Call:
         self.label = label  # for error messages: "index 1" / "id call_x"
 
 
-class Stage(Enum):
-    """Where a stream is, as its decoder reads it."""
-
-    READING = "reading"  # its content comes
-    FINISHED = "finished"  # its finish_reason came: usage and [DONE] may follow, no content
-    ENDED = "ended"  # [DONE], an error, or the end of input: nothing more is read
-
-
-READING, FINISHED, ENDED = Stage.READING, Stage.FINISHED, Stage.ENDED
+# Where a stream is, as its decoder reads it (matched exhaustively):
+#   reading   its content comes
+#   finished  its finish_reason came: usage and [DONE] may follow, no content
+#   ended     [DONE], an error, or the end of input: nothing more is read
+Stage = Literal["reading", "finished", "ended"]
 
 
 class StreamDecoder:
@@ -77,7 +72,7 @@ class StreamDecoder:
         self._by_index: dict[int, _Call] = {}
         self._by_id: dict[str, _Call] = {}
         self._refused = False
-        self._stage = READING
+        self._stage: Stage = "reading"
         self._noted_choices: set[int] = set()
 
     # ------------------------------------------------------------------ public
@@ -86,9 +81,9 @@ class StreamDecoder:
         if ev.comment is not None:
             return [ir.KeepAlive()]
         match self._stage:
-            case Stage.READING | Stage.FINISHED:
+            case "reading" | "finished":
                 pass
-            case Stage.ENDED:
+            case "ended":
                 return []  # OpenRouter sends [DONE] after its error chunk: ignored
             case _:
                 assert_never(self._stage)
@@ -116,9 +111,9 @@ class StreamDecoder:
         translator's fast path) and falls back to ``push`` on None.
         """
         match self._stage:
-            case Stage.READING | Stage.FINISHED:
+            case "reading" | "finished":
                 pass
-            case Stage.ENDED:
+            case "ended":
                 return None
             case _:
                 assert_never(self._stage)
@@ -157,19 +152,19 @@ class StreamDecoder:
     @property
     def ended(self) -> bool:
         """``[DONE]`` or an error chunk was read: nothing after it is part of the stream."""
-        return self._stage is ENDED
+        return self._stage == "ended"
 
     def finish(self) -> list[ir.StreamEvent]:
         match self._stage:
-            case Stage.READING:
+            case "reading":
                 pass
-            case Stage.FINISHED:
+            case "finished":
                 return []  # a finish_reason without [DONE] is a complete answer
-            case Stage.ENDED:
+            case "ended":
                 return []
             case _:
                 assert_never(self._stage)
-        self._stage = ENDED
+        self._stage = "ended"
         err = ir.ErrorInfo(kind="api_error", message="upstream stream ended before [DONE]")
         return [ir.StreamError(err)]
 
@@ -206,7 +201,7 @@ class StreamDecoder:
                         raise StreamProtocolError(f"delta is not an object: {compact(delta)[:120]}")
                     self._delta(delta, out)
                 fr = choice.get("finish_reason")
-                if fr is not None and self._stage is READING:
+                if fr is not None and self._stage == "reading":
                     if not isinstance(fr, str):
                         raise StreamProtocolError(f"finish_reason is not a string: {fr!r}")
                     finish_reason = fr
@@ -223,7 +218,7 @@ class StreamDecoder:
             reason = finish_reason_to_ir(finish_reason, self._ctx, "choices[0].finish_reason")
             if reason == "end_turn" and self._refused:
                 reason = "refusal"
-            self._stage = FINISHED
+            self._stage = "finished"
             out.append(ir.Finish(reason))
         return out
 
@@ -275,7 +270,7 @@ class StreamDecoder:
         out.append(ir.MessageStart(msg_id, model))
 
     def _open_part(self, part: ir.Part, out: list[ir.StreamEvent]) -> int:
-        if self._stage is not READING:
+        if self._stage != "reading":
             raise StreamProtocolError("OpenAI stream sent content after its finish_reason")
         self._close(out)
         self._start(out)
@@ -376,11 +371,11 @@ class StreamDecoder:
     # ------------------------------------------------------------------ terminals
 
     def _done(self) -> list[ir.StreamEvent]:
-        stage, self._stage = self._stage, ENDED
+        stage, self._stage = self._stage, "ended"
         match stage:
-            case Stage.READING:
+            case "reading":
                 pass
-            case Stage.FINISHED | Stage.ENDED:  # its Finish went out already
+            case "finished" | "ended":  # its Finish went out already
                 return []
             case _:
                 assert_never(stage)
@@ -393,7 +388,7 @@ class StreamDecoder:
         return out
 
     def _error(self, chunk: dict[str, Any]) -> list[ir.StreamEvent]:
-        self._stage = ENDED
+        self._stage = "ended"
         err = chunk.get("error")
         if isinstance(err, dict):
             info = error_info_from_obj(err, None)

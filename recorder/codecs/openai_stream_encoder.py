@@ -14,9 +14,8 @@ or ``finish()`` without a Finish, -> one ``{"error":{...}}`` chunk and nothing a
 from __future__ import annotations
 
 import json
-from enum import Enum
 from json.encoder import encode_basestring
-from typing import assert_never
+from typing import Literal, assert_never
 
 from recorder import ir
 from recorder.codecs.openai_common import (
@@ -46,24 +45,20 @@ def chunk_id(ir_id: str) -> str:
     return "chatcmpl-" + ir_id.removeprefix("msg_")
 
 
-class Stage(Enum):
-    """Where a :class:`StreamEncoder` is in the chunk stream's grammar."""
-
-    FRESH = "fresh"  # nothing sent yet
-    STREAMING = "streaming"  # the role chunk went out: deltas follow
-    FINISHED = "finished"  # the finish_reason chunk went out: finish() ends the stream
-    CLOSED = "closed"  # [DONE] or an error chunk went out: nothing more is sent
-
-
-FRESH, STREAMING, FINISHED, CLOSED = Stage.FRESH, Stage.STREAMING, Stage.FINISHED, Stage.CLOSED
+# Where a StreamEncoder is in the chunk stream's grammar (matched exhaustively):
+#   fresh      nothing sent yet
+#   streaming  the role chunk went out: deltas follow
+#   finished   the finish_reason chunk went out: finish() ends the stream
+#   closed     [DONE] or an error chunk went out: nothing more is sent
+Stage = Literal["fresh", "streaming", "finished", "closed"]
 
 
 class StreamEncoder:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._head = ""  # the chunk's JSON up to the delta (from STREAMING on)
+        self._head = ""  # the chunk's JSON up to the delta (from "streaming" on)
         self._choices_at = 0  # where '"choices":' ends in _head (the usage chunk reuses it)
-        self._stage = FRESH
+        self._stage: Stage = "fresh"
         self._tools: dict[int, int] = {}  # IR part index -> tool call ordinal
         self._args_sent: set[int] = set()  # tool parts whose arguments are not empty so far
         self._dropped: set[int] = set()  # IR parts with no OpenAI form
@@ -73,15 +68,15 @@ class StreamEncoder:
 
     def push(self, ev: ir.StreamEvent) -> list[SseEvent]:
         match self._stage:
-            case Stage.STREAMING | Stage.FRESH | Stage.FINISHED:
+            case "streaming" | "fresh" | "finished":
                 pass
-            case Stage.CLOSED:
+            case "closed":
                 return []
             case _:
                 assert_never(self._stage)
         match ev:
             case ir.MessageStart():
-                if self._stage is not FRESH:  # a second one (CLOSED returned above)
+                if self._stage != "fresh":  # a second one ("closed" returned above)
                     return []
                 self._usage = ir.merge_usage(self._usage, ev.usage)
                 return self._begin(ev.id, ev.model)
@@ -117,10 +112,10 @@ class StreamEncoder:
                 self._usage = ir.merge_usage(self._usage, ev.usage)
                 return []
             case ir.Finish():
-                if self._stage is FINISHED:  # a second one
+                if self._stage == "finished":  # a second one
                     return []
                 out = self._ensure_started()
-                self._stage = FINISHED
+                self._stage = "finished"
                 return out + [self._chunk("{}", finish_reason_from_ir(ev.stop_reason))]
             case ir.StreamError():
                 return self._error(ev.error)
@@ -135,29 +130,29 @@ class StreamEncoder:
         anything else: the caller pushes then.
         """
         match self._stage:
-            case Stage.STREAMING | Stage.FINISHED:
+            case "streaming" | "finished":
                 if not text:
                     return None
                 return SseEvent(
                     data=f'{self._head}{{"content":{_json_str(text)}}},"finish_reason":null}}]}}'
                 )
-            case Stage.FRESH | Stage.CLOSED:
+            case "fresh" | "closed":
                 return None
             case _:
                 assert_never(self._stage)
 
     def finish(self) -> list[SseEvent]:
         match self._stage:
-            case Stage.FINISHED:
+            case "finished":
                 pass
-            case Stage.FRESH | Stage.STREAMING:
+            case "fresh" | "streaming":
                 why = "upstream stream ended before it finished"
                 return self._error(ir.ErrorInfo(kind="api_error", message=why))
-            case Stage.CLOSED:
+            case "closed":
                 return []
             case _:
                 assert_never(self._stage)
-        self._stage = CLOSED
+        self._stage = "closed"
         out: list[SseEvent] = []
         if self._ctx.include_usage:
             usage = compact(usage_from_ir(self._usage))
@@ -168,7 +163,7 @@ class StreamEncoder:
     # ------------------------------------------------------------------ chunks
 
     def _begin(self, msg_id: str, model: str) -> list[SseEvent]:
-        self._stage = STREAMING
+        self._stage = "streaming"
         head = (
             f'{{"id":{json.dumps(chunk_id(msg_id))},"object":"chat.completion.chunk",'
             f'"created":{int(self._ctx.created)},"model":{json.dumps(model, ensure_ascii=False)},'
@@ -180,10 +175,10 @@ class StreamEncoder:
 
     def _ensure_started(self) -> list[SseEvent]:
         match self._stage:
-            case Stage.FRESH:
+            case "fresh":
                 model = self._ctx.requested_model or ""
                 return self._begin(self._ctx.ids.make("chatcmpl-"), model)
-            case Stage.STREAMING | Stage.FINISHED | Stage.CLOSED:
+            case "streaming" | "finished" | "closed":
                 return []
             case _:
                 assert_never(self._stage)
@@ -194,9 +189,9 @@ class StreamEncoder:
 
     def _delta(self, delta_json: str) -> list[SseEvent]:
         match self._stage:
-            case Stage.STREAMING | Stage.FINISHED:  # per event: without the list concatenation
+            case "streaming" | "finished":  # per event: without the list concatenation
                 return [SseEvent(data=f'{self._head}{delta_json},"finish_reason":null}}]}}')]
-            case Stage.FRESH | Stage.CLOSED:
+            case "fresh" | "closed":
                 return self._ensure_started() + [self._chunk(delta_json, None)]
             case _:
                 assert_never(self._stage)
@@ -243,6 +238,6 @@ class StreamEncoder:
             self._ctx.note(f"content[{index}]", reason)
 
     def _error(self, err: ir.ErrorInfo) -> list[SseEvent]:
-        self._stage = CLOSED
+        self._stage = "closed"
         _, body = error_wire(err)
         return [SseEvent(data=compact({"error": body}))]

@@ -17,7 +17,6 @@ calls (``web_search_call`` ...) are dropped with a Note. Events of unknown types
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from typing import Any, Literal, assert_never
 
 from recorder import ir
@@ -50,34 +49,28 @@ class _Item:
         self.summaries = 0  # reasoning summary parts started
 
 
-class Stage(Enum):
-    """Where a :class:`StreamDecoder` is in the upstream's stream."""
-
-    WAITING = "waiting"  # for the response's first event
-    READING = "reading"  # the response started: its MessageStart went out
-    ENDED = "ended"  # a terminal event, an error, or the end of input: nothing more is read
-
-
-class Fill(Enum):
-    """How far the open part got (the last part's, once it is closed)."""
-
-    EMPTY = "empty"  # opened, no delta yet
-    STREAMED = "streamed"  # a delta came (thinking: in an earlier summary part)
-    SEGMENT = "segment"  # thinking: a delta came in the current summary part
+# Where a StreamDecoder is in the upstream's stream (matched exhaustively):
+#   waiting  for the response's first event
+#   reading  the response started: its MessageStart went out
+#   ended    a terminal event, an error, or the end of input: nothing more is read
+Stage = Literal["waiting", "reading", "ended"]
 
 
-WAITING, READING, ENDED = Stage.WAITING, Stage.READING, Stage.ENDED
-EMPTY, STREAMED, SEGMENT = Fill.EMPTY, Fill.STREAMED, Fill.SEGMENT
+# How far the open part got, or the last part once it is closed (matched exhaustively):
+#   empty     opened, no delta yet
+#   streamed  a delta came (thinking: in an earlier summary part)
+#   segment   thinking: a delta came in the current summary part
+Fill = Literal["empty", "streamed", "segment"]
 
 
 class StreamDecoder:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._stage = WAITING
+        self._stage: Stage = "waiting"
         self._next = 0  # index of the next IR part
         self._open: _Kind | None = None
         self._open_key: tuple[int, int] = (-1, -1)  # (output_index, content_index) of the part
-        self._fill = EMPTY
+        self._fill: Fill = "empty"
         self._items: dict[int, _Item] = {}
         self._called_tool = False
         self._refused = False
@@ -88,9 +81,9 @@ class StreamDecoder:
         if ev.comment is not None:
             return [ir.KeepAlive()]
         match self._stage:
-            case Stage.READING | Stage.WAITING:
+            case "reading" | "waiting":
                 pass
-            case Stage.ENDED:
+            case "ended":
                 return []
             case _:
                 assert_never(self._stage)
@@ -119,14 +112,14 @@ class StreamDecoder:
         ``output_text.delta`` into the open text part after its first delta (most events of an
         answer). It only reads; None for anything else (the caller pushes then)."""
         match self._stage:
-            case Stage.READING:
+            case "reading":
                 pass
-            case Stage.WAITING | Stage.ENDED:
+            case "waiting" | "ended":
                 return None
             case _:
                 assert_never(self._stage)
         data = ev.data
-        if self._open != "text" or self._fill is EMPTY or not data:
+        if self._open != "text" or self._fill == "empty" or not data:
             return None
         if ev.comment is not None or data[0] != "{":
             return None
@@ -147,17 +140,17 @@ class StreamDecoder:
     def ended(self) -> bool:
         """A terminal event (``response.completed`` / ``incomplete`` / ``failed``) or an error
         was read: nothing after it is part of the stream."""
-        return self._stage is ENDED
+        return self._stage == "ended"
 
     def finish(self) -> list[ir.StreamEvent]:
         match self._stage:
-            case Stage.READING | Stage.WAITING:
+            case "reading" | "waiting":
                 pass
-            case Stage.ENDED:
+            case "ended":
                 return []
             case _:
                 assert_never(self._stage)
-        self._stage = ENDED
+        self._stage = "ended"
         err = ir.ErrorInfo(
             kind="api_error", message="upstream stream ended before response.completed"
         )
@@ -167,13 +160,13 @@ class StreamDecoder:
 
     def _start(self, out: list[ir.StreamEvent], resp: Any = None) -> None:
         match self._stage:
-            case Stage.WAITING:
+            case "waiting":
                 pass
-            case Stage.READING | Stage.ENDED:
+            case "reading" | "ended":
                 return
             case _:
                 assert_never(self._stage)
-        self._stage = READING
+        self._stage = "reading"
         resp = resp if isinstance(resp, dict) else {}
         resp_id = resp.get("id")
         model = resp.get("model")
@@ -191,7 +184,7 @@ class StreamDecoder:
         self._start(out)
         index = self._next
         self._next += 1
-        self._open, self._open_key, self._fill = kind, key, EMPTY
+        self._open, self._open_key, self._fill = kind, key, "empty"
         out.append(ir.PartStart(index, part))
         item = self._items.get(key[0])
         if item is not None:
@@ -217,7 +210,7 @@ class StreamDecoder:
             self._item(d)
             self._open_part("text", ir.TextPart(""), key, out)
         if text:
-            self._fill = STREAMED
+            self._fill = "streamed"
             out.append(ir.TextDelta(self._next - 1, text))
 
     def _thinking(self, d: JsonObject, text: str, out: list[ir.StreamEvent]) -> None:
@@ -226,14 +219,14 @@ class StreamDecoder:
             self._item(d).type = "reasoning"
             self._open_part("thinking", ir.ThinkingPart(""), key, out)
         if text:
-            self._fill = SEGMENT
+            self._fill = "segment"
             out.append(ir.ThinkingDelta(self._next - 1, text))
 
     def _args(self, d: JsonObject, js: str, out: list[ir.StreamEvent]) -> None:
         if self._open != "tool" or self._open_key[0] != d["output_index"]:
             raise StreamProtocolError(f"arguments for output {d['output_index']}, not an open call")
         if js:
-            self._fill = STREAMED
+            self._fill = "streamed"
             out.append(ir.ToolArgsDelta(self._next - 1, js))
 
     # ------------------------------------------------------------------ handlers
@@ -288,7 +281,7 @@ class StreamDecoder:
     def _text_done(self, d: JsonObject) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
         key = (d["output_index"], d.get("content_index", 0))
-        if not (self._open == "text" and self._open_key == key and self._fill is not EMPTY):
+        if not (self._open == "text" and self._open_key == key and self._fill != "empty"):
             self._text(d, _str(d.get("text", d.get("refusal", ""))), out)  # only here
         return out
 
@@ -314,12 +307,12 @@ class StreamDecoder:
         item.summaries += 1
         self._thinking(d, "", out)
         match self._fill:  # a new summary part: its segment has no delta yet
-            case Fill.SEGMENT | Fill.STREAMED:
+            case "segment" | "streamed":
                 if item.summaries > 1:
                     # summaries are joined by a blank line into the one thinking part
                     out.append(ir.ThinkingDelta(self._next - 1, "\n\n"))
-                self._fill = STREAMED
-            case Fill.EMPTY:
+                self._fill = "streamed"
+            case "empty":
                 pass
             case _:
                 assert_never(self._fill)
@@ -333,7 +326,7 @@ class StreamDecoder:
     def _thinking_done(self, d: JsonObject) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
         key = (d["output_index"], 0)
-        if not (self._open == "thinking" and self._open_key == key and self._fill is SEGMENT):
+        if not (self._open == "thinking" and self._open_key == key and self._fill == "segment"):
             self._thinking(d, _str(d.get("text", "")), out)
         return out
 
@@ -344,7 +337,7 @@ class StreamDecoder:
 
     def _args_done(self, d: JsonObject) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
-        if self._fill is EMPTY:  # arguments only in .done (LM Studio, some vLLM versions)
+        if self._fill == "empty":  # arguments only in .done (LM Studio, some vLLM versions)
             key = (
                 "input" if d.get("type") == "response.custom_tool_call_input.done" else "arguments"
             )
@@ -364,7 +357,7 @@ class StreamDecoder:
         elif itype in ("function_call", "custom_tool_call"):
             if item is None or item.parts == 0:  # no .added: the whole call arrives here
                 out += self._item_added(d)
-            if self._fill is EMPTY:
+            if self._fill == "empty":
                 field = "input" if itype == "custom_tool_call" else "arguments"
                 args = raw.get(field)
                 if isinstance(args, str):
@@ -393,7 +386,7 @@ class StreamDecoder:
         index = d["output_index"]
         if not (self._open == "thinking" and self._open_key[0] == index):
             self._thinking(d, "", out)
-        if self._fill is EMPTY:  # summaries or reasoning text sent only in the finished item
+        if self._fill == "empty":  # summaries or reasoning text sent only in the finished item
             texts = [c.get("text", "") for c in raw.get("content") or [] if isinstance(c, dict)]
             texts = texts or [
                 s.get("text", "") for s in raw.get("summary") or [] if isinstance(s, dict)
@@ -418,7 +411,7 @@ class StreamDecoder:
         resp = d.get("response") or {}
         out: list[ir.StreamEvent] = []
         self._start(out, resp)  # a response whose terminal event is its first
-        self._stage = ENDED
+        self._stage = "ended"
         self._close(out)
         usage = resp.get("usage")
         if isinstance(usage, dict):
@@ -436,7 +429,7 @@ class StreamDecoder:
         return out
 
     def _failed(self, d: JsonObject) -> list[ir.StreamEvent]:
-        self._stage = ENDED
+        self._stage = "ended"
         resp = d.get("response") or {}
         err = resp.get("error")
         info = error_info_from_obj(err if isinstance(err, dict) else {}, None)
@@ -445,7 +438,7 @@ class StreamDecoder:
         return [ir.StreamError(info)]
 
     def _error(self, d: JsonObject) -> list[ir.StreamEvent]:
-        self._stage = ENDED
+        self._stage = "ended"
         err = d.get("error")
         info = error_info_from_obj(err if isinstance(err, dict) else d, None)
         return [ir.StreamError(info)]

@@ -26,7 +26,6 @@ with a Note, once per part. Text deltas are formatted from templates: this runs 
 from __future__ import annotations
 
 import json
-from enum import Enum
 from json.encoder import encode_basestring
 from typing import Any, Final, Literal, assert_never
 
@@ -58,15 +57,12 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _json_str = encode_basestring
 
 
-class Stage(Enum):
-    """Where a :class:`StreamEncoder` is in the Responses stream's grammar."""
+# Where a StreamEncoder is in the Responses stream's grammar (matched exhaustively):
+#   fresh    nothing sent yet
+#   started  response.created and response.in_progress went out: items follow
+#   closed   the one terminal event went out: nothing more is sent
+Stage = Literal["fresh", "started", "closed"]
 
-    FRESH = "fresh"  # nothing sent yet
-    STARTED = "started"  # response.created and response.in_progress went out: items follow
-    CLOSED = "closed"  # the one terminal event went out: nothing more is sent
-
-
-FRESH, STARTED, CLOSED = Stage.FRESH, Stage.STARTED, Stage.CLOSED
 
 # The kind of the open IR part, as the item it is written to:
 # text       a content part of the open message item
@@ -86,7 +82,7 @@ class StreamEncoder:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._seq = 0
-        self._stage = FRESH
+        self._stage: Stage = "fresh"
         self._resp_id = ""
         self._model = ""
         self._output: list[JsonObject] = []  # finished items, by output_index
@@ -111,9 +107,9 @@ class StreamEncoder:
 
     def push(self, ev: ir.StreamEvent) -> list[SseEvent]:
         match self._stage:
-            case Stage.STARTED | Stage.FRESH:
+            case "started" | "fresh":
                 pass
-            case Stage.CLOSED:
+            case "closed":
                 return []
             case _:
                 assert_never(self._stage)
@@ -144,7 +140,7 @@ class StreamEncoder:
                 if i == self._open_ir:
                     self._part_stop(out)
             case ir.MessageStart():
-                if self._stage is FRESH:  # not a second one
+                if self._stage == "fresh":  # not a second one
                     self._usage = ir.merge_usage(self._usage, ev.usage)
                     self._begin(out, ev.id, ev.model)
             case ir.UsageUpdate(usage=usage):
@@ -164,20 +160,20 @@ class StreamEncoder:
         translator's fast path); it advances the sequence and the text exactly as push would.
         None when that push would do anything else: the caller pushes then."""
         match self._stage:
-            case Stage.STARTED:
+            case "started":
                 if index != self._open_ir or self._open != "text" or not text:
                     return None
                 return self._text_delta(text)
-            case Stage.FRESH | Stage.CLOSED:  # no part is open / the stream is over
+            case "fresh" | "closed":  # no part is open / the stream is over
                 return None
             case _:
                 assert_never(self._stage)
 
     def finish(self) -> list[SseEvent]:
         match self._stage:
-            case Stage.STARTED | Stage.FRESH:
+            case "started" | "fresh":
                 pass
-            case Stage.CLOSED:
+            case "closed":
                 return []
             case _:
                 assert_never(self._stage)
@@ -189,7 +185,7 @@ class StreamEncoder:
         self._begin(out)
         self._close_item(out)
         self._close_message(out)
-        self._stage = CLOSED
+        self._stage = "closed"
         status, reason = status_from_ir(self._finish.stop_reason)
         if self._finish.stop_sequence is not None:
             self._ctx.note("stop_sequence", "the Responses API does not report a stop sequence")
@@ -218,13 +214,13 @@ class StreamEncoder:
 
     def _begin(self, out: list[SseEvent], upstream_id: str = "", model: str = "") -> None:
         match self._stage:
-            case Stage.FRESH:
+            case "fresh":
                 pass
-            case Stage.STARTED | Stage.CLOSED:
+            case "started" | "closed":
                 return
             case _:
                 assert_never(self._stage)
-        self._stage = STARTED
+        self._stage = "started"
         self._resp_id = response_id(upstream_id, self._ctx)
         self._model = model or self._ctx.requested_model or ""
         resp = self._response("in_progress", None)
@@ -543,7 +539,7 @@ class StreamEncoder:
         """``response.failed`` holding the items finished so far: the one terminal event (no
         ``error`` event before it, which would end the stream for a client that stops there)."""
         self._begin(out)
-        self._stage = CLOSED
+        self._stage = "closed"
         failure = failure_from_ir(err)
         resp = self._response("failed", usage_from_ir(self._usage))
         resp["error"] = failure
