@@ -248,14 +248,16 @@ def is_terminal(ev: SseEvent) -> bool:
     some compatible servers send)."""
     if ev.event == "error":
         return True
-    if ev.data is None:
+    data = ev.data
+    if data is None:
         return False
-    if ev.data.strip() == "[DONE]":
+    # per event of a pass-through: a chunk ("{...}") skips the stripping [DONE] test
+    if data[:1] != "{" and data.strip() == "[DONE]":
         return True
-    if '"error"' not in ev.data:
+    if '"error"' not in data:
         return False
     try:
-        d = json.loads(ev.data)
+        d = json.loads(data)
     except (ValueError, RecursionError):
         return False
     return isinstance(d, dict) and "error" in d and "choices" not in d
