@@ -153,16 +153,17 @@ class Gateway:
         """mitmproxy's default listen_host "" means every interface; the gateway listens on
         loopback unless told otherwise. The server is already bound by now (12.x binds before
         scripts load) and changing only listen_host does not rebind, so the (default) regular
-        mode is re-declared with an explicit loopback address."""
+        mode is re-declared with an explicit loopback address, first thing: until then the
+        proxy listens on every interface (a connection there is closed: client_connected)."""
+        o = ctx.options
+        if o.listen_host == "" and list(o.mode) == ["regular"]:
+            port = o.listen_port or 8080
+            o.update(listen_host="127.0.0.1", mode=[f"regular@127.0.0.1:{port}"])  # type: ignore[no-untyped-call]
         # Nothing loaded so far is garbage (mitmproxy, pydantic, DuckDB, the codecs: a few
         # hundred thousand objects), yet every full collection would walk all of it again
         # (~75 ms each, several a minute under load). Frozen, collections see only new objects.
         gc.collect()
         gc.freeze()
-        o = ctx.options
-        if o.listen_host == "" and list(o.mode) == ["regular"]:
-            port = o.listen_port or 8080
-            o.update(listen_host="127.0.0.1", mode=[f"regular@127.0.0.1:{port}"])  # type: ignore[no-untyped-call]
 
     async def done(self) -> None:
         await request_body_worker.shutdown()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from mitmproxy.test import taddons
 
+from addons.gateway_hooks import Gateway
+from addons.options import read_options
 from addons.upstream.policy import RetryPolicy, next_deadline
 
 P = RetryPolicy(first_token_timeout=0, first_byte_timeout=600, idle_timeout=300, total_timeout=3600)
@@ -49,3 +52,14 @@ def test_zero_is_no_limit() -> None:
     none = RetryPolicy(first_byte_timeout=0, idle_timeout=0, total_timeout=0)
     for phase in ("head", "body", "collect", "stream"):
         assert next_deadline(none, phase, sent=0.0, head=1.0) is None  # type: ignore[arg-type]
+
+
+def test_by_default_no_phase_of_an_exchange_waits_forever() -> None:
+    """The issue's hangs happened with default options: a head then silence, a trickle."""
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        policy = read_options(tctx.options).policy
+    assert policy.connect_timeout > 0
+    for phase in ("head", "body", "collect", "stream"):
+        d = next_deadline(policy, phase, sent=0.0, head=1.0)
+        assert d is not None and d.at <= 3600, phase
