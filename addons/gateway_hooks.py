@@ -25,9 +25,8 @@ import gc
 import logging
 import time
 import uuid
-from typing import Any, Protocol, assert_never
+from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
-import httpx
 from mitmproxy import ctx, http
 from mitmproxy.proxy import mode_specs
 
@@ -51,7 +50,7 @@ from addons.request.stored import RecordedAnswers
 from addons.response import buffered, failures, stream
 from addons.response.replies import reply, reply_error
 from addons.startup import refuse
-from addons.upstream import claude_cli, retries, timeouts
+from addons.upstream import claude_cli, timeouts
 from addons.upstream.cassette import CassetteUpstream, reopen
 from addons.upstream.fault_proxy import FaultProxy
 from recorder import endpoints, routing
@@ -59,6 +58,9 @@ from recorder.backends import backend_option_specs
 from recorder.claude_cli.probe import CliUnavailableError
 from recorder.errors import ConfigError
 from recorder.exchange import Exchange
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger("tapegate.gateway")
 # Options beside gateway_* that change the gateway: the listener, the backends' own (kiro_*,
@@ -297,12 +299,9 @@ class Gateway:
                     pass
                 case Streaming() | StreamClosed():
                     stream.finish_stream(flow, st)
-                case Renewing():
+                case Renewing() | Retrying():
                     if not self._refused(flow, st):
-                        await retries.renew(flow, st, self._client(), self.opts.policy)
-                case Retrying():
-                    if not self._refused(flow, st):
-                        await retries.retry(flow, st, self._client(), self.opts.policy)
+                        await self._send_again(flow, st, phase)
                 case Sent():
                     buffered.finish_buffered(flow, st)
                 case _:
@@ -313,15 +312,23 @@ class Gateway:
                 reply_error(flow, st, "api_error", f"gateway error: {type(e).__name__}: {e}")
         st.finish(flow)
 
-    def _client(self) -> httpx.AsyncClient:
-        """The client of the retry and renewal paths, made on first use. It keeps no idle
+    async def _send_again(
+        self, flow: http.HTTPFlow, st: FlowState, phase: Renewing | Retrying
+    ) -> None:
+        """The retry and renewal paths send with httpx, loaded then, not at start-up (importing
+        it costs the gateway's start ~0.2 s). Their client, made on first use, keeps no idle
         connection: httpx closes an expired one only when it is next used, so an upstream
         retried once would stay connected for good (retries are rare: a new connection each
         costs nothing that matters)."""
+        from addons.upstream import retries
+
         if self.http is None:
+            import httpx
+
             limits = httpx.Limits(max_keepalive_connections=0)
             self.http = httpx.AsyncClient(trust_env=False, limits=limits)
-        return self.http
+        send = retries.renew if isinstance(phase, Renewing) else retries.retry
+        await send(flow, st, self.http, self.opts.policy)
 
     def _refused(self, flow: http.HTTPFlow, st: FlowState) -> bool:
         """Recording is all or nothing: while the recorder cannot take an exchange, nothing

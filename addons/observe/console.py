@@ -15,8 +15,7 @@ from mitmproxy import ctx
 
 from addons.observe.hub import Observers
 from addons.startup import refuse
-from recorder.observe.console import Detail
-from recorder.observe.sinks import ConsoleConfig
+from recorder.observe.console_options import ConsoleConfig, Detail
 
 MODES = ("auto", "on", "off")
 

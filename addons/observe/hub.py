@@ -20,8 +20,9 @@ from mitmproxy import http
 from addons.metadata import EXCHANGE
 from addons.recorder_hooks import finish
 from recorder.exchange import Exchange
+from recorder.observe.console_options import ConsoleConfig
 from recorder.observe.messagelog import LogConfig
-from recorder.observe.otel import OtelConfig
+from recorder.observe.otel_config import OtelConfig
 from recorder.observe.process import ObserverProcess, ObserveSettings
 
 log = logging.getLogger("tapegate.observe")
@@ -38,7 +39,7 @@ class Observers:
 
     # ------------------------------------------------------------------ what the addons want
 
-    def want_console(self, cfg: Any) -> None:
+    def want_console(self, cfg: ConsoleConfig | None) -> None:
         self.wanted = replace(self.wanted, console=cfg)
 
     def want_otel(self, cfg: OtelConfig | None) -> None:

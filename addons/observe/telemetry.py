@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy import ctx, http
 
@@ -19,8 +19,10 @@ from addons.observe.hub import Observers
 from addons.startup import refuse
 from recorder.errors import ConfigError
 from recorder.exchange import Exchange
-from recorder.observe import otel
-from recorder.observe.tracecontext import EXTRA_KEY, TraceStarter, upstream_headers
+from recorder.observe import otel_config
+
+if TYPE_CHECKING:
+    from recorder.observe.tracecontext import TraceStarter
 
 log = logging.getLogger("tapegate.observe")
 
@@ -47,10 +49,14 @@ class Telemetry:
         if not {"otel_endpoint", "otel_content"} & updated:
             return
         try:
-            cfg = otel.config(ctx.options.otel_endpoint, ctx.options.otel_content)
+            cfg = otel_config.config(ctx.options.otel_endpoint, ctx.options.otel_content)
         except ConfigError as e:
             refuse(str(e), e)
-        self.starter = TraceStarter() if cfg is not None else None
+        self.starter = None
+        if cfg is not None:  # the SDK's sampler and propagator: loaded only when exporting
+            from recorder.observe.tracecontext import TraceStarter
+
+            self.starter = TraceStarter()
         self.hub.want_otel(cfg)
 
     def request(self, flow: http.HTTPFlow) -> None:
@@ -63,6 +69,8 @@ class Telemetry:
             log.exception("tapegate: trace context failed")
 
     def _trace(self, flow: http.HTTPFlow, starter: TraceStarter) -> None:
+        from recorder.observe.tracecontext import EXTRA_KEY, upstream_headers
+
         ex = flow.metadata.get(EXCHANGE)
         if not isinstance(ex, Exchange) or EXTRA_KEY in ex.extra:
             return

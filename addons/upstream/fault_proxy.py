@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import h11
-import httpx
 
 from recorder import dialects
 from recorder.faults import FaultSpec, live, parse, status_reply
@@ -33,6 +33,9 @@ from recorder.faults.spec import FaultSpecError, Reset, Stall
 from recorder.ir import Dialect
 from replay.faultplan import known_dialect
 from replay.h11_io import Listener, reset, response_head, send_simple
+
+if TYPE_CHECKING:  # httpx is loaded when the proxy starts (the first faulted request)
+    import httpx
 
 logger = logging.getLogger("tapegate.gateway")
 
@@ -71,6 +74,8 @@ class FaultProxy:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> FaultProxy:
+        import httpx
+
         # No pool limits and no read timeout: the gateway's own timeouts are what is tested.
         self._client = httpx.AsyncClient(
             trust_env=False,
@@ -113,6 +118,8 @@ class FaultProxy:
             msg = f"tapegate fault proxy: needs {TARGET_HEADER} and {DIALECT_HEADER}\n"
             await send_simple(conn, writer, 400, msg.encode())
             return False
+        import httpx
+
         assert self._client is not None
         out = [(k, v) for k, v in headers if k not in _OWN_HEADERS and k not in _HOP_HEADERS]
         upstream = self._client.build_request(

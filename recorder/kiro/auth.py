@@ -22,11 +22,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from recorder.kiro.credentials import Credential, CredentialSource, SqliteSource
+
+if TYPE_CHECKING:  # the client is injected; httpx is loaded by whoever makes it
+    import httpx
 
 SOCIAL_URL = "https://prod.{region}.auth.desktop.kiro.dev/refreshToken"
 OIDC_URL = "https://oidc.{region}.amazonaws.com/token"
@@ -82,6 +83,8 @@ async def refresh(
     answer has them)."""
     if not cred.refresh_token:
         raise AuthError(f"{cred.source}: the access token expired and there is no refresh token")
+    import httpx  # loaded already: ``client`` is one of its clients
+
     url = endpoints.url(cred)
     snake = cred.kind == "external_idp"
     try:

@@ -17,9 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from recorder.backends import BackendError, Credentials, Upstream, parse_base_url
 from recorder.codecs.kiro_settings import DEFAULT_SETTINGS, KiroSettings
@@ -29,6 +28,9 @@ from recorder.kiro.auth import AuthEndpoints, AuthError, TokenManager
 from recorder.kiro.credentials import Credential, CredentialError, CredentialSource, open_source
 from recorder.kiro.endpoint import DEFAULT_GENERATION, GENERATIONS, Endpoint, api_region
 from recorder.kiro.models import ModelCatalog, ModelInfo, fetch_models
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["KiroBackend", "KiroConfig"]
 
@@ -99,6 +101,10 @@ class KiroBackend:
 
     async def start(self) -> Upstream:
         if self._tokens is None:
+            # httpx only now: every gateway imports this module (for its OPTIONS) at start-up,
+            # few use Kiro, and importing httpx takes ~0.2 s
+            import httpx
+
             self._http = httpx.AsyncClient(trust_env=False, timeout=30)
             endpoints = AuthEndpoints(override=self.config.auth_url)
             self._tokens = TokenManager(self._source, self._http, endpoints, clock=self._clock)

@@ -13,12 +13,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from recorder.kiro.auth import TokenManager
 from recorder.kiro.endpoint import Endpoint
+
+if TYPE_CHECKING:  # the client is injected
+    import httpx
 
 DEFAULT_TTL = 3600.0
 MAX_PAGES = 20

@@ -13,25 +13,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from enum import StrEnum
 from typing import assert_never
 
 from rich.text import Text
 
 from recorder import ir
+from recorder.observe.console_options import Detail
 from recorder.observe.facts import Facts
 from recorder.observe.reading import Reading
 
 DEFAULT_ROUTE = "default"  # the route gateway_upstream makes: not worth a word on every line
-
-
-class Detail(StrEnum):
-    """``console_detail``: what follows each exchange's line."""
-
-    none = "none"  # the line only
-    tools = "tools"  # + each tool call with its arguments
-    messages = "messages"  # + the new messages and the reply, tool arguments included
-    full = "full"  # the same, nothing shortened
 
 
 def line(f: Facts) -> Text:

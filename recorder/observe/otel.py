@@ -14,9 +14,8 @@ words become the reason in our warning), and :class:`ExportStats` counts what wa
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -29,11 +28,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from recorder.errors import ConfigError
+from recorder.observe.otel_config import TRACES_PATH, OtelConfig, config
 from recorder.observe.spans import SpanPlan
 from recorder.observe.tracecontext import TraceIds
 
-TRACES_PATH = "/v1/traces"
+__all__ = ["TRACES_PATH", "ExportStats", "OtelConfig", "SpanSink", "config"]
+
 _KINDS = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT}
 _EXPORTER_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
@@ -41,55 +41,6 @@ _EXPORTER_LOGGERS = (
     "opentelemetry.sdk._shared_internal",
     "opentelemetry.sdk.trace.export",
 )
-
-
-@dataclass(slots=True, frozen=True)
-class OtelConfig:
-    endpoint: str | None  # full traces URL; None: the exporter reads OTEL_EXPORTER_OTLP_* itself
-    content: bool = False  # export message content (gen_ai.input.messages, ...)
-
-    @property
-    def target(self) -> str:
-        """Where spans go, for messages."""
-        if self.endpoint:
-            return self.endpoint
-        env = os.environ
-        return env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
-            env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/") + TRACES_PATH
-        )
-
-
-def config(
-    endpoint: str, content: bool = False, env: Mapping[str, str] | None = None
-) -> OtelConfig | None:
-    """The export configuration, or None when export is off: no ``otel_endpoint`` and none of
-    the standard endpoint variables, or ``OTEL_SDK_DISABLED=true``. ConfigError when it cannot
-    work (a protocol other than OTLP/HTTP protobuf, a URL that is not http(s))."""
-    env = os.environ if env is None else env
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return None
-    from_env = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
-    if not endpoint and not from_env:
-        return None
-    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get(
-        "OTEL_EXPORTER_OTLP_PROTOCOL"
-    )
-    if protocol and protocol.strip() != "http/protobuf":
-        raise ConfigError(
-            f"OpenTelemetry export speaks OTLP over HTTP with protobuf only; the environment asks "
-            f"for {protocol!r} (set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, port 4318)"
-        )
-    url = endpoint.rstrip("/") if endpoint else None
-    if url is not None:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"otel_endpoint must be an http(s) URL such as http://127.0.0.1:4318, got {url!r}"
-            )
-        if not url.endswith(TRACES_PATH):
-            url += TRACES_PATH
-    return OtelConfig(url, content)
 
 
 @dataclass(slots=True)

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from recorder.exchange import Exchange
-from recorder.observe.console import Detail
+from recorder.observe.console_options import ConsoleConfig, Detail
 from recorder.observe.messagelog import LogConfig
-from recorder.observe.otel import OtelConfig
+from recorder.observe.otel_config import OtelConfig
 from recorder.store.handoff import pack, unpack
 from recorder.store.writer_process import EXCHANGE, STOP, frame
 
@@ -44,7 +44,7 @@ NICENESS = 10  # the observer's CPU priority below the gateway's (and its record
 
 @dataclass(slots=True, frozen=True)
 class ObserveSettings:
-    console: Any = None  # sinks.ConsoleConfig (imported by the child only: rich)
+    console: ConsoleConfig | None = None
     otel: OtelConfig | None = None
     log: LogConfig | None = None
 
@@ -63,8 +63,6 @@ class ObserveSettings:
 
     @classmethod
     def from_json(cls, text: str) -> ObserveSettings:
-        from recorder.observe.sinks import ConsoleConfig
-
         d = json.loads(text)
         con = d.get("console")
         return cls(

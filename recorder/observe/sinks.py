@@ -14,6 +14,7 @@ from rich.text import Text
 
 from recorder.exchange import Exchange
 from recorder.observe import console, messages, spans
+from recorder.observe.console_options import ConsoleConfig, Detail
 from recorder.observe.facts import Facts
 from recorder.observe.messagelog import LogConfig, MessageLog
 from recorder.observe.otel import ExportStats, OtelConfig, SpanSink
@@ -56,12 +57,6 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(slots=True, frozen=True)
-class ConsoleConfig:
-    detail: console.Detail = console.Detail.none
-    color: bool = True  # the gateway's stdout is a terminal
-
-
 class ConsoleSink:
     """Prints the lines. Each rich ``Text`` is turned into its styled string directly (its
     segments, each style's escape codes): a full ``Console.print`` per line costs the observer
@@ -78,18 +73,18 @@ class ConsoleSink:
 
     @property
     def needs(self) -> Needs:
-        if self.cfg.detail is console.Detail.none:
+        if self.cfg.detail is Detail.none:
             return Needs(answer=False)
         return Needs(answer=True, requests=True)
 
     def handle(self, ex: Exchange, reading: Reading, facts: Facts) -> None:
         lines = [console.line(facts)]
-        if self.cfg.detail is not console.Detail.none:
+        if self.cfg.detail is not Detail.none:
             req = reading.client.request
             shown = messages.input_messages(req) if req is not None else []
             skip = self._turns.seen(facts.session, shown)
             lines += console.details(reading, self.cfg.detail, skip, self.width)
-        cut = self.cfg.color and self.cfg.detail is not console.Detail.full
+        cut = self.cfg.color and self.cfg.detail is not Detail.full
         out = []
         for t in lines:
             if cut:

@@ -260,3 +260,17 @@ def test_a_request_mitmproxy_refused_is_counted_and_recorded_unless_the_hooks_sa
     assert ex.client_request is not None
     assert ex.client_request.url == "http://127.0.0.1:8080/v1/messages"
     assert ex.extra == {"client_error": True, "rejected_by": "mitmproxy"}
+
+
+def test_loading_the_gateway_loads_no_client_library_exporter_or_database() -> None:
+    """The gateway's start-up is mitmproxy's plus what it uses on every request: httpx (the
+    retry path, the fault proxy, Kiro), the OpenTelemetry SDK (export on), YAML (a routes file)
+    and DuckDB (the recorder's writer process) load when configured or first used."""
+    import subprocess
+    import sys
+
+    code = "import sys, addons.gateway; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120).stdout.split()  # fmt: skip
+    heavy = [m for m in loaded if m.split(".")[0] in ("httpx", "opentelemetry", "yaml", "duckdb")]
+    assert heavy == []

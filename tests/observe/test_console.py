@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from recorder.observe.console import Detail, details, line, seconds, short_session
+from recorder.observe.console import details, line, seconds, short_session
+from recorder.observe.console_options import Detail
 from recorder.observe.facts import facts_of
 from recorder.observe.reading import read
 from tests.observe import exchanges

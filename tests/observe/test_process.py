@@ -7,7 +7,7 @@ import json
 
 from fakes.otlp import OtlpReceiver
 from recorder.observe import otel
-from recorder.observe.console import Detail
+from recorder.observe.console_options import Detail
 from recorder.observe.messagelog import LogConfig
 from recorder.observe.process import ObserverProcess, ObserveSettings
 from recorder.observe.sinks import ConsoleConfig

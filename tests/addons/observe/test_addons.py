@@ -17,7 +17,7 @@ from addons.observe.hub import Observers
 from addons.observe.messagelog import MessageLogger
 from addons.observe.telemetry import Telemetry
 from recorder.exchange import Exchange, HttpRequest
-from recorder.observe.console import Detail
+from recorder.observe.console_options import Detail
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
