@@ -65,19 +65,21 @@ def launch(name: str, fake: str, tmp: Path, otlp: str) -> tuple[int, Any]:
     return port, start(argv, port, d / "gateway.log")
 
 
-def rounds(fake: str, tmp: Path, budget: Budget, otlp: str) -> dict[str, Any]:
+def rounds(
+    fake: str, tmp: Path, budget: Budget, otlp: str, paths: tuple[str, ...] = PATHS
+) -> dict[str, Any]:
     procs: dict[str, tuple[int, Any]] = {}
-    tput = {k: {n: [] for n in PATHS} for k in KINDS}  # type: ignore[var-annotated]
-    loop_cpu = {k: {n: [0.0, 0] for n in PATHS} for k in KINDS}
-    tree_cpu = {k: {n: [0.0, 0] for n in PATHS} for k in KINDS}
+    tput = {k: {n: [] for n in paths} for k in KINDS}  # type: ignore[var-annotated]
+    loop_cpu = {k: {n: [0.0, 0] for n in paths} for k in KINDS}
+    tree_cpu = {k: {n: [0.0, 0] for n in paths} for k in KINDS}
     try:
-        for name in PATHS:
+        for name in paths:
             procs[name] = launch(name, fake, tmp, otlp)
         per_round = dataclasses.replace(budget, tput_s=budget.rec_round_s)
 
         async def run() -> None:
             for i in range(budget.rec_rounds):
-                order = PATHS[i % len(PATHS) :] + PATHS[: i % len(PATHS)]
+                order = paths[i % len(paths) :] + paths[: i % len(paths)]
                 for kind in KINDS:
                     for name in order:
                         port, proc = procs[name]
@@ -101,10 +103,11 @@ def rounds(fake: str, tmp: Path, budget: Budget, otlp: str) -> dict[str, Any]:
     def per(cpu: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
         return {k: {n: c / max(1, m) * 1e3 for n, (c, m) in v.items()} for k, v in cpu.items()}
 
-    lines = sum(1 for _ in (tmp / "console" / "gateway.log").open(errors="replace"))
+    log = tmp / "console" / "gateway.log"
+    lines = sum(1 for _ in log.open(errors="replace")) if log.exists() else 0
     return {
         "throughput": tput,
-        "ratios": {k: {n: ratio(k, n) for n in PATHS if n != "base"} for k in KINDS},
+        "ratios": {k: {n: ratio(k, n) for n in paths if n != "base"} for k in KINDS},
         "loop_cpu_ms": per(loop_cpu),
         "tree_cpu_ms": per(tree_cpu),
         "console_lines": lines,
@@ -118,7 +121,7 @@ def table(r: dict[str, Any], budget: Budget) -> str:
         "| loop CPU ms / stream | loop CPU ms / req | tree CPU ms / stream | tree CPU ms / req |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in PATHS:
+    for name in ["base", *r["ratios"]["streams"]]:
         cells = []
         for kind in ("streams", "json"):
             if name == "base":
@@ -130,6 +133,8 @@ def table(r: dict[str, Any], budget: Budget) -> str:
         out.append(f"| {name} | {cells[0]} | {cells[1]} | {cpu['streams'][name]:.3f} "
                    f"| {cpu['json'][name]:.3f} | {tree['streams'][name]:.3f} "
                    f"| {tree['json'][name]:.3f} |")  # fmt: skip
+    if "console" not in r["ratios"]["streams"]:
+        return "\n".join(out)
     cost = {k: 1 - r["ratios"][k]["console"]["median"] for k in ("streams", "json")}
     cpu_cost = {k: r["loop_cpu_ms"][k]["console"] / r["loop_cpu_ms"][k]["base"] - 1
                 for k in ("streams", "json")}  # fmt: skip
@@ -151,8 +156,15 @@ def table(r: dict[str, Any], budget: Budget) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.observe", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run, about a minute")
+    ap.add_argument(
+        "--only", help=f"comma-separated subset of {','.join(PATHS[1:])} (base is kept)"
+    )
+    ap.add_argument("--rounds", type=int, help="alternating rounds (default 10, quick 3)")
     args = ap.parse_args()
     budget = QUICK if args.quick else FULL
+    if args.rounds:  # more rounds for a pair: the ratio's spread shrinks with their number
+        budget = dataclasses.replace(budget, rec_rounds=args.rounds)
+    paths = PATHS if not args.only else ("base", *(p for p in PATHS if p in args.only.split(",")))
     load = os.getloadavg()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tapegate-bench-observe-") as d:
@@ -166,7 +178,7 @@ def main() -> None:
         otlp_proc = start([sys.executable, "-m", "fakes.otlp", "--port", str(otlp_port)],
                           otlp_port, tmp / "otlp.log")  # fmt: skip
         try:
-            result = rounds(fake, tmp, budget, f"http://127.0.0.1:{otlp_port}")
+            result = rounds(fake, tmp, budget, f"http://127.0.0.1:{otlp_port}", paths)
         finally:
             stop(fake_proc)
             stop(otlp_proc)
