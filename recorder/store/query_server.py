@@ -106,14 +106,28 @@ def _handler(token: str, run: Runner) -> type[BaseHTTPRequestHandler]:
 
 
 def answers(db: str | Path, timeout: float = 1.0) -> bool:
-    """Something listens at the query endpoint named by ``db``'s sidecar file (a running
-    gateway, as far as a connect can tell; a stale sidecar's port is closed)."""
+    """The process named by ``db``'s sidecar file is alive and something listens at its query
+    endpoint (a running gateway, as far as that can tell; a stale sidecar names a process that
+    is gone, or a closed port)."""
     try:
-        port = int(json.loads(sidecar_path(db).read_text())["port"])
+        info = json.loads(sidecar_path(db).read_text())
+        port, pid = int(info["port"]), int(info["pid"])
+        if not _alive(pid):
+            return False
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
     except (OSError, ValueError, KeyError, TypeError):
         return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal sent: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def remote_query(db: str | Path, sql: str, params: list[Any], timeout: float = 60.0) -> QueryResult:

@@ -275,3 +275,26 @@ def test_sessions_table_shows_the_cli_session_beside_the_id(cli_db, columns):
         "3f2a9c1d-0000-4000-8000-000000000002",
     ]
     assert rows[samples.SESSION]["backend_sessions"] is None
+
+
+def test_a_stale_sidecar_is_not_asked_even_if_its_port_is_taken(tmp_path):
+    """A sidecar left by a gateway that is gone (kill -9) names a dead process: the file is
+    read here, even if another program now listens on that port."""
+    import socket
+    import subprocess
+    import sys
+
+    from recorder.store.query_server import answers
+
+    db = tmp_path / "gone.duckdb"
+    db.write_bytes(b"")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        port = other.getsockname()[1]
+        sidecar_path(db).write_text(json.dumps({"port": port, "token": "t", "pid": 1}))
+        assert answers(db)  # pid 1 is alive and the port listens
+        sidecar_path(db).write_text(
+            json.dumps({"port": port, "token": "t", "pid": int(gone.stdout)})
+        )
+        assert not answers(db)
