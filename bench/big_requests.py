@@ -38,6 +38,7 @@ from bench.gateway import REPO, Conn, free_port, pct, request_bytes, start, stop
 MESSAGES = 600_000
 SMALL_CONNS = 4
 BIG_TIMEOUT = 300.0
+WARM_UP = 40  # small requests before the writer's baseline, half of each dialect
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Result:
     writer_peak_mb: float
     writer_after_mb: float
     writer_exchanges: int
+    exchanges_sent: int
+    writer_restarts: int  # from the gateway's log
+    not_recorded: int  # exchanges the writer logged as NOT RECORDED
 
 
 def big_body(model: str) -> bytes:
@@ -99,8 +103,13 @@ async def small_load(port: int, req: bytes, stop_at: asyncio.Event) -> list[floa
     return lat
 
 
-def writer_pid(db: Path) -> int:
-    return int(json.loads(Path(str(db) + ".tapegate.json").read_text())["pid"])
+def writer_pid(db: Path) -> int | None:
+    """The writer process's pid as its sidecar names it now (a restarted writer is another
+    process; between two, there is no sidecar)."""
+    try:
+        return int(json.loads(Path(str(db) + ".tapegate.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 async def latency_rounds(
@@ -136,27 +145,34 @@ async def warm_up(port: int) -> None:
     for path, hdr in (("/v1/messages", {"x-api-key": "k"}), ("/v1/chat/completions", {})):
         body = {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi."}]}
         c = Conn(port)
-        for _ in range(20):
+        for _ in range(WARM_UP // 2):
             await c.call(request_bytes(port, path, body, hdr))
         c.close()
     await asyncio.sleep(2)
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+def rss_mb(pid: int | None) -> float:
+    """Resident MB of ``pid``; 0 when there is none (a writer gone between two reads)."""
+    if pid is None:
+        return 0.0
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
         if line.startswith("VmRSS"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
-async def writer_memory(port: int, pid: int, baseline: float, count: int) -> tuple[float, float]:
+async def writer_memory(port: int, db: Path, baseline: float, count: int) -> tuple[float, float]:
     peak = baseline
     sampling = True
 
     def sample() -> None:
         nonlocal peak
         while sampling:
-            peak = max(peak, rss_mb(pid))
+            peak = max(peak, rss_mb(writer_pid(db)))  # read each time: it may be restarted
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -170,7 +186,7 @@ async def writer_memory(port: int, pid: int, baseline: float, count: int) -> tup
     await asyncio.sleep(10)
     sampling = False
     sampler.join()
-    return peak, rss_mb(pid)
+    return peak, rss_mb(writer_pid(db))
 
 
 def main() -> None:
@@ -194,10 +210,9 @@ def main() -> None:
     )  # fmt: skip
     try:
         asyncio.run(warm_up(gw_port))
-        pid = writer_pid(db)
-        base = rss_mb(pid)
+        base = rss_mb(writer_pid(db))
         quiet, loaded, big_s = asyncio.run(latency_rounds(gw_port, rounds, quiet_s))
-        peak, after = asyncio.run(writer_memory(gw_port, pid, base, count))
+        peak, after = asyncio.run(writer_memory(gw_port, db, base, count))
     finally:
         stop(gw)
         stop(fake)
@@ -209,6 +224,7 @@ def main() -> None:
         time.sleep(0.2)
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute("select count(*) from exchanges").fetchone()
+    log = (tmp / "gateway.log").read_text(errors="replace")
     res = Result(
         rounds=rounds,
         quiet_n=len(quiet), quiet_p50_ms=pct(quiet, 50) * 1e3, quiet_p99_ms=pct(quiet, 99) * 1e3,
@@ -217,6 +233,9 @@ def main() -> None:
         big_request_mb=len(big_body("m")) / 2**20, big_request_s=statistics.median(big_s),
         writer_baseline_mb=base, writer_peak_mb=peak, writer_after_mb=after,
         writer_exchanges=int(stored[0]) if stored else 0,
+        # warm-up, small requests, the first large one and one per round, the memory part
+        exchanges_sent=WARM_UP + len(quiet) + len(loaded) + 1 + rounds + count,
+        writer_restarts=log.count("restarted it once"), not_recorded=log.count("NOT RECORDED"),
     )  # fmt: skip
     print(f"\n### One large request ({res.big_request_mb:.0f} MB, {MESSAGES:,} messages, "
           f"translated in {res.big_request_s:.1f} s) and everybody else\n")  # fmt: skip
@@ -233,7 +252,13 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| {base:.0f} MB | {peak:.0f} MB | {after:.0f} MB |")
     ok = "met" if after - base < 64 else "NOT met"
-    print(f"\nback to baseline (within 64 MB): {ok}; {res.writer_exchanges} exchanges stored")
+    print(f"\nback to baseline (within 64 MB): {ok}")
+    lost = res.exchanges_sent - res.writer_exchanges
+    ok = "all recorded" if lost == 0 else f"**{lost} NOT recorded**"
+    print(
+        f"\n{res.exchanges_sent} exchanges sent, {res.writer_exchanges} stored ({ok}); "
+        f"writer restarts: {res.writer_restarts}; logged NOT RECORDED: {res.not_recorded}"
+    )
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "big_requests.json").write_text(json.dumps(asdict(res), indent=2))

@@ -15,10 +15,12 @@ what is known, bodies as raw bytes, the reason in ``error`` and ``extra.unstorab
 ``unstorable``). A batch DuckDB refuses is retried with every JSON body demoted to its raw column
 (DuckDB's JSON parser is stricter than Python's), then one exchange at a time, each refused one
 as its failed row, and one that cannot be stored even so is skipped and counted (``skipped``).
-Only a failure of the database itself (I/O, a fatal or internal DuckDB error, :data:`FATAL`)
-stops the writer: it keeps the error in ``failed`` and calls ``on_error``; every later
-``put()`` raises :class:`StoreError`. The Recorder addon turns that into loud log lines and 503
-answers: traffic is never let through unrecorded while the operator believes it is being taped.
+Only a failure of the database itself (I/O, a fatal or internal DuckDB error, :data:`FATAL`;
+a commit DuckDB cannot make, or memory it lacks even at ``memory_ceiling``,
+:class:`DatabaseFailure`) stops the writer, and no exchange is counted as skipped for it: it
+keeps the error in ``failed`` and calls ``on_error``; every later ``put()`` raises
+:class:`StoreError`. The Recorder addon turns that into loud log lines and 503 answers: traffic
+is never let through unrecorded while the operator believes it is being taped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import queue
 import re
 import threading
@@ -47,8 +50,17 @@ from recorder.summary import settle
 log = logging.getLogger(__name__)
 
 DEFAULT_FLUSH_INTERVAL = 0.05
+
+
+class DatabaseFailure(Exception):
+    """DuckDB could not commit rows it took (out of memory even at the ceiling): the database
+    failed, not the rows. The writer stops (see :data:`FATAL`); the writer process is restarted
+    and sent the exchanges again."""
+
+
 # Errors of the database, not of the rows: no other row would fare better.
 FATAL = (duckdb.IOException, duckdb.FatalException, duckdb.InternalException)
+_NOT_THE_ROWS = (*FATAL, DatabaseFailure)
 _APPEND_SLICE = 2000  # rows per append_rows call: about 1 ms of holding the GIL
 # A batch ends early past this many bytes of bodies and stream: its rows are all in memory at
 # once, and a few large exchanges are plenty for one transaction.
@@ -58,7 +70,21 @@ _MEMORY_SETTINGS = (
     # DuckDB buffers appended row groups up to a fifth of the machine's memory before it
     # writes them (1.2 GB here: the writer's peak with large exchanges).
     "SET write_buffer_row_group_memory_limit = '64MB'",
+    # The writer checkpoints by itself (see _checkpoint): a commit never does.
+    "SET checkpoint_threshold = '1PB'",
 )
+# Why the writer checkpoints by itself, with its memory limit lifted (measured, DuckDB 2.0):
+# a string longer than a few KB lives in overflow blocks, and a checkpoint that rewrites a row
+# group pins those of the whole row group at once. What a checkpoint needs therefore grows with
+# the bodies recorded since the row group began (122,880 rows), whatever memory_limit says:
+# 128 MB were exhausted by six 20 MB requests, or by a few hundred agent requests of 200 KB.
+# A checkpoint that runs out of memory invalidates the database (and a commit's automatic
+# one failed the commit while reporting a rollback error, which read as a refused row: every
+# later exchange was "NOT RECORDED"). So commits leave checkpointing alone; after a batch
+# whose WAL passed CHECKPOINT_BYTES the writer checkpoints with the limit lifted to the
+# ceiling, and sets it back (DuckDB then evicts down to it: the memory returns).
+CHECKPOINT_BYTES = 16 << 20  # DuckDB's own default threshold
+LIFT_BYTES = 1 << 20  # a batch with more bytes of bodies is appended with the limit lifted
 TRIM_BYTES = 8 << 20  # after a batch this large, the C heap's free pages go back too
 _TABLES = {
     "exchanges": rowmod.EXCHANGE_COLUMNS,
@@ -97,12 +123,17 @@ class StoreWriter:
         threads: int | None = None,
         on_commit: Callable[[int], None] | None = None,
         memory_limit: str | None = None,
+        memory_ceiling: str | None = None,
     ) -> None:
         self.path = str(path)
         self.threads = threads  # DuckDB worker threads; None: DuckDB's default (one per core)
         # DuckDB's memory_limit ("128MB"); None: DuckDB's default (80% of the machine's RAM),
         # up to which its buffer pool keeps every block it wrote (see writer_process).
         self.memory_limit = memory_limit
+        # What the limit is lifted to for large batches and checkpoints (see CHECKPOINT_BYTES);
+        # None: half the machine's memory. Beyond it, the database has failed.
+        self.memory_ceiling = memory_ceiling or default_ceiling()
+        self._lifted = False
         self.flush_interval = flush_interval
         self.on_error = on_error
         self.failed: BaseException | None = None
@@ -129,15 +160,21 @@ class StoreWriter:
             raise StoreError(open_failure(self.path, str(e))) from e
         if self.threads is not None:
             self._con.execute(f"SET threads = {int(self.threads)}")
-        if self.memory_limit is not None:
-            limit = self.memory_limit.replace("'", "")  # a size such as "128MB", never SQL
-            self._con.execute(f"SET memory_limit = '{limit}'")
         # DuckDB's allocator keeps the pages of freed memory (measured: twenty 30 MB exchanges
         # left the writer at 1.3 GB, for good); a background thread gives them back within
         # seconds, so that large exchanges cost memory only while they are written.
         for setting in _MEMORY_SETTINGS:
             with contextlib.suppress(duckdb.Error):  # a DuckDB that lacks one: its default
                 self._con.execute(setting)
+        try:
+            # A WAL left by a writer that died was replayed into memory just now (under
+            # DuckDB's default limit): write it out before the limit comes down.
+            self._checkpoint(self._con, force=False)
+            self._set_limit(self.memory_limit)
+            self._lifted = False
+        except duckdb.Error as e:
+            self._con.close()
+            raise StoreError(f"cannot open {self.path} for recording: {_reason(e)}") from e
         migrate(self._con)
         self._thread = threading.Thread(target=self._loop, name="tapegate-writer", daemon=True)
         self._thread.start()
@@ -186,6 +223,11 @@ class StoreWriter:
             self._q.put(_Stop())
             self._thread.join(timeout)
         if self._con is not None:
+            if self.failed is None:
+                # DuckDB's checkpoint at close would run under the plain limit: run it here
+                # (should it fail, the WAL keeps everything for the next opening).
+                with contextlib.suppress(duckdb.Error):
+                    self._checkpoint(self._con, force=True)
             self._con.close()
             self._con = None
 
@@ -274,27 +316,32 @@ class StoreWriter:
             if self._replayed:
                 exchanges = self._not_yet_stored(cur, exchanges)
             converted = [self._convert(ex) for ex in exchanges]
+            if sum(_bulk(ex) for ex in exchanges) > LIFT_BYTES:
+                self._lift()
             try:
                 self._append(cur, converted)
-            except FATAL:
+            except _NOT_THE_ROWS:
                 raise
             except Exception:  # noqa: BLE001 - DuckDB refused a row: find which, store the rest
                 for r in converted:
                     r.exchange = rowmod.demote_json_bodies(r.exchange)
                 try:
                     self._append(cur, converted)
-                except FATAL:
+                except _NOT_THE_ROWS:
                     raise
                 except Exception:  # noqa: BLE001
                     for ex, r in zip(exchanges, converted, strict=True):
                         self._append_one(cur, ex, r)
                     converted = []
             self.written += len(converted)
+            self._checkpoint(cur, force=False)
         except Exception as e:  # the database failed: the thread must report, not die silently
             self.failed = e
             if self.on_error is not None:
                 self.on_error(e)
             return
+        finally:
+            self._lower()
         if self.on_commit is not None:
             self.on_commit(self.settled)
 
@@ -327,13 +374,13 @@ class StoreWriter:
             self._append(cur, [r])
             self.written += 1
             return
-        except FATAL:
+        except _NOT_THE_ROWS:
             raise
         except Exception as e:  # noqa: BLE001
             reason = _reason(e)
         try:
             self._append(cur, [rowmod.failed_rows(ex, reason)])
-        except FATAL:
+        except _NOT_THE_ROWS:
             raise
         except Exception as e:  # noqa: BLE001
             self._skip(f"exchange {ex.id!r}: {reason}; its failed row: {_reason(e)}")
@@ -347,6 +394,18 @@ class StoreWriter:
         log.error(f"tapegate: NOT RECORDED ({self.skipped} so far): {reason}")
 
     def _append(self, cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]) -> None:
+        """Append ``converted`` in one transaction. Short of memory under the plain limit it
+        tries again lifted; short of it at the ceiling, or a commit that fails, is the
+        database failing (:class:`DatabaseFailure`): never a reason to refuse these rows."""
+        try:
+            self._append_once(cur, converted)
+        except DatabaseFailure:
+            if self._lifted:
+                raise
+            self._lift()
+            self._append_once(cur, converted)
+
+    def _append_once(self, cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]) -> None:
         tables: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _TABLES}
         for r in converted:
             tables["exchanges"].append(r.exchange)
@@ -370,11 +429,69 @@ class StoreWriter:
                     for i in range(0, len(rows), _APPEND_SLICE):
                         app.append_rows(rows[i : i + _APPEND_SLICE])
                     app.flush()
-            cur.commit()
-        except BaseException:
+        except BaseException as e:
             self._appenders.clear()  # their state after a failure is not worth trusting
-            cur.rollback()
+            with contextlib.suppress(duckdb.Error):  # a failed statement may have ended it
+                cur.rollback()
+            if isinstance(e, duckdb.OutOfMemoryException):
+                raise DatabaseFailure(_reason(e)) from e
             raise
+        try:
+            cur.commit()
+        except duckdb.Error as e:  # the rows were taken: a commit fails for want of resources
+            self._appenders.clear()
+            with contextlib.suppress(duckdb.Error):  # DuckDB ended the transaction already
+                cur.rollback()
+            if isinstance(e, FATAL):
+                raise
+            raise DatabaseFailure(f"the commit failed: {_reason(e)}") from e
+
+    # ------------------------------------------------------------------ memory
+
+    def _checkpoint(self, cur: duckdb.DuckDBPyConnection, *, force: bool) -> None:
+        """Checkpoint with the limit lifted, if ``force`` or the WAL passed CHECKPOINT_BYTES."""
+        try:
+            wal = Path(self.path + ".wal").stat().st_size
+        except OSError:
+            wal = 0
+        if not wal or (wal < CHECKPOINT_BYTES and not force):
+            return
+        self._lift()
+        cur.execute("CHECKPOINT")
+
+    def _set_limit(self, limit: str | None) -> None:
+        if self._con is None:
+            return
+        if limit is None:
+            self._con.execute("RESET memory_limit")
+        else:
+            size = limit.replace("'", "")  # a size such as "128MB", never SQL
+            self._con.execute(f"SET memory_limit = '{size}'")
+
+    def _lift(self) -> None:
+        if not self._lifted:
+            self._set_limit(self.memory_ceiling)
+            self._lifted = True
+
+    def _lower(self) -> None:
+        """Back to the plain limit; DuckDB evicts what it holds beyond it."""
+        if not self._lifted:
+            return
+        try:
+            self._set_limit(self.memory_limit)
+        except duckdb.Error as e:  # it could not evict enough: lifted until the next batch
+            log.warning(f"tapegate: the writer's memory limit stays lifted: {_reason(e)}")
+            return
+        self._lifted = False
+
+
+def default_ceiling() -> str:
+    """Half the machine's memory (DuckDB's own default limit is 80%)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return "4GB"
+    return f"{max(total // 2, 256 << 20) >> 20}MB"
 
 
 def _reason(e: BaseException) -> str:

@@ -93,8 +93,10 @@ class WriterProcess:
         start_timeout: float = 60.0,
         max_backlog: int = 256 << 20,
         max_restarts: int = 1,
+        memory_limit: str = WRITER_MEMORY_LIMIT,
     ) -> None:
         self.path = str(path)
+        self.memory_limit = memory_limit  # the child's DuckDB memory_limit (see main)
         self.flush_interval = flush_interval
         self.on_error = on_error
         self.on_restart = on_restart
@@ -149,7 +151,7 @@ class WriterProcess:
         env[REDACT_ENV] = ",".join(secrets.extra_patterns())
         argv = [sys.executable, "-m", "recorder.store.writer_process", self.path]
         proc = subprocess.Popen(
-            [*argv, repr(self.flush_interval), str(replayed)],
+            [*argv, repr(self.flush_interval), str(replayed), self.memory_limit],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=os.getcwd(),
         )  # fmt: skip
         assert proc.stdout is not None and proc.stdin is not None
@@ -407,6 +409,7 @@ def main(argv: list[str]) -> int:
     secrets.extend(secrets.parse_patterns(os.environ.get(REDACT_ENV, "")))
     path, flush_interval = argv[0], float(argv[1])
     replayed = int(argv[2]) if len(argv) > 2 else 0
+    memory_limit = argv[3] if len(argv) > 3 else WRITER_MEMORY_LIMIT
     out_lock = threading.Lock()
 
     def say(msg: dict[str, Any]) -> None:
@@ -434,10 +437,11 @@ def main(argv: list[str]) -> int:
         # wrote, so the process grew with the recording (about 25 MB per thousand streamed
         # exchanges, tests/reliability/test_soak.py) up to 80% of the machine's RAM. Blocks
         # written are on disk: evicting them costs the writer nothing; queries answered here
-        # spill to a temporary file beyond it.
+        # spill to a temporary file beyond it. Large batches and checkpoints lift it for their
+        # duration (StoreWriter.memory_ceiling): what they need is not bounded by any limit.
         writer = StoreWriter(
             path, flush_interval=flush_interval, on_error=failed, threads=1, on_commit=committed,
-            memory_limit=WRITER_MEMORY_LIMIT,
+            memory_limit=memory_limit,
         )  # fmt: skip
         writer.start()
     except StoreError as e:

@@ -170,3 +170,13 @@ def failed(id: str = "ex-failed", started_at: float = T0 + 9) -> Exchange:
         t_end=0.3,
         error="upstream 503: upstream said no",
     )
+
+
+def large(id: str, size: int) -> Exchange:
+    """A plain exchange whose request (both legs) is a JSON body of about ``size`` bytes."""
+    ex = plain(id=id)
+    messages = [{"role": "user", "content": f"msg {i}"} for i in range(max(1, size // 36))]
+    body = json.dumps({"model": "claude-sonnet-5", "max_tokens": 5, "messages": messages})
+    assert ex.client_request is not None and ex.upstream_request is not None
+    ex.client_request.body = ex.upstream_request.body = body.encode()
+    return ex

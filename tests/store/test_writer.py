@@ -247,3 +247,83 @@ def test_a_large_body_that_only_looks_like_json_is_kept_as_raw(db):
     got = {e.id: e for e in load_exchanges(db)}
     assert got["big-not-json"].client_request == ex.client_request
     assert got["beside"].client_request == samples.plain().client_request
+
+
+# DuckDB keeps a string longer than a few KB in overflow blocks, and a checkpoint that rewrites
+# a row group pins those of the whole row group at once: what a checkpoint needs grows with the
+# large bodies recorded lately, whatever the memory limit (16 MB here stands for the writer
+# process's 128 MB, with bodies scaled down alike).
+SMALL_LIMIT = "16MB"
+
+
+def _stored_ids(db) -> list[str]:
+    return [r[0] for r in query(db, "SELECT id FROM exchanges ORDER BY id").rows]
+
+
+def test_large_exchanges_beyond_the_memory_limit_are_all_stored(db):
+    w = StoreWriter(db, memory_limit=SMALL_LIMIT, threads=1).start()
+    try:
+        for i in range(6):  # 2 x 3 MB each: the sixth checkpoint needs ~18 MB for one column
+            w.put(samples.large(f"big-{i}", 3 << 20))
+            assert w.flush()
+        assert (w.written, w.skipped, w.unstorable, w.failed) == (6, 0, 0, None)
+    finally:
+        w.close()
+    assert _stored_ids(db) == [f"big-{i}" for i in range(6)]
+    got = {e.id: e for e in load_exchanges(db)}
+    assert got["big-5"].client_request == samples.large("big-5", 3 << 20).client_request
+
+
+def test_many_medium_bodies_beyond_the_memory_limit_are_all_stored(db):
+    # The shape of real traffic: bodies of tens of KB (hundreds, for a coding agent), a few
+    # hundred exchanges: their checkpoint outgrows the limit just the same.
+    w = StoreWriter(db, memory_limit=SMALL_LIMIT, threads=1).start()
+    try:
+        for i in range(400):
+            w.put(samples.large(f"m{i:03}", 50_000))
+            if i % 20 == 19:
+                assert w.flush()
+        assert w.flush()
+        assert (w.written, w.skipped, w.failed) == (400, 0, None)
+    finally:
+        w.close()
+    assert len(_stored_ids(db)) == 400
+
+
+def test_the_memory_limit_is_back_after_large_exchanges(db):
+    w = StoreWriter(db, memory_limit=SMALL_LIMIT, threads=1).start()
+    try:
+        for i in range(4):
+            w.put(samples.large(f"big-{i}", 3 << 20))
+        assert w.flush()
+        limit = w.query("SELECT current_setting('memory_limit')").rows
+        used = w.query("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").rows[0][0]
+        assert limit == w.query("SELECT '15.2 MiB'").rows
+        assert used <= 16 << 20
+        assert w.written == 4
+    finally:
+        w.close()
+
+
+def test_a_commit_the_database_cannot_make_fails_the_writer_and_skips_nothing(db):
+    # At its ceiling the writer cannot store what it was given: that is the database failing
+    # (the writer process is restarted and sent the batch again), never exchanges "not
+    # recorded" one after another while the writer carries on.
+    errors: list[BaseException] = []
+    settled: list[int] = []
+    w = StoreWriter(
+        db, memory_limit=SMALL_LIMIT, memory_ceiling=SMALL_LIMIT, threads=1,
+        on_error=errors.append, on_commit=settled.append,
+    ).start()  # fmt: skip
+    try:
+        for i in range(8):
+            if w.failed is not None:
+                break
+            w.put(samples.large(f"big-{i}", 3 << 20))
+            w.flush()
+        assert w.failed is not None and errors == [w.failed]
+        assert w.skipped == 0
+        assert "memory" in str(w.failed).lower() or "pin" in str(w.failed).lower()
+        assert not settled or settled[-1] == w.written  # nothing failed was acknowledged
+    finally:
+        w.close()

@@ -200,3 +200,29 @@ def test_a_writer_that_cannot_keep_up_refuses_new_traffic_and_loses_nothing(tmp_
     assert stored == [put, put]
     events = query(db, "SELECT count(*) FROM events").rows[0][0]
     assert events == put * 15
+
+
+def test_a_restarted_writer_commits_the_large_exchanges_it_is_sent_again(tmp_path):
+    # The incident of issue 11 in small: large exchanges under a small limit, the writer killed
+    # with a WAL full of them and more in the pipe; the new one must commit all it is resent
+    # (it used to answer each with "cannot rollback - no transaction is active", not recorded).
+    db = tmp_path / "big.duckdb"
+    w = WriterProcess(db, memory_limit="16MB").start()
+    try:
+        for i in range(4):
+            w.put(samples.large(f"a{i}", 3 << 20))
+        assert w.flush(timeout=60)
+        first = w._proc
+        assert first is not None
+        os.kill(first.pid, signal.SIGSTOP)
+        for i in range(4):
+            w.put(samples.large(f"b{i}", 3 << 20))
+        os.kill(first.pid, signal.SIGKILL)
+        for i in range(2):
+            w.put(samples.large(f"c{i}", 3 << 20))
+        assert w.flush(timeout=60)
+        assert (w.restarts, w.failed, w.skipped, w.unstorable) == (1, None, 0, 0)
+    finally:
+        w.close()
+    rows = query(db, "SELECT count(*), count(DISTINCT id) FROM exchanges").rows
+    assert rows == [[10, 10]]
