@@ -239,6 +239,12 @@ class Recorder:
     def _close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+            w = self.writer
+            if w.skipped or w.unstorable:  # each was logged as it happened; the sum once more
+                log.error(
+                    f"tapegate: of the exchanges recorded to {self.db}, {w.skipped} could not "
+                    f"be stored at all and {w.unstorable} only as failed rows (see the log)"
+                )
             self.writer = None
             self.db = None
 

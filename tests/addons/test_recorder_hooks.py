@@ -213,3 +213,18 @@ def test_a_finished_flow_shows_no_secret_to_whatever_logs_it() -> None:
     assert f.request.headers["x-auth-token"] == "[redacted]"
     assert f.response.headers["set-cookie"] == "s3"  # not sent yet: the client needs it
     assert f.request.headers["content-length"]  # the rest untouched
+
+
+def test_what_could_not_be_stored_is_summed_up_at_shutdown(db, caplog):
+    from recorder.store.writer_process import EXCHANGE as FRAME_KIND
+    from recorder.store.writer_process import frame
+
+    rec = Recorder()
+    with taddons.context(rec) as tctx:
+        tctx.configure(rec, recorder_db=str(db))
+        assert rec.writer is not None
+        rec.writer._send(frame(FRAME_KIND, b"not an exchange"), exchange=True)
+        rec.writer.put(samples.plain())
+        assert rec.writer.flush()
+        rec.done()
+    assert "1 could not be stored at all and 0 only as failed rows" in caplog.text
