@@ -71,7 +71,7 @@ _MEMORY_SETTINGS = (
     # writes them (1.2 GB here: the writer's peak with large exchanges).
     "SET write_buffer_row_group_memory_limit = '64MB'",
     # The writer checkpoints by itself (see _checkpoint): a commit never does.
-    "SET checkpoint_threshold = '1PB'",
+    "SET checkpoint_threshold = '1TB'",
 )
 # Why the writer checkpoints by itself, with its memory limit lifted (measured, DuckDB 2.0):
 # a string longer than a few KB lives in overflow blocks, and a checkpoint that rewrites a row
