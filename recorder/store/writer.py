@@ -70,8 +70,6 @@ _MEMORY_SETTINGS = (
     # DuckDB buffers appended row groups up to a fifth of the machine's memory before it
     # writes them (1.2 GB here: the writer's peak with large exchanges).
     "SET write_buffer_row_group_memory_limit = '64MB'",
-    # The writer checkpoints by itself (see _checkpoint): a commit never does.
-    "SET checkpoint_threshold = '1TB'",
 )
 # Why the writer checkpoints by itself, with its memory limit lifted (measured, DuckDB 2.0):
 # a string longer than a few KB lives in overflow blocks, and a checkpoint that rewrites a row
@@ -167,6 +165,9 @@ class StoreWriter:
             with contextlib.suppress(duckdb.Error):  # a DuckDB that lacks one: its default
                 self._con.execute(setting)
         try:
+            # The writer checkpoints by itself (see _checkpoint): a commit never does. Not
+            # optional, unlike the settings above: a commit's checkpoint can invalidate the file.
+            self._con.execute("SET checkpoint_threshold = '1TB'")
             # A WAL left by a writer that died was replayed into memory just now (under
             # DuckDB's default limit): write it out before the limit comes down.
             self._checkpoint(self._con, force=False)
