@@ -171,7 +171,7 @@ class StoreWriter:
             # A WAL left by a writer that died was replayed into memory just now (under
             # DuckDB's default limit): write it out before the limit comes down.
             self._checkpoint(self._con, force=False)
-            self._set_limit(self.memory_limit)
+            self._set_limit(self._con, self.memory_limit)
             self._lifted = False
         except duckdb.Error as e:
             self._con.close()
@@ -318,7 +318,7 @@ class StoreWriter:
                 exchanges = self._not_yet_stored(cur, exchanges)
             converted = [self._convert(ex) for ex in exchanges]
             if sum(_bulk(ex) for ex in exchanges) > LIFT_BYTES:
-                self._lift()
+                self._lift(cur)
             try:
                 self._append(cur, converted)
             except _NOT_THE_ROWS:
@@ -342,7 +342,7 @@ class StoreWriter:
                 self.on_error(e)
             return
         finally:
-            self._lower()
+            self._lower(cur)
         if self.on_commit is not None:
             self.on_commit(self.settled)
 
@@ -403,7 +403,7 @@ class StoreWriter:
         except DatabaseFailure:
             if self._lifted:
                 raise
-            self._lift()
+            self._lift(cur)
             self._append_once(cur, converted)
 
     def _append_once(self, cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]) -> None:
@@ -457,29 +457,31 @@ class StoreWriter:
             wal = 0
         if not wal or (wal < CHECKPOINT_BYTES and not force):
             return
-        self._lift()
+        self._lift(cur)
         cur.execute("CHECKPOINT")
 
-    def _set_limit(self, limit: str | None) -> None:
-        if self._con is None:
-            return
+    # ``cur``: the writer thread's cursor (the connection itself belongs to ``query``'s
+    # thread-safe cursor making); the limit is the database's, whichever connection sets it.
+
+    @staticmethod
+    def _set_limit(cur: duckdb.DuckDBPyConnection, limit: str | None) -> None:
         if limit is None:
-            self._con.execute("RESET memory_limit")
+            cur.execute("RESET memory_limit")
         else:
             size = limit.replace("'", "")  # a size such as "128MB", never SQL
-            self._con.execute(f"SET memory_limit = '{size}'")
+            cur.execute(f"SET memory_limit = '{size}'")
 
-    def _lift(self) -> None:
+    def _lift(self, cur: duckdb.DuckDBPyConnection) -> None:
         if not self._lifted:
-            self._set_limit(self.memory_ceiling)
+            self._set_limit(cur, self.memory_ceiling)
             self._lifted = True
 
-    def _lower(self) -> None:
+    def _lower(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Back to the plain limit; DuckDB evicts what it holds beyond it."""
         if not self._lifted:
             return
         try:
-            self._set_limit(self.memory_limit)
+            self._set_limit(cur, self.memory_limit)
         except duckdb.Error as e:  # it could not evict enough: lifted until the next batch
             log.warning(f"tapegate: the writer's memory limit stays lifted: {_reason(e)}")
             return
