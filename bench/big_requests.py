@@ -14,10 +14,11 @@ fake's OpenAI dialect and recording to a temporary DuckDB file, as a user runs i
    (big - quiet). Target: < 100 ms added to p99 (before the gateway moved large bodies to a
    worker process, the event loop translated them itself and everyone else waited ~10 s).
 2. **The writer's memory.** The RSS of the recorder's writer process (its pid is in the
-   sidecar file) before any large request, at its peak, and 10 s and 30 s after the last of twenty
-   20 MB requests sent through the gateway two at a time (same dialect: passed through, both
-   legs recorded in full), which follow the large requests of part 1. Target: back at its
-   baseline (within 64 MB) afterwards.
+   sidecar file, read at each sample: a restarted writer is another process) after the
+   warm-up; settled, right before twenty 20 MB requests sent through the gateway two at a
+   time (same dialect: passed through, both legs recorded in full) after part 1; at its peak;
+   10 s and 30 s after the last of them. Target: back (within 64 MB) to its memory before
+   them. Also: exchanges sent vs stored (from the log: writer restarts, NOT RECORDED).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ MESSAGES = 600_000
 SMALL_CONNS = 4
 BIG_TIMEOUT = 300.0
 WARM_UP = 40  # small requests before the writer's baseline, half of each dialect
+SETTLE_S = 30.0
 
 
 @dataclass
@@ -53,7 +55,8 @@ class Result:
     added_p99_ms: float
     big_request_mb: float
     big_request_s: float  # median duration of the large request itself
-    writer_baseline_mb: float
+    writer_baseline_mb: float  # after the warm-up
+    writer_before_mb: float  # settled after part 1, right before the twenty large requests
     writer_peak_mb: float
     writer_after_mb: float  # 10 s after the last large request was answered
     writer_after_30s_mb: float  # the writer may still be storing at 10 s (a loaded box)
@@ -217,7 +220,12 @@ def main() -> None:
         asyncio.run(warm_up(gw_port))
         base = rss_mb(writer_pid(db))
         quiet, loaded, big_s = asyncio.run(latency_rounds(gw_port, rounds, quiet_s))
-        peak, after, after_30 = asyncio.run(writer_memory(gw_port, db, base, count))
+        # Part 1 stored thousands of small exchanges (DuckDB's buffer pool fills towards its
+        # limit, as in any long run) and a few large ones: let the writer catch up, then
+        # take the memory the twenty large requests must return to.
+        time.sleep(SETTLE_S)
+        before = rss_mb(writer_pid(db))
+        peak, after, after_30 = asyncio.run(writer_memory(gw_port, db, before, count))
     finally:
         stop(gw)
         stop(fake)
@@ -236,7 +244,8 @@ def main() -> None:
         big_n=len(loaded), big_p50_ms=pct(loaded, 50) * 1e3, big_p99_ms=pct(loaded, 99) * 1e3,
         added_p99_ms=(pct(loaded, 99) - pct(quiet, 99)) * 1e3,
         big_request_mb=len(big_body("m")) / 2**20, big_request_s=statistics.median(big_s),
-        writer_baseline_mb=base, writer_peak_mb=peak, writer_after_mb=after,
+        writer_baseline_mb=base, writer_before_mb=before, writer_peak_mb=peak,
+        writer_after_mb=after,
         writer_after_30s_mb=after_30,
         writer_exchanges=int(stored[0]) if stored else 0,
         # warm-up, small requests, the first large one and one per round, the memory part
@@ -254,11 +263,13 @@ def main() -> None:
     ok = "met" if res.added_p99_ms < 100 else "NOT met"
     print(f"\nadded p99: **{res.added_p99_ms:.1f} ms** (target < 100 ms: {ok})\n")
     print(f"### The writer process's memory, {count} large requests (two at a time)\n")
-    print("| baseline | peak | 10 s after | 30 s after |")
-    print("|---|---|---|---|")
-    print(f"| {base:.0f} MB | {peak:.0f} MB | {after:.0f} MB | {after_30:.0f} MB |")
-    ok = "met" if after_30 - base < 64 else "NOT met"
-    print(f"\nback to baseline (within 64 MB, 30 s after): {ok}")
+    print("| after the warm-up | before (settled) | peak | 10 s after | 30 s after |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| {base:.0f} MB | {before:.0f} MB | {peak:.0f} MB | {after:.0f} MB | {after_30:.0f} MB |"
+    )
+    ok = "met" if after_30 - before < 64 else "NOT met"
+    print(f"\nback to the memory before them (within 64 MB, 30 s after): {ok}")
     lost = res.exchanges_sent - res.writer_exchanges
     ok = "all recorded" if lost == 0 else f"**{lost} NOT recorded**"
     print(
