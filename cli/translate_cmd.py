@@ -38,9 +38,11 @@ def _dialect(value: str) -> str:
     return value
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """One line on stderr; exit 2 for what is wrong with the input (the documented usage/input
+    error), 1 only for a failure of our own."""
     typer.echo(f"recorder translate: {message}", err=True)
-    return typer.Exit(code=1)
+    return typer.Exit(code=code)
 
 
 @app.command(epilog="Example: recorder translate request req.json --from anthropic --to openai")
@@ -97,10 +99,9 @@ def translate(
     except OSError as e:
         raise _fail(f"cannot read input: {e}") from None
     except Exception as e:  # a bug of ours: still one line, never a traceback for the user
-        raise _fail(f"internal error ({type(e).__name__}): {e}") from None
-    if foreign is not None:  # an input error: exit 2, like a bad option
-        typer.echo(f"recorder translate: {foreign}", err=True)
-        raise typer.Exit(2)
+        raise _fail(f"internal error ({type(e).__name__}): {e}", code=1) from None
+    if foreign is not None:
+        raise _fail(foreign)
     if notes:
         for note in ctx.notes:
             typer.echo(f"# dropped {note.path}: {note.reason}", err=True)

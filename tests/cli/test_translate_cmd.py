@@ -64,7 +64,7 @@ def test_malformed_json_is_one_line_and_non_zero() -> None:
     res = runner.invoke(
         app, ["translate", "request", "--from", "anthropic", "--to", "openai"], input="{bad"
     )
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # an input error
     assert res.stderr.count("\n") == 1 and "not valid JSON" in res.stderr
     assert "Traceback" not in res.output
 
@@ -75,7 +75,7 @@ def test_wrong_shape_is_one_line_and_non_zero() -> None:
         ["translate", "response", "--from", "openai", "--to", "anthropic"],
         input='{"choices": 3}',
     )
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # an input error
     assert res.stderr.startswith("recorder translate: ") and res.stderr.count("\n") == 1
 
 
@@ -85,13 +85,13 @@ def test_broken_stream_exits_non_zero_after_emitting_an_error_event() -> None:
         ["translate", "stream", "--from", "openai", "--to", "anthropic"],
         input=b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n',
     )
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # an input error
     assert b"event: error" in res.stdout_bytes
 
 
 def test_missing_file_is_reported() -> None:
     res = runner.invoke(app, ["translate", "request", "/nonexistent/x.json"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # an input error
     assert "cannot read input" in res.stderr
 
 
