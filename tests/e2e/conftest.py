@@ -3,9 +3,14 @@ fake upstream, once per test module, on free 127.0.0.1 ports."""
 
 from __future__ import annotations
 
+import json
 import ssl
+import subprocess
+import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -66,3 +71,38 @@ def http_client(*, http2: bool = False) -> httpx.Client:
     tls = _PreferH2(ssl.PROTOCOL_TLS_CLIENT)
     tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
     return httpx.Client(http2=http2, verify=tls, timeout=60, trust_env=False)
+
+
+@dataclass(frozen=True)
+class Gw:
+    """A gateway under test and its recording (None: recording off)."""
+
+    svc: Service
+    db: Path | None
+
+    @property
+    def url(self) -> str:
+        return self.svc.url
+
+
+def record(gw: Gw, model: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The recorded exchange whose client asked for ``model`` (waits for the writer)."""
+    assert gw.db is not None, "this gateway does not record"
+    sql = f"select * from exchanges where model_requested = '{model}'"
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(
+            [str(BIN / "recorder"), "query", sql, "--db", str(gw.db), "--format", "json"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        rows: list[dict[str, Any]] = json.loads(out.stdout)
+        if rows or time.monotonic() > deadline:
+            assert len(rows) == 1, rows
+            return rows[0]
+        time.sleep(0.1)
+
+
+def extra(row: dict[str, Any]) -> dict[str, Any]:
+    value = row["extra"]
+    return dict(json.loads(value) if isinstance(value, str) else value or {})

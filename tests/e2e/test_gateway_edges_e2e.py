@@ -12,7 +12,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -20,9 +19,9 @@ import httpx
 import openai
 import pytest
 
-from fakes.procs import BIN, Service, free_port, start_service
+from fakes.procs import BIN, free_port, start_service
 from fakes.upstream import FakeUpstream, Received
-from tests.e2e.conftest import GATEWAY_ADDON, http_client
+from tests.e2e.conftest import GATEWAY_ADDON, Gw, extra, http_client, record
 from tests.sdk import anthropic_final_message
 from tests.sdk_openai import openai_final_completion
 
@@ -31,16 +30,6 @@ pytestmark = pytest.mark.e2e
 KEY = "gw-edge-key-31f9"
 MSG = [{"role": "user", "content": "hi"}]
 TIMEOUT = 1.0  # gateway_first_token_timeout
-
-
-@dataclass(frozen=True)
-class Gw:
-    svc: Service
-    db: Path
-
-    @property
-    def url(self) -> str:
-        return self.svc.url
 
 
 @pytest.fixture(scope="module")
@@ -80,28 +69,6 @@ routes:
     httpx.head(svc.url, timeout=30.0).raise_for_status()
     yield Gw(svc, db)
     svc.stop()
-
-
-def record(gw: Gw, model: str, timeout: float = 10.0) -> dict[str, Any]:
-    """The recorded exchange whose client asked for ``model`` (waits for the writer)."""
-    sql = f"select * from exchanges where model_requested = '{model}'"
-    deadline = time.monotonic() + timeout
-    while True:
-        out = subprocess.run(
-            [str(BIN / "recorder"), "query", sql, "--db", str(gw.db), "--format", "json"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert out.returncode == 0, out.stderr
-        rows: list[dict[str, Any]] = json.loads(out.stdout)
-        if rows or time.monotonic() > deadline:
-            assert len(rows) == 1, rows
-            return rows[0]
-        time.sleep(0.1)
-
-
-def extra(row: dict[str, Any]) -> dict[str, Any]:
-    value = row["extra"]
-    return dict(json.loads(value) if isinstance(value, str) else value or {})
 
 
 def ant(gw: Gw, mode: str, route: str | None = None) -> anthropic.Anthropic:

@@ -5,13 +5,9 @@ deadline is a second or two here; the defaults are minutes (docs: the options' h
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anthropic
 import httpx
@@ -20,22 +16,12 @@ import pytest
 
 from fakes.procs import BIN, Service, free_port, start_service
 from fakes.upstream import FakeUpstream
-from tests.e2e.conftest import GATEWAY_ADDON
+from tests.e2e.conftest import GATEWAY_ADDON, Gw, extra, record
 
 pytestmark = pytest.mark.e2e
 
 MSG = [{"role": "user", "content": "hi"}]
 IDLE, FIRST_BYTE, TOTAL = 1.0, 2.0, 4.0
-
-
-@dataclass(frozen=True)
-class Gw:
-    svc: Service
-    db: Path | None
-
-    @property
-    def url(self) -> str:
-        return self.svc.url
 
 
 def _gateway(fake: FakeUpstream, d: Path, db: Path | None) -> Service:
@@ -76,27 +62,6 @@ def lean(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     svc = _gateway(fake, d, None)
     yield Gw(svc, None)
     svc.stop()
-
-
-def record(gw: Gw, model: str, timeout: float = 10.0) -> dict[str, Any]:
-    sql = f"select * from exchanges where model_requested = '{model}'"
-    deadline = time.monotonic() + timeout
-    while True:
-        out = subprocess.run(
-            [str(BIN / "recorder"), "query", sql, "--db", str(gw.db), "--format", "json"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert out.returncode == 0, out.stderr
-        rows: list[dict[str, Any]] = json.loads(out.stdout)
-        if rows or time.monotonic() > deadline:
-            assert len(rows) == 1, rows
-            return rows[0]
-        time.sleep(0.1)
-
-
-def extra(row: dict[str, Any]) -> dict[str, Any]:
-    value = row["extra"]
-    return dict(json.loads(value) if isinstance(value, str) else value or {})
 
 
 def ant(gw: Gw, mode: str, route: str | None = None) -> anthropic.Anthropic:
