@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, assert_never
 from mitmproxy import ctx, http
 from mitmproxy.proxy import mode_specs
 
+from addons import http_versions
 from addons.flow_state import (
     Answered,
     Done,
@@ -120,6 +121,8 @@ class Gateway:
         declare(loader)
 
     def configure(self, updated: set[str]) -> None:
+        if "http2" in updated and "gateway_http2" not in updated:
+            http_versions.changed_by_hand(ctx.options, self.opts.http2)
         if not any(k.startswith("gateway_") or k in _OTHERS for k in updated):
             return
         self.remote_ok = False  # until the options below are known to be good
@@ -150,6 +153,8 @@ class Gateway:
             )
         self.remote_ok = bool(remote)
         self.gate.upstreams = self.router.upstream_addresses()
+        if "gateway_http2" in updated:
+            http_versions.settle(ctx.options, self.opts.http2)
 
     def running(self) -> None:
         """mitmproxy's default listen_host "" means every interface; the gateway listens on

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import h11
 from mitmproxy import ctx, http
-from mitmproxy.proxy import events
+from mitmproxy.proxy import commands, events
 from mitmproxy.proxy.layers.http import HttpLayer
 from mitmproxy.proxy.layers.http._http1 import Http1Client
+from mitmproxy.proxy.layers.tls import ClientTLSLayer, TLSLayer
+from mitmproxy.proxy.tunnel import TunnelState
 
 logger = logging.getLogger("tapegate.gateway")
 
@@ -28,15 +31,57 @@ def _handler(flow: http.HTTPFlow) -> Any:
     return proxyserver.connections.get(flow.client_conn.id) if proxyserver else None
 
 
-def client_writer(flow: http.HTTPFlow) -> Any:
-    """The HTTP/1 client's socket writer while it is open, else None."""
+def client_writer(flow: http.HTTPFlow) -> ClientWriter | None:
+    """A writer to the HTTP/1 client while its connection is open, else None."""
     if flow.client_conn.alpn == b"h2":
         return None
     handler = _handler(flow)
     io = handler.transports.get(flow.client_conn) if handler is not None else None
     if io is None or io.writer is None or io.writer.is_closing():
         return None
-    return io.writer
+    tls = _client_tls(flow, handler.layer)
+    if flow.client_conn.tls and not tls:
+        return None  # a TLS connection whose TLS layer is not found: never plaintext into it
+    return ClientWriter(io.writer, tls)
+
+
+class ClientWriter:
+    """Writes bytes to the client as mitmproxy's HTTP/1 layer would: through the connection's
+    TLS layers when it has any (TLS to the gateway, or inside a CONNECT tunnel), each record
+    in turn; the socket's own writer otherwise."""
+
+    def __init__(self, writer: asyncio.StreamWriter, tls: list[TLSLayer]) -> None:
+        self._writer = writer
+        self._tls = tls  # outermost first
+
+    def write(self, data: bytes) -> None:
+        for tls in reversed(self._tls):
+            data = _encrypt(tls, data)
+        self._writer.write(data)
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+
+def _encrypt(tls: TLSLayer, data: bytes) -> bytes:
+    """``data`` as the TLS layer sends it (its ``send_data`` only yields the records to send)."""
+    out = bytearray()
+    for command in tls.send_data(data):
+        if isinstance(command, commands.SendData):
+            out += command.data
+    return bytes(out)
+
+
+def _client_tls(flow: http.HTTPFlow, root: Any) -> list[TLSLayer]:
+    """The TLS layers established on ``flow``'s client connection, outermost first."""
+    return [
+        layer
+        for layer in _layers(root)
+        if isinstance(layer, ClientTLSLayer)
+        and layer.conn is flow.client_conn
+        and layer.tls is not None
+        and layer.tunnel_state is TunnelState.OPEN
+    ]
 
 
 def inject_from_server(flow: http.HTTPFlow, data: bytes) -> bool:
@@ -122,17 +167,27 @@ def _body_reader_of(flow: http.HTTPFlow) -> Any:
 def _http_layer_of(flow: http.HTTPFlow, root: Any) -> HttpLayer | None:
     """The HTTP layer that holds ``flow``'s upstream connection: the connection's own, or one
     inside a CONNECT tunnel (explicit-proxy traffic), found below the tunnel's stream."""
+    for layer in _layers(root):
+        if isinstance(layer, HttpLayer) and flow.server_conn in layer.connections:
+            return layer
+    return None
+
+
+def _layers(root: Any) -> Iterator[Any]:
+    """Every layer of a client connection's stack, outermost first: the stack's own, and those
+    inside each CONNECT tunnel (below the tunnel's stream in an HTTP layer)."""
     pending = [root]
     seen: set[int] = set()
     while pending:
-        for layer in pending.pop().context.layers:
-            if not isinstance(layer, HttpLayer) or id(layer) in seen:
+        for layer in pending.pop(0).context.layers:
+            if id(layer) in seen:
                 continue
             seen.add(id(layer))
-            if flow.server_conn in layer.connections:
-                return layer
-            pending += [c for s in layer.streams.values() if (c := getattr(s, "child_layer", None))]
-    return None
+            yield layer
+            if isinstance(layer, HttpLayer):
+                pending += [
+                    c for s in layer.streams.values() if (c := getattr(s, "child_layer", None))
+                ]
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

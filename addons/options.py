@@ -64,6 +64,14 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
     ),
     ("gateway_allow_remote", bool, False, "Allow listening beyond loopback without gateway_key."),
     (
+        "gateway_http2",
+        bool,
+        False,
+        "Speak HTTP/2 with clients and upstreams that offer it (sets mitmproxy's http2 option). "
+        "Off: every connection is HTTP/1.1, the only one on which the gateway's deadlines, its "
+        "in-dialect stream errors and its 400s for malformed requests hold.",
+    ),
+    (
         "gateway_retries",
         int,
         2,
@@ -168,6 +176,7 @@ class GatewayOptions:
     config: str | None = None
     key: str | None = None
     allow_remote: bool = False
+    http2: bool = False  # gateway_http2: see addons.http_versions
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     replay_timing: str = "instant"
     replay_repeat: bool = True
@@ -263,6 +272,7 @@ def read_options(o: Any) -> GatewayOptions:
         config=o.gateway_config or None,
         key=_gateway_key(o.gateway_key, o.gateway_key_env),
         allow_remote=o.gateway_allow_remote,
+        http2=o.gateway_http2,
         policy=policy,
         replay_timing=o.gateway_replay_timing,
         replay_repeat=o.gateway_replay_repeat,

@@ -12,8 +12,9 @@ dialect's error JSON when the request's path tells the dialect (``/v1/messages``
 ``/v1/chat/completions`` and ``/v1/responses`` OpenAI's), else mitmproxy's page as before. Each
 is reported to the gateway (:class:`Rejection`), which counts it and records it as the client's
 error with what was read of the request (:func:`exchange`); a request that reaches the hooks
-already refused is left alone there (``metadata.REJECTED``). HTTP/2 clients are left as they
-are: h2 refuses a malformed request with a stream reset, not a page."""
+already refused is left alone there (``metadata.REJECTED``). HTTP/2 clients (only with
+``gateway_http2``: :mod:`addons.http_versions`) are left as they are: h2 refuses a malformed
+request with a stream reset, not a page."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ What a missed deadline does:
 
 Each is recorded as the exchange's error, with the option in ``extra["timeout"]``. All reach
 into mitmproxy's connection handler (:mod:`addons.mitm_io`), so they work on HTTP/1 connections
-and degrade to "no timeout" (logged) anywhere else.
+and degrade to "no timeout" (logged) anywhere else: which is why the gateway speaks HTTP/2 only
+when ``gateway_http2`` asks for it (:mod:`addons.http_versions`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
-from mitmproxy import exceptions, http
+from mitmproxy import exceptions, hooks, http
 from mitmproxy.test import taddons, tflow
 
 from addons.gateway_hooks import Gateway
@@ -182,6 +182,26 @@ def test_remote_listen_allowed_with_a_key() -> None:
     gw = Gateway()
     with taddons.context(gw) as tctx:
         tctx.configure(gw, listen_host="0.0.0.0", gateway_key="k")
+
+
+def test_http2_only_when_gateway_http2_asks_for_it(caplog: pytest.LogCaptureFixture) -> None:
+    """mitmproxy negotiates HTTP/2 whenever its http2 option is on (its default), and on HTTP/2
+    connections the gateway's deadlines do not hold: off unless gateway_http2, said when on."""
+    gw = Gateway()
+    with taddons.context(gw) as tctx:
+        # as mitmproxy configures a script it loads: every option is new to it
+        tctx.master.addons.invoke_addon_sync(gw, hooks.ConfigureHook(set(tctx.options.keys())))
+        assert tctx.options.http2 is False
+        assert "deadlines" not in caplog.text
+        tctx.configure(gw, gateway_http2=True)
+        assert tctx.options.http2 is True
+        assert "gateway_http2=true: on HTTP/2 connections" in caplog.text
+        tctx.configure(gw, gateway_http2=False)
+        assert tctx.options.http2 is False
+        caplog.clear()
+        tctx.configure(gw, http2=True)  # mitmproxy's own option, by hand: it stands, with a word
+        assert tctx.options.http2 is True
+        assert "http2 is on: on HTTP/2 connections" in caplog.text
 
 
 def test_stream_callable_never_returns_empty_bytes_mid_stream() -> None:

@@ -65,12 +65,18 @@ class _PreferH2(ssl.SSLContext):
         super().set_alpn_protocols(sorted(alpn_protocols, key=lambda p: p != "h2"))
 
 
-def http_client(*, http2: bool = False) -> httpx.Client:
-    """A plain client of the gateway; with ``http2``, over TLS (``https://`` + the gateway's
-    port: mitmproxy's own certificate, not verified) speaking HTTP/2."""
+def tls_preferring_h2() -> ssl.SSLContext:
+    """TLS to the gateway (``https://`` + its port: mitmproxy's own certificate, not verified),
+    offering ``h2`` before ``http/1.1``."""
     tls = _PreferH2(ssl.PROTOCOL_TLS_CLIENT)
     tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
-    return httpx.Client(http2=http2, verify=tls, timeout=60, trust_env=False)
+    return tls
+
+
+def http_client(*, http2: bool = False) -> httpx.Client:
+    """A plain client of the gateway; with ``http2``, over TLS speaking HTTP/2 when the gateway
+    lets it (``gateway_http2``)."""
+    return httpx.Client(http2=http2, verify=tls_preferring_h2(), timeout=60, trust_env=False)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ routes:
             "gateway_retry_backoff=0.01",
             "gateway_connect_timeout=1",
             "gateway_first_token_timeout=1",
+            "gateway_http2=true",  # the HTTP/2 cases below: clients that negotiate it get it
         ],
         env={"TAPEGATE_TEST_OPENAI_KEY": OPENAI_KEY, "TAPEGATE_TEST_ANTHROPIC_KEY": ANTHROPIC_KEY},
     )

@@ -61,6 +61,7 @@ routes:
         "--set", f"gateway_config={routes}",
         "--set", "gateway_retries=0",
         "--set", f"gateway_first_token_timeout={TIMEOUT:g}",
+        "--set", "gateway_http2=true",  # the HTTP/2 cases below (off by default)
         "--set", f"recorder_db={db}",
     ]  # fmt: skip
     svc = start_service("gateway", argv, port=port, log_dir=d)
