@@ -56,11 +56,13 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout:
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
 
 
-def start(argv: list[str], port: int, log: Path, timeout: float = 30) -> subprocess.Popen[bytes]:
+def start(
+    argv: list[str], port: int, log: Path, timeout: float = 30, cwd: Path = REPO
+) -> subprocess.Popen[bytes]:
     """Start a server in its own session (so a stop reaches its children), logging to ``log``."""
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     try:
