@@ -150,10 +150,16 @@ class DialectRejections(Http1Server):
         self._on_rejected = on_rejected
 
     def send(self, event: HttpEvent) -> Commands:
+        # Not a generator itself: every event of every response passes here, and only a
+        # protocol error needs more than mitmproxy's own ``send``.
+        if isinstance(event, ResponseProtocolError):
+            return self._send_error(event)
+        return super().send(event)
+
+    def _send_error(self, event: ResponseProtocolError) -> Commands:
         req = self.request
         if (
-            isinstance(event, ResponseProtocolError)
-            and self.response is None
+            self.response is None
             and req is not None
             and self.conn.state & ConnectionState.CAN_WRITE
         ):
