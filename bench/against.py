@@ -7,7 +7,8 @@ own ``.venv``, e.g. ``git worktree add --detach /tmp/old COMMIT && (cd /tmp/old 
 with and without recording, are all up at once; each round every path serves 16 connections of
 Anthropic streams, then of JSON, in an order that rotates from round to round. Reported: the
 median over rounds of each path's throughput ÷ the no-op's in the same round, and the event-loop
-thread's CPU per stream as a ratio to the no-op's (which the load on the box moves least).
+thread's CPU per stream and per JSON request as ratios to the no-op's (which the load on the box
+moves least).
 """
 
 from __future__ import annotations
@@ -82,11 +83,11 @@ def main() -> None:
 
 async def rounds(
     runs: dict[str, Running], n_rounds: int, round_s: float
-) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]]]:
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, float]]]:
     budget = dataclasses.replace(FULL, tput_s=round_s)
     names = list(runs)
     tput: dict[str, dict[str, list[float]]] = {k: {n: [] for n in names} for k in KINDS}
-    cpu = {n: [0.0, 0.0] for n in names}  # loop CPU seconds, streams
+    cpu = {k: {n: [0.0, 0] for n in names} for k in KINDS}  # loop CPU seconds, exchanges
     for i in range(n_rounds):
         order = names[i % len(names) :] + names[: i % len(names)]
         for kind in KINDS:
@@ -95,25 +96,23 @@ async def rounds(
                 req = requests(run.port, run.key, "bench-model")[kind == "streams"]
                 rate, n, _c, loop_cpu = await phase(run.port, req, 16, budget, run.pid)
                 tput[kind][name].append(rate)
-                if kind == "streams":
-                    cpu[name][0] += loop_cpu
-                    cpu[name][1] += n
-    return tput, {n: [c[0] / max(1, c[1])] for n, c in cpu.items()}
+                cpu[kind][name][0] += loop_cpu
+                cpu[kind][name][1] += n
+    return tput, {k: {n: c[0] / max(1, c[1]) for n, c in cpu[k].items()} for k in KINDS}
 
 
 def report(
     tput: dict[str, dict[str, list[float]]],
-    cpu: dict[str, list[float]],
+    cpu: dict[str, dict[str, float]],
     others: list[Path],
     n_rounds: int,
     load_before: float,
     load_after: float,
 ) -> str:
-    noop_cpu = cpu["noop"][0]
     lines = [
         f"| median of {n_rounds} rounds, 16 connections | streams/s ÷ no-op | req/s ÷ no-op "
-        "| no-op's loop CPU per stream ÷ the path's |",
-        "|---|---|---|---|",
+        "| no-op's loop CPU per stream ÷ the path's | the same per JSON request |",
+        "|---|---|---|---|---|",
     ]
     for name in tput["streams"]:
         if name == "noop":
@@ -122,8 +121,10 @@ def report(
             k: statistics.median(a / b for a, b in zip(tput[k][name], tput[k]["noop"], strict=True))
             for k in KINDS
         }
+        by_cpu = {k: cpu[k]["noop"] / cpu[k][name] if cpu[k][name] else 0.0 for k in KINDS}
         lines.append(
-            f"| {name} | {med['streams']:.0%} | {med['json']:.0%} | {noop_cpu / cpu[name][0]:.0%} |"
+            f"| {name} | {med['streams']:.0%} | {med['json']:.0%} "
+            f"| {by_cpu['streams']:.0%} | {by_cpu['json']:.0%} |"
         )
     when = time.strftime("%Y-%m-%d %H:%M")
     trees = ", ".join(f"{p.name} = {p}" for p in others)
