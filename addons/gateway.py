@@ -6,6 +6,11 @@ Thin on purpose: it only lists the addons. The Gateway routes/translates and fil
 observers (console, OpenTelemetry, message log) look at it. The Gateway fills in exchanges only
 while something records or looks at them.
 """
+# ruff: noqa: E402 - the recorder's writer process starts before the modules below load
+
+from addons.prestart import prestart_writer
+
+prestart_writer()
 
 from typing import Any, Literal
 

@@ -22,7 +22,8 @@ explicit-proxy traffic the gateway leaves alone) this addon builds one from the 
 ``response`` and ``error`` hooks only enqueue (mitmproxy calls ``error``, not ``response``, when a
 client disconnects mid-stream; the events taped so far are kept). The database is written by a
 child process (:mod:`recorder.store.writer_process`: the proxy's event loop never waits for
-DuckDB, not even for the interpreter lock), which also serves ``recorder query`` on a loopback
+DuckDB, not even for the interpreter lock; under mitmdump it starts while the gateway's modules
+load, :mod:`addons.prestart`), which also serves ``recorder query`` on a loopback
 endpoint while it holds the file (DuckDB lets no other process open it, see
 :mod:`recorder.store.query_server`); its sidecar file ``<db>.tapegate.json`` is removed in ``done``.
 
@@ -68,7 +69,7 @@ from recorder.store import StoreError
 from recorder.store.lookup import find_backend_session, find_turn
 from recorder.store.query_server import remote_query
 from recorder.store.results import QueryResult
-from recorder.store.writer_process import WriterProcess
+from recorder.store.writer_process import WriterProcess, discard_prestarted
 from replay.cassette import CassetteError
 from replay.export import CassetteWriter, refuse_overwrite
 
@@ -124,12 +125,14 @@ class Recorder:
         if not {"recorder_db", "recorder_flush_ms", "recorder_redact"} & updated:
             return  # (the writer process reads the deny-list's extension when it starts)
         self._close()
-        if ctx.options.recorder_db:
-            try:
-                self._open(ctx.options.recorder_db, ctx.options.recorder_flush_ms / 1000)
-            except StoreError as e:
-                self._close_cassette()  # a start that fails here ends the process
-                refuse(str(e), e)
+        if not ctx.options.recorder_db:
+            discard_prestarted()  # addons.prestart started one for nothing
+            return
+        try:
+            self._open(ctx.options.recorder_db, ctx.options.recorder_flush_ms / 1000)
+        except StoreError as e:
+            self._close_cassette()  # a start that fails here ends the process
+            refuse(str(e), e)
 
     @property
     def recording(self) -> bool:

@@ -96,7 +96,7 @@ class StartupCheck:
 def refuse(message: str, cause: BaseException | None = None) -> NoReturn:
     """An unusable option: while mitmdump/mitmweb start, one line and exit; later, or outside
     them (tests), an ``OptionsError``."""
-    if StartupCheck.starting and _checks_startup(ctx.master):
+    if StartupCheck.starting and checks_startup(ctx.master):
         logger.error(f"tapegate: {message}")
         if cause is not None:
             logger.debug("the cause:", exc_info=cause)
@@ -104,7 +104,7 @@ def refuse(message: str, cause: BaseException | None = None) -> NoReturn:
     raise exceptions.OptionsError(message) from None  # type: ignore[no-untyped-call]
 
 
-def _checks_startup(master: Any) -> bool:
+def checks_startup(master: Any) -> bool:
     """mitmdump and mitmweb exit on an error logged while they start (their errorcheck addon);
     other masters (the test context) do not."""
     return master.addons.get("errorcheck") is not None

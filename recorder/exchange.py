@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from recorder import dialects, ir
+from recorder import ir
 from recorder.codecs.base import FrameParser, RecordedFrame, sse_recorded
 from recorder.errors import StreamProtocolError
 from recorder.secrets import REDACTED, redact_headers, redact_url
@@ -172,7 +172,11 @@ def untape(ex: Exchange) -> None:
     if not taped:
         return
     # The upstream leg in its dialect's framing (SSE, or Kiro's AWS event stream, each frame
-    # recorded as the codec describes it); the client leg is always SSE.
+    # recorded as the codec describes it); the client leg is always SSE. The registry (every
+    # codec) is imported here, not with this module: the writer process says it is ready
+    # before it loads the codecs, which only the exchanges it then stores need.
+    from recorder import dialects
+
     found = dialects.named(ex.upstream_dialect) if ex.upstream_dialect else None
     up = found.codec if found is not None else None
     parsers: dict[Leg, FrameParser[Any]] = {

@@ -45,7 +45,6 @@ from recorder.store import rows as rowmod
 from recorder.store.migrations import migrate
 from recorder.store.results import QueryResult, StoreError, run_query
 from recorder.store.sessions import session_id_for
-from recorder.summary import settle
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +360,10 @@ class StoreWriter:
 
     def _convert(self, ex: Exchange) -> rowmod.Rows:
         """The exchange's rows, or its failed row when they cannot be built."""
+        # The codecs (through the registry) load with the first exchange, not with the writer:
+        # the gateway waits for the writer process to open its file, never for them.
+        from recorder.summary import settle
+
         try:  # here, off the proxy's thread: both parse what the proxy taped
             settle(ex)
             ex.session_id = session_id_for(ex)

@@ -9,23 +9,28 @@ and the query endpoint all run in the child, on the other core.
 
 :class:`WriterProcess` has :class:`~recorder.store.writer.StoreWriter`'s interface (``start``,
 ``put``, ``flush``, ``close``, ``failed``, ``written``). The child (``python -m
-recorder.store.writer_process DB FLUSH_S``) runs a StoreWriter and the
+recorder.store.writer_process``, its settings on stdin) runs a StoreWriter and the
 :class:`~recorder.store.query_server.QueryServer` for ``recorder query``, so the sidecar file
 names the child's pid.
 
 Pipes: frames go down the child's stdin (one kind byte, a 4-byte big-endian length, the
 payload); one JSON object per line comes back on its stdout (ready / error / flushed / failed /
-closed). The child ignores SIGINT and SIGTERM: a Ctrl-C or a service manager's SIGTERM reaches
-the whole process group, and the child must outlive the gateway's own shutdown to store what
-it is still sent. It ends when its stdin ends, also when the gateway is killed with ``kill -9``:
-it then commits whatever arrived and removes the sidecar, so a hard kill loses only what had not
-crossed the pipe (at most about one flush interval).
+closed). The first frame is the child's settings (its database, flush interval, ...), so that a
+child can start before they are known (:func:`prestart`: its interpreter and DuckDB load while
+the gateway's own modules do). It says ready once it holds the file and serves queries, and only
+then loads the codecs, which only the exchanges it stores need. The child ignores SIGINT and
+SIGTERM: a Ctrl-C or a service manager's SIGTERM reaches the whole process group, and the child
+must outlive the gateway's own shutdown to store what it is still sent. It ends when its stdin
+ends, also when the gateway is killed with ``kill -9``: it then commits whatever arrived and
+removes the sidecar, so a hard kill loses only what had not crossed the pipe (at most about
+one flush interval).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import json
 import os
 import select
@@ -43,8 +48,7 @@ from recorder.exchange import Exchange
 from recorder.store.handoff import pack, unpack
 from recorder.store.results import QueryResult, StoreError
 
-EXCHANGE, FLUSH, STOP = b"E", b"F", b"S"
-REDACT_ENV = "TAPEGATE_REDACT"  # the gateway's recorder_redact patterns, for the child
+EXCHANGE, FLUSH, STOP, SETTINGS = b"E", b"F", b"S", b"O"
 _ROOT = Path(__file__).resolve().parents[2]  # the directory holding the recorder package
 
 
@@ -145,16 +149,21 @@ class WriterProcess:
         return self
 
     def _spawn(self, replayed: int) -> subprocess.Popen[bytes]:
-        """Start a child and wait for it to say it is ready (StoreError if it does not)."""
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
-        env[REDACT_ENV] = ",".join(secrets.extra_patterns())
-        argv = [sys.executable, "-m", "recorder.store.writer_process", self.path]
-        proc = subprocess.Popen(
-            [*argv, repr(self.flush_interval), str(replayed), self.memory_limit],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=os.getcwd(),
-        )  # fmt: skip
-        assert proc.stdout is not None and proc.stdin is not None
+        """Start a child (or take the one :func:`prestart` started), send it its settings and
+        wait for it to say it is ready (StoreError if it does not)."""
+        settings = {
+            "path": self.path, "flush_interval": self.flush_interval, "replayed": replayed,
+            "memory_limit": self.memory_limit, "redact": ",".join(secrets.extra_patterns()),
+        }  # fmt: skip
+        data = frame(SETTINGS, json.dumps(settings).encode())
+        proc = _take_prestarted()
+        try:
+            _send_settings(proc, data)
+        except OSError:  # the prestarted child died since: a new one
+            _reap(proc)
+            proc = _popen()
+            _send_settings(proc, data)
+        assert proc.stdout is not None
         first = _read_line(proc.stdout, self.start_timeout)
         msg = _message(first)
         if not msg.get("ready"):
@@ -374,6 +383,60 @@ class WriterProcess:
             self.on_error(e)
 
 
+# A child started before its settings were known (see prestart), waiting for them.
+_prestarted: subprocess.Popen[bytes] | None = None
+
+
+def prestart() -> None:
+    """Start a writer process now, before the recorder's settings are known: mitmproxy loads
+    the gateway's modules (~0.5 s) and then configures it, and the child's own start (its
+    interpreter, DuckDB: ~0.3 s) overlaps the first instead of following the second. The
+    next :class:`WriterProcess` to start takes it and sends it its settings. Harmless if none
+    does: :func:`discard_prestarted`, or the end of the process closes its stdin, and a child
+    that gets no settings exits without a word."""
+    global _prestarted
+    if _prestarted is None or _prestarted.poll() is not None:
+        _prestarted = _popen()
+
+
+def discard_prestarted() -> None:
+    """Stop the prestarted child, if any (nothing will record: it holds nothing yet)."""
+    global _prestarted
+    proc, _prestarted = _prestarted, None
+    if proc is not None:
+        _reap(proc)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def _take_prestarted() -> subprocess.Popen[bytes]:
+    global _prestarted
+    proc, _prestarted = _prestarted, None
+    return proc if proc is not None and proc.poll() is None else _popen()
+
+
+def _popen() -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "recorder.store.writer_process"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=os.getcwd(),
+    )  # fmt: skip
+
+
+def _send_settings(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(data)  # a few hundred bytes into an empty pipe: never blocks
+    proc.stdin.flush()
+
+
 def _ended(code: int) -> str:
     if code < 0:
         with contextlib.suppress(ValueError):
@@ -397,19 +460,24 @@ def _message(line: bytes) -> dict[str, Any]:
 # ---------------------------------------------------------------------- the child
 
 
-def main(argv: list[str]) -> int:
-    from recorder.store.query_server import QueryServer
-    from recorder.store.writer import StoreWriter
-
+def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Everything this process creates (the database, its WAL, the sidecar, DuckDB's spill
     # files) is readable by its owner only: a recording holds whole conversations.
     os.umask(0o077)
-    secrets.extend(secrets.parse_patterns(os.environ.get(REDACT_ENV, "")))
-    path, flush_interval = argv[0], float(argv[1])
-    replayed = int(argv[2]) if len(argv) > 2 else 0
-    memory_limit = argv[3] if len(argv) > 3 else WRITER_MEMORY_LIMIT
+    # DuckDB loads before the settings are read: a prestarted child loads it while the
+    # gateway still loads its own modules.
+    from recorder.store.query_server import QueryServer
+    from recorder.store.writer import StoreWriter
+
+    settings = _read_settings(sys.stdin.buffer)
+    if settings is None:
+        return 0  # never needed (the gateway records nothing, or stopped while starting)
+    path, flush_interval = str(settings["path"]), float(settings["flush_interval"])
+    replayed = int(settings.get("replayed", 0))
+    memory_limit = str(settings.get("memory_limit", WRITER_MEMORY_LIMIT))
+    secrets.extend(secrets.parse_patterns(str(settings.get("redact", ""))))
     out_lock = threading.Lock()
 
     def say(msg: dict[str, Any]) -> None:
@@ -455,6 +523,9 @@ def main(argv: list[str]) -> int:
     server = QueryServer(path, answer)
     server.start()
     say({"ready": True, "port": server.port, "pid": os.getpid()})
+    # Now what storing an exchange needs: the codecs, through the registry (~0.4 s; frames
+    # wait in the pipe meanwhile).
+    importlib.import_module("recorder.summary")
     try:
         _serve(sys.stdin.buffer, writer, say, replayed)
     finally:
@@ -497,6 +568,18 @@ def _serve(
                 pass  # already reported by the writer's on_error
 
 
+def _read_settings(inp: IO[bytes]) -> dict[str, Any] | None:
+    """The first frame: the settings (None: the pipe ended first)."""
+    head = _read_exact(inp, 5)
+    if head is None:
+        return None
+    body = _read_exact(inp, int.from_bytes(head[1:], "big"))
+    if head[:1] != SETTINGS or body is None:
+        return None
+    settings = json.loads(body)
+    return settings if isinstance(settings, dict) else None
+
+
 def _read_exact(inp: IO[bytes], n: int) -> bytes | None:
     buf = bytearray()
     while len(buf) < n:
@@ -508,7 +591,7 @@ def _read_exact(inp: IO[bytes], n: int) -> bytes | None:
 
 
 if __name__ == "__main__":
-    code = main(sys.argv[1:])
+    code = main()
     sys.stdout.flush()
     # Everything is committed and closed: skip interpreter teardown, where DuckDB's bindings
     # print reference-leak warnings that would only alarm whoever reads the gateway's log.

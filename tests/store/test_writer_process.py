@@ -226,3 +226,52 @@ def test_a_restarted_writer_commits_the_large_exchanges_it_is_sent_again(tmp_pat
         w.close()
     rows = query(db, "SELECT count(*), count(DISTINCT id) FROM exchanges").rows
     assert rows == [[10, 10]]
+
+
+def test_what_it_loads_before_it_says_ready_is_no_codec() -> None:
+    """The gateway waits for its writer process until it holds the file: DuckDB and the store,
+    not the codecs (pydantic models, ~0.4 s), which only the exchanges stored later need."""
+    code = (
+        "import sys, recorder.store.writer_process, recorder.store.writer, "
+        "recorder.store.query_server; print(' '.join(sorted(sys.modules)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120, cwd=REPO).stdout.split()  # fmt: skip
+    assert "duckdb" in loaded
+    codecs = [m for m in loaded if m in ("recorder.dialects", "recorder.summary", "pydantic")]
+    assert codecs == []
+
+
+def test_a_prestarted_writer_is_taken_by_the_next_writer_and_stores(tmp_path):
+    from recorder.store import writer_process
+
+    writer_process.prestart()
+    warm = writer_process._prestarted
+    assert warm is not None
+    writer_process.prestart()  # one is enough
+    assert writer_process._prestarted is warm
+    db = tmp_path / "warm.duckdb"
+    w = WriterProcess(db).start()
+    try:
+        assert w._proc is warm and writer_process._prestarted is None
+        w.put(samples.streaming(id="s"))
+        assert w.flush() and w.written == 1
+    finally:
+        w.close()
+    assert [ex.id for ex in load_exchanges(db)] == ["s"]
+
+
+def test_a_prestarted_writer_that_is_not_needed_goes_without_a_word(tmp_path):
+    from recorder.store import writer_process
+
+    writer_process.prestart()
+    warm = writer_process._prestarted
+    assert warm is not None
+    writer_process.discard_prestarted()
+    assert writer_process._prestarted is None and warm.returncode is not None
+    # Never given its settings (the gateway stopped while starting): it exits 0, silent.
+    done = subprocess.run(
+        [sys.executable, "-m", "recorder.store.writer_process"], stdin=subprocess.DEVNULL,
+        capture_output=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
