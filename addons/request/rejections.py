@@ -38,6 +38,7 @@ from mitmproxy.proxy.layers.http._events import (
     ResponseProtocolError,
 )
 from mitmproxy.proxy.layers.http._http1 import Http1Server
+from mitmproxy.proxy.layers.tls import ClientTLSLayer
 from mitmproxy.utils import human
 
 from recorder import dialects, endpoints, ir
@@ -234,17 +235,28 @@ def install(nextlayer: layer.NextLayer, on_rejected: OnRejected) -> bool:
     rejected requests through :class:`DialectRejections`. mitmproxy's own ``next_layer`` addon,
     which runs after the scripts', is asked for its choice now (it leaves a choice made by
     another addon alone, so it is not made twice); the HTTP layer takes a server side set
-    before it starts, as it does for client playback. False: not an HTTP/1 client's HTTP layer."""
+    before it starts, as it does for client playback. A client that speaks TLS (to the gateway,
+    or inside a CONNECT tunnel) gets its TLS layer and, below it, the HTTP layer in one choice,
+    before the handshake tells the HTTP version: then only while HTTP/2 is off (the gateway's
+    default, :mod:`addons.http_versions`). False: not an HTTP/1 client's HTTP layer."""
     if nextlayer.layer is None:
         decide = ctx.master.addons.get("nextlayer")  # type: ignore[no-untyped-call]
         if decide is None:
             return False
         decide.next_layer(nextlayer)
-    http_layer = nextlayer.layer
+    http_layer: layer.Layer | None = nextlayer.layer
+    handshake_pending = False
+    while isinstance(http_layer, ClientTLSLayer | layer.NextLayer):
+        handshake_pending |= isinstance(http_layer, ClientTLSLayer) and not http_layer.tls
+        http_layer = (
+            http_layer.child_layer if isinstance(http_layer, ClientTLSLayer) else http_layer.layer
+        )
     if not isinstance(http_layer, HttpLayer):
         return False
     client = http_layer.context.client
     alpn = client.alpn or b""
+    if handshake_pending and ctx.options.http2:
+        return False  # it may speak HTTP/2 once the handshake is done
     if alpn == b"h2" or alpn.startswith(b"h3") or client in http_layer.connections:
         return False
     http_layer.connections[client] = DialectRejections(http_layer.context.fork(), on_rejected)

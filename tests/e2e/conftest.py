@@ -91,10 +91,14 @@ class Gw:
         return self.svc.url
 
 
-def record(gw: Gw, model: str, timeout: float = 10.0) -> dict[str, Any]:
-    """The recorded exchange whose client asked for ``model`` (waits for the writer)."""
+def record(
+    gw: Gw, model: str = "", timeout: float = 10.0, *, where: str | None = None
+) -> dict[str, Any]:
+    """The recorded exchange whose client asked for ``model``, or that matches the SQL
+    condition ``where`` (waits for the writer)."""
     assert gw.db is not None, "this gateway does not record"
-    sql = f"select * from exchanges where model_requested = '{model}'"
+    where = where or f"model_requested = '{model}'"
+    sql = f"select * from exchanges where {where}"
     deadline = time.monotonic() + timeout
     while True:
         out = subprocess.run(

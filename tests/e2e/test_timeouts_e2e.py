@@ -11,13 +11,12 @@ from pathlib import Path
 
 import anthropic
 import httpx
-import httpx2
 import openai
 import pytest
 
 from fakes.procs import BIN, Service, free_port, start_service
 from fakes.upstream import FakeUpstream
-from tests.e2e.conftest import GATEWAY_ADDON, Gw, extra, record, tls_preferring_h2
+from tests.e2e.conftest import GATEWAY_ADDON, Gw, extra, record
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +34,6 @@ def _gateway(fake: FakeUpstream, d: Path, db: Path | None) -> Service:
     argv = [
         str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
         "--listen-host", "127.0.0.1",
-        "--set", f"confdir={d}",  # its CA (the HTTP/2-preferring client comes over TLS)
         "--set", f"gateway_upstream={fake.url}",
         "--set", f"gateway_config={routes}",
         "--set", "gateway_retries=0",
@@ -167,46 +165,3 @@ def test_a_steady_stream_is_not_cut(gw: Gw, clean: FakeUpstream) -> None:
     ) as s:
         final = s.get_final_message()
     assert final.stop_reason == "end_turn"
-
-
-# ------------------------------------------------------------------ clients that prefer HTTP/2
-
-
-def _h2_ant(gw: Gw, mode: str, versions: list[str]) -> anthropic.Anthropic:
-    """The SDK over TLS to the gateway, offering HTTP/2 first (as curl and httpx[http2] do)."""
-    http = httpx2.Client(
-        http2=True,
-        verify=tls_preferring_h2(),
-        trust_env=False,
-        event_hooks={"response": [lambda r: versions.append(r.http_version)]},
-    )
-    return anthropic.Anthropic(
-        base_url=gw.url.replace("http://", "https://"),
-        api_key="k",
-        max_retries=0,
-        timeout=IDLE + 5,  # far short of the stall: an untimed gateway fails the test
-        http_client=http,
-        default_headers={"x-fake-mode": mode},
-    )
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-def test_a_client_that_offers_http2_is_held_to_the_deadlines(
-    gw: Gw, clean: FakeUpstream, stream: bool
-) -> None:
-    """HTTP/2 connections escape the deadlines (addons.http_versions): the gateway speaks
-    HTTP/1.1 unless gateway_http2 is set, so such a client gets the timeout too."""
-    model = f"h2-{'stream' if stream else 'json'}"
-    versions: list[str] = []
-    client = _h2_ant(gw, "stall:2:20000" if stream else "hold:20000", versions)
-    with pytest.raises(anthropic.APIStatusError) as e:
-        if stream:
-            with client.messages.stream(model=model, max_tokens=5, messages=MSG) as s:
-                s.get_final_message()
-        else:
-            client.messages.create(model=model, max_tokens=5, messages=MSG)
-    assert e.value.body["error"]["type"] == "timeout_error", e.value  # type: ignore[index]
-    assert "gateway_idle_timeout" in str(e.value)
-    assert stream or e.value.status_code == 504
-    assert extra(record(gw, model))["timeout"] == "gateway_idle_timeout"
-    assert versions == ["HTTP/1.1"]
