@@ -41,6 +41,9 @@ class _Takers:
     def refusal(self) -> Refusal | None:
         return self.recorder.refusal()
 
+    def counts(self) -> dict[str, int] | None:
+        return self.recorder.counts()
+
     def record(self, ex: Exchange) -> None:
         self.recorder.record(ex)
 

@@ -77,6 +77,8 @@ class Recording(RecordedAnswers, claude_cli.SessionLookup, Protocol):
 
     def refusal(self) -> Refusal | None: ...
 
+    def counts(self) -> dict[str, int] | None: ...
+
     def record(self, ex: Exchange) -> None: ...
 
 
@@ -258,7 +260,8 @@ class Gateway:
         if flow.metadata.get(HEALTH_CHECK) and flow.response is None:
             self.health_checks += 1
             refused = self.recorder.refusal() if self.recorder is not None else None
-            status, body = endpoints.health_body(refused.message if refused else None)
+            counts = self.recorder.counts() if self.recorder is not None else None
+            status, body = endpoints.health_body(refused.message if refused else None, counts)
             flow.response = http.Response.make(status, body, endpoints.JSON_HEADERS)
             return
         st = flow.metadata.get(FLOW_STATE)

@@ -152,6 +152,18 @@ class Recorder:
             return Refusal(f"{why}: writing {where} failed ({failed})", final=True)
         return None
 
+    def counts(self) -> dict[str, int] | None:
+        """The writer's counts since the gateway started (None: no database is written):
+        exchanges stored, of those stored only as failed rows, not stored at all, and how
+        often the writer process was restarted. Each failed or skipped one was logged too."""
+        w = self.writer
+        if w is None:
+            return None
+        return {
+            "stored": w.written, "failed_rows": w.unstorable, "not_recorded": w.skipped,
+            "writer_restarts": w.restarts,
+        }  # fmt: skip
+
     @property
     def can_look_up(self) -> bool:
         """Recorded answers can be found by id (a database is being written)."""

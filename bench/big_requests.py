@@ -202,7 +202,21 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 round, 4 large requests")
     args = ap.parse_args()
     rounds, quiet_s, count = (1, 3.0, 4) if args.quick else (5, 4.0, 20)
-    tmp = Path(tempfile.mkdtemp(prefix="tapegate-big-"))
+    # Removed afterwards, failed runs included (a run leaves a database of gigabytes); a
+    # failure shows the gateway's log first.
+    with tempfile.TemporaryDirectory(prefix="tapegate-big-") as tmpdir:
+        try:
+            res = measure(Path(tmpdir), rounds, quiet_s, count)
+        except BaseException:
+            log = Path(tmpdir) / "gateway.log"
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-40:]
+                print("\n".join(["the gateway's log, last lines:", *tail]), file=sys.stderr)
+            raise
+    report(res, count)
+
+
+def measure(tmp: Path, rounds: int, quiet_s: float, count: int) -> Result:
     db = tmp / "big.duckdb"
     fake_port, gw_port = free_port(), free_port()
     fake = start(
@@ -238,7 +252,7 @@ def main() -> None:
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute("select count(*) from exchanges").fetchone()
     log = (tmp / "gateway.log").read_text(errors="replace")
-    res = Result(
+    return Result(
         rounds=rounds,
         quiet_n=len(quiet), quiet_p50_ms=pct(quiet, 50) * 1e3, quiet_p99_ms=pct(quiet, 99) * 1e3,
         big_n=len(loaded), big_p50_ms=pct(loaded, 50) * 1e3, big_p99_ms=pct(loaded, 99) * 1e3,
@@ -252,6 +266,11 @@ def main() -> None:
         exchanges_sent=WARM_UP + len(quiet) + len(loaded) + 1 + rounds + count,
         writer_restarts=log.count("restarted it once"), not_recorded=log.count("NOT RECORDED"),
     )  # fmt: skip
+
+
+def report(res: Result, count: int) -> None:
+    base, before, peak = res.writer_baseline_mb, res.writer_before_mb, res.writer_peak_mb
+    after, after_30 = res.writer_after_mb, res.writer_after_30s_mb
     print(f"\n### One large request ({res.big_request_mb:.0f} MB, {MESSAGES:,} messages, "
           f"translated in {res.big_request_s:.1f} s) and everybody else\n")  # fmt: skip
     print("| rounds | small requests | p50 | p99 |")

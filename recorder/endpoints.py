@@ -50,12 +50,21 @@ def error_event(kind: ir.ErrorKind, message: str, dialect: Dialect) -> SseEvent:
     return dialects.codec(dialect).error_event(err)
 
 
-def health_body(refused: str | None) -> tuple[int, bytes]:
+def health_body(
+    refused: str | None, recorder: dict[str, int] | None = None
+) -> tuple[int, bytes]:
     """The answer to a health check (``HEAD``, ``GET /``): 200, or 503 with the reason while
-    the gateway refuses traffic (recording failed), so a load balancer stops sending."""
-    if refused is None:
-        return 200, b'{"status":"ok","service":"tapegate"}'
-    return 503, json.dumps({"status": "unavailable", "reason": refused}).encode()
+    the gateway refuses traffic (recording failed), so a load balancer stops sending. With
+    ``recorder``, the writer's counts: a monitor sees exchanges stored only as failed rows or
+    not at all without reading the log."""
+    body: dict[str, object] = (
+        {"status": "ok", "service": "tapegate"}
+        if refused is None
+        else {"status": "unavailable", "reason": refused}
+    )
+    if recorder is not None:
+        body["recorder"] = recorder
+    return (200 if refused is None else 503), json.dumps(body, separators=(",", ":")).encode()
 
 
 def models_body(names: list[str], dialect: Dialect, created: int) -> bytes:

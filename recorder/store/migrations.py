@@ -202,6 +202,67 @@ def m004_backend_sessions(con: duckdb.DuckDBPyConnection) -> None:
         GROUP BY ALL""")
 
 
+# The body columns of ``exchanges``, in table order.
+BODY_COLUMNS = tuple(
+    f"{leg}_{kind}"
+    for leg in ("client_request", "upstream_request", "upstream_response", "client_response")
+    for kind in ("body", "body_raw")
+)
+
+
+def _whole_body(column: str) -> str:
+    """The aggregate that puts ``column``'s pieces back together, byte for byte: a JSON body
+    was cut between characters, so each piece is text; any other body is bytes."""
+    # (CASE, not FILTER: an aggregate's argument is computed for every row before FILTER)
+    if column.endswith("_raw"):
+        piece = f"CASE WHEN body = '{column}' THEN hex(data) END"
+        return f"unhex(string_agg({piece}, '' ORDER BY seq)) AS {column}"
+    piece = f"CASE WHEN body = '{column}' THEN decode(data) END"
+    return f"string_agg({piece}, '' ORDER BY seq) AS {column}"
+
+
+def _whole_column(column: str) -> str:
+    if column.endswith("_raw"):
+        return f"coalesce(r.{column}, p.{column}) AS {column}"
+    # Validated when it was written (the writer asks DuckDB's JSON parser, as the JSON column's
+    # own check would have): TRY_ all the same, so that no row could ever break the view.
+    return f"coalesce(r.{column}, TRY_CAST(p.{column} AS JSON)) AS {column}"
+
+
+@migration
+def m005_body_pieces(con: duckdb.DuckDBPyConnection) -> None:
+    # Why (measured, DuckDB 2.0): DuckDB keeps a string longer than ~4 KB in overflow blocks,
+    # and a checkpoint that rewrites a row group pins every such string of the row group at
+    # once; what the writer needed grew with the large bodies recorded lately (2.3 GB for
+    # twenty 20 MB requests), whatever its memory limit. Strings of a few KB live in ordinary
+    # blocks, which DuckDB writes out and evicts one by one. So a body longer than
+    # rows.PIECE_BYTES is stored as pieces in ``body_pieces`` (its column in the table left
+    # NULL), and ``exchanges`` becomes a view that puts every body back together: readers see
+    # exactly what they saw before. Rows recorded before this migration keep their bodies.
+    con.execute("ALTER TABLE exchanges RENAME TO exchange_rows")
+    con.execute("""
+        CREATE TABLE body_pieces (
+            exchange_id VARCHAR NOT NULL,
+            body VARCHAR NOT NULL,
+            seq INTEGER NOT NULL,
+            data BLOB NOT NULL
+        )""")
+    pieces = ",\n               ".join(_whole_body(c) for c in BODY_COLUMNS)
+    columns = ",\n            ".join(_whole_column(c) for c in BODY_COLUMNS)
+    con.execute(f"""
+        CREATE VIEW exchanges AS
+        SELECT r.* REPLACE (
+            {columns}
+        )
+        FROM exchange_rows r
+        LEFT JOIN (
+            SELECT exchange_id,
+               {pieces}
+            FROM body_pieces
+            GROUP BY exchange_id
+        ) p ON p.exchange_id = r.id""")
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply the missing migrations in order; returns the names applied now (idempotent)."""
     con.execute(

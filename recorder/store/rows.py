@@ -55,6 +55,12 @@ _SIMPLE_FIELDS = (
     "t_first_token", "t_end",
 )  # fmt: skip
 _BODY_COLUMNS = tuple(c for c in EXCHANGE_COLUMNS if c.endswith("_body"))
+_BODY_INDEX = {c: i for i, c in enumerate(EXCHANGE_COLUMNS) if c.endswith(("_body", "_body_raw"))}
+PIECE_COLUMNS = ("exchange_id", "body", "seq", "data")
+# A body longer than this is stored in pieces of at most this many bytes (table body_pieces,
+# migration m005): DuckDB keeps strings from about 4 KB up in overflow blocks, which a
+# checkpoint pins all at once; shorter ones it writes and evicts block by block.
+PIECE_BYTES = 3 << 10
 
 
 @dataclass(slots=True)
@@ -243,14 +249,69 @@ def _safe_headers(headers: Any) -> str:
         return "[]"
 
 
-def demote_json_bodies(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Move every JSON body to its raw column: the fallback when DuckDB refused a batch."""
+def demote_json_bodies(
+    row: tuple[Any, ...], columns: tuple[str, ...] = _BODY_COLUMNS
+) -> tuple[Any, ...]:
+    """Move the JSON bodies of ``columns`` (default: all) to their raw columns: the fallback
+    when DuckDB refused a batch, or refuses one body as JSON."""
     values = dict(zip(EXCHANGE_COLUMNS, row, strict=True))
-    for col in _BODY_COLUMNS:
+    for col in columns:
         if values[col] is not None:
             values[col + "_raw"] = values[col].encode("utf-8")
             values[col] = None
     return tuple(values.values())
+
+
+def long_json_bodies(row: tuple[Any, ...]) -> dict[str, str]:
+    """The JSON bodies of ``row`` that :func:`cut_bodies` will store as pieces, by column: no
+    JSON column checks them then, so the writer asks DuckDB's JSON parser first."""
+    found: dict[str, str] = {}
+    for col in _BODY_COLUMNS:
+        text = row[_BODY_INDEX[col]]
+        if text is not None and len(text) > PIECE_BYTES // 4 and len(_utf8(text)) > PIECE_BYTES:
+            found[col] = text
+    return found
+
+
+def cut_bodies(row: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """``row`` with every body longer than PIECE_BYTES taken out (NULL), and those bodies as
+    ``body_pieces`` rows. A JSON body is cut between characters, so that every piece is text."""
+    pieces: list[tuple[Any, ...]] = []
+    values: list[Any] | None = None
+    for col, i in _BODY_INDEX.items():
+        value = row[i]
+        if value is None or len(value) <= PIECE_BYTES // 4:  # a character is 4 bytes at most
+            continue
+        data = _utf8(value) if isinstance(value, str) else bytes(value)
+        if len(data) <= PIECE_BYTES:
+            continue
+        cuts = _utf8_cuts(data) if isinstance(value, str) else [*range(0, len(data), PIECE_BYTES)]
+        ends = [*cuts[1:], len(data)]
+        pieces += [
+            (row[0], col, n, data[a:b]) for n, (a, b) in enumerate(zip(cuts, ends, strict=True))
+        ]
+        if values is None:
+            values = list(row)
+        values[i] = None
+    return (row if values is None else tuple(values)), pieces
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def _utf8_cuts(data: bytes) -> list[int]:
+    """Where to cut UTF-8 ``data`` into pieces of at most PIECE_BYTES, never inside a
+    character (a continuation byte is 0b10xxxxxx)."""
+    cuts = [0]
+    at = 0
+    while len(data) - at > PIECE_BYTES:
+        end = at + PIECE_BYTES
+        while data[end] & 0xC0 == 0x80:
+            end -= 1
+        cuts.append(end)
+        at = end
+    return cuts
 
 
 def _tool_call_rows(ex: Exchange) -> list[tuple[Any, ...]]:

@@ -75,7 +75,9 @@ _MEMORY_SETTINGS = (
 # group pins those of the whole row group at once. What a checkpoint needs therefore grows with
 # the bodies recorded since the row group began (122,880 rows), whatever memory_limit says:
 # 128 MB were exhausted by six 20 MB requests, or by a few hundred agent requests of 200 KB.
-# A checkpoint that runs out of memory invalidates the database (and a commit's automatic
+# Bodies are therefore stored in pieces shorter than that (rows.cut_bodies, migration m005),
+# which a checkpoint writes and evicts block by block; what can still be long is a stream's
+# event or raw chunk, a tool call's arguments, headers. A checkpoint that runs out of memory invalidates the database (and a commit's automatic
 # one failed the commit while reporting a rollback error, which read as a refused row: every
 # later exchange was "NOT RECORDED"). So commits leave checkpointing alone; after a batch
 # whose WAL passed CHECKPOINT_BYTES the writer checkpoints with the limit lifted to the
@@ -84,7 +86,8 @@ CHECKPOINT_BYTES = 16 << 20  # DuckDB's own default threshold
 LIFT_BYTES = 1 << 20  # a batch with more bytes of bodies is appended with the limit lifted
 TRIM_BYTES = 8 << 20  # after a batch this large, the C heap's free pages go back too
 _TABLES = {
-    "exchanges": rowmod.EXCHANGE_COLUMNS,
+    "exchange_rows": rowmod.EXCHANGE_COLUMNS,  # the view ``exchanges`` adds the body pieces
+    "body_pieces": rowmod.PIECE_COLUMNS,
     "events": rowmod.EVENT_COLUMNS,
     "chunks": rowmod.CHUNK_COLUMNS,
     "tool_calls": rowmod.TOOL_CALL_COLUMNS,
@@ -318,6 +321,7 @@ class StoreWriter:
             converted = [self._convert(ex) for ex in exchanges]
             if sum(_bulk(ex) for ex in exchanges) > LIFT_BYTES:
                 self._lift(cur)
+            _check_long_json(cur, converted)
             try:
                 self._append(cur, converted)
             except _NOT_THE_ROWS:
@@ -353,7 +357,7 @@ class StoreWriter:
             return exchanges
         self._replayed.difference_update(ids)
         marks = ", ".join("?" * len(ids))
-        sql = f"SELECT DISTINCT id FROM exchanges WHERE id IN ({marks})"  # noqa: S608
+        sql = f"SELECT DISTINCT id FROM exchange_rows WHERE id IN ({marks})"  # noqa: S608
         stored = {row[0] for row in cur.execute(sql, ids).fetchall()}
         self.written += len(stored)  # committed by the writer before: settled all the same
         return [ex for ex in exchanges if ex.id not in stored]
@@ -412,7 +416,9 @@ class StoreWriter:
     def _append_once(self, cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]) -> None:
         tables: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _TABLES}
         for r in converted:
-            tables["exchanges"].append(r.exchange)
+            row, pieces = rowmod.cut_bodies(r.exchange)
+            tables["exchange_rows"].append(row)
+            tables["body_pieces"] += pieces
             tables["events"] += r.events
             tables["chunks"] += r.chunks
             tables["tool_calls"] += r.tool_calls
@@ -489,6 +495,36 @@ class StoreWriter:
             log.warning(f"tapegate: the writer's memory limit stays lifted: {_reason(e)}")
             return
         self._lifted = False
+
+
+def _check_long_json(cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]) -> None:
+    """Ask DuckDB's JSON parser about the JSON bodies that will be stored as pieces (no JSON
+    column checks them then, and Python's parser is laxer or, past 1 MB, was not asked): one
+    it refuses goes to its raw column, as the JSON column's refusal would have sent it."""
+    asked = [
+        (r, col, text)
+        for r in converted
+        for col, text in rowmod.long_json_bodies(r.exchange).items()
+    ]
+    if not asked:
+        return
+    try:
+        found = cur.execute(
+            "SELECT list_transform(?::VARCHAR[], lambda t: coalesce(json_valid(t), false))",
+            [[text for _, _, text in asked]],
+        ).fetchone()
+        valid = list(found[0]) if found else [False] * len(asked)
+    except FATAL:
+        raise
+    except duckdb.Error as e:  # it could not even check: stored as bytes all the same
+        log.warning(f"tapegate: long JSON bodies stored as raw bytes, unchecked: {_reason(e)}")
+        valid = [False] * len(asked)
+    refused: dict[int, tuple[rowmod.Rows, list[str]]] = {}
+    for (r, col, _), ok in zip(asked, valid, strict=True):
+        if not ok:
+            refused.setdefault(id(r), (r, []))[1].append(col)
+    for r, cols in refused.values():
+        r.exchange = rowmod.demote_json_bodies(r.exchange, tuple(cols))
 
 
 def default_ceiling() -> str:

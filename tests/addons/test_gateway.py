@@ -127,13 +127,19 @@ def test_a_health_check_says_unavailable_while_traffic_is_refused() -> None:
         def refusal(self) -> Refusal:
             return Refusal("tapegate is not recording, so it refuses traffic: disk full", True)
 
+        def counts(self) -> dict[str, int]:
+            return {"stored": 7, "failed_rows": 1, "not_recorded": 2, "writer_restarts": 1}
+
     gw = Gateway(Refusing())  # type: ignore[arg-type]
     with taddons.context(gw) as tctx:
         tctx.configure(gw, gateway_upstream="http://127.0.0.1:9000/v1")
         f = gateway_flow("GET", "/", b"", {})
         run(gw, f)
         assert f.response is not None and f.response.status_code == 503
-        assert json.loads(f.response.content or b"")["reason"].endswith("disk full")
+        body = json.loads(f.response.content or b"")
+        assert body["reason"].endswith("disk full")
+        # what was lost is said where a monitor looks, not only in the log
+        assert body["recorder"] == Refusing().counts()
 
 
 def test_a_local_answer_is_shown_as_local() -> None:

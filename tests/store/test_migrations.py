@@ -67,3 +67,26 @@ def test_old_rows_get_the_one_stop_reason_vocabulary():
         ["end_turn", "max_tokens", "tool_use", "tool_use", "context_window_exceeded", *kept],
         key=str,
     )
+
+
+def test_bodies_recorded_before_the_pieces_are_read_as_before():
+    con = duckdb.connect(":memory:")
+    first = MIGRATIONS.index(next(fn for fn in MIGRATIONS if "body_pieces" in fn.__name__))
+    for fn in MIGRATIONS[:first]:  # a database recorded with whole bodies in the table
+        fn(con)
+    old = '{"model": "m", "pad": "' + "x" * 10_000 + '"}'
+    con.execute(
+        "INSERT INTO exchanges (id, client_request_body, upstream_response_body_raw) "
+        "VALUES ('old', ?, ?)",
+        [old, b"\xff" * 5000],
+    )
+    for fn in MIGRATIONS[first:]:
+        fn(con)
+    con.execute("INSERT INTO exchange_rows (id) VALUES ('new')")
+    con.execute("INSERT INTO body_pieces VALUES ('new', 'client_request_body', 1, 'b\"]'::BLOB)")
+    con.execute("INSERT INTO body_pieces VALUES ('new', 'client_request_body', 0, '[\"a'::BLOB)")
+    rows = con.execute(
+        "SELECT id, client_request_body, client_request_body->>'$.model', "
+        "octet_length(upstream_response_body_raw) FROM exchanges ORDER BY id"
+    ).fetchall()
+    assert rows == [("new", '["ab"]', None, None), ("old", old, "m", 5000)]
