@@ -77,11 +77,12 @@ _MEMORY_SETTINGS = (
 # 128 MB were exhausted by six 20 MB requests, or by a few hundred agent requests of 200 KB.
 # Bodies are therefore stored in pieces shorter than that (rows.cut_bodies, migration m005),
 # which a checkpoint writes and evicts block by block; what can still be long is a stream's
-# event or raw chunk, a tool call's arguments, headers. A checkpoint that runs out of memory invalidates the database (and a commit's automatic
-# one failed the commit while reporting a rollback error, which read as a refused row: every
-# later exchange was "NOT RECORDED"). So commits leave checkpointing alone; after a batch
-# whose WAL passed CHECKPOINT_BYTES the writer checkpoints with the limit lifted to the
-# ceiling, and sets it back (DuckDB then evicts down to it: the memory returns).
+# event or raw chunk, a tool call's arguments, headers. A checkpoint that runs out of memory
+# invalidates the database (and a commit's automatic one failed the commit while reporting a
+# rollback error, which read as a refused row: every later exchange was "NOT RECORDED"). So
+# commits leave checkpointing alone; after a batch whose WAL passed CHECKPOINT_BYTES the
+# writer checkpoints with the limit lifted to the ceiling, and sets it back (DuckDB then
+# evicts down to it: the memory returns).
 CHECKPOINT_BYTES = 16 << 20  # DuckDB's own default threshold
 LIFT_BYTES = 1 << 20  # a batch with more bytes of bodies is appended with the limit lifted
 TRIM_BYTES = 8 << 20  # after a batch this large, the C heap's free pages go back too
