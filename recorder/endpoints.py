@@ -50,9 +50,7 @@ def error_event(kind: ir.ErrorKind, message: str, dialect: Dialect) -> SseEvent:
     return dialects.codec(dialect).error_event(err)
 
 
-def health_body(
-    refused: str | None, recorder: dict[str, int] | None = None
-) -> tuple[int, bytes]:
+def health_body(refused: str | None, recorder: dict[str, int] | None = None) -> tuple[int, bytes]:
     """The answer to a health check (``HEAD``, ``GET /``): 200, or 503 with the reason while
     the gateway refuses traffic (recording failed), so a load balancer stops sending. With
     ``recorder``, the writer's counts: a monitor sees exchanges stored only as failed rows or
