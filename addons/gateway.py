@@ -8,9 +8,9 @@ while something records or looks at them.
 """
 # ruff: noqa: E402 - the recorder's writer process starts before the modules below load
 
-from addons.prestart import prestart_writer
+from addons.prestart import before_loading
 
-prestart_writer()
+before_loading()
 
 from typing import Any, Literal
 

@@ -17,20 +17,19 @@ Pipes: frames go down the child's stdin (one kind byte, a 4-byte big-endian leng
 payload); one JSON object per line comes back on its stdout (ready / error / flushed / failed /
 closed). The first frame is the child's settings (its database, flush interval, ...), so that a
 child can start before they are known (:func:`prestart`: its interpreter and DuckDB load while
-the gateway's own modules do). It says ready once it holds the file and serves queries, and only
-then loads the codecs, which only the exchanges it stores need. The child ignores SIGINT and
-SIGTERM: a Ctrl-C or a service manager's SIGTERM reaches the whole process group, and the child
-must outlive the gateway's own shutdown to store what it is still sent. It ends when its stdin
-ends, also when the gateway is killed with ``kill -9``: it then commits whatever arrived and
-removes the sidecar, so a hard kill loses only what had not crossed the pipe (at most about
-one flush interval).
+the gateway's own modules do). It says ready once it holds the file and serves queries; the
+codecs load with the first exchange it stores (the gateway is answering by then). The child
+ignores SIGINT and SIGTERM: a Ctrl-C or a service manager's SIGTERM reaches the whole process
+group, and the child must outlive the gateway's own shutdown to store what it is still sent. It
+ends when its stdin ends, also when the gateway is killed with ``kill -9``: it then commits
+whatever arrived and removes the sidecar, so a hard kill loses only what had not crossed the
+pipe (at most about one flush interval).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib
 import json
 import os
 import select
@@ -523,9 +522,6 @@ def main() -> int:
     server = QueryServer(path, answer)
     server.start()
     say({"ready": True, "port": server.port, "pid": os.getpid()})
-    # Now what storing an exchange needs: the codecs, through the registry (~0.4 s; frames
-    # wait in the pipe meanwhile).
-    importlib.import_module("recorder.summary")
     try:
         _serve(sys.stdin.buffer, writer, say, replayed)
     finally:

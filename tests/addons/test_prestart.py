@@ -3,11 +3,13 @@ the command line turns recording off."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from mitmproxy import optmanager
 from mitmproxy.test import taddons
 
-from addons.prestart import prestart_writer, recording_off
+from addons.prestart import before_loading, recording_off
 from recorder.store import writer_process
 
 
@@ -27,7 +29,8 @@ def test_recording_is_off_only_when_recorder_db_is_empty() -> None:
 
 def test_outside_mitmdump_nothing_is_started(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer_process, "_prestarted", None)
-    prestart_writer()  # no mitmproxy at all (an import in a test)
+    frozen = gc.get_freeze_count()
+    before_loading()  # no mitmproxy at all (an import in a test)
     with taddons.context():  # a master without mitmdump's start-up checks
-        prestart_writer()
-    assert writer_process._prestarted is None
+        before_loading()
+    assert writer_process._prestarted is None and gc.get_freeze_count() == frozen
