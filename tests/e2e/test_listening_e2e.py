@@ -1,19 +1,22 @@
-"""Who can reach the gateway (issue 11): no listening window beyond loopback while it starts,
-and without ``gateway_key`` no proxying to anything but its upstreams and the vendors' APIs,
-whatever the ``Host`` header says (the DNS-rebinding building block)."""
+"""Who can reach the gateway (issue 11): where it listens while it starts (told by the order of
+its sockets' calls, not by timing them), and without ``gateway_key`` no proxying to anything but
+its upstreams and the vendors' APIs, whatever the ``Host`` header says (the DNS-rebinding
+building block)."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
-import threading
-import time
+import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from addons.startup import STARTUP_EXIT
-from fakes.procs import BIN, free_port
+from fakes.listen_probe import MARK
+from fakes.procs import REPO, free_port
 from fakes.upstream import FakeUpstream
 from tests.e2e.conftest import GATEWAY_ADDON, start_gateway
 
@@ -29,17 +32,6 @@ def _lan_address() -> str | None:
             return None
         addr = str(s.getsockname()[0])
     return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
-
-
-def _served(addr: str, port: int) -> bytes:
-    """What a client reaching ``addr`` gets for a request to the gateway itself (b"" when
-    refused, or closed unanswered)."""
-    try:
-        with socket.create_connection((addr, port), timeout=2) as s:
-            s.sendall(f"GET /v1/models HTTP/1.1\r\nHost: {addr}:{port}\r\n\r\n".encode())
-            return s.recv(200)
-    except OSError:
-        return b""
 
 
 def _answer(s: socket.socket) -> bytes:
@@ -61,46 +53,84 @@ def _length(data: bytes) -> int:
     return 0
 
 
-def _probe_while_starting(argv: list[str], addr: str, port: int, tmp: Path) -> list[bytes]:
-    """Start ``argv`` and knock on ``addr:port`` as fast as possible for 6 s."""
-    answers: list[bytes] = []
-    stop = threading.Event()
+class Start(NamedTuple):
+    seen: list[str]  # what the gateway's sockets did, in order (fakes.listen_probe)
+    status: int  # its exit status (0: stopped by the test)
+    answer: bytes  # what a client that knocked beyond loopback got
+    log: str
 
-    def knock() -> None:
-        while not stop.is_set():
-            answers.append(_served(addr, port))
-            time.sleep(0.002)
 
-    knockers = [threading.Thread(target=knock, daemon=True) for _ in range(4)]
-    for k in knockers:
-        k.start()
-    with (tmp / "start.log").open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+def _start_order(argv: list[str], lan: str | None = None) -> Start:
+    """Start the gateway under fakes.listen_probe until it says where it is on (or exits); with
+    ``lan``, a client sends a request there as soon as the gateway listens beyond loopback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fakes.listen_probe", *argv],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen: list[str] = []
+    log: list[str] = []
+    knocked: list[socket.socket] = []
     try:
-        time.sleep(6)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.append(line)
+            if line.startswith(MARK):
+                seen.append(what := line[len(MARK) :].strip())
+                if lan is not None and not knocked and what in ("listen 0.0.0.0", "listen ::"):
+                    knocked.append(_knock(lan, int(argv[argv.index("-p") + 1])))
+            if "tapegate gateway on" in line:
+                break
     finally:
-        stop.set()
         proc.terminate()
-        proc.wait(15)
-        for k in knockers:
-            k.join(5)
-    return answers
+        status = proc.wait(30)
+    answer = b"".join(_answer_to(s) for s in knocked)
+    return Start(seen, 0 if status == -signal.SIGTERM else status, answer, "".join(log))
 
 
-@pytest.mark.parametrize(
-    "extra", [[], ["--listen-host", "0.0.0.0"]], ids=["default", "0.0.0.0 without key"]
-)
-def test_no_connection_beyond_loopback_is_served_while_starting(
-    tmp_path: Path, extra: list[str]
-) -> None:
-    addr = _lan_address()
-    if addr is None:
-        pytest.skip("this host has no address beyond loopback")
-    port = free_port()
-    argv = [str(BIN / "mitmdump"), "-s", str(GATEWAY_ADDON), "-p", str(port), *extra,
+def _knock(addr: str, port: int) -> socket.socket:
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.connect((addr, port))  # the kernel's accept
+        s.sendall(f"GET /v1/models HTTP/1.1\r\nHost: {addr}:{port}\r\n\r\n".encode())
+    except OSError:
+        pass  # refused: the gateway is gone already
+    return s
+
+
+def _answer_to(s: socket.socket) -> bytes:
+    with s:
+        try:
+            return s.recv(200)
+        except OSError:
+            return b""  # reset
+
+
+def test_the_gateway_is_configured_before_mitmproxy_listens_beyond_loopback() -> None:
+    """mitmproxy binds every interface before it loads the gateway's script (by default), so
+    that listener cannot be avoided without --listen-host 127.0.0.1; but the gateway is
+    configured before it listens (it closes each connection there at once: client_connected)
+    and moves to loopback before it says where it is on."""
+    argv = ["-s", str(GATEWAY_ADDON), "-p", str(free_port()), "--set", "recorder_db="]
+    seen = _start_order(argv).seen
+    everywhere = [i for i, what in enumerate(seen) if what in ("listen 0.0.0.0", "listen ::")]
+    assert everywhere and seen.index("gateway configuring") < everywhere[0], seen
+    for i in everywhere:
+        assert seen[i].replace("listen", "close") in seen[i:], seen
+    assert "listen 127.0.0.1" in seen[everywhere[-1] :], seen
+
+
+def test_a_refused_remote_listen_serves_no_connection() -> None:
+    """An explicit --listen-host 0.0.0.0 is bound before the gateway loads (mitmproxy reads it
+    first), so the kernel takes a connection there (and asyncio, running its loop once more
+    while the process exits, may accept it); the gateway refuses to start, and that connection
+    gets nothing."""
+    lan = _lan_address()
+    argv = ["-s", str(GATEWAY_ADDON), "-p", str(free_port()), "--listen-host", "0.0.0.0",
             "--set", "recorder_db="]  # fmt: skip
-    answers = _probe_while_starting(argv, addr, port, tmp_path)
-    assert answers and [a for a in answers if a] == []
+    start = _start_order(argv, lan)
+    assert start.status == STARTUP_EXIT and "without gateway_key" in start.log, start.log
+    assert "gateway configuring" in start.seen and start.answer == b"", start
 
 
 def test_without_a_key_only_upstreams_and_vendors_are_proxied(
@@ -123,11 +153,3 @@ def test_without_a_key_only_upstreams_and_vendors_are_proxied(
         assert len(fake.requests) == seen + 1
     finally:
         gw.stop()
-
-
-def test_a_refused_remote_listen_ends_the_gateway(tmp_path: Path) -> None:
-    port = free_port()
-    argv = [str(BIN / "mitmdump"), "-s", str(GATEWAY_ADDON), "-p", str(port),
-            "--listen-host", "0.0.0.0", "--set", "recorder_db="]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == STARTUP_EXIT and "without gateway_key" in done.stdout + done.stderr
