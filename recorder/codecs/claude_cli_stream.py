@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Literal, assert_never
 
 from recorder import ir
 from recorder.codecs.anthropic_parts import stop_reason_to_ir, usage_to_ir
@@ -48,9 +48,27 @@ CLI_ERROR_KINDS: Final[dict[str, ir.ErrorKind]] = {
 RESUME_MISSING = "No conversation found with session ID"
 STRUCTURED_OUTPUT = "StructuredOutput"  # the tool --json-schema makes the model call
 
+# Where the client's answer is (matched exhaustively):
+#   waiting      nothing of it went out yet
+#   answering    its MessageStart went out
+#   unanswered   it ended before it began: the CLI failed, or its output ended or could not
+#                be read, before the answer's first event
+#   ended        it ended after it began: the result line came, or the output ended or broke
+#   handed_over  it ended in a call of the client's tools: the client runs it, so the caller
+#                stops the CLI (no result line is read)
+Stage = Literal["waiting", "answering", "unanswered", "ended", "handed_over"]
+
+# Where the current model call is (matched exhaustively):
+#   between      no streamed call is open: a whole assistant message now is a call the CLI
+#                made without streaming
+#   streaming    a call's stream events come
+#   client_tool  ... and it opened a call of the client's tools: if it stops for tool_use,
+#                the answer ends there
+CallStage = Literal["between", "streaming", "client_tool"]
+
 
 class CliStreamDecoder:
-    """Stream-json lines -> IR stream events. ``done`` once the answer is complete or failed."""
+    """Stream-json lines -> IR stream events, one decoder per CLI turn."""
 
     def __init__(
         self, ctx: Context, client_tools: frozenset[str] = frozenset(), *, structured: bool = False
@@ -62,16 +80,13 @@ class CliStreamDecoder:
         self.session_id: str | None = None
         self.model: str | None = None
         self.result: JsonObject | None = None  # the CLI's result line, once read
-        self.done = False
-        self.client_tool_call = False  # the answer ended in a tool call the client runs
         self.leaf: str | None = None  # uuid of the answer's last message in the CLI session
-        self._started = False
+        self._stage: Stage = "waiting"
         self._call: AnthropicStreamDecoder | None = None  # the current model call
-        self._in_call = False
+        self._call_stage: CallStage = "between"
         self._index: dict[int, int] = {}  # part index in the call -> in the answer
         self._hidden: set[int] = set()  # the CLI's own tool calls in this call
         self._next = 0
-        self._call_has_client_tool = False
         self._call_stop: ir.StopReason | None = None
         self._usage_before = ir.Usage()  # summed over the finished calls
         self._call_usage = ir.Usage()
@@ -81,7 +96,29 @@ class CliStreamDecoder:
     @property
     def started(self) -> bool:
         """A MessageStart went out: the client's answer has begun."""
-        return self._started
+        match self._stage:
+            case "answering" | "ended" | "handed_over":
+                return True
+            case "waiting" | "unanswered":
+                return False
+            case _:
+                assert_never(self._stage)
+
+    @property
+    def done(self) -> bool:
+        """The answer is complete or failed: nothing more is read."""
+        match self._stage:
+            case "waiting" | "answering":
+                return False
+            case "unanswered" | "ended" | "handed_over":
+                return True
+            case _:
+                assert_never(self._stage)
+
+    @property
+    def client_tool_call(self) -> bool:
+        """The answer ended in a tool call the client runs."""
+        return self._stage == "handed_over"
 
     @property
     def cost_usd(self) -> float | None:
@@ -109,7 +146,7 @@ class CliStreamDecoder:
         try:
             return handler(self, d)
         except (TranslationError, KeyError, TypeError, AttributeError) as e:
-            self.done = True
+            self._end()
             err = ir.ErrorInfo("bad_gateway", f"Claude Code CLI output could not be read: {e}")
             return [ir.StreamError(err)]
 
@@ -117,7 +154,7 @@ class CliStreamDecoder:
         """The CLI's output ended (it exited, was killed, or timed out: ``failure``)."""
         if self.done:
             return []
-        self.done = True
+        self._end()
         err = failure or ir.ErrorInfo(
             "bad_gateway", "the Claude Code CLI ended without its result line"
         )
@@ -148,8 +185,13 @@ class CliStreamDecoder:
             return []
         if isinstance(d.get("uuid"), str):
             self.leaf = d["uuid"]
-        if self._in_call:
-            return []  # the stream events carry it
+        match self._call_stage:
+            case "streaming" | "client_tool":
+                return []  # the stream events carry it
+            case "between":
+                pass
+            case _:
+                assert_never(self._call_stage)
         # A whole message outside any streamed call: the CLI fell back to a non-streaming
         # request. Replay it as the events of one call.
         out: list[ir.StreamEvent] = []
@@ -159,13 +201,13 @@ class CliStreamDecoder:
 
     def _result(self, d: JsonObject) -> list[ir.StreamEvent]:
         self.result = d
-        self.done = True
         self.session_id = d.get("session_id") or self.session_id
         subtype = d.get("subtype")
         if subtype == "error_max_turns":
             self._ctx.note("result", "the CLI reached --max-turns; answered as pause_turn")
             return self._finish(d, "pause_turn")
         if d.get("is_error") or subtype != "success":
+            self._end()
             return [ir.StreamError(self._error_of(d))]
         stop = stop_reason_to_ir(d.get("stop_reason"), self._ctx, "result.stop_reason")
         if self._structured and stop == "tool_use":  # the StructuredOutput call ended it
@@ -178,9 +220,9 @@ class CliStreamDecoder:
         kind = ev["type"]
         if kind == "message_start":
             self._call = AnthropicStreamDecoder(self._ctx)
-            self._in_call = True
+            self._call_stage = "streaming"
             self._index, self._hidden, self._as_text = {}, set(), set()
-            self._call_has_client_tool, self._call_stop = False, None
+            self._call_stop = None
             self._call_usage = ir.Usage()
         if self._call is None:
             return []
@@ -188,21 +230,30 @@ class CliStreamDecoder:
         for iev in self._call.push(SseEvent(kind, json.dumps(ev))):
             out += self._outer(iev)
         if kind == "message_stop":
-            self._in_call = False
+            call, self._call_stage = self._call_stage, "between"
             self._usage_before = _add(self._usage_before, self._call_usage)
             self._call_usage = ir.Usage()
-            if self._call_stop == "tool_use" and self._call_has_client_tool:
-                self.done = self.client_tool_call = True
-                out.append(ir.Finish("tool_use"))
+            match call:
+                case "client_tool" if self._call_stop == "tool_use":
+                    self._stage = "handed_over"
+                    out.append(ir.Finish("tool_use"))
+                case "client_tool" | "streaming" | "between":
+                    pass
+                case _:
+                    assert_never(call)
         return out
 
     def _outer(self, ev: ir.StreamEvent) -> list[ir.StreamEvent]:
         """A call's event as an event of the answer: indices shifted, the CLI's tools hidden."""
         match ev:
             case ir.MessageStart():
-                if self._started:
-                    return []
-                self._started = True
+                match self._stage:
+                    case "waiting":
+                        self._stage = "answering"
+                    case "answering" | "unanswered" | "ended" | "handed_over":
+                        return []  # a later call of the same answer
+                    case _:
+                        assert_never(self._stage)
                 self._call_usage = ev.usage
                 return [ev]
             case ir.PartStart(index=i, part=part):
@@ -221,7 +272,7 @@ class CliStreamDecoder:
                             "content", f"the CLI ran its own tool {part.name!r}; not shown"
                         )
                         return []
-                    self._call_has_client_tool = True
+                    self._call_stage = "client_tool"
                 self._index[i] = self._next
                 self._next += 1
                 return [ir.PartStart(self._index[i], part)]
@@ -254,14 +305,31 @@ class CliStreamDecoder:
 
     def _finish(self, d: JsonObject, stop: ir.StopReason) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
-        if not self._started:
-            self._started = True
-            out.append(ir.MessageStart(self._ctx.ids.make("msg_"), self.model or ""))
+        match self._stage:
+            case "waiting":  # no model call streamed: the result alone is the answer
+                out.append(ir.MessageStart(self._ctx.ids.make("msg_"), self.model or ""))
+            case "answering" | "unanswered" | "ended" | "handed_over":
+                pass
+            case _:
+                assert_never(self._stage)
+        self._stage = "ended"
         usage = d.get("usage")
         if isinstance(usage, dict):
             out.append(ir.UsageUpdate(usage_to_ir(usage)))
         out.append(ir.Finish(stop))
         return out
+
+    def _end(self) -> None:
+        """The answer ends here (complete, failed, or cut off)."""
+        match self._stage:
+            case "waiting":
+                self._stage = "unanswered"
+            case "answering":
+                self._stage = "ended"
+            case "unanswered" | "ended" | "handed_over":
+                pass
+            case _:
+                assert_never(self._stage)
 
     def _error_of(self, d: JsonObject) -> ir.ErrorInfo:
         status = d.get("api_error_status")
