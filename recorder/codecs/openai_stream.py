@@ -52,10 +52,13 @@ class _Call:
 
 
 # Where a stream is, as its decoder reads it (matched exhaustively):
-#   reading   its content comes
+#   waiting   nothing started the message yet (no id, content or usage came): content may come
+#   reading   its MessageStart went out: its content comes
 #   finished  its finish_reason came: usage and [DONE] may follow, no content
+#   finished_unstarted  its finish_reason came first, before anything started the message (a
+#             chunk with an id, or usage, still starts it)
 #   ended     [DONE], an error, or the end of input: nothing more is read
-Stage = Literal["reading", "finished", "ended"]
+Stage = Literal["waiting", "reading", "finished", "finished_unstarted", "ended"]
 
 
 class StreamDecoder:
@@ -63,7 +66,6 @@ class StreamDecoder:
         self._ctx = ctx
         self._id: str | None = None
         self._model: str | None = None
-        self._started = False
         self._next = 0  # index of the next IR part
         self._open: Literal["text", "thinking", "tool"] | None = None
         self._open_call: _Call | None = None
@@ -72,7 +74,7 @@ class StreamDecoder:
         self._by_index: dict[int, _Call] = {}
         self._by_id: dict[str, _Call] = {}
         self._refused = False
-        self._stage: Stage = "reading"
+        self._stage: Stage = "waiting"
         self._noted_choices: set[int] = set()
 
     # ------------------------------------------------------------------ public
@@ -81,7 +83,7 @@ class StreamDecoder:
         if ev.comment is not None:
             return [ir.KeepAlive()]
         match self._stage:
-            case "reading" | "finished":
+            case "reading" | "waiting" | "finished" | "finished_unstarted":
                 pass
             case "ended":
                 return []  # OpenRouter sends [DONE] after its error chunk: ignored
@@ -111,7 +113,7 @@ class StreamDecoder:
         translator's fast path) and falls back to ``push`` on None.
         """
         match self._stage:
-            case "reading" | "finished":
+            case "reading" | "waiting" | "finished" | "finished_unstarted":
                 pass
             case "ended":
                 return None
@@ -156,9 +158,9 @@ class StreamDecoder:
 
     def finish(self) -> list[ir.StreamEvent]:
         match self._stage:
-            case "reading":
+            case "reading" | "waiting":
                 pass
-            case "finished":
+            case "finished" | "finished_unstarted":
                 return []  # a finish_reason without [DONE] is a complete answer
             case "ended":
                 return []
@@ -172,13 +174,18 @@ class StreamDecoder:
 
     def _chunk(self, chunk: dict[str, Any]) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
-        if not self._started:
-            cid, model = chunk.get("id"), chunk.get("model")
-            if isinstance(model, str) and model:
-                self._model = model
-            if isinstance(cid, str) and cid:
-                self._id = cid
-                self._start(out)
+        match self._stage:
+            case "reading" | "finished" | "ended":
+                pass
+            case "waiting" | "finished_unstarted":  # the message takes the first id and model
+                cid, model = chunk.get("id"), chunk.get("model")
+                if isinstance(model, str) and model:
+                    self._model = model
+                if isinstance(cid, str) and cid:
+                    self._id = cid
+                    self._start(out)
+            case _:
+                assert_never(self._stage)
         finish_reason: str | None = None
         choices = chunk.get("choices")
         if choices:
@@ -201,7 +208,7 @@ class StreamDecoder:
                         raise StreamProtocolError(f"delta is not an object: {compact(delta)[:120]}")
                     self._delta(delta, out)
                 fr = choice.get("finish_reason")
-                if fr is not None and self._stage == "reading":
+                if fr is not None and self._content_may_come():  # OpenRouter repeats it
                     if not isinstance(fr, str):
                         raise StreamProtocolError(f"finish_reason is not a string: {fr!r}")
                     finish_reason = fr
@@ -218,7 +225,7 @@ class StreamDecoder:
             reason = finish_reason_to_ir(finish_reason, self._ctx, "choices[0].finish_reason")
             if reason == "end_turn" and self._refused:
                 reason = "refusal"
-            self._stage = "finished"
+            self._stage = "finished_unstarted" if self._stage == "waiting" else "finished"
             out.append(ir.Finish(reason))
         return out
 
@@ -262,15 +269,32 @@ class StreamDecoder:
     # ------------------------------------------------------------------ parts
 
     def _start(self, out: list[ir.StreamEvent]) -> None:
-        if self._started:
-            return
-        self._started = True
+        """The MessageStart, unless it went out already."""
+        match self._stage:
+            case "reading" | "finished" | "ended":
+                return
+            case "waiting":
+                self._stage = "reading"
+            case "finished_unstarted":
+                self._stage = "finished"
+            case _:
+                assert_never(self._stage)
         msg_id = self._id or self._ctx.ids.make("chatcmpl-")
         model = self._model or self._ctx.requested_model or ""
         out.append(ir.MessageStart(msg_id, model))
 
+    def _content_may_come(self) -> bool:
+        """No finish_reason (nor the end) came yet."""
+        match self._stage:
+            case "reading" | "waiting":
+                return True
+            case "finished" | "finished_unstarted" | "ended":
+                return False
+            case _:
+                assert_never(self._stage)
+
     def _open_part(self, part: ir.Part, out: list[ir.StreamEvent]) -> int:
-        if self._stage != "reading":
+        if not self._content_may_come():
             raise StreamProtocolError("OpenAI stream sent content after its finish_reason")
         self._close(out)
         self._start(out)
@@ -371,17 +395,20 @@ class StreamDecoder:
     # ------------------------------------------------------------------ terminals
 
     def _done(self) -> list[ir.StreamEvent]:
-        stage, self._stage = self._stage, "ended"
-        match stage:
-            case "reading":
+        match self._stage:
+            case "reading" | "waiting":
                 pass
-            case "finished" | "ended":  # its Finish went out already
+            case "finished" | "finished_unstarted" | "ended":  # its Finish went out already
+                self._stage = "ended"
                 return []
             case _:
-                assert_never(stage)
+                assert_never(self._stage)
         out: list[ir.StreamEvent] = []
-        self._end_parts(out)
-        self._start(out)
+        try:
+            self._end_parts(out)  # before the end: held-back text may still open a part
+            self._start(out)
+        finally:
+            self._stage = "ended"
         reason: ir.StopReason = "tool_use" if self._calls else "end_turn"
         self._ctx.note("choices[0].finish_reason", f"[DONE] without finish_reason; sent {reason}")
         out.append(ir.Finish(reason))

@@ -276,6 +276,37 @@ def test_unknown_finish_reason_is_noted() -> None:
     assert "weird_reason" in ctx.notes[0].reason
 
 
+def _sse(*chunks: dict[str, Any] | str) -> bytes:
+    return b"".join(
+        b"data: " + (c if isinstance(c, str) else json.dumps(c)).encode() + b"\n\n" for c in chunks
+    )
+
+
+@pytest.mark.parametrize("held", ["<thi", "  "])
+def test_text_held_back_until_done_is_the_answer(held: str) -> None:
+    # "<thi" may still become a <think> tag, leading blanks may precede one: held back, and
+    # released as text by a [DONE] that comes without a finish_reason
+    chunk = {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": held}}]}
+    events = decode([_sse(chunk, "[DONE]")])
+    check_ir_stream(events)
+    assert summary(events) == {"parts": [T(held)], "stop": "end_turn", "usage": None, "error": None}
+
+
+def test_a_finish_before_anything_started_the_message() -> None:
+    # no id, no content, no usage before the finish_reason: a later chunk's id or usage still
+    # starts the message (once), and [DONE] adds no second Finish
+    finish = {"id": "", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    usage = {"id": "c9", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 0}}
+    events = decode([_sse(finish, usage, usage, "[DONE]")])
+    assert [type(ev) for ev in events] == [
+        ir.Finish,
+        ir.MessageStart,
+        ir.UsageUpdate,
+        ir.UsageUpdate,
+    ]
+    assert isinstance(events[1], ir.MessageStart) and events[1].id == "c9"
+
+
 # =========================================================================== re-encoded for the SDK
 
 
