@@ -91,10 +91,13 @@ class StreamObserver(Protocol):
 
 
 # Where a StreamTranslator is (matched exhaustively):
-#   open    bytes come in and go out
-#   ended   the upstream body ended; the client's stream was closed by its grammar
-#   broken  the upstream's stream could not be read: the client got an error event
-Stage = Literal["open", "ended", "broken"]
+#   open     bytes come in and go out
+#   failing  ... after the upstream's own error event, passed on to the client (a decoder
+#            that does not end at it reads on to the end of the body)
+#   ended    the upstream body ended; the client's stream was closed by its grammar
+#   failed   ... after the upstream's own error event
+#   broken   the upstream's stream could not be read: the client got an error event
+Stage = Literal["open", "failing", "ended", "failed", "broken"]
 
 
 class _Codecs:
@@ -137,7 +140,6 @@ class StreamTranslator:
         self._ends = codec(ctx.client).is_terminal if self._codecs is None else None
         self._fast = self.fast_path
         self._stage: Stage = "open"
-        self._upstream_error = False  # the upstream's own error event was passed on
         # Whole upstream frames seen so far: the gateway's idle timeout watches it change
         # (bytes that never complete a frame are no progress).
         self.frames_in = 0
@@ -145,9 +147,9 @@ class StreamTranslator:
 
     def feed(self, chunk: bytes) -> bytes:
         match self._stage:
-            case "open":
+            case "open" | "failing":
                 pass
-            case "ended" | "broken":
+            case "ended" | "failed" | "broken":
                 return b""
             case _:
                 assert_never(self._stage)
@@ -221,7 +223,7 @@ class StreamTranslator:
                 for iev in codecs.decoder.finish():
                     out += encode_ir(self._restore(iev))
                 out += codecs.encoder.finish()
-                self._stage = "ended"
+                self._end()
         except (TranslationError, RecursionError) as e:  # RecursionError: absurdly deep JSON
             return self._emit(out) + self._fail(codecs, e)
         return self._emit(out)
@@ -253,13 +255,37 @@ class StreamTranslator:
         terminal event was read, or the translator ended the stream with an error), or the
         upstream body ended. What the upstream sends afterwards is no part of it: ``feed``
         returns nothing more. (An unobserved pass-through is not parsed: done at its end.)"""
-        return self._stage != "open"
+        match self._stage:
+            case "open" | "failing":
+                return False
+            case "ended" | "failed" | "broken":
+                return True
+            case _:
+                assert_never(self._stage)
 
     @property
     def failed(self) -> bool:
         """True once the client was sent an error instead of a complete stream: the upstream
         stream broke, failed mid-way, or ended without its terminal event."""
-        return self._stage == "broken" or self._upstream_error
+        match self._stage:
+            case "failing" | "failed" | "broken":
+                return True
+            case "open" | "ended":
+                return False
+            case _:
+                assert_never(self._stage)
+
+    def _end(self) -> None:
+        """The upstream's stream ended, and the client's with it."""
+        match self._stage:
+            case "open":
+                self._stage = "ended"
+            case "failing":
+                self._stage = "failed"
+            case "ended" | "failed" | "broken":
+                pass
+            case _:
+                assert_never(self._stage)
 
     def _fail(self, codecs: _Codecs, e: Exception) -> bytes:
         self._stage = "broken"
@@ -288,7 +314,8 @@ class StreamTranslator:
 
     def _restore(self, ev: ir.StreamEvent) -> ir.StreamEvent:
         if isinstance(ev, ir.StreamError):
-            self._upstream_error = True
+            if self._stage == "open":
+                self._stage = "failing"
         elif isinstance(ev, ir.PartStart) and isinstance(ev.part, ir.ToolCallPart):
             return ir.PartStart(ev.index, _restore_part(ev.part, self.ctx))
         return ev

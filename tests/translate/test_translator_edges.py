@@ -63,3 +63,16 @@ def test_pass_through_bytes_that_never_end_an_event_are_no_progress() -> None:
     out = [st.feed(bytes([b])) for b in b'data: {"choices": []}']
     assert out == [b""] * len(out) and st.frames_in == 0
     assert st.feed(b"\n\n") == b'data: {"choices": []}\n\n' and st.frames_in == 1
+
+
+def test_an_upstream_error_is_a_failure_before_the_body_ends() -> None:
+    # The claude_cli backend's stream goes on after the run's error (its exit follows): the
+    # client has its error at once, the translator reads on, failed all along.
+    ctx = Context(client="openai", upstream="claude_cli", ids=IdFactory("t"), created=1700000000)
+    tr = StreamTranslator(ctx)
+    result = {"type": "result", "subtype": "error_during_execution", "is_error": True}
+    out = tr.feed(b"event: stdout\ndata: " + json.dumps(result).encode() + b"\n\n")
+    assert b"error" in out and tr.failed and not tr.done
+    assert tr.feed(b'event: exit\ndata: {"exit_code": 1}\n\n') == b""
+    tr.close()
+    assert tr.failed and tr.done
