@@ -3,8 +3,9 @@ to know about each. Code outside the codecs asks here; it never compares dialect
 
 An entry brings the dialect's codec (:class:`recorder.codecs.base.Codec`, which also knows its
 error shape, how its stream ends and which events are tokens), its endpoint paths, its vendor's
-API, how an upstream of it takes a key, its stream framing, the headers that belong to it, and
-the few rules the translation asks of a target (tool names, opt-in usage).
+API, how an upstream of it takes a key, its stream framing, the headers that belong to it, the
+few rules the translation asks of a target (tool names, opt-in usage), and its session hints (how
+its clients' requests tell which conversation they belong to).
 
 A new dialect adds its name to :data:`recorder.ir.Dialect`, its wire models and codec modules
 (``recorder/wire/NAME.py``, ``recorder/codecs/NAME*.py`` ending in ``CODEC``), and one
@@ -37,6 +38,25 @@ class Framing:
 
 SSE: Final = Framing("sse", "text/event-stream")
 AWS_EVENT_STREAM: Final = Framing("aws-eventstream", "application/vnd.amazon.eventstream")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHints:
+    """How a dialect's requests tell which conversation they belong to, for the recorder's
+    sessions (:mod:`recorder.store.sessions`, which reads every entry's)."""
+
+    # Request headers its clients name their session in (lower case).
+    headers: tuple[str, ...] = ()
+    # The session its clients name in the request body (None: not named there).
+    in_body: Callable[[dict[str, Any]], str | None] | None = None
+    # Where its requests hold the conversation's prefix, which every turn of a stateless chat
+    # re-sends (its hash is the session of a client that names none): the top-level field of
+    # the system prompt, the field of the turns, whether that may be a string (the one user
+    # message), and the roles of turns that are system prompt.
+    system_field: str | None = None
+    turns_field: str = "messages"
+    text_turns: bool = False
+    system_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +109,7 @@ class DialectEntry:
     # first used (``recorder.backends.backend_for``); the module's ``OPTIONS`` are the gateway
     # options it reads. None: a plain HTTP upstream (``RemoteBackend``).
     backend: str | None = None
+    sessions: SessionHints = SessionHints()
 
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -112,6 +133,11 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
             "anthropic-dangerous-direct-browser-access",
         ),
         provider="anthropic",
+        sessions=SessionHints(
+            headers=("x-claude-code-session-id",),  # Claude Code
+            in_body=anthropic.session_in_request,
+            system_field="system",
+        ),
     ),
     DialectEntry(
         name="openai",
@@ -125,6 +151,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         short_tool_names=True,
         usage_opt_in=True,
         provider="openai",
+        sessions=SessionHints(system_roles=("system", "developer")),
     ),
     DialectEntry(
         name="responses",
@@ -138,6 +165,14 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         short_tool_names=True,
         provider="openai",
         stored=STORED,
+        sessions=SessionHints(
+            headers=("session-id", "thread-id"),  # Codex: both its thread id
+            in_body=responses.session_in_request,
+            system_field="instructions",
+            turns_field="input",
+            text_turns=True,
+            system_roles=("system", "developer"),
+        ),
     ),
     DialectEntry(
         name="kiro",
@@ -197,6 +232,14 @@ def codec(name: Dialect) -> Codec[Any]:
 def named(name: str) -> DialectEntry | None:
     """The entry of a dialect name read from outside (an option, a file, a recording)."""
     return REGISTRY.get(name)
+
+
+def session_hints() -> tuple[SessionHints, ...]:
+    """Every dialect's session hints, in registry order. The recorder reads them all, whatever
+    an exchange's dialect: a client's hint names its session on any endpoint it calls (Codex
+    sends its session-id to Chat Completions too), and traffic of no known dialect has sessions
+    as well."""
+    return tuple(e.sessions for e in REGISTRY.values())
 
 
 def parse(name: str, what: str, role: Literal["client", "upstream", "any"] = "upstream") -> Dialect:

@@ -58,6 +58,7 @@ __all__ = [
     "request_to_ir",
     "response_from_ir",
     "response_to_ir",
+    "session_in_request",
 ]
 
 JsonObject = dict[str, Any]
@@ -444,6 +445,21 @@ def is_terminal(ev: SseEvent) -> bool:
 def is_token(ev: SseEvent) -> bool:
     """A ``content_block_delta`` (text, thinking or tool input) is model output."""
     return ev.event == "content_block_delta" and ev.data is not None
+
+
+def session_in_request(body: JsonObject) -> str | None:
+    """The session a client named in its request body: Claude Code sends ``metadata.user_id``
+    as a JSON *string* holding its ``session_id``. Lenient: anything else is None."""
+    metadata = body.get("metadata")
+    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
+    if not isinstance(user_id, str) or not user_id.startswith("{"):
+        return None
+    try:
+        inner = json.loads(user_id)
+    except (ValueError, RecursionError):
+        return None
+    sid = inner.get("session_id") if isinstance(inner, dict) else None
+    return sid if isinstance(sid, str) and sid else None
 
 
 def models_body(names: list[str], created: int) -> JsonObject:

@@ -66,6 +66,7 @@ __all__ = [
     "request_to_ir",
     "response_from_ir",
     "response_to_ir",
+    "session_in_request",
 ]
 
 JsonObject = dict[str, Any]
@@ -271,6 +272,21 @@ def is_terminal(ev: SseEvent) -> bool:
 
 def is_token(ev: SseEvent) -> bool:
     return ev.event in _TOKENS
+
+
+def session_in_request(body: JsonObject) -> str | None:
+    """The session a client named in its request body: Codex's ``client_metadata.session_id``
+    / ``thread_id``, else ``prompt_cache_key`` (one per conversation, by the API's own advice).
+    Lenient: anything else is None."""
+    meta = body.get("client_metadata")
+    for value in (
+        meta.get("session_id") if isinstance(meta, dict) else None,
+        meta.get("thread_id") if isinstance(meta, dict) else None,
+        body.get("prompt_cache_key"),
+    ):
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 CODEC: Codec[SseEvent] = FunctionCodec(

@@ -4,13 +4,15 @@ In order of trust:
 
 1. ``Exchange.session_id`` when the gateway already set one;
 2. an explicit ``x-tapegate-session`` request header (any client can send it);
-3. Claude Code's ``X-Claude-Code-Session-Id`` header; Codex's ``session-id`` and ``thread-id``
-   headers (both its thread id);
-4. the ``session_id`` inside Anthropic ``metadata.user_id`` (Claude Code sends a JSON *string*);
-   the Responses API's ``client_metadata.session_id`` / ``thread_id`` (Codex), then its
-   ``prompt_cache_key`` (one per conversation, by the API's own advice);
+3. a header a dialect's clients name their session in (Claude Code's
+   ``X-Claude-Code-Session-Id``; Codex's ``session-id`` and ``thread-id``, both its thread id);
+4. a session a dialect's clients name in the request body (the ``session_id`` inside Anthropic
+   ``metadata.user_id``, which Claude Code sends as a JSON *string*; the Responses API's
+   ``client_metadata.session_id`` / ``thread_id`` (Codex), then its ``prompt_cache_key``);
 5. else a hash of the conversation's prefix (system prompt + first user message): every turn of
    a stateless chat re-sends that prefix, so the turns of one conversation share it.
+
+What 3-5 read is each dialect's :class:`recorder.dialects.SessionHints`, in registry order.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import hashlib
 import json
 from typing import Any
 
+from recorder.dialects import SessionHints, session_hints
 from recorder.exchange import Exchange
 
-SESSION_HEADERS = ("x-tapegate-session", "x-claude-code-session-id", "session-id", "thread-id")
+OWN_HEADER = "x-tapegate-session"
 
 
 def session_id_for(ex: Exchange) -> str | None:
@@ -30,14 +33,19 @@ def session_id_for(ex: Exchange) -> str | None:
     req = ex.client_request
     if req is None:
         return None
+    hints = session_hints()
     lowered = {k.lower(): v for k, v in req.headers}
-    for name in SESSION_HEADERS:
+    for name in (OWN_HEADER, *(h for s in hints for h in s.headers)):
         if lowered.get(name):
             return lowered[name]
     body = _json_object(req.body)
     if body is None:
         return None
-    return _from_metadata(body) or _from_client_metadata(body) or prefix_hash(body)
+    for s in hints:
+        named = s.in_body(body) if s.in_body is not None else None
+        if named:
+            return named
+    return _prefix_hash(body, hints)
 
 
 def _json_object(raw: bytes | None) -> dict[str, Any] | None:
@@ -50,53 +58,36 @@ def _json_object(raw: bytes | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _from_metadata(body: dict[str, Any]) -> str | None:
-    metadata = body.get("metadata")
-    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if not isinstance(user_id, str) or not user_id.startswith("{"):
-        return None
-    try:
-        inner = json.loads(user_id)
-    except (ValueError, RecursionError):
-        return None
-    sid = inner.get("session_id") if isinstance(inner, dict) else None
-    return sid if isinstance(sid, str) and sid else None
-
-
-def _from_client_metadata(body: dict[str, Any]) -> str | None:
-    meta = body.get("client_metadata")
-    for value in (
-        meta.get("session_id") if isinstance(meta, dict) else None,
-        meta.get("thread_id") if isinstance(meta, dict) else None,
-        body.get("prompt_cache_key"),
-    ):
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 def prefix_hash(body: dict[str, Any]) -> str | None:
     """``h:`` + 16 hex digits of BLAKE2b over canonical JSON of (system, first user message).
 
-    Anthropic carries the system prompt in ``system``; OpenAI as leading system/developer
-    messages. Returns None when the body holds no messages (not a chat request).
+    Where a request holds its system prompt and turns, its dialect's session hints say:
+    Anthropic's ``system``, the Responses API's ``instructions``, and OpenAI's leading
+    system/developer turns. Returns None when the body holds no turns (not a chat request).
     """
-    messages = body.get("messages")
-    if messages is None and "input" in body:  # the Responses API: items, or a string
-        messages = body["input"]
-        messages = (
-            [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
-        )
-    if not isinstance(messages, list) or not messages:
+    return _prefix_hash(body, session_hints())
+
+
+def _prefix_hash(body: dict[str, Any], hints: tuple[SessionHints, ...]) -> str | None:
+    turns: Any = None
+    for s in hints:
+        value = body.get(s.turns_field)
+        if value is not None:
+            text = s.text_turns and isinstance(value, str)
+            turns = [{"role": "user", "content": value}] if text else value
+            break
+    if not isinstance(turns, list) or not turns:
         return None
-    system: list[Any] = [body.get("system")] if body.get("system") is not None else []
-    if body.get("instructions") is not None:
-        system.append(body["instructions"])
+    system: list[Any] = []
+    for field in dict.fromkeys(s.system_field for s in hints if s.system_field is not None):
+        if body.get(field) is not None:
+            system.append(body[field])
+    system_roles = tuple(dict.fromkeys(role for s in hints for role in s.system_roles))
     first_user: Any = None
-    for m in messages:
+    for m in turns:
         if not isinstance(m, dict):
             continue
-        if m.get("role") in ("system", "developer"):
+        if m.get("role") in system_roles:
             system.append(m.get("content"))
         elif m.get("role") == "user":
             first_user = m.get("content")

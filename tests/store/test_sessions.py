@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
+from recorder import dialects
+from recorder.dialects import SessionHints
 from recorder.exchange import Exchange, HttpRequest
 from recorder.store.sessions import prefix_hash, session_id_for
 
@@ -95,3 +97,35 @@ def test_prefix_hash_reads_responses_input():
                                              "output": "x"}]}  # fmt: skip
     assert prefix_hash(turn1) == prefix_hash(turn2) is not None
     assert prefix_hash({"instructions": "j", "input": "hi"}) != prefix_hash(turn1)
+
+
+def test_a_dialects_session_hints_come_from_its_registry_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a dialect brings its hints in its entry: sessions.py knows no dialect's headers or fields
+    def named(body: dict[str, object]) -> str | None:
+        conv = body.get("conversation")
+        return conv.get("id") if isinstance(conv, dict) else None  # type: ignore[return-value]
+
+    kiro = dialects.entry("kiro")
+    hints = SessionHints(
+        headers=("x-new-session",), in_body=named, system_field="preamble", turns_field="turns"
+    )
+    monkeypatch.setitem(dialects.REGISTRY, "kiro", replace(kiro, sessions=hints))
+
+    def session(headers: tuple[tuple[str, str], ...], body: object) -> str | None:
+        ex = Exchange(id="e", started_at=0.0)
+        ex.client_request = HttpRequest(
+            "POST", "http://x/chat", list(headers), json.dumps(body).encode()
+        )
+        return session_id_for(ex)
+
+    assert session((("X-New-Session", "s1"),), {}) == "s1"
+    assert session((), {"conversation": {"id": "c1"}}) == "c1"
+    turns = [{"role": "user", "content": "hi"}]
+    one = session((), {"preamble": "p", "turns": turns})
+    assert one is not None and one.startswith("h:")
+    assert one == session(
+        (), {"preamble": "p", "turns": [*turns, {"role": "user", "content": "x"}]}
+    )
+    assert one != session((), {"preamble": "q", "turns": turns})
