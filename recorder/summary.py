@@ -24,9 +24,6 @@ from recorder.context import Context, IdFactory
 from recorder.exchange import Exchange, untape
 from recorder.sse import SseEvent
 
-# What a codec raises on input it cannot read; the summary keeps what it could read.
-_UNREADABLE = UNREADABLE
-
 
 def settle(ex: Exchange) -> None:
     """Parse a taped stream into events and chunks, then read the client leg's answer."""
@@ -80,7 +77,7 @@ def _read_client(ex: Exchange) -> None:
         if resp.status >= 400 or (isinstance(body, dict) and isinstance(body.get("error"), dict)):
             try:
                 ex.error = ex.error or error_text(codec.error_to_ir(resp.status, body or resp.body))
-            except _UNREADABLE:
+            except UNREADABLE:  # the summary keeps what it could read
                 pass
             return
         answer = _answer(codec, ctx, body)
@@ -113,7 +110,7 @@ def upstream_usage(ex: Exchange) -> ir.Usage | None:
             try:
                 for c in ex.chunks:
                     frames += parser.feed(c.data)
-            except _UNREADABLE:
+            except UNREADABLE:
                 pass
         usage = fold(spec.codec.stream_decoder(ctx), frames[: len(events)]).acc.usage
         return None if _no_tokens(usage) else usage
@@ -143,7 +140,7 @@ def _answer(codec: Codec[Any], ctx: Context, body: Any) -> ir.Response | None:
     """A JSON answer as its codec reads it; None when the codec refuses it."""
     try:
         return codec.response_to_ir(body, ctx)
-    except _UNREADABLE:
+    except UNREADABLE:
         return None
 
 

@@ -2,9 +2,10 @@
 
 Everything in argv comes from the gateway's configuration (:class:`CliPolicy`, set per route by
 the operator) or is validated here (the model name, the session id). What a client sends reaches
-the CLI only on stdin, as stream-json lines (:mod:`.conversation`): the system prompt travels in
-the ``initialize`` control request, the conversation as user / assistant lines. So no client text
-can become an option, and nothing a client sends can widen the tools or the permission mode.
+the CLI only on stdin, as stream-json lines (:mod:`recorder.codecs.claude_cli_input`): the
+system prompt travels in the ``initialize`` control request, the conversation as user /
+assistant lines. So no client text can become an option, and nothing a client sends can widen
+the tools or the permission mode.
 """
 
 from __future__ import annotations

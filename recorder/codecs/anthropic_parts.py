@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from recorder import ir
 from recorder.context import Context
@@ -172,7 +172,7 @@ def dump_args(value: JsonObject) -> str:
 # --------------------------------------------------------------------------- blocks -> parts
 
 
-def opaque(block: w.UnknownBlock | w._Wire) -> ir.OpaquePart:
+def opaque(block: BaseModel) -> ir.OpaquePart:
     data = block.model_dump(mode="json", exclude_unset=True)
     return ir.OpaquePart("anthropic", str(data.get("type")), data)
 

@@ -176,12 +176,11 @@ class StreamDecoder:
     lines up to each of them are passed over, unless that result is an error (then it is the
     answer's error)."""
 
-    __slots__ = ("_ctx", "_inner", "_runs", "_seeding")
+    __slots__ = ("_ctx", "_inner", "_seeding")
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._inner = CliStreamDecoder(ctx)
-        self._runs = 0
         self._seeding = 0  # history lines written whose result line has not come yet
 
     def push(self, ev: SseEvent) -> list[ir.StreamEvent]:
@@ -225,7 +224,6 @@ class StreamDecoder:
         return self._inner.finish(ir.ErrorInfo("bad_gateway", why))
 
     def _start(self, d: JsonObject) -> None:
-        self._runs += 1
         self._seeding = 0
         if self._inner.started:
             raise StreamProtocolError("a second CLI run after the answer began")
