@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from recorder.dialects import SessionHints, session_hints
 from recorder.exchange import Exchange
+
+if TYPE_CHECKING:
+    from recorder.dialects import SessionHints
 
 OWN_HEADER = "x-tapegate-session"
 
@@ -33,7 +35,7 @@ def session_id_for(ex: Exchange) -> str | None:
     req = ex.client_request
     if req is None:
         return None
-    hints = session_hints()
+    hints = _hints()
     lowered = {k.lower(): v for k, v in req.headers}
     for name in (OWN_HEADER, *(h for s in hints for h in s.headers)):
         if lowered.get(name):
@@ -65,7 +67,15 @@ def prefix_hash(body: dict[str, Any]) -> str | None:
     Anthropic's ``system``, the Responses API's ``instructions``, and OpenAI's leading
     system/developer turns. Returns None when the body holds no turns (not a chat request).
     """
-    return _prefix_hash(body, session_hints())
+    return _prefix_hash(body, _hints())
+
+
+def _hints() -> tuple[SessionHints, ...]:
+    # The registry loads the codecs: imported when first needed, so that the writer process
+    # holds its file (and says ready) before it loads them.
+    from recorder.dialects import session_hints
+
+    return session_hints()
 
 
 def _prefix_hash(body: dict[str, Any], hints: tuple[SessionHints, ...]) -> str | None:
