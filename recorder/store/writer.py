@@ -84,7 +84,14 @@ _MEMORY_SETTINGS = (
 # writer checkpoints with the limit lifted to the ceiling, and sets it back (DuckDB then
 # evicts down to it: the memory returns).
 CHECKPOINT_BYTES = 16 << 20  # DuckDB's own default threshold
-LIFT_BYTES = 1 << 20  # a batch with more bytes of bodies is appended with the limit lifted
+# What a checkpoint pins: the long strings of the last row group of each table (the only one an
+# append-only table rewrites). The writer keeps count of them (_Pinned) and lifts the limit by
+# about that much, no more: a lifted limit is memory DuckDB fills with cached blocks (lifted to
+# the ceiling, 2,000 agent requests of 180 KB took the writer from 90 MB to 880 MB; under a
+# bounded lift, 240 MB).
+ROW_GROUP_ROWS = 122_880  # DuckDB's
+LONG_STRING = 4096  # bytes from which DuckDB keeps a string in overflow blocks (about)
+_LIFT_SLACK = 64 << 20
 TRIM_BYTES = 8 << 20  # after a batch this large, the C heap's free pages go back too
 _TABLES = {
     "exchange_rows": rowmod.EXCHANGE_COLUMNS,  # the view ``exchanges`` adds the body pieces
@@ -135,6 +142,7 @@ class StoreWriter:
         # None: half the machine's memory. Beyond it, the database has failed.
         self.memory_ceiling = memory_ceiling or default_ceiling()
         self._lifted = False
+        self._pinned: _Pinned | None = None  # known once the file is open
         self.flush_interval = flush_interval
         self.on_error = on_error
         self.failed: BaseException | None = None
@@ -180,6 +188,10 @@ class StoreWriter:
             self._con.close()
             raise StoreError(f"cannot open {self.path} for recording: {_reason(e)}") from e
         migrate(self._con)
+        try:
+            self._pinned = _Pinned.measure(self._con)
+        except duckdb.Error as e:  # unknown: checkpoints lift the limit to the ceiling
+            log.warning(f"tapegate: the writer lifts its memory limit fully: {_reason(e)}")
         self._thread = threading.Thread(target=self._loop, name="tapegate-writer", daemon=True)
         self._thread.start()
         return self
@@ -320,9 +332,7 @@ class StoreWriter:
             if self._replayed:
                 exchanges = self._not_yet_stored(cur, exchanges)
             converted = [self._convert(ex) for ex in exchanges]
-            if sum(_bulk(ex) for ex in exchanges) > LIFT_BYTES:
-                self._lift(cur)
-            _check_long_json(cur, converted)
+            self._check_long_json(cur, converted)
             try:
                 self._append(cur, converted)
             except _NOT_THE_ROWS:
@@ -414,6 +424,19 @@ class StoreWriter:
             self._lift(cur)
             self._append_once(cur, converted)
 
+    def _check_long_json(
+        self, cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]
+    ) -> None:
+        """:func:`check_long_json` under the plain limit, else lifted by eight times the text
+        (parsing a body of 24 MB took DuckDB 128 MB); the append runs under the plain limit."""
+        try:
+            check_long_json(cur, converted)
+        except duckdb.OutOfMemoryException:
+            asked = (rowmod.long_json_bodies(r.exchange).values() for r in converted)
+            self._lift(cur, 8 * sum(len(text) for texts in asked for text in texts))
+            check_long_json(cur, converted, last_try=True)
+        self._lower(cur)
+
     def _append_once(self, cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]) -> None:
         tables: dict[str, list[tuple[Any, ...]]] = {t: [] for t in _TABLES}
         for r in converted:
@@ -456,6 +479,8 @@ class StoreWriter:
             if isinstance(e, FATAL):
                 raise
             raise DatabaseFailure(f"the commit failed: {_reason(e)}") from e
+        if self._pinned is not None:
+            self._pinned.add(tables)
 
     # ------------------------------------------------------------------ memory
 
@@ -467,7 +492,8 @@ class StoreWriter:
             wal = 0
         if not wal or (wal < CHECKPOINT_BYTES and not force):
             return
-        self._lift(cur)
+        need = None if self._pinned is None else self._pinned.need()
+        self._lift(cur, need)
         cur.execute("CHECKPOINT")
 
     # ``cur``: the writer thread's cursor (the connection itself belongs to ``query``'s
@@ -481,10 +507,14 @@ class StoreWriter:
             size = limit.replace("'", "")  # a size such as "128MB", never SQL
             cur.execute(f"SET memory_limit = '{size}'")
 
-    def _lift(self, cur: duckdb.DuckDBPyConnection) -> None:
-        if not self._lifted:
-            self._set_limit(cur, self.memory_ceiling)
-            self._lifted = True
+    def _lift(self, cur: duckdb.DuckDBPyConnection, by: int | None = None) -> None:
+        """Lift the limit to the ceiling, or by ``by`` bytes (and a slack) when that is less."""
+        target = self.memory_ceiling
+        plain, ceiling = _bytes(self.memory_limit), _bytes(self.memory_ceiling)
+        if by is not None and plain is not None and ceiling is not None:
+            target = f"{min(plain + by + _LIFT_SLACK, ceiling) // 1_000_000}MB"
+        self._set_limit(cur, target)
+        self._lifted = True
 
     def _lower(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Back to the plain limit; DuckDB evicts what it holds beyond it."""
@@ -498,7 +528,9 @@ class StoreWriter:
         self._lifted = False
 
 
-def _check_long_json(cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]) -> None:
+def check_long_json(
+    cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows], last_try: bool = False
+) -> None:
     """Ask DuckDB's JSON parser about the JSON bodies that will be stored as pieces (no JSON
     column checks them then, and Python's parser is laxer or, past 1 MB, was not asked): one
     it refuses goes to its raw column, as the JSON column's refusal would have sent it."""
@@ -517,6 +549,11 @@ def _check_long_json(cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows
         valid = list(found[0]) if found else [False] * len(asked)
     except FATAL:
         raise
+    except duckdb.OutOfMemoryException:
+        if not last_try:
+            raise  # lifted, the caller asks again
+        log.warning("tapegate: long JSON bodies stored as raw bytes: no memory to check them")
+        valid = [False] * len(asked)
     except duckdb.Error as e:  # it could not even check: stored as bytes all the same
         log.warning(f"tapegate: long JSON bodies stored as raw bytes, unchecked: {_reason(e)}")
         valid = [False] * len(asked)
@@ -526,6 +563,87 @@ def _check_long_json(cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows
             refused.setdefault(id(r), (r, []))[1].append(col)
     for r, cols in refused.values():
         r.exchange = rowmod.demote_json_bodies(r.exchange, tuple(cols))
+
+
+class _Pinned:
+    """Bytes of long strings (LONG_STRING and more) in each table's last row group: about what
+    a checkpoint that rewrites it pins at once. Counted from the file when it is opened, then
+    from the rows appended."""
+
+    def __init__(self, rows: dict[str, int], long: dict[str, int]) -> None:
+        self.rows = rows
+        self.long = long
+
+    @classmethod
+    def measure(cls, con: duckdb.DuckDBPyConnection) -> _Pinned:
+        rows: dict[str, int] = {}
+        long: dict[str, int] = {}
+        for table in _TABLES:
+            found = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+            rows[table] = n = int(found[0]) if found else 0
+            columns = con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
+                "AND data_type IN ('VARCHAR', 'JSON', 'BLOB')",
+                [table],
+            ).fetchall()
+            sizes = [f"octet_length({c})" if t == "BLOB" else f"strlen({c})" for c, t in columns]
+            terms = " + ".join(
+                f"coalesce(CASE WHEN {s} >= {LONG_STRING} THEN {s} END, 0)" for s in sizes
+            )
+            first = n - n % ROW_GROUP_ROWS
+            sql = f"SELECT sum({terms or 0}) FROM {table} WHERE rowid >= {first}"  # noqa: S608
+            total = con.execute(sql).fetchone()
+            long[table] = int(total[0] or 0) if total else 0
+        return cls(rows, long)
+
+    def add(self, tables: dict[str, list[tuple[Any, ...]]]) -> None:
+        for table, appended in tables.items():
+            if not appended:
+                continue
+            before = self.rows.get(table, 0)
+            after = self.rows[table] = before + len(appended)
+            if before // ROW_GROUP_ROWS != after // ROW_GROUP_ROWS:
+                self.long[table] = 0  # a new row group began (counting this batch whole: more)
+            self.long[table] = self.long.get(table, 0) + _long_bytes(table, appended)
+
+    def need(self) -> int:
+        return 2 * sum(self.long.values())
+
+
+# The column of the many-row tables that can hold a long string (the others hold names, ids,
+# numbers; a keep-alive comment is short); in the other tables (a row or so per exchange) every
+# value is looked at.
+_LONG_COLUMN = {
+    "events": rowmod.EVENT_COLUMNS.index("data"),
+    "chunks": rowmod.CHUNK_COLUMNS.index("data"),
+}
+
+
+def _long_bytes(table: str, rows: list[tuple[Any, ...]]) -> int:
+    """Bytes of the long strings in ``rows`` (a str's bytes counted as 4 per character unless
+    it is ASCII: an upper bound, cheaply)."""
+    if table == "body_pieces":  # cut short
+        return 0
+    short = LONG_STRING // 4
+    i = _LONG_COLUMN.get(table)
+    if i is None:
+        found = [v for r in rows for v in r if isinstance(v, bytes | str) and len(v) >= short]
+    else:
+        found = [r[i] for r in rows if r[i] is not None and len(r[i]) >= short]
+    sizes = (len(v) if isinstance(v, bytes) or v.isascii() else 4 * len(v) for v in found)
+    return sum(n for n in sizes if n >= LONG_STRING)
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B\s*", re.IGNORECASE)
+
+
+def _bytes(size: str | None) -> int | None:
+    """``"128MB"`` -> 128,000,000 (DuckDB's units: MB is 1000^2, MiB 1024^2); None if unread."""
+    m = _SIZE.fullmatch(size or "")
+    if m is None:
+        return None
+    power = " KMGT".index(m[2].upper() or " ")
+    return int(float(m[1]) * (1024 if m[3] else 1000) ** power)
 
 
 def default_ceiling() -> str:

@@ -14,6 +14,7 @@ from recorder import ir
 from recorder.exchange import Exchange, RecordedChunk, RecordedEvent
 from recorder.store import StoreError, StoreWriter, load_exchanges, query
 from recorder.store import rows as rowmod
+from recorder.store import writer as writer_module
 from tests.store import samples
 
 
@@ -284,6 +285,37 @@ def test_large_bodies_are_stored_under_the_limit_without_lifting_it(db):
     got = {e.id: e for e in load_exchanges(db, "id IN ('big-7', 'm199')")}
     assert got["big-7"].client_request == samples.large("big-7", 3 << 20).client_request
     assert got["m199"].upstream_request == samples.large("m199", 50_000).upstream_request
+
+
+def test_a_checkpoint_lifts_the_limit_only_by_what_it_pins(db, monkeypatch):
+    # A limit lifted to the ceiling is memory DuckDB fills with cached blocks: bodies pin
+    # nothing any more, long stream chunks pin about their size.
+    targets: list[str | None] = []
+    set_limit = StoreWriter._set_limit
+
+    def spy(cur: duckdb.DuckDBPyConnection, limit: str | None) -> None:
+        targets.append(limit)
+        set_limit(cur, limit)
+
+    monkeypatch.setattr(StoreWriter, "_set_limit", staticmethod(spy))
+    w = StoreWriter(db, memory_limit=SMALL_LIMIT, memory_ceiling="64GB", threads=1).start()
+    try:
+        for i in range(120):  # 12 MB of bodies: the WAL passes 16 MB, checkpoints run
+            w.put(samples.large(f"m{i:03}", 50_000))
+            if i % 20 == 19:
+                assert w.flush()
+        bodies_only = list(targets)
+        for i in range(3):
+            w.put(_large_stream(f"s{i}", 3 << 20))
+            assert w.flush()
+        assert (w.written, w.failed) == (123, None)
+    finally:
+        w.close()
+    # the plain limit, plus 64 MiB of slack and what is pinned (chunks, twice) or parsed (the
+    # JSON check of a batch's long bodies, eight times): never the ceiling
+    lifted = [writer_module._bytes(t) or 0 for t in targets if t != SMALL_LIMIT]
+    assert bodies_only and max(lifted) <= 150_000_000
+    assert "64GB" not in targets
 
 
 def test_bodies_in_pieces_read_back_whole_and_as_json(db):
