@@ -271,7 +271,7 @@ class Gateway:
             if self._refused(flow, st):
                 return
             if st.kind == "vendor":
-                forward.vendor_request(flow, st)
+                forward.vendor_request(flow, st, self.opts.policy)
             else:
                 port = await self._fault_port()
                 await forward.gateway_request(

@@ -17,7 +17,7 @@ from typing import Any
 
 import h11
 from mitmproxy import ctx, http
-from mitmproxy.proxy import commands, events
+from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers.http import HttpLayer
 from mitmproxy.proxy.layers.http._http1 import Http1Client
 from mitmproxy.proxy.layers.tls import ClientTLSLayer, TLSLayer
@@ -82,17 +82,6 @@ def _client_tls(flow: http.HTTPFlow, root: Any) -> list[TLSLayer]:
         and layer.tls is not None
         and layer.tunnel_state is TunnelState.OPEN
     ]
-
-
-def inject_from_server(flow: http.HTTPFlow, data: bytes) -> bool:
-    """Hand mitmproxy's HTTP/1 client layer ``data`` as if the upstream had sent it."""
-    server = flow.server_conn
-    handler = _handler(flow)
-    if handler is None or server.alpn == b"h2" or server not in handler.transports:
-        return False
-    task = asyncio.ensure_future(handler.server_event(events.DataReceived(server, data)))
-    task.add_done_callback(_log_failure)
-    return True
 
 
 def server_closable(flow: http.HTTPFlow) -> bool:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -94,6 +95,7 @@ class FakeUpstream:
     port: int = 0
     default_mode: str = "text"
     log: bool = True  # keep request/response logs (turn off for long benchmarks)
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server context
     requests: list[Received] = field(default_factory=list)
     sent: list[bytes] = field(default_factory=list)
     connections: int = 0  # accepted so far
@@ -106,7 +108,7 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def script(self, *modes: str) -> None:
         """The next requests use these modes, in order; then the default again."""
@@ -129,7 +131,7 @@ class FakeUpstream:
     async def serve(self) -> None:
         """Start listening in the running loop (``port`` is filled in)."""
         self._released = asyncio.Event()
-        self._server = await asyncio.start_server(self._conn, self.host, self.port)
+        self._server = await asyncio.start_server(self._conn, self.host, self.port, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def start(self) -> FakeUpstream:

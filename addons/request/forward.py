@@ -19,6 +19,7 @@ from addons.request import stored
 from addons.request.body import open_body
 from addons.response.replies import reply, reply_error
 from addons.upstream import fault_proxy, timeouts
+from addons.upstream.policy import RetryPolicy
 from addons.upstream.probe import ProbeFailed, probe
 from recorder import auth, dialects, endpoints, header_edit, ir, request_body, routing
 from recorder.backends import BackendError, ListsModels, PreparesRequests, Upstream
@@ -52,9 +53,10 @@ def _unrecorded_body(st: FlowState, size: int) -> None:
         st.ex.client_request.body = None
 
 
-def vendor_request(flow: http.HTTPFlow, st: FlowState) -> None:
+def vendor_request(flow: http.HTTPFlow, st: FlowState, policy: RetryPolicy) -> None:
     """Explicit-proxy traffic to a vendor: recorded, passed through untouched except that
-    chat responses are asked for uncompressed (so their events can be recorded)."""
+    chat responses are asked for uncompressed (so their events can be recorded), and held to
+    the same deadlines as the gateway's own upstream requests."""
     req = flow.request
     path = req.path.split("?", 1)[0]
     if dialects.for_path(path) is not None:
@@ -64,6 +66,7 @@ def vendor_request(flow: http.HTTPFlow, st: FlowState) -> None:
         st.ex.client_request = snapshots.snapshot_request(req, req.raw_content, req.pretty_url)
         st.ex.upstream_request = st.ex.client_request
         _note_model(st, req.raw_content)
+    timeouts.start(flow, st, policy)
 
 
 async def gateway_request(

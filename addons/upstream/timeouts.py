@@ -10,14 +10,12 @@ this progress moved.
 
 What a missed deadline does:
 
-* **No response head yet**: mitmproxy has no read timeout for upstream responses, and a
-  response an addon sets after the request left is overwritten by whatever the upstream sends.
-  So the gateway hands mitmproxy's HTTP/1 client layer a complete ``504`` response (in the
-  client's dialect, with ``connection: close``) as if it had come from the upstream; mitmproxy
-  then runs its usual hooks, answers the client and closes the silent upstream connection.
-* **A whole body under way** (a JSON head, then silence or a trickle): the upstream connection
-  is closed; mitmproxy reports the cut body through ``error``, where the gateway answers the
-  client a ``504`` in its dialect naming the timeout (:mod:`addons.response.failures`).
+* **No response head yet, or a whole body under way** (a JSON head, then silence or a
+  trickle): nothing has reached the client. The upstream connection is closed; mitmproxy
+  reports the lost answer through ``error``, where the gateway answers the client a ``504`` in
+  its dialect naming the timeout (:mod:`addons.response.failures`). (A fake ``504`` handed to
+  mitmproxy as if the upstream had sent it would not do: on a TLS upstream connection it
+  reaches the TLS layer as a broken record, and the client was left hanging.)
 * **A stream under way**: the stream is ended with an in-dialect error event (``timeout``) and
   the upstream connection is closed (:func:`addons.response.stream_end.end_with_error`).
 
@@ -38,7 +36,6 @@ from mitmproxy import http
 
 from addons import mitm_io
 from addons.flow_state import (
-    ANSWERED,
     Answered,
     Done,
     FlowState,
@@ -52,7 +49,6 @@ from addons.metadata import FLOW_STATE
 from addons.response.stream import collects, is_stream
 from addons.response.stream_end import end_with_error
 from addons.upstream.policy import Awaiting, Deadline, RetryPolicy, next_deadline
-from recorder.endpoints import error_response
 
 logger = logging.getLogger("tapegate.gateway")
 
@@ -134,10 +130,7 @@ def _fired(flow: http.HTTPFlow) -> None:
 def _missed(flow: http.HTTPFlow, st: FlowState, due: Deadline) -> None:
     phase = _phase(flow, st)
     st.ex.extra["timeout"] = due.option
-    if phase == "head":
-        st.ex.error = due.message
-        inject_timeout(flow, st, due)
-    elif phase == "stream":
+    if phase == "stream":
         if end_with_error(flow, st, "timeout", due.message):
             st.ex.error = due.message
         else:
@@ -147,15 +140,3 @@ def _missed(flow: http.HTTPFlow, st: FlowState, due: Deadline) -> None:
         if not mitm_io.close_server(flow):
             st.timed_out = None
             logger.warning("gateway: %s cannot be enforced on this connection", due.option)
-
-
-def inject_timeout(flow: http.HTTPFlow, st: FlowState, due: Deadline) -> None:
-    status, body = error_response("timeout", due.message, st.client)
-    head = (
-        f"HTTP/1.1 {status} Gateway Timeout\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    ).encode()
-    if not mitm_io.inject_from_server(flow, head + body):
-        logger.warning("gateway: %s cannot be enforced on this connection", due.option)
-        return
-    st.phase = ANSWERED  # the 504 is the gateway's answer, not the upstream's

@@ -182,3 +182,20 @@ def test_first_token_deadline_holds_until_the_first_token_then_idle_takes_over()
             assert timeouts.due(f, st).option == "gateway_idle_timeout"  # type: ignore[union-attr]
 
     asyncio.run(scenario())
+
+
+def test_explicit_proxy_traffic_to_a_vendor_is_held_to_the_same_deadlines() -> None:
+    async def scenario() -> None:
+        gw = Gateway()
+        with taddons.context(gw) as tctx:
+            tctx.configure(gw, gateway_first_byte_timeout="30")
+            f = gateway_flow("POST", MESSAGES, b'{"model":"m"}', ANT)
+            f.request.url = "https://api.anthropic.com/v1/messages"
+            gw.requestheaders(f)
+            await gw.request(f)
+            st = f.metadata[FLOW_STATE]
+            assert st.kind == "vendor" and f.response is None  # passed through
+            assert st.timer is not None
+            assert timeouts.due(f, st).option == "gateway_first_byte_timeout"  # type: ignore[union-attr]
+
+    asyncio.run(scenario())
