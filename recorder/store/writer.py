@@ -427,13 +427,18 @@ class StoreWriter:
     def _check_long_json(
         self, cur: duckdb.DuckDBPyConnection, converted: list[rowmod.Rows]
     ) -> None:
-        """:func:`check_long_json` under the plain limit, else lifted by eight times the text
-        (parsing a body of 24 MB took DuckDB 128 MB); the append runs under the plain limit."""
+        """:func:`check_long_json` with the limit lifted by eight times the text when that
+        may be needed (parsing a body of 24 MB took DuckDB 128 MB), or when the plain limit
+        fell short; the append runs under the plain limit."""
+        asked = (rowmod.long_json_bodies(r.exchange).values() for r in converted)
+        need = 8 * sum(len(text) for texts in asked for text in texts)
+        plain = _bytes(self.memory_limit)
+        if plain is not None and need > plain // 4:  # parsing twice costs more than lifting
+            self._lift(cur, need)
         try:
-            check_long_json(cur, converted)
+            check_long_json(cur, converted, last_try=self._lifted)
         except duckdb.OutOfMemoryException:
-            asked = (rowmod.long_json_bodies(r.exchange).values() for r in converted)
-            self._lift(cur, 8 * sum(len(text) for texts in asked for text in texts))
+            self._lift(cur, need)
             check_long_json(cur, converted, last_try=True)
         self._lower(cur)
 
