@@ -29,9 +29,13 @@ def fake() -> Iterator[FakeUpstream]:
 
 
 def start_gateway(
-    log_dir: Path, sets: Sequence[str], env: dict[str, str] | None = None, name: str = "gateway"
+    log_dir: Path,
+    sets: Sequence[str],
+    env: dict[str, str] | None = None,
+    name: str = "gateway",
+    db: Path | None = None,
 ) -> Service:
-    """mitmdump with the gateway addon; recording off (the recorder has its own tests).
+    """mitmdump with the gateway addon, recording to ``db`` (None: recording off).
     ``--listen-host`` is explicit so that the addon does not re-bind after start."""
     port = free_port()
     argv: list[str] = [
@@ -44,7 +48,7 @@ def start_gateway(
         "--listen-host",
         "127.0.0.1",
         "--set",
-        "recorder_db=",
+        f"recorder_db={db or ''}",
     ]
     for s in sets:
         argv += ["--set", s]
@@ -96,9 +100,16 @@ def record(
 ) -> dict[str, Any]:
     """The recorded exchange whose client asked for ``model``, or that matches the SQL
     condition ``where`` (waits for the writer)."""
+    rows = rows_where(gw, where or f"model_requested = '{model}'", 1, timeout)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def rows_where(gw: Gw, where: str, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The recorded exchanges that match the SQL condition ``where``, oldest first, once there
+    are ``n`` of them (or what there is after ``timeout``)."""
     assert gw.db is not None, "this gateway does not record"
-    where = where or f"model_requested = '{model}'"
-    sql = f"select * from exchanges where {where}"
+    sql = f"select * from exchanges where {where} order by started_at"
     deadline = time.monotonic() + timeout
     while True:
         out = subprocess.run(
@@ -107,9 +118,8 @@ def record(
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
         rows: list[dict[str, Any]] = json.loads(out.stdout)
-        if rows or time.monotonic() > deadline:
-            assert len(rows) == 1, rows
-            return rows[0]
+        if len(rows) >= n or time.monotonic() > deadline:
+            return rows
         time.sleep(0.1)
 
 

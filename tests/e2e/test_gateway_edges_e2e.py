@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import pytest
 
 from fakes.procs import BIN, free_port, start_service
 from fakes.upstream import FakeUpstream, Received
-from tests.e2e.conftest import GATEWAY_ADDON, Gw, extra, http_client, record
+from tests.e2e.conftest import GATEWAY_ADDON, Gw, extra, http_client, record, rows_where
 from tests.sdk import anthropic_final_message
 from tests.sdk_openai import openai_final_completion
 
@@ -246,20 +245,6 @@ def test_upstream_dying_mid_json_is_502_in_each_dialect(gw: Gw, clean: FakeUpstr
 # ------------------------------------------------------------------ the client's broken request
 
 
-def _rows_where(gw: Gw, where: str, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-    sql = f"select * from exchanges where {where} order by started_at"
-    deadline = time.monotonic() + timeout
-    while True:
-        out = subprocess.run(
-            [str(BIN / "recorder"), "query", sql, "--db", str(gw.db), "--format", "json"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        rows: list[dict[str, Any]] = json.loads(out.stdout)
-        if len(rows) >= n or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
-
-
 def test_a_broken_request_body_is_the_clients_error_with_its_method_and_url(gw: Gw) -> None:
     host = f"127.0.0.1:{gw.svc.port}"
     head = f"POST /v1/messages?broken=1 HTTP/1.1\r\nHost: {host}\r\nx-api-key: {KEY}\r\n"
@@ -274,7 +259,7 @@ def test_a_broken_request_body_is_the_clients_error_with_its_method_and_url(gw: 
     with socket.create_connection(("127.0.0.1", gw.svc.port), timeout=10) as s:
         s.sendall(head.encode() + b'content-length: 500\r\n\r\n{"model": ')
         time.sleep(0.3)  # and hangs up mid-body
-    rows = _rows_where(gw, "client_request_url like '%broken=1%'", 2)
+    rows = rows_where(gw, "client_request_url like '%broken=1%'", 2)
     assert len(rows) == 2, rows
     for row in rows:
         assert row["client_request_method"] == "POST"
@@ -320,7 +305,7 @@ def test_mitmproxys_own_rejections_are_in_the_dialect_of_the_path_and_recorded(g
             assert body["type"] == "error", name
         else:
             assert "code" in body["error"], name  # OpenAI's error shape
-    rows = _rows_where(gw, "client_request_url like '%refused=%'", len(REFUSED_BY_MITMPROXY))
+    rows = rows_where(gw, "client_request_url like '%refused=%'", len(REFUSED_BY_MITMPROXY))
     assert len(rows) == len(REFUSED_BY_MITMPROXY), rows
     for row, (name, (dialect, _)) in zip(rows, REFUSED_BY_MITMPROXY.items(), strict=True):
         assert row["client_dialect"] == dialect, name

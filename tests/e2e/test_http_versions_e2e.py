@@ -15,9 +15,8 @@ import httpx
 import httpx2
 import pytest
 
-from fakes.procs import BIN, free_port, start_service
 from fakes.upstream import FakeUpstream
-from tests.e2e.conftest import GATEWAY_ADDON, Gw, extra, record, tls_preferring_h2
+from tests.e2e.conftest import Gw, extra, record, start_gateway, tls_preferring_h2
 
 pytestmark = pytest.mark.e2e
 
@@ -29,17 +28,11 @@ IDLE = 1.0
 def gw(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
     d = tmp_path_factory.mktemp("http-versions")
     db = d / "traffic.duckdb"
-    port = free_port()
-    argv = [
-        str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
-        "--listen-host", "127.0.0.1",
-        "--set", f"confdir={d}",  # its CA: the clients below come over TLS
-        "--set", f"gateway_upstream={fake.url}",
-        "--set", "gateway_retries=0",
-        "--set", f"gateway_idle_timeout={IDLE:g}",
-        "--set", f"recorder_db={db}",
+    sets = [
+        f"confdir={d}",  # its CA: the clients below come over TLS
+        f"gateway_upstream={fake.url}", "gateway_retries=0", f"gateway_idle_timeout={IDLE:g}",
     ]  # fmt: skip
-    svc = start_service("gateway", argv, port=port, log_dir=d)
+    svc = start_gateway(d, sets, db=db)
     httpx.head(svc.url, timeout=30.0).raise_for_status()  # the addon is loaded
     yield Gw(svc, db)
     svc.stop()

@@ -15,9 +15,8 @@ import httpx
 import pytest
 from mitmproxy.certs import CertStore
 
-from fakes.procs import BIN, free_port, start_service
 from fakes.upstream import FakeUpstream
-from tests.e2e.conftest import GATEWAY_ADDON, Gw, extra, record
+from tests.e2e.conftest import Gw, extra, record, start_gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -44,19 +43,12 @@ def https_fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstrea
 def gw(https_fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
     d = tmp_path_factory.mktemp("timeouts-tls")
     db = d / "traffic.duckdb"
-    port = free_port()
-    argv = [
-        str(BIN / "mitmdump"), "-q", "-s", str(GATEWAY_ADDON), "-p", str(port),
-        "--listen-host", "127.0.0.1",
-        "--set", f"confdir={d}",
-        "--set", "ssl_insecure=true",
-        "--set", f"gateway_upstream={https_fake.url}",
-        "--set", "gateway_retries=0",
-        "--set", f"gateway_first_byte_timeout={DEADLINE:g}",
-        "--set", f"gateway_idle_timeout={DEADLINE:g}",
-        "--set", f"recorder_db={db}",
+    sets = [
+        f"confdir={d}", "ssl_insecure=true", f"gateway_upstream={https_fake.url}",
+        "gateway_retries=0", f"gateway_first_byte_timeout={DEADLINE:g}",
+        f"gateway_idle_timeout={DEADLINE:g}",
     ]  # fmt: skip
-    svc = start_service("gateway", argv, port=port, log_dir=d)
+    svc = start_gateway(d, sets, db=db)
     httpx.head(svc.url, timeout=30.0).raise_for_status()  # the addon is loaded
     yield Gw(svc, db)
     svc.stop()
