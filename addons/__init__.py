@@ -5,6 +5,8 @@
 * ``request/`` — classify a flow, explicit-proxy admission, forward it (translated) upstream
 * ``response/`` — stream or translate the answer, the gateway's own answers, failures
 * ``upstream/`` — retries, the connect probe, timeouts, a cassette as the upstream
+* ``deferred_listen.py`` — run at interpreter start (a ``.pth`` file): mitmproxy binds nothing
+  until the Gateway has checked its options
 * ``options.py`` (``gateway_*``), ``flow_state.py`` (per-flow state), ``metadata.py`` (shared
   ``flow.metadata`` keys), ``snapshots.py`` (mitmproxy messages as redacted records),
   ``mitm_io.py`` (the few reaches into mitmproxy's connection handler)

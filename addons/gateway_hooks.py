@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, assert_never
 from mitmproxy import ctx, http
 from mitmproxy.proxy import mode_specs
 
-from addons import http_versions
+from addons import deferred_listen, http_versions
 from addons.flow_state import (
     Answered,
     Done,
@@ -160,12 +160,18 @@ class Gateway:
 
     def running(self) -> None:
         """mitmproxy's default listen_host "" means every interface; the gateway listens on
-        loopback unless told otherwise. The server is already bound by now (12.x binds before
-        scripts load) and changing only listen_host does not rebind, so the (default) regular
-        mode is re-declared with an explicit loopback address, first thing: until then the
-        proxy listens on every interface (a connection there is closed: client_connected)."""
+        loopback unless told otherwise. Started by mitmdump/mitmweb, mitmproxy has bound nothing
+        yet (:mod:`addons.deferred_listen`): the options passed, so the server starts now, on
+        loopback unless the command line chose an address. Otherwise (a Python environment
+        without that start hook) the server is already bound, and since changing only
+        listen_host does not rebind, the (default) regular mode is re-declared with an explicit
+        loopback address, first thing: until then the proxy listens on every interface (a
+        connection there is closed: client_connected)."""
         o = ctx.options
-        if o.listen_host == "" and list(o.mode) == ["regular"]:
+        if deferred_listen.deferred and not o.server:
+            loopback = o.listen_host == "" and not deferred_listen.listen_host_given
+            o.update(server=True, **({"listen_host": "127.0.0.1"} if loopback else {}))  # type: ignore[no-untyped-call]
+        elif o.listen_host == "" and list(o.mode) == ["regular"]:
             port = o.listen_port or 8080
             o.update(listen_host="127.0.0.1", mode=[f"regular@127.0.0.1:{port}"])  # type: ignore[no-untyped-call]
         # Nothing loaded so far is garbage (mitmproxy, pydantic, DuckDB, the codecs: a few

@@ -1,6 +1,8 @@
-"""``python -m fakes.listen_probe MITMDUMP_ARGS...``: mitmdump, saying on stderr when a socket
-listens, accepts a connection or closes after listening (with its address), and when the
-Gateway addon is configured: the order in which the gateway starts, told without timing it.
+"""mitmdump, saying on stderr when a socket listens, accepts a connection or closes after
+listening (with its address), and when the Gateway addon is configured: the order in which the
+gateway starts, told without timing it. ``python -m fakes.listen_probe MITMDUMP_ARGS...`` runs it
+as a plain module; a script file named ``mitmdump`` that calls :func:`main` runs it as the
+project's start hook sees mitmdump (addons/deferred_listen.py).
 
 The socket calls are watched at the stdlib's ``socket.socket`` (asyncio's servers use them), the
 Gateway at its class; mitmproxy loads ``addons/gateway.py`` as usual, which finds both patched."""
@@ -52,6 +54,10 @@ def _watch() -> None:
     Gateway.configure = on_configure  # type: ignore[method-assign]
 
 
-if __name__ == "__main__":
+def main() -> None:
     _watch()
     mitmdump(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -22,6 +22,11 @@ from tests.e2e.conftest import GATEWAY_ADDON, start_gateway
 
 pytestmark = pytest.mark.e2e
 
+EVERYWHERE = (
+    "listen 0.0.0.0",
+    "listen ::",
+)  # what the probe says when a socket listens beyond loopback
+
 
 def _lan_address() -> str | None:
     """An address of this host that is not loopback (no packet is sent), or None."""
@@ -60,13 +65,23 @@ class Start(NamedTuple):
     log: str
 
 
-def _start_order(argv: list[str], lan: str | None = None) -> Start:
+def _start_order(
+    argv: list[str], lan: str | None = None, *, as_mitmdump: Path | None = None
+) -> Start:
     """Start the gateway under fakes.listen_probe until it says where it is on (or exits); with
-    ``lan``, a client sends a request there as soon as the gateway listens beyond loopback."""
+    ``lan``, a client sends a request there as soon as the gateway listens beyond loopback. With
+    ``as_mitmdump`` (a folder), the probe runs as a script named ``mitmdump`` there, so that
+    the project's start hook (addons/tapegate_deferred_listen.pth) sees mitmdump start;
+    otherwise as ``python -m``, as if that hook were not installed."""
+    if as_mitmdump is None:
+        command = [sys.executable, "-m", "fakes.listen_probe", *argv]
+    else:
+        script = as_mitmdump / "mitmdump"
+        script.write_text("from fakes.listen_probe import main\n\nmain()\n")
+        command = [sys.executable, str(script), *argv]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fakes.listen_probe", *argv],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     seen: list[str] = []
     log: list[str] = []
     knocked: list[socket.socket] = []
@@ -76,7 +91,7 @@ def _start_order(argv: list[str], lan: str | None = None) -> Start:
             log.append(line)
             if line.startswith(MARK):
                 seen.append(what := line[len(MARK) :].strip())
-                if lan is not None and not knocked and what in ("listen 0.0.0.0", "listen ::"):
+                if lan is not None and not knocked and what in EVERYWHERE:
                     knocked.append(_knock(lan, int(argv[argv.index("-p") + 1])))
             if "tapegate gateway on" in line:
                 break
@@ -106,31 +121,47 @@ def _answer_to(s: socket.socket) -> bytes:
             return b""  # reset
 
 
-def test_the_gateway_is_configured_before_mitmproxy_listens_beyond_loopback() -> None:
-    """mitmproxy binds every interface before it loads the gateway's script (by default), so
-    that listener cannot be avoided without --listen-host 127.0.0.1; but the gateway is
-    configured before it listens (it closes each connection there at once: client_connected)
-    and moves to loopback before it says where it is on."""
+def test_mitmdump_listens_only_on_loopback_and_only_once_the_gateway_is_configured(
+    tmp_path: Path,
+) -> None:
+    argv = ["-s", str(GATEWAY_ADDON), "-p", str(free_port()), "--set", "recorder_db="]
+    seen = _start_order(argv, as_mitmdump=tmp_path).seen
+    listens = [what for what in seen if what.startswith("listen ")]
+    assert listens == ["listen 127.0.0.1"], seen
+    assert seen.index("gateway configuring") < seen.index("listen 127.0.0.1"), seen
+
+
+def test_a_refused_remote_listen_is_never_bound(tmp_path: Path) -> None:
+    argv = ["-s", str(GATEWAY_ADDON), "-p", str(free_port()), "--listen-host", "0.0.0.0",
+            "--set", "recorder_db="]  # fmt: skip
+    start = _start_order(argv, _lan_address(), as_mitmdump=tmp_path)
+    assert start.status == STARTUP_EXIT and "without gateway_key" in start.log, start.log
+    assert "gateway configuring" in start.seen, start.seen
+    assert not [what for what in start.seen if what.startswith("listen ")], start.seen
+
+
+def test_an_allowed_remote_listen_is_bound_where_asked_once_configured(tmp_path: Path) -> None:
+    argv = ["-s", str(GATEWAY_ADDON), "-p", str(free_port()), "--listen-host", "0.0.0.0",
+            "--set", "gateway_allow_remote=true", "--set", "recorder_db="]  # fmt: skip
+    seen = _start_order(argv, as_mitmdump=tmp_path).seen
+    assert [what for what in seen if what.startswith("listen ")] == ["listen 0.0.0.0"], seen
+    assert seen.index("gateway configuring") < seen.index("listen 0.0.0.0"), seen
+
+
+def test_without_the_start_hook_the_gateway_is_configured_before_listening_beyond_loopback() -> (
+    None
+):
+    """Without the start hook (mitmdump run some other way), mitmproxy binds every interface
+    before it loads the gateway's script; the gateway is configured before that socket listens
+    (it closes each connection there at once: client_connected) and moves to loopback before it
+    says where it is on."""
     argv = ["-s", str(GATEWAY_ADDON), "-p", str(free_port()), "--set", "recorder_db="]
     seen = _start_order(argv).seen
-    everywhere = [i for i, what in enumerate(seen) if what in ("listen 0.0.0.0", "listen ::")]
+    everywhere = [i for i, what in enumerate(seen) if what in EVERYWHERE]
     assert everywhere and seen.index("gateway configuring") < everywhere[0], seen
     for i in everywhere:
         assert seen[i].replace("listen", "close") in seen[i:], seen
     assert "listen 127.0.0.1" in seen[everywhere[-1] :], seen
-
-
-def test_a_refused_remote_listen_serves_no_connection() -> None:
-    """An explicit --listen-host 0.0.0.0 is bound before the gateway loads (mitmproxy reads it
-    first), so the kernel takes a connection there (and asyncio, running its loop once more
-    while the process exits, may accept it); the gateway refuses to start, and that connection
-    gets nothing."""
-    lan = _lan_address()
-    argv = ["-s", str(GATEWAY_ADDON), "-p", str(free_port()), "--listen-host", "0.0.0.0",
-            "--set", "recorder_db="]  # fmt: skip
-    start = _start_order(argv, lan)
-    assert start.status == STARTUP_EXIT and "without gateway_key" in start.log, start.log
-    assert "gateway configuring" in start.seen and start.answer == b"", start
 
 
 def test_without_a_key_only_upstreams_and_vendors_are_proxied(
