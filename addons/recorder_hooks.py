@@ -155,13 +155,14 @@ class Recorder:
     def counts(self) -> dict[str, int] | None:
         """The writer's counts since the gateway started (None: no database is written):
         exchanges stored, of those stored only as failed rows, not stored at all, and how
-        often the writer process was restarted. Each failed or skipped one was logged too."""
+        often the writer process was restarted; once it failed for good, how many handed to it
+        were not confirmed stored. Each failed, skipped or unconfirmed one was logged too."""
         w = self.writer
         if w is None:
             return None
         return {
             "stored": w.written, "failed_rows": w.unstorable, "not_recorded": w.skipped,
-            "writer_restarts": w.restarts,
+            "writer_restarts": w.restarts, "unconfirmed": len(w.unconfirmed),
         }  # fmt: skip
 
     @property
@@ -290,6 +291,12 @@ class Recorder:
     def _writer_failed(self, e: BaseException) -> None:
         # Runs on the writer thread. stderr too: a log handler may itself be what broke.
         msg = f"tapegate: RECORDING FAILED, traffic will be refused: {type(e).__name__}: {e}"
+        lost = self.writer.unconfirmed if self.writer is not None else []
+        if lost:  # answered already, handed over, and not known to be stored
+            msg += (
+                f"; {len(lost)} exchange(s) handed to it were not confirmed stored (those "
+                f"{self.db} does not hold are NOT recorded): {', '.join(lost)}"
+            )
         log.error(msg)
         print(msg, file=sys.stderr, flush=True)
 

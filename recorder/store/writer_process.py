@@ -110,6 +110,9 @@ class WriterProcess:
         self.written = 0  # exchanges committed, as of the child's last report
         self.unstorable = 0  # of those, stored as failed rows (the writer's counters)
         self.skipped = 0  # exchanges that could not be stored at all
+        # Ids of the exchanges handed to the last child and never settled when recording failed
+        # for good: none is sent again, some may have been committed before it died.
+        self.unconfirmed: list[str] = []
         self.query_port: int | None = None
         self._barriers: dict[int, _Barrier] = {}
         self._next_barrier = 0
@@ -377,6 +380,10 @@ class WriterProcess:
     def _fail(self, e: BaseException) -> None:
         if self.failed is not None:
             return
+        with self._lock:  # no child will settle these now: say which, never drop them quietly
+            self.unconfirmed = [_exchange_id(data) for data in self._unacked]
+            self._unacked.clear()
+            self._unacked_bytes = 0
         self.failed = e
         if self.on_error is not None:
             self.on_error(e)
@@ -434,6 +441,14 @@ def _send_settings(proc: subprocess.Popen[bytes], data: bytes) -> None:
     assert proc.stdin is not None
     proc.stdin.write(data)  # a few hundred bytes into an empty pipe: never blocks
     proc.stdin.flush()
+
+
+def _exchange_id(data: bytes) -> str:
+    """The id of the exchange an EXCHANGE frame holds."""
+    try:
+        return str(unpack(data[5:]).id)
+    except Exception:  # noqa: BLE001 - a frame that cannot be read back has no id to give
+        return "?"
 
 
 def _ended(code: int) -> str:

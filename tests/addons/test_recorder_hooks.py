@@ -228,7 +228,8 @@ def test_what_could_not_be_stored_is_summed_up_at_shutdown(db, caplog):
         assert rec.writer.flush()
         # the same counts while it runs, for the health check
         assert rec.counts() == {
-            "stored": 1, "failed_rows": 0, "not_recorded": 1, "writer_restarts": 0
+            "stored": 1, "failed_rows": 0, "not_recorded": 1, "writer_restarts": 0,
+            "unconfirmed": 0,
         }  # fmt: skip
         rec.done()
     assert "1 could not be stored at all and 0 only as failed rows" in caplog.text

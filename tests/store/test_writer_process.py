@@ -111,6 +111,32 @@ def test_a_writer_that_dies_twice_is_reported_and_refuses_puts(tmp_path):
     w.close()
 
 
+def test_what_a_writer_dying_for_good_had_not_settled_is_named_not_dropped(tmp_path):
+    # Issue 11, kill -9 of the writer twice under load: the exchanges handed to the second child
+    # and not yet committed vanished without a word (answered 200, counted nowhere).
+    errors: list[BaseException] = []
+    w = WriterProcess(tmp_path / "u.duckdb", on_error=errors.append).start()
+    try:
+        first = w._proc
+        assert first is not None
+        first.kill()
+        assert _wait(lambda: w._proc is not first and w.flush(timeout=1))
+        w.put(samples.plain(id="stored"))
+        assert w.flush()
+        second = w._proc
+        assert second is not None
+        os.kill(second.pid, signal.SIGSTOP)  # handed over, never committed
+        for i in range(3):
+            w.put(samples.plain(id=f"in-flight-{i}"))
+        os.kill(second.pid, signal.SIGKILL)
+        assert _wait(lambda: w.failed is not None)
+        assert errors == [w.failed]
+        assert w.unconfirmed == ["in-flight-0", "in-flight-1", "in-flight-2"]
+        assert w.written == 1
+    finally:
+        w.close()
+
+
 def test_a_frame_it_cannot_read_is_counted_and_the_writer_goes_on(tmp_path):
     db = tmp_path / "f.duckdb"
     w = WriterProcess(db).start()
