@@ -6,7 +6,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, get_args
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, get_args
 
 import typer
 
@@ -86,10 +86,15 @@ def translate(
     foreign = None
     try:
         if kind is Kind.stream:
-            ok = _translate_stream(_open(file), ctx)
+            ok, first = _translate_stream(_open(file), ctx)
+            foreign = None if ok else dialects.foreign_stream(src, _first_event(first))
         else:
             body = parse_json(_open(file).read())
-            foreign = dialects.foreign_request(src, body) if kind is Kind.request else None
+            foreign = (
+                dialects.foreign_request(src, body)
+                if kind is Kind.request
+                else dialects.foreign_response(src, body)
+            )
             if foreign is None:
                 fn = translate_request if kind is Kind.request else translate_response
                 typer.echo(json.dumps(fn(body, ctx), indent=2, ensure_ascii=False))
@@ -113,16 +118,30 @@ def _open(file: Path | None) -> BinaryIO:
     return file.open("rb") if file is not None else sys.stdin.buffer
 
 
-def _translate_stream(src: BinaryIO, ctx: Context) -> bool:
-    """Pipe-friendly: output is written as soon as each input chunk is translated."""
+def _translate_stream(src: BinaryIO, ctx: Context) -> tuple[bool, bytes]:
+    """Pipe-friendly: output is written as soon as each input chunk is translated. Returns
+    whether it translated, and the first chunk read (what the stream's first event says)."""
     from recorder.translate import StreamTranslator
 
     st = StreamTranslator(ctx)
     out = sys.stdout.buffer
     read = getattr(src, "read1", src.read)
+    first = b""
     while chunk := read(65536):
+        first = first or chunk
         out.write(st.feed(chunk))
         out.flush()
     out.write(st.close())
     out.flush()
-    return not st.failed
+    return not st.failed, first
+
+
+def _first_event(chunk: bytes) -> Any:
+    """The JSON data of the first SSE event in ``chunk`` (None: none there, or not JSON)."""
+    for line in chunk.splitlines():
+        if line.startswith(b"data:"):
+            try:
+                return json.loads(line[5:])
+            except ValueError:
+                return None
+    return None

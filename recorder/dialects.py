@@ -15,7 +15,7 @@ A new dialect adds its name to :data:`recorder.ir.Dialect`, its wire models and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -318,13 +318,61 @@ _OWN_REQUEST_FIELDS: Final[dict[Dialect, frozenset[str]]] = {
     ),  # fmt: skip
     "responses": frozenset({"input", "instructions", "previous_response_id", "max_output_tokens"}),
 }
+# The same for answers (every real answer in the corpus has its own dialect's and none of the
+# others'; error bodies have none of them).
+_OWN_RESPONSE_FIELDS: Final[dict[Dialect, frozenset[str]]] = {
+    "anthropic": frozenset({"content", "stop_reason", "stop_sequence"}),
+    "openai": frozenset({"choices", "system_fingerprint"}),
+    "responses": frozenset({"output", "created_at", "incomplete_details"}),
+}
+
+
+# What a stream's first event says about its dialect (its JSON data): a stream whose first event
+# is plainly another dialect's is refused by ``recorder translate`` in one line.
+_OWN_STREAM_EVENT: Final[dict[Dialect, Callable[[dict[str, Any]], bool]]] = {
+    "anthropic": lambda d: str(d.get("type", "")).startswith(("message_", "content_block_")),
+    "openai": lambda d: "choices" in d or d.get("object") == "chat.completion.chunk",
+    "responses": lambda d: str(d.get("type", "")).startswith("response."),
+}
 
 
 def foreign_request(name: Dialect, body: Any) -> str | None:
     """Why ``body`` is plainly not a request of dialect ``name`` (None: nothing says so): it
     has fields that only another client dialect's requests have."""
-    if name not in _OWN_REQUEST_FIELDS or not isinstance(body, dict):
+    return _foreign(name, body, _OWN_REQUEST_FIELDS, "request", "requests")
+
+
+def foreign_response(name: Dialect, body: Any) -> str | None:
+    """Why ``body`` is plainly not a response of dialect ``name`` (None: nothing says so)."""
+    return _foreign(name, body, _OWN_RESPONSE_FIELDS, "response", "answers")
+
+
+def foreign_stream(name: Dialect, first_event: Any) -> str | None:
+    """Why a stream whose first event's data is ``first_event`` is plainly not of dialect
+    ``name`` (None: nothing says so)."""
+    if name not in _OWN_STREAM_EVENT or not isinstance(first_event, dict):
         return None
+    if _OWN_STREAM_EVENT[name](first_event):
+        return None
+    for other, is_own in _OWN_STREAM_EVENT.items():
+        if other != name and is_own(first_event):
+            return f"the stream is not in the {name} dialect: its first event is {other}'s"
+    return None
+
+
+def _foreign(
+    name: Dialect, body: Any, own: Mapping[Dialect, frozenset[str]], kind: str, kinds: str
+) -> str | None:
+    if name not in own or not isinstance(body, dict):
+        return None
+    for other, fields in own.items():
+        hits = sorted(fields.intersection(body))
+        if other != name and hits:
+            return (
+                f"the body is not a {kind} in the {name} dialect: {', '.join(hits)} "
+                f"{'is a field' if len(hits) == 1 else 'are fields'} of {other} {kinds}"
+            )
+    return None
     for other, fields in _OWN_REQUEST_FIELDS.items():
         hits = sorted(fields.intersection(body))
         if other != name and hits:

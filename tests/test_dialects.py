@@ -184,3 +184,47 @@ def test_nothing_outside_the_codecs_compares_dialect_names() -> None:
 def test_the_name_check_sees_comparisons() -> None:
     tree = ast.parse('if d == "openai" or x in ("anthropic", "y"):\n    pass\n')
     assert [n for _, n in _compared_names(tree)] == ["openai", "anthropic"]
+
+
+def _recorded_answers() -> list[tuple[str, str, ir.Dialect, object]]:
+    """Every answer of the shipped cassettes, both legs: (where, kind, its dialect, the body of
+    a 200 JSON answer or the first event's data of a stream)."""
+    import json
+
+    out: list[tuple[str, str, ir.Dialect, object]] = []
+    for path in sorted((REPO / "cassettes").glob("*/cassette.json")):
+        for it in json.loads(path.read_text(encoding="utf-8"))["interactions"]:
+            for leg in ("client", "upstream"):
+                dialect, response = it[f"{leg}_dialect"], it[leg]["response"]
+                where = f"{path.parent.name}#{it['index']} {leg}"
+                if "stream" in response:
+                    sse = (path.parent / response["stream"]["file"]).read_bytes()
+                    data = [line for line in sse.splitlines() if line.startswith(b"data:")]
+                    if data:  # (a stream refused before its first event has none)
+                        out.append((where, "stream", dialect, json.loads(data[0][5:])))
+                elif response["status"] == 200:
+                    out.append((where, "response", dialect, response["body"]))
+    return out
+
+
+def test_an_answer_plainly_in_another_dialect_is_told_apart() -> None:
+    """``recorder translate response|stream --from X`` refuses another dialect's answer: every
+    recorded answer is its own dialect's and, for each other client dialect, that one's."""
+    checks = {"stream": dialects.foreign_stream, "response": dialects.foreign_response}
+    others: list[ir.Dialect] = ["anthropic", "openai", "responses"]
+    seen = set()
+    for where, kind, dialect, data in _recorded_answers():
+        if dialect not in others:
+            continue  # Kiro streams in its own framing; the CLI answers nobody in it
+        seen.add((kind, dialect))
+        assert checks[kind](dialect, data) is None, where
+        for other in others:
+            if other != dialect:
+                why = checks[kind](other, data)
+                prefix = {
+                    "response": f"the body is not a response in the {other} dialect: ",
+                    "stream": f"the stream is not in the {other} dialect: ",
+                }[kind]
+                assert why is not None and why.startswith(prefix), (where, other, why)
+                assert f"{dialect}'s" in why or f"of {dialect} answers" in why, why
+    assert len(seen) == 6  # JSON answers and streams of all three client dialects

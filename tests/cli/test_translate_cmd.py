@@ -13,6 +13,7 @@ from tests.sdk_openai import responses_final
 from tests.translate.streams import OPENAI_STREAMS
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
 
 CLAUDE_CODE_REQUEST = {
     "model": "claude-sonnet-5",
@@ -143,4 +144,29 @@ def test_a_body_plainly_in_another_dialect_is_refused_in_one_line() -> None:
                        input=text)  # fmt: skip
     assert (
         ok.exit_code == 0 and json.loads(ok.stdout)["tools"][0]["function"]["name"] == "get_weather"
+    )
+
+
+def test_an_answer_plainly_in_another_dialect_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Responses and streams too: an Anthropic answer read ``--from openai`` was translated
+    into an empty answer (exit 0), an Anthropic stream into an error event and a vague line."""
+    answer = {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-5",
+        "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+        "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1},
+    }  # fmt: skip
+    result = runner.invoke(app, ["translate", "response", "--from", "openai", "--to", "anthropic"],
+                           input=json.dumps(answer))  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "recorder translate: the body is not a response in the openai dialect: content, "
+        "stop_reason, stop_sequence are fields of anthropic answers"
+    )
+    stream = (REPO / "cassettes/a2o-stream-text/0000.client.sse").read_bytes()  # Anthropic's
+    result = runner.invoke(app, ["translate", "stream", "--from", "responses", "--to", "openai"],
+                           input=stream)  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "recorder translate: the stream is not in the responses dialect: its first event is "
+        "anthropic's"
     )
