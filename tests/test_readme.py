@@ -46,3 +46,15 @@ def test_the_example_with_the_other_role_misses_and_names_the_right_one(
     result = _session(pytester, code)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(['*client leg (what the recorded client sent)*role="gateway"*'])
+
+
+def test_the_in_process_variant_in_its_comment_passes(pytester: pytest.Pytester) -> None:
+    """The example's comment says how to replay without a socket: that line, put in place of
+    the client, passes too (it named ``httpx.Client``, which anthropic 2 refuses)."""
+    code = readme_block(PYTEST_EXAMPLE)
+    variant = re.search(r"# in-process, no socket: (anthropic\.Anthropic\(.*\))\n", code)
+    assert variant is not None and "..." not in variant.group(1)
+    client = re.search(r"client = anthropic\.Anthropic\(base_url=cassette\.url.*\)\n", code)
+    assert client is not None
+    code = code.replace(client.group(0), f"client = {variant.group(1)}\n")
+    _session(pytester, "import httpx2\n" + code).assert_outcomes(passed=1)
