@@ -8,7 +8,8 @@ The deny-list matches names case-insensitively by pattern (``*`` is any run of c
 * ``*token*``, ``*secret*``, ``*password*``, ``*passwd*``, ``*signature*``, ``*key*``,
   ``*credential*``, ``*auth*`` (``authorization``, ``x-auth-token``, ``proxy-authorization``,
   ``x-api-key``, ``x-goog-api-key``, ``client_secret``, ``access-token``, …)
-* ``cookie``, ``set-cookie``, ``sig`` (signed URLs), ``openai-organization``, ``openai-project``
+* ``cookie``, ``set-cookie``, ``sig`` (signed URLs), ``pwd``, ``pass``, ``*passphrase*``,
+  ``*jwt*``, ``openai-organization``, ``openai-project``
 
 Rate-limit headers are exempt (``anthropic-ratelimit-input-tokens-remaining``,
 ``x-ratelimit-remaining-tokens``, …): they count tokens, they are none, and what a run was
@@ -29,7 +30,8 @@ REDACTED = "[redacted]"
 
 DEFAULT_PATTERNS: tuple[str, ...] = (
     "*token*", "*secret*", "*password*", "*passwd*", "*signature*", "*key*", "*credential*",
-    "*auth*", "cookie", "set-cookie", "sig", "openai-organization", "openai-project",
+    "*auth*", "cookie", "set-cookie", "sig", "pwd", "pass", "*passphrase*", "*jwt*",
+    "openai-organization", "openai-project",
 )  # fmt: skip
 EXEMPT_PATTERNS: tuple[str, ...] = ("*ratelimit*", "*rate-limit*", "*-authenticate")
 

@@ -15,7 +15,8 @@ SECRET_NAMES = [
     "Set-Cookie", "x-auth-token", "X-Access-Token", "x-amz-security-token", "X-Session-Token",
     "client_secret", "Client-Secret", "password", "db_passwd", "x-signature", "X-Amz-Signature",
     "X-Amz-Credential", "access-token", "access_token", "refresh_token", "id_token", "key",
-    "apikey", "sig", "openai-organization", "openai-project", "x-csrf-token",
+    "apikey", "sig", "openai-organization", "openai-project", "x-csrf-token", "pwd", "pass",
+    "ssh_passphrase", "jwt", "x-jwt-assertion",
 ]  # fmt: skip
 KEPT_NAMES = [
     "content-type", "anthropic-version", "anthropic-beta", "x-claude-code-session-id",
