@@ -54,6 +54,7 @@ from addons.startup import refuse
 from addons.upstream import claude_cli, timeouts
 from addons.upstream.cassette import CassetteUpstream, reopen
 from addons.upstream.fault_proxy import FaultProxy
+from addons.upstream.keepalive import IdleUpstreams
 from recorder import endpoints, routing
 from recorder.backends import backend_option_specs
 from recorder.claude_cli.probe import CliUnavailableError
@@ -98,6 +99,7 @@ class Gateway:
         # (client connection id, upstream address) pairs with an open upstream connection:
         # requests on them skip the connect probe.
         self.live: set[tuple[str, tuple[str, int]]] = set()
+        self.idle = IdleUpstreams()  # closes upstream connections idle for too long
         self.gate = ProxyGate()  # explicit-proxy traffic: who may use the listener
         # The listener was configured beyond loopback (and allowed there): connections may
         # come in on other addresses. Otherwise those are closed (``client_connected``).
@@ -233,6 +235,7 @@ class Gateway:
 
     def client_disconnected(self, client: Any) -> None:
         self.gate.forget(client.id)
+        self.idle.forget(client.id)
 
     def server_connected(self, data: Any) -> None:
         self.live.add((data.client.id, tuple(data.server.address[:2])))
@@ -244,6 +247,7 @@ class Gateway:
     # ------------------------------------------------------------------ request side
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self.idle.began(flow)
         if not self.remote_ok and not accepted_on_loopback(flow.client_conn):
             flow.kill()  # type: ignore[no-untyped-call]  # (client_connected closes such)
             return
@@ -302,6 +306,12 @@ class Gateway:
             logger.exception("gateway: responseheaders failed")
 
     async def response(self, flow: http.HTTPFlow) -> None:
+        try:
+            await self._response(flow)
+        finally:
+            self.idle.ended(flow, self.opts.policy.upstream_keepalive)
+
+    async def _response(self, flow: http.HTTPFlow) -> None:
         st = flow.metadata.get(FLOW_STATE)
         if st is None:
             return
@@ -358,6 +368,7 @@ class Gateway:
         return True
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self.idle.ended(flow, self.opts.policy.upstream_keepalive)
         st = flow.metadata.get(FLOW_STATE)
         if st is None:
             return

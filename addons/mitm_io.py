@@ -17,6 +17,7 @@ from typing import Any
 
 import h11
 from mitmproxy import ctx, http
+from mitmproxy.connection import Server
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers.http import HttpLayer
 from mitmproxy.proxy.layers.http._http1 import Http1Client
@@ -98,6 +99,23 @@ def close_server(flow: http.HTTPFlow) -> bool:
         return False
     _handler(flow).close_connection(flow.server_conn)
     return True
+
+
+def close_upstreams(client_id: str) -> int:
+    """Close the open upstream connections of a client connection (none may have a request
+    under way); how many were closed. mitmproxy opens a new one for the client's next request."""
+    proxyserver: Any = ctx.master.addons.get("proxyserver")  # type: ignore[no-untyped-call]
+    handler = proxyserver.connections.get(client_id) if proxyserver else None
+    if handler is None:
+        return 0
+    servers = [
+        c
+        for c, io in handler.transports.items()
+        if isinstance(c, Server) and c.connected and io.handler is not None
+    ]
+    for server in servers:
+        handler.close_connection(server)
+    return len(servers)
 
 
 def end_body_at_close(flow: http.HTTPFlow) -> bool:

@@ -112,6 +112,13 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
         "(0: no limit).",
     ),
     (
+        "gateway_upstream_keepalive",
+        str,
+        "60",
+        "Seconds an idle upstream connection is kept open once its client has no request under "
+        "way (0: as long as the client keeps its own connection).",
+    ),
+    (
         "gateway_max_body",
         str,
         "32m",
@@ -263,6 +270,7 @@ def read_options(o: Any) -> GatewayOptions:
         first_byte_timeout=_seconds("gateway_first_byte_timeout", o.gateway_first_byte_timeout),
         idle_timeout=_seconds("gateway_idle_timeout", o.gateway_idle_timeout),
         total_timeout=_seconds("gateway_total_timeout", o.gateway_total_timeout),
+        upstream_keepalive=_seconds("gateway_upstream_keepalive", o.gateway_upstream_keepalive),
     )
     return GatewayOptions(
         upstream=upstream,

@@ -4,6 +4,7 @@
 * :mod:`~addons.upstream.probe` — the connect probe before a new upstream connection
 * :mod:`~addons.upstream.retries` — re-sending on 429/5xx, delivering a retried stream
 * :mod:`~addons.upstream.timeouts` — the deadlines on mitmproxy's own connection
+* :mod:`~addons.upstream.keepalive` — idle upstream connections closed after a bounded keep-alive
 * :mod:`~addons.upstream.cassette` — ``gateway_upstream=cassettes/x``: a cassette served in the loop
 
 Talking to upstreams when mitmproxy's own connection is not enough: retries and timeouts.

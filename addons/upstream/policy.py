@@ -24,6 +24,9 @@ class RetryPolicy:
     first_byte_timeout: float = 600.0
     idle_timeout: float = 300.0
     total_timeout: float = 3600.0
+    # Seconds an upstream connection is kept while its client has no request under way (0:
+    # while the client keeps its connection): see addons.upstream.keepalive.
+    upstream_keepalive: float = 60.0
 
     def delay(self, attempt: int, retry_after: str | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""

@@ -40,6 +40,9 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+KEEPALIVE = 1.0  # seconds an idle client's upstream connection is kept
+
+
 @pytest.fixture(scope="module")
 def gw(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     d = tmp_path_factory.mktemp("gw")
@@ -79,6 +82,7 @@ routes:
             "gateway_retry_backoff=0.01",
             "gateway_connect_timeout=1",
             "gateway_first_token_timeout=1",
+            f"gateway_upstream_keepalive={KEEPALIVE}",
             "gateway_http2=true",  # the HTTP/2 cases below: clients that negotiate it get it
         ],
         env={"TAPEGATE_TEST_OPENAI_KEY": OPENAI_KEY, "TAPEGATE_TEST_ANTHROPIC_KEY": ANTHROPIC_KEY},
@@ -321,6 +325,27 @@ def test_no_upstream_connection_is_left_open_after_retries(
         time.sleep(0.05)
     # neither mitmproxy's nor the retries' own (others' may close meanwhile: at most before)
     assert clean.open_connections <= before
+
+
+def test_an_idle_clients_upstream_connection_is_closed_after_the_keepalive(
+    gw: Service, clean: FakeUpstream
+) -> None:
+    """Issue 11: after 429/529 retries, an idle client's upstream connection stayed open for as
+    long as the client kept its own (over nine minutes seen)."""
+    clean.script("error:529", "error:429+retry-after:0")
+    before = clean.open_connections  # others' idle ones close too: at most before
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+    body = {"model": "m", "max_tokens": 5, "messages": MSG}
+    with httpx.Client() as c:  # keeps its connection to the gateway, idle
+        assert c.post(gw.url + "/v1/messages", headers=headers, json=body).status_code == 200
+        assert clean.open_connections > before  # mitmproxy's, kept for the client's next request
+        deadline = time.monotonic() + KEEPALIVE + 5
+        while clean.open_connections > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert clean.open_connections <= before
+        opened = clean.connections
+        again = c.post(gw.url + "/v1/messages", headers=headers, json=body)
+        assert again.status_code == 200 and clean.connections > opened  # a new one (probed)
 
 
 def test_retries_exhausted_gives_last_status(gw: Service, clean: FakeUpstream) -> None:
