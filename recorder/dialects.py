@@ -8,22 +8,29 @@ few rules the translation asks of a target (tool names, opt-in usage), and its s
 its clients' requests tell which conversation they belong to).
 
 A new dialect adds its name to :data:`recorder.ir.Dialect`, its wire models and codec modules
-(``recorder/wire/NAME.py``, ``recorder/codecs/NAME*.py`` ending in ``CODEC``), and one
-:class:`DialectEntry` to :data:`ENTRIES` below. An upstream-only dialect (Kiro) sets
-``client=False``: no client is answered in it, so its codec's client halves may refuse.
+(``recorder/wire/NAME.py``, ``recorder/codecs/NAME*.py`` ending in ``CODEC``), a loader of its
+codec (and of any function of it an entry names) below, and one :class:`DialectEntry` to
+:data:`ENTRIES`. An upstream-only dialect (Kiro) sets ``client=False``: no client is answered in
+it, so its codec's client halves may refuse.
+
+Codecs load when first asked for, not with the registry: their pydantic wire models are most
+of what the gateway loads at start (all five: ~0.15 s of each start), and a gateway answers
+one or two dialects. The registry itself (names, paths, hosts, headers) imports no codec.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit
 
-from recorder.codecs import anthropic, claude_cli, kiro, openai, responses
-from recorder.codecs.base import Codec
 from recorder.codecs.responses_history import STORED, StoredConversations
 from recorder.ir import Dialect
+
+if TYPE_CHECKING:
+    from recorder.codecs.base import Codec
 
 KeyStyle = Literal["x-api-key", "bearer"]
 
@@ -62,7 +69,9 @@ class SessionHints:
 @dataclass(frozen=True, slots=True)
 class DialectEntry:
     name: Dialect
-    codec: Codec[Any]
+    # Its codec's loader (imports the codec module the first time: see the module's doc);
+    # :attr:`codec` is what it loads.
+    load_codec: Callable[[], Codec[Any]]
     # Its roles in the gateway: clients may speak it (False: no client is answered in it), and
     # the gateway may send requests of it upstream (``gateway_upstream_api``, a route's ``api``).
     client: bool
@@ -111,13 +120,80 @@ class DialectEntry:
     backend: str | None = None
     sessions: SessionHints = SessionHints()
 
+    @property
+    def codec(self) -> Codec[Any]:
+        return self.load_codec()
+
+
+# ---------------------------------------------------------------------------- codec loaders
+# Each imports its codec module when first called (cached: the import is done once).
+
+
+@functools.cache
+def _anthropic() -> Codec[Any]:
+    from recorder.codecs import anthropic
+
+    return anthropic.CODEC
+
+
+@functools.cache
+def _openai() -> Codec[Any]:
+    from recorder.codecs import openai
+
+    return openai.CODEC
+
+
+@functools.cache
+def _responses() -> Codec[Any]:
+    from recorder.codecs import responses
+
+    return responses.CODEC
+
+
+@functools.cache
+def _kiro() -> Codec[Any]:
+    from recorder.codecs import kiro
+
+    return kiro.CODEC
+
+
+@functools.cache
+def _claude_cli() -> Codec[Any]:
+    from recorder.codecs import claude_cli
+
+    return claude_cli.CODEC
+
+
+def _anthropic_session(body: dict[str, Any]) -> str | None:
+    from recorder.codecs import anthropic
+
+    return anthropic.session_in_request(body)
+
+
+def _responses_session(body: dict[str, Any]) -> str | None:
+    from recorder.codecs import responses
+
+    return responses.session_in_request(body)
+
+
+def _claude_cli_run_events(body: Any) -> list[tuple[str, str]] | None:
+    from recorder.codecs import claude_cli
+
+    return claude_cli.run_events(body)
+
+
+def _claude_cli_run_facts(events: list[tuple[str | None, str | None]]) -> dict[str, Any]:
+    from recorder.codecs import claude_cli
+
+    return claude_cli.run_facts(events)
+
 
 ANTHROPIC_VERSION = "2023-06-01"
 
 ENTRIES: Final[tuple[DialectEntry, ...]] = (
     DialectEntry(
         name="anthropic",
-        codec=anthropic.CODEC,
+        load_codec=_anthropic,
         client=True,
         upstream=True,
         chat_path="/v1/messages",
@@ -135,13 +211,13 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         provider="anthropic",
         sessions=SessionHints(
             headers=("x-claude-code-session-id",),  # Claude Code
-            in_body=anthropic.session_in_request,
+            in_body=_anthropic_session,
             system_field="system",
         ),
     ),
     DialectEntry(
         name="openai",
-        codec=openai.CODEC,
+        load_codec=_openai,
         client=True,
         upstream=True,
         chat_path="/v1/chat/completions",
@@ -155,7 +231,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
     ),
     DialectEntry(
         name="responses",
-        codec=responses.CODEC,
+        load_codec=_responses,
         client=True,
         upstream=True,
         chat_path="/v1/responses",
@@ -167,7 +243,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         stored=STORED,
         sessions=SessionHints(
             headers=("session-id", "thread-id"),  # Codex: both its thread id
-            in_body=responses.session_in_request,
+            in_body=_responses_session,
             system_field="instructions",
             turns_field="input",
             text_turns=True,
@@ -176,7 +252,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
     ),
     DialectEntry(
         name="kiro",
-        codec=kiro.CODEC,
+        load_codec=_kiro,
         client=False,  # upstream only
         upstream=True,
         chat_path="/generateAssistantResponse",
@@ -190,18 +266,18 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
     ),
     DialectEntry(
         name="claude_cli",
-        codec=claude_cli.CODEC,
+        load_codec=_claude_cli,
         client=False,  # the gateway's own backend dialect: the local Claude Code CLI's runs
         upstream=True,  # a cassette recorded against the CLI replays in it
-        chat_path=claude_cli.CHAT_PATH,
+        chat_path="/v1/claude-cli/turn",  # recorder.codecs.claude_cli.CHAT_PATH
         vendor_base=None,
         vendor_hosts=(),
         key_style="bearer",  # the backend's per-run token
         encodes=False,
         provider="anthropic",
         upstream_events_shown=True,
-        run_events=claude_cli.run_events,
-        run_facts=claude_cli.run_facts,
+        run_events=_claude_cli_run_events,
+        run_facts=_claude_cli_run_facts,
     ),
 )
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import get_args
 
 import pytest
 
 from recorder import auth, dialects, header_edit, ir
-from recorder.codecs import anthropic, openai
+from recorder.codecs import anthropic, claude_cli, kiro, openai, responses
 from recorder.dialects import AWS_EVENT_STREAM, SSE
 from recorder.sse import SseEvent
 
@@ -27,6 +29,37 @@ def test_clients_are_answered_in_sse() -> None:
     assert all(e.framing is SSE for e in dialects.ENTRIES if e.client)
     assert dialects.entry("kiro").framing is AWS_EVENT_STREAM
     assert not dialects.entry("kiro").client
+
+
+def test_each_entry_loads_its_own_codec_and_functions() -> None:
+    modules = [anthropic, openai, responses, kiro, claude_cli]
+    for e, module in zip(dialects.ENTRIES, modules, strict=True):
+        assert e.codec is module.CODEC
+    body = {"metadata": {"user_id": '{"session_id": "s1"}'}, "prompt_cache_key": "s2"}
+    for name, codec_module in (("anthropic", anthropic), ("responses", responses)):
+        in_body = dialects.entry(name).sessions.in_body
+        assert in_body is not None
+        assert in_body(body) == codec_module.session_in_request(body) is not None
+    cli = dialects.entry("claude_cli")
+    assert cli.chat_path == claude_cli.CHAT_PATH
+    assert cli.run_events is not None and cli.run_facts is not None
+    assert cli.run_events({"events": []}) == claude_cli.run_events({"events": []})
+    assert cli.run_facts([]) == claude_cli.run_facts([])
+
+
+def _loaded_by(statement: str) -> list[str]:
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120, cwd=REPO)  # fmt: skip
+    return [m for m in done.stdout.split() if m.startswith(("recorder.wire.", "recorder.codecs."))]
+
+
+def test_codecs_load_when_first_asked_for() -> None:
+    """Their wire models are most of what the gateway would load at start: the registry
+    loads none until one is asked for."""
+    assert _loaded_by("import recorder.dialects") == ["recorder.codecs.responses_history"]
+    asked = _loaded_by("from recorder import dialects; dialects.codec('openai')")
+    assert "recorder.wire.openai" in asked and "recorder.wire.anthropic" not in asked
 
 
 def test_roles() -> None:

@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from recorder import ir
 from recorder.context import Context
@@ -22,8 +22,6 @@ from recorder.errors import UnsupportedContentError
 from recorder.wire import anthropic as w
 
 JsonObject = dict[str, Any]
-
-BLOCK_ADAPTER: TypeAdapter[Any] = TypeAdapter(w.ContentBlock)
 
 # --------------------------------------------------------------------------- stop reasons
 

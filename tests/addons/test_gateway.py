@@ -300,3 +300,7 @@ def test_loading_the_gateway_loads_no_client_library_exporter_or_database() -> N
                             check=True, timeout=120).stdout.split()  # fmt: skip
     heavy = [m for m in loaded if m.split(".")[0] in ("httpx", "opentelemetry", "yaml", "duckdb")]
     assert heavy == []
+    # Nor the codecs (their pydantic models) of dialects it is not asked to speak: loaded on
+    # first use. (Anthropic's is loaded: the Claude Code CLI backend's input is its content.)
+    unused = {"recorder.wire.openai", "recorder.wire.responses", "recorder.wire.kiro"}
+    assert unused.isdisjoint(loaded)

@@ -68,7 +68,8 @@ def test_a_codec_bug_fails_verify_with_a_readable_diff(
         return out
 
     buggy_codec = replace(entry.codec, response_from_ir=buggy)
-    monkeypatch.setitem(dialects.REGISTRY, "anthropic", replace(entry, codec=buggy_codec))
+    swapped = replace(entry, load_codec=lambda: buggy_codec)
+    monkeypatch.setitem(dialects.REGISTRY, "anthropic", swapped)
     result = verify_cassette(d)
     assert not result.ok
     assert [c.ok for c in result.checks] == [False, True]  # only the non-streamed one
