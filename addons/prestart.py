@@ -5,7 +5,7 @@ configures its addons, when the Recorder opens its database in a writer process 
 until that holds the file: an interpreter and DuckDB more (~0.3 s), one after the other. Started
 here, first thing in ``addons/gateway.py``, the child loads while the gateway does (the box has a
 second core for it); the Recorder takes it and sends it its settings
-(:func:`recorder.store.writer_process.prestart`). Only where mitmdump or mitmweb start the
+(:func:`recorder.store.spawn.prestart`). Only where mitmdump or mitmweb start the
 gateway, and not when the command line turns recording off (``--set recorder_db=``); a child
 that is not taken exits quietly when the gateway does (or at once, :meth:`Recorder.configure`).
 """
@@ -18,7 +18,7 @@ from typing import Any
 from mitmproxy import ctx
 
 from addons.startup import checks_startup
-from recorder.store.writer_process import prestart
+from recorder.store.spawn import prestart
 
 
 def before_loading() -> None:

@@ -69,7 +69,8 @@ from recorder.store import StoreError
 from recorder.store.lookup import find_backend_session, find_turn
 from recorder.store.query_server import remote_query
 from recorder.store.results import QueryResult
-from recorder.store.writer_process import WriterProcess, discard_prestarted
+from recorder.store.spawn import discard_prestarted
+from recorder.store.writer_process import WriterProcess
 from replay.cassette import CassetteError
 from replay.export import CassetteWriter, refuse_overwrite
 

@@ -142,7 +142,7 @@ class StoreWriter:
         # None: half the machine's memory. Beyond it, the database has failed.
         self.memory_ceiling = memory_ceiling or default_ceiling()
         self._lifted = False
-        self._pinned: _Pinned | None = None  # known once the file is open
+        self._pinned: _Pinned | None = None  # known once the writer thread measured it
         self.flush_interval = flush_interval
         self.on_error = on_error
         self.failed: BaseException | None = None
@@ -188,10 +188,6 @@ class StoreWriter:
             self._con.close()
             raise StoreError(f"cannot open {self.path} for recording: {_reason(e)}") from e
         migrate(self._con)
-        try:
-            self._pinned = _Pinned.measure(self._con)
-        except duckdb.Error as e:  # unknown: checkpoints lift the limit to the ceiling
-            log.warning(f"tapegate: the writer lifts its memory limit fully: {_reason(e)}")
         self._thread = threading.Thread(target=self._loop, name="tapegate-writer", daemon=True)
         self._thread.start()
         return self
@@ -263,6 +259,12 @@ class StoreWriter:
     def _loop(self) -> None:
         assert self._con is not None
         cur = self._con.cursor()
+        # Measured here, not in start(): its queries (~35 ms) need not delay whoever waits for
+        # start() to hold the file (the gateway's start); the first batch comes after them.
+        try:
+            self._pinned = _Pinned.measure(cur)
+        except duckdb.Error as e:  # unknown: checkpoints lift the limit to the ceiling
+            log.warning(f"tapegate: the writer lifts its memory limit fully: {_reason(e)}")
         stop = False
         while not stop:
             batch: list[Exchange | _Skip] = []

@@ -16,14 +16,14 @@ names the child's pid.
 Pipes: frames go down the child's stdin (one kind byte, a 4-byte big-endian length, the
 payload); one JSON object per line comes back on its stdout (ready / error / flushed / failed /
 closed). The first frame is the child's settings (its database, flush interval, ...), so that a
-child can start before they are known (:func:`prestart`: its interpreter and DuckDB load while
-the gateway's own modules do). It says ready once it holds the file and serves queries; the
-codecs load with the first exchange it stores (the gateway is answering by then). The child
-ignores SIGINT and SIGTERM: a Ctrl-C or a service manager's SIGTERM reaches the whole process
-group, and the child must outlive the gateway's own shutdown to store what it is still sent. It
-ends when its stdin ends, also when the gateway is killed with ``kill -9``: it then commits
-whatever arrived and removes the sidecar, so a hard kill loses only what had not crossed the
-pipe (at most about one flush interval).
+child can start before they are known (:func:`~recorder.store.spawn.prestart`: its interpreter
+and DuckDB load while the gateway's own modules do). It says ready once it holds the file and
+serves queries; the codecs load with the first exchange it stores (the gateway is answering by
+then). The child ignores SIGINT and SIGTERM: a Ctrl-C or a service manager's SIGTERM reaches the
+whole process group, and the child must outlive the gateway's own shutdown to store what it is
+still sent. It ends when its stdin ends, also when the gateway is killed with ``kill -9``: it
+then commits whatever arrived and removes the sidecar, so a hard kill loses only what had not
+crossed the pipe (at most about one flush interval).
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ from recorder import secrets
 from recorder.exchange import Exchange
 from recorder.store.handoff import pack, unpack
 from recorder.store.results import QueryResult, StoreError
+from recorder.store.spawn import reap, spawn, take_prestarted
 
 EXCHANGE, FLUSH, STOP, SETTINGS = b"E", b"F", b"S", b"O"
-_ROOT = Path(__file__).resolve().parents[2]  # the directory holding the recorder package
 
 
 class _Barrier:
@@ -151,19 +151,19 @@ class WriterProcess:
         return self
 
     def _spawn(self, replayed: int) -> subprocess.Popen[bytes]:
-        """Start a child (or take the one :func:`prestart` started), send it its settings and
-        wait for it to say it is ready (StoreError if it does not)."""
+        """Start a child (or take the one :func:`~recorder.store.spawn.prestart` started), send
+        it its settings and wait for it to say it is ready (StoreError if it does not)."""
         settings = {
             "path": self.path, "flush_interval": self.flush_interval, "replayed": replayed,
             "memory_limit": self.memory_limit, "redact": ",".join(secrets.extra_patterns()),
         }  # fmt: skip
         data = frame(SETTINGS, json.dumps(settings).encode())
-        proc = _take_prestarted()
+        proc = take_prestarted()
         try:
             _send_settings(proc, data)
         except OSError:  # the prestarted child died since: a new one
-            _reap(proc)
-            proc = _popen()
+            reap(proc)
+            proc = spawn()
             _send_settings(proc, data)
         assert proc.stdout is not None
         first = _read_line(proc.stdout, self.start_timeout)
@@ -387,54 +387,6 @@ class WriterProcess:
         self.failed = e
         if self.on_error is not None:
             self.on_error(e)
-
-
-# A child started before its settings were known (see prestart), waiting for them.
-_prestarted: subprocess.Popen[bytes] | None = None
-
-
-def prestart() -> None:
-    """Start a writer process now, before the recorder's settings are known: mitmproxy loads
-    the gateway's modules (~0.5 s) and then configures it, and the child's own start (its
-    interpreter, DuckDB: ~0.3 s) overlaps the first instead of following the second. The
-    next :class:`WriterProcess` to start takes it and sends it its settings. Harmless if none
-    does: :func:`discard_prestarted`, or the end of the process closes its stdin, and a child
-    that gets no settings exits without a word."""
-    global _prestarted
-    if _prestarted is None or _prestarted.poll() is not None:
-        _prestarted = _popen()
-
-
-def discard_prestarted() -> None:
-    """Stop the prestarted child, if any (nothing will record: it holds nothing yet)."""
-    global _prestarted
-    proc, _prestarted = _prestarted, None
-    if proc is not None:
-        _reap(proc)
-
-
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    proc.kill()
-    proc.wait()
-    for pipe in (proc.stdin, proc.stdout):
-        if pipe is not None:
-            with contextlib.suppress(OSError):
-                pipe.close()
-
-
-def _take_prestarted() -> subprocess.Popen[bytes]:
-    global _prestarted
-    proc, _prestarted = _prestarted, None
-    return proc if proc is not None and proc.poll() is None else _popen()
-
-
-def _popen() -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
-    return subprocess.Popen(
-        [sys.executable, "-m", "recorder.store.writer_process"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=os.getcwd(),
-    )  # fmt: skip
 
 
 def _send_settings(proc: subprocess.Popen[bytes], data: bytes) -> None:

@@ -10,7 +10,7 @@ from mitmproxy import optmanager
 from mitmproxy.test import taddons
 
 from addons.prestart import before_loading, recording_off
-from recorder.store import writer_process
+from recorder.store import spawn
 
 
 def test_recording_is_off_only_when_recorder_db_is_empty() -> None:
@@ -28,9 +28,9 @@ def test_recording_is_off_only_when_recorder_db_is_empty() -> None:
 
 
 def test_outside_mitmdump_nothing_is_started(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(writer_process, "_prestarted", None)
+    monkeypatch.setattr(spawn, "_prestarted", None)
     frozen = gc.get_freeze_count()
     before_loading()  # no mitmproxy at all (an import in a test)
     with taddons.context():  # a master without mitmdump's start-up checks
         before_loading()
-    assert writer_process._prestarted is None and gc.get_freeze_count() == frozen
+    assert spawn._prestarted is None and gc.get_freeze_count() == frozen

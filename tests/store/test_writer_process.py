@@ -268,18 +268,27 @@ def test_what_it_loads_before_it_says_ready_is_no_codec() -> None:
     assert codecs == []
 
 
-def test_a_prestarted_writer_is_taken_by_the_next_writer_and_stores(tmp_path):
-    from recorder.store import writer_process
+def test_the_child_is_started_before_the_modules_that_talk_to_it_load() -> None:
+    """addons.prestart starts the child first thing: what starts it is the standard library."""
+    code = "import sys, recorder.store.spawn; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120, cwd=REPO).stdout.split()  # fmt: skip
+    ours = {m for m in loaded if m.split(".")[0] in ("recorder", "addons", "duckdb")}
+    assert ours == {"recorder", "recorder.store", "recorder.store.results", "recorder.store.spawn"}
 
-    writer_process.prestart()
-    warm = writer_process._prestarted
+
+def test_a_prestarted_writer_is_taken_by_the_next_writer_and_stores(tmp_path):
+    from recorder.store import spawn
+
+    spawn.prestart()
+    warm = spawn._prestarted
     assert warm is not None
-    writer_process.prestart()  # one is enough
-    assert writer_process._prestarted is warm
+    spawn.prestart()  # one is enough
+    assert spawn._prestarted is warm
     db = tmp_path / "warm.duckdb"
     w = WriterProcess(db).start()
     try:
-        assert w._proc is warm and writer_process._prestarted is None
+        assert w._proc is warm and spawn._prestarted is None
         w.put(samples.streaming(id="s"))
         assert w.flush() and w.written == 1
     finally:
@@ -288,13 +297,13 @@ def test_a_prestarted_writer_is_taken_by_the_next_writer_and_stores(tmp_path):
 
 
 def test_a_prestarted_writer_that_is_not_needed_goes_without_a_word(tmp_path):
-    from recorder.store import writer_process
+    from recorder.store import spawn
 
-    writer_process.prestart()
-    warm = writer_process._prestarted
+    spawn.prestart()
+    warm = spawn._prestarted
     assert warm is not None
-    writer_process.discard_prestarted()
-    assert writer_process._prestarted is None and warm.returncode is not None
+    spawn.discard_prestarted()
+    assert spawn._prestarted is None and warm.returncode is not None
     # Never given its settings (the gateway stopped while starting): it exits 0, silent.
     done = subprocess.run(
         [sys.executable, "-m", "recorder.store.writer_process"], stdin=subprocess.DEVNULL,
