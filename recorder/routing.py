@@ -302,9 +302,22 @@ def load_config(path: str | Path) -> GatewayConfig:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{p}: cannot read routes file: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})"
+        ) from e
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}") from e
+        raise ConfigError(f"{p}: not valid YAML{_yaml_problem(e)}") from e
     return parse_config(raw if raw is not None else {}, str(p))
+
+
+def _yaml_problem(e: Exception) -> str:
+    """PyYAML's several lines (context, a caret under a copy of the line) as one: where and
+    what. ``e`` is a ``yaml.YAMLError``; those without a place say only what."""
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+    if mark is None:
+        return f": {' '.join(str(e).split())}"
+    return f" at line {mark.line + 1}, column {mark.column + 1}: {problem or 'unreadable'}"
 
 
 def parse_config(raw: Any, source: str = "<config>") -> GatewayConfig:

@@ -71,6 +71,11 @@ BAD = [
         "routes[0].match.modle",
     ),
     BadConfig("not yaml", "routes: [\n", "not valid YAML"),
+    BadConfig(
+        "unclosed flow mapping",
+        'routes:\n  - name: a\n    match: {model: "x*"\n',
+        "not valid YAML at line 4, column 1: expected ',' or '}', but got '<stream end>'",
+    ),
 ]
 
 
@@ -82,6 +87,22 @@ def test_bad_config_names_file_and_place(tmp_path: Path, case: BadConfig) -> Non
         routing.load_config(f)
     assert str(f) in str(e.value)
     assert case.message in str(e.value)
+
+
+def test_every_mistake_in_a_routes_file_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    """The gateway prints a ConfigError as its one line at start: PyYAML's own message is
+    six lines (a copy of the line, a caret), and a file that is not UTF-8 named neither the
+    file nor the byte."""
+    for case in BAD:
+        f = tmp_path / "routes.yaml"
+        f.write_text(case.yaml)
+        with pytest.raises(ConfigError) as e:
+            routing.load_config(f)
+        assert str(e.value).startswith(str(f)) and "\n" not in str(e.value), case.name
+    f.write_bytes(b"routes:\n  - name: caf\xe9\n")
+    with pytest.raises(ConfigError) as e:
+        routing.load_config(f)
+    assert str(e.value) == f"{f}: not UTF-8 text (byte 0xe9 at offset 21)"
 
 
 def test_missing_file(tmp_path: Path) -> None:
