@@ -25,8 +25,9 @@ def _version(value: bool) -> None:
 
 @app.callback(
     epilog="Exit status: 0 done; 1 a check failed (verify, strict replay) or nothing matched; "
-    "2 a usage error (bad option or argument, missing database or cassette, port in use, "
-    "a wrong SQL statement, input translate cannot read or translate)."
+    "2 a usage error (bad option or argument, a database or cassette missing or unreadable, "
+    "port in use, an output that cannot be written, a wrong SQL statement, input translate "
+    "cannot read or translate)."
 )
 def _root(
     version: Annotated[

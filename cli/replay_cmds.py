@@ -278,20 +278,23 @@ def verify(
     if not dirs:
         typer.echo("error: no cassettes found", err=True)
         raise typer.Exit(2)
-    failed = unchecked = 0
+    failed = unchecked = unreadable = 0
     for d in track(dirs, "verifying", total=len(dirs)):
         try:
             result = verify_cassette(d)
         except CassetteError as e:
             typer.echo(f"error: {e}", err=True)
-            failed += 1
+            unreadable += 1
             continue
         typer.echo(result.report())
         failed += not result.ok
         unchecked += result.ok and result.compared == 0
     # A cassette whose every interaction was skipped was not verified: it did not fail either.
-    verified = len(dirs) - failed - unchecked
+    verified = len(dirs) - failed - unchecked - unreadable
     none = f", {unchecked} with nothing to compare (all skipped)" if unchecked else ""
-    typer.echo(f"{verified}/{len(dirs)} cassettes verified{none}")
+    bad = f", {unreadable} unreadable" if unreadable else ""
+    typer.echo(f"{verified}/{len(dirs)} cassettes verified{none}{bad}")
+    if unreadable:  # the input is wrong, as for replay and faults: a usage error
+        raise typer.Exit(2)
     if failed:
         raise typer.Exit(1)

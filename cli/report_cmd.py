@@ -11,7 +11,7 @@ import typer
 
 from cli.app import app
 from cli.progress import spinner
-from cli.store_cmds import DEFAULT_DB, ExistingDbOption
+from cli.store_cmds import DEFAULT_DB, ExistingDbOption, store_failed
 
 
 @app.command(epilog="Example: recorder report SESSION_OR_EXCHANGE_ID -o report.html")
@@ -56,8 +56,7 @@ def report(
                 db, "session_id = ?", [id]
             )
     except StoreError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        raise store_failed(e) from e
     if not exchanges:
         typer.echo(f"error: no exchange or session {id!r} in {db}", err=True)
         raise typer.Exit(1)
@@ -70,7 +69,7 @@ def report(
     try:
         target.write_text(html, encoding="utf-8")
     except OSError as e:
-        typer.echo(f"error: cannot write {target}: {e}", err=True)
-        raise typer.Exit(1) from e
+        typer.echo(f"error: cannot write {target}: {e.strerror or e}", err=True)
+        raise typer.Exit(2) from e  # where to write is the user's argument
     what = "exchange" if len(exchanges) == 1 else f"session ({len(exchanges)} exchanges)"
     typer.echo(f"wrote {target} ({what})", err=True)

@@ -48,6 +48,15 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def store_failed(e: Exception) -> typer.Exit:
+    """A database that cannot be read, in one line: exit 2 when the user's input is wrong (a
+    file that is no database, a wrong statement), 1 when reading it failed (a gateway that
+    holds it does not answer)."""
+    from recorder.store import NotADatabase, QueryError
+
+    return _fail(str(e), 2 if isinstance(e, NotADatabase | QueryError) else 1)
+
+
 def _print(
     result: object, fmt: OutputFormat, title: str | None = None, keep: tuple[str, ...] = ()
 ) -> None:
@@ -74,16 +83,14 @@ def query(
 ) -> None:
     """Run SQL over the recorded traffic (tables: exchanges, events, chunks, tool_calls,
     backend_sessions)."""
-    from recorder.store import QueryError, StoreError
+    from recorder.store import StoreError
     from recorder.store import query as run
 
     try:
         with spinner("querying"):
             result = run(db, sql)
-    except QueryError as e:  # the statement is wrong: a usage error
-        raise _fail(str(e), 2) from e
-    except StoreError as e:
-        raise _fail(str(e)) from e
+    except StoreError as e:  # a wrong statement, a file that is no database: usage errors
+        raise store_failed(e) from e
     except Exception as e:  # duckdb's own errors (syntax, unknown column) read well as they are
         raise _fail(f"{type(e).__name__}: {e}") from e
     _print(result, fmt)
@@ -111,7 +118,7 @@ HAS_CLI = "SELECT count(*) FROM (SELECT 1 FROM backend_sessions LIMIT 1)"
 @app.command(epilog="Example: recorder sessions --limit 10 --format json")
 def sessions(
     db: ExistingDbOption = DEFAULT_DB,
-    limit: Annotated[int, typer.Option(help="Newest N sessions.")] = 50,
+    limit: Annotated[int, typer.Option(help="Newest N sessions.", min=0)] = 50,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List sessions: id, first/last time, exchanges, models, tokens, errors, and the Claude
@@ -126,7 +133,7 @@ def sessions(
             sql = SESSIONS_TABLE_CLI if _has_cli_runs(db) else SESSIONS_TABLE
         result = run(db, sql, [limit])
     except StoreError as e:
-        raise _fail(str(e)) from e
+        raise store_failed(e) from e
     _print(result, fmt, title="sessions", keep=("last", "cli"))
 
 
@@ -159,7 +166,7 @@ def show(
                 db, "session_id = ?", [id]
             )
     except StoreError as e:
-        raise _fail(str(e)) from e
+        raise store_failed(e) from e
     if not exchanges:
         raise _fail(f"no exchange or session {id!r} in {db}")
     _console().print(render_exchanges(exchanges, limit=None if full else 1000))
@@ -174,7 +181,7 @@ def migrate(db: DbOption = DEFAULT_DB) -> None:
     try:
         applied = migrate_file(str(db))
     except StoreError as e:
-        raise _fail(str(e)) from e
+        raise store_failed(e) from e
     typer.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from recorder.store.results import QueryError, QueryResult, StoreError
+from recorder.store.results import NotADatabase, QueryError, QueryResult, StoreError
 
 if TYPE_CHECKING:
     from recorder.store.reader import load_exchanges, open_reader, query
     from recorder.store.writer import StoreWriter
 
 __all__ = [
+    "NotADatabase",
     "QueryError",
     "QueryResult",
     "StoreError",

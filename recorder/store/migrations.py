@@ -298,11 +298,13 @@ def pending(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def migrate_file(path: str) -> list[str]:
     """Open ``path`` read-write, migrate it, close it; StoreError when another process holds it."""
-    from recorder.store.results import StoreError
+    from recorder.store.results import NotADatabase, StoreError
 
     try:
         con = duckdb.connect(path)
     except duckdb.IOException as e:
+        if "lock" not in str(e).lower():  # no such folder, not a DuckDB file
+            raise NotADatabase(str(e)) from e
         raise StoreError(f"{e} (a running gateway migrates its database when it starts)") from e
     try:
         return migrate(con)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from recorder.store.query_server import answers, remote_query
-from recorder.store.results import QueryResult, StoreError, run_query
+from recorder.store.results import NotADatabase, QueryResult, run_query
 
 if TYPE_CHECKING:
     import duckdb
@@ -51,7 +51,7 @@ def open_reader(source: str | Path | duckdb.DuckDBPyConnection) -> Iterator[Read
         yield LocalReader(source)
         return
     if not Path(source).exists():
-        raise StoreError(f"no database at {source}")
+        raise NotADatabase(f"no database at {source}")
     if answers(source):
         yield RemoteReader(source)
         return
@@ -60,8 +60,8 @@ def open_reader(source: str | Path | duckdb.DuckDBPyConnection) -> Iterator[Read
     try:
         con = duckdb.connect(str(source), read_only=True)
     except duckdb.IOException as e:  # another process holds the file read-write
-        if "lock" not in str(e).lower():
-            raise StoreError(str(e)) from e
+        if "lock" not in str(e).lower():  # not a DuckDB file, or one of a newer DuckDB
+            raise NotADatabase(str(e)) from e
         con = None
     except duckdb.ConnectionException:  # this very process holds it read-write (tests, bench)
         con = None

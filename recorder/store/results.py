@@ -24,6 +24,12 @@ class StoreError(Exception):
     """The database cannot be read or written; the message says why and what to do."""
 
 
+class NotADatabase(StoreError):
+    """The file given as the database is none: missing, or not a DuckDB file (the user's
+    argument to fix, like a wrong statement; unlike a database held by a gateway that does
+    not answer)."""
+
+
 class QueryError(StoreError):
     """The statement itself is wrong (a syntax error, an unknown table or column, not a read):
     the user's input to fix, unlike a database that cannot be read."""

@@ -47,6 +47,19 @@ def test_verify_without_cassettes(tmp_path: Path) -> None:
     assert runner.invoke(app, ["verify", str(tmp_path)]).exit_code == 2
 
 
+def test_verify_of_an_unreadable_cassette_is_a_usage_error(tmp_path: Path) -> None:
+    """As replay and faults say of it (exit 2), not a failed check (it exited 1)."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "cassette.json").write_text("{")
+    result = runner.invoke(app, ["verify", str(broken), str(ANTHROPIC)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {broken}/cassette.json: not valid JSON")
+    assert "1/2 cassettes verified, 1 unreadable" in result.output
+    for command in (["replay", str(broken)], ["faults", str(broken)]):
+        assert runner.invoke(app, command).exit_code == 2
+
+
 def test_export_builds_the_where_clause_and_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

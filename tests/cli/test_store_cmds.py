@@ -122,6 +122,46 @@ def test_query_errors_are_one_line(closed_db, tmp_path):
     assert missing.exit_code == 2 and "does not exist" in missing.output  # a usage error
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["query", "SELECT 1"],
+        ["sessions"],
+        ["show", "ex-plain"],
+        ["report", "ex-plain", "-o", "-"],
+        ["export", "--session", "s", "CASSETTE"],
+        ["migrate"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_file_that_is_no_database_is_a_usage_error_in_every_command(tmp_path, args):
+    """Exit 2 and one line, as for a missing database: query, sessions, show, report and
+    migrate exited 1 for a file that is not DuckDB's (export 2)."""
+    db = tmp_path / "notes.duckdb"
+    db.write_text("not a database\n")
+    args = [str(tmp_path / "c") if a == "CASSETTE" else a for a in args]
+    result = _invoke(*args, "--db", str(db))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "not a valid DuckDB database file" in result.stderr
+    where = tmp_path / "no-such-folder" / "x.duckdb"
+    if args[0] == "migrate":  # the one command that creates its database: a folder missing
+        result = _invoke("migrate", "--db", str(where))
+        assert result.exit_code == 2 and result.stderr.startswith("error: "), result.output
+
+
+def test_bad_arguments_of_sessions_and_report_are_usage_errors(closed_db, tmp_path):
+    """A negative --limit was DuckDB's BinderException, exit 1; an -o where nothing can be
+    written exited 1."""
+    result = _invoke("sessions", "--limit", "-1", "--db", str(closed_db))
+    assert result.exit_code == 2 and "--limit" in result.output
+    out = tmp_path / "no-such-folder" / "r.html"
+    result = _invoke("report", "ex-plain", "-o", str(out), "--db", str(closed_db))
+    assert (
+        result.exit_code == 2
+        and result.stderr == f"error: cannot write {out}: No such file or directory\n"
+    )
+
+
 def test_stale_sidecar_says_what_to_do(tmp_path):
     db = tmp_path / "stale.duckdb"
     w = StoreWriter(db).start()  # holds the file, but nobody answers on the sidecar's port
