@@ -33,8 +33,10 @@ def unknown_option(given: Iterable[str], known: Collection[str]) -> str | None:
     ours). Ours: one of our prefixes, or close to one of our declared options."""
     ours = sorted(k for k in known if k.startswith(OWN_PREFIXES))
     for name in sorted(given):
-        close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75)
-        if not name.startswith(OWN_PREFIXES) and not close:
+        # Option names are lower case: GATEWAY_UPSTREAM (as an environment variable is
+        # spelt) is a typo of ours too, not another addon's option.
+        close = difflib.get_close_matches(name.lower(), ours, n=1, cutoff=0.75)
+        if not name.lower().startswith(OWN_PREFIXES) and not close:
             continue  # another addon's (loaded later), or mitmproxy's business
         hint = f"; did you mean {close[0]}?" if close else ""
         return f"unknown option {name}{hint} (mitmdump -s addons/gateway.py --options lists all)"

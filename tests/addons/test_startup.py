@@ -20,6 +20,9 @@ KNOWN = ["gateway_upstream", "gateway_upstream_api", "recorder_db", "otel_endpoi
         (["recorder_dbb"], "unknown option recorder_dbb; did you mean recorder_db?"),
         (["gateway_colour"], "unknown option gateway_colour (mitmdump"),  # ours, nothing close
         (["otel_endpont", "zzz"], "did you mean otel_endpoint?"),
+        # spelt as an environment variable: it was silently ignored
+        (["GATEWAY_UPSTREAM"], "unknown option GATEWAY_UPSTREAM; did you mean gateway_upstream?"),
+        (["Recorder_Db"], "unknown option Recorder_Db; did you mean recorder_db?"),
     ],
 )
 def test_an_unknown_option_of_ours_is_named_with_the_closest(
