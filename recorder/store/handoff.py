@@ -48,7 +48,7 @@ def pack(ex: Exchange) -> bytes:
         return marshal.dumps((*value[:7], usage, value[8], extra, value[10]))
 
 
-def unpack(data: bytes) -> Exchange:
+def unpack(data: bytes | bytearray) -> Exchange:
     plain, creq, ureq, uresp, cresp, events, chunks, usage, notes, extra, taped = marshal.loads(
         data
     )

@@ -508,27 +508,44 @@ def _serve(
         head = _read_exact(inp, 5)
         if head is None:
             return  # the gateway closed the pipe or died: keep what arrived
-        kind, size = head[:1], int.from_bytes(head[1:], "big")
-        body = _read_exact(inp, size) if size else b""
-        if body is None:
-            return
+        kind, size = bytes(head[:1]), int.from_bytes(head[1:], "big")
         if kind == STOP:
             return
-        if kind == FLUSH:
-            writer.flush()
-            say({"flushed": int(body), "written": writer.written})
-        elif kind == EXCHANGE:
+        if kind == EXCHANGE:
             n += 1
             writer.wait_below(_CHILD_QUEUE_BYTES)
-            try:
-                ex = unpack(body)
-            except Exception as e:  # noqa: BLE001 - a frame this code cannot read: counted
-                writer.skip(f"an exchange frame could not be read: {type(e).__name__}: {e}")
-                continue
-            try:
-                writer.put(ex, replayed=n <= replayed)
-            except StoreError:
-                pass  # already reported by the writer's on_error
+        # Read in a call of its own: nothing of a frame stays referenced here while this loop
+        # waits for the next one (a 20 MB request would be held until the next exchange).
+        if not _take(inp, writer, say, kind, size, replayed=n <= replayed):
+            return
+
+
+def _take(
+    inp: IO[bytes],
+    writer: Any,
+    say: Callable[[dict[str, Any]], None],
+    kind: bytes,
+    size: int,
+    replayed: bool,
+) -> bool:
+    """Read one frame's payload and act on it; False if the pipe ended first."""
+    body = _read_exact(inp, size) if size else bytearray()
+    if body is None:
+        return False
+    if kind == FLUSH:
+        writer.flush()
+        say({"flushed": int(body), "written": writer.written})
+    elif kind == EXCHANGE:
+        try:
+            ex = unpack(body)
+        except Exception as e:  # noqa: BLE001 - a frame this code cannot read: counted
+            writer.skip(f"an exchange frame could not be read: {type(e).__name__}: {e}")
+            return True
+        try:
+            writer.put(ex, replayed=replayed)
+        except StoreError:
+            pass  # already reported by the writer's on_error
+    return True
 
 
 def _read_settings(inp: IO[bytes]) -> dict[str, Any] | None:
@@ -543,14 +560,18 @@ def _read_settings(inp: IO[bytes]) -> dict[str, Any] | None:
     return settings if isinstance(settings, dict) else None
 
 
-def _read_exact(inp: IO[bytes], n: int) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        piece = inp.read(n - len(buf))
-        if not piece:
+def _read_exact(inp: IO[bytes], n: int) -> bytearray | None:
+    """``n`` bytes read into one buffer (no copy of a large frame: unpack reads the buffer)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        count = inp.readinto(view[got:])  # type: ignore[attr-defined]
+        if not count:
             return None
-        buf += piece
-    return bytes(buf)
+        got += count
+    view.release()
+    return buf
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 import threading
+import time
 
 import duckdb
 import pytest
@@ -392,3 +394,55 @@ def _large_stream(id: str, size: int) -> Exchange:
     ex = samples.streaming(id=id)
     ex.chunks = [RecordedChunk(0, 0.01, b"x" * size)]
     return ex
+
+
+def _until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_the_writer_holds_no_exchange_once_it_is_written(db):
+    # It then waits for the next one, maybe for hours: a 20 MB request held meanwhile is
+    # memory that never goes back (the last exchange of a batch was held by the thread).
+    w = StoreWriter(db, threads=1).start()
+    try:
+        ex = samples.large("held", 1 << 20)
+        w.put(ex)
+        assert _until(lambda: w.written == 1)
+        # this test's name and getrefcount's argument: nobody else
+        assert _until(lambda: sys.getrefcount(ex) == 2), sys.getrefcount(ex)
+    finally:
+        w.close()
+
+
+def test_after_a_large_batch_duckdbs_cache_and_the_c_heap_are_given_back(db, monkeypatch):
+    trims: list[int] = []
+    monkeypatch.setattr(writer_module, "_give_back_memory", lambda: trims.append(1))
+    w = StoreWriter(db, memory_limit="128MB", threads=1).start()
+
+    def cached() -> int:
+        found = w.query(
+            "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+            "WHERE tag = 'BASE_TABLE'"
+        ).rows
+        return int(found[0][0])
+
+    try:
+        for i in range(20):  # small: nothing to give back
+            w.put(samples.plain(id=f"small-{i}"))
+        assert w.flush() and trims == []
+        large = [samples.large(f"big-{i}", 8 << 20) for i in range(2)]
+        for ex in large:  # 2 x 2 x 8 MB of bodies: DuckDB cached ~30 MB of them
+            w.put(ex)
+        assert w.flush() and w.written == 22
+        assert trims and len(trims) <= 2
+        assert cached() <= 2 << 20, cached()  # 11 MB were left cached
+        limit = w.query("SELECT current_setting('memory_limit')").rows
+        assert limit == w.query("SELECT '122.0 MiB'").rows  # 128 MB, back as it was
+    finally:
+        w.close()
+    assert len(load_exchanges(db, "id = 'big-1'")[0].client_request.body) > 8 << 20  # type: ignore[union-attr]

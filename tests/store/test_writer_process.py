@@ -3,6 +3,7 @@ durable when the gateway is killed."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -10,11 +11,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
-from recorder.store import StoreError, load_exchanges, query
+from recorder.exchange import Exchange
+from recorder.store import StoreError, load_exchanges, query, writer_process
+from recorder.store.handoff import pack
 from recorder.store.query_server import sidecar_path
 from recorder.store.writer_process import EXCHANGE, WriterProcess, frame
 from tests.store import samples
@@ -310,3 +314,41 @@ def test_a_prestarted_writer_that_is_not_needed_goes_without_a_word(tmp_path):
         capture_output=True, timeout=120, cwd=REPO,
     )  # fmt: skip
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+
+
+class _Holding:
+    """A writer for ``_serve`` that keeps what it is put, and a pipe that, at every read,
+    notes how many references to those exchanges exist besides the writer's."""
+
+    def __init__(self, frames: bytes) -> None:
+        self.pipe = io.BytesIO(frames)
+        self.put_so_far: list[Exchange] = []
+        self.others: list[int] = []
+        self.written = 0
+
+    def _look(self) -> None:
+        # getrefcount's argument, the list's entry and the loop's name: 3 means nobody else
+        self.others += [sys.getrefcount(ex) - 3 for ex in self.put_so_far]
+
+    def read(self, n: int) -> bytes:
+        self._look()
+        return self.pipe.read(n)
+
+    def readinto(self, buf: Any) -> int:
+        self._look()
+        return self.pipe.readinto(buf)
+
+    def wait_below(self, limit: int) -> None:
+        pass
+
+    def put(self, ex: Exchange, replayed: bool = False) -> None:
+        self.put_so_far.append(ex)
+
+
+def test_the_pipe_reader_holds_no_frame_while_it_waits_for_the_next():
+    # A 20 MB request stayed referenced (its frame and its Exchange) until the next frame came.
+    frames = b"".join(frame(EXCHANGE, pack(samples.plain(id=f"x{i}"))) for i in range(3))
+    holding = _Holding(frames)
+    writer_process._serve(holding, holding, lambda msg: None)  # type: ignore[arg-type]
+    assert [ex.id for ex in holding.put_so_far] == ["x0", "x1", "x2"]
+    assert holding.others and set(holding.others) == {0}
