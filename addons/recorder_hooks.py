@@ -415,7 +415,14 @@ def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
         ex.stream = ex.stream or is_sse
         if is_sse and resp_body:
             ex.events = _events(resp_body, ex.t_end or ex.t_upstream_first_byte)
-    if flow.error is not None:
+    if flow.error is not None and req.timestamp_end is None:
+        # The client's request never arrived whole (a malformed chunked body, a hang-up
+        # mid-body): the client's error, and nothing was answered (mitmproxy sends even a
+        # response an addon set early only once the request is read).
+        ex.error = f"client request incomplete: {flow.error.msg}"
+        ex.extra["client_error"] = True
+        ex.upstream_response = ex.client_response = None
+    elif flow.error is not None:
         ex.error = flow.error.msg
     if ex.t_end is None:
         ex.t_end = time.time() - started

@@ -138,6 +138,25 @@ def test_flow_that_failed_before_any_response_is_recorded(db):
     assert ex.error == "Connection refused" and ex.client_response is None
 
 
+def test_a_pass_through_request_that_never_arrived_whole_is_the_clients_error(db):
+    # Issue 11: a malformed chunked body under a request the gateway had refused at its head
+    # (a Host naming another service) was recorded as that 403, never sent, and no client error.
+    rec = Recorder()
+    with taddons.context(rec) as tctx:
+        tctx.configure(rec, recorder_db=str(db))
+        f = _flow()
+        f.request.timestamp_end = None
+        f.response = _json_response({"type": "error"}, status=403)
+        f.error = tflow.terr("HTTP/1 protocol error: illegal chunk header: bytearray(b'ZZZ')")
+        rec.error(f)
+        rec.done()
+    [ex] = load_exchanges(db)
+    assert ex.error is not None and ex.error.startswith("client request incomplete: HTTP/1")
+    assert ex.extra["client_error"] is True and ex.client_response is None
+    assert ex.client_request is not None and ex.client_request.method == "POST"
+    assert ex.client_request.url.endswith("/v1/messages")
+
+
 @pytest.mark.parametrize(
     ("path", "shape"), [("/v1/messages", "anthropic"), ("/v1/chat/completions", "openai")]
 )
