@@ -31,12 +31,14 @@ def line(f: Facts) -> Text:
     t.append(" ")
     t.append(_cell(short_session(f.session), 6), "cyan")
     t.append(" ")
-    t.append(_cell(_dialects(f), 16), "magenta" if f.translated else "dim")
+    # 17: "anthropic (local)" and "responses (local)" whole (the gateway answered them itself);
+    # the model's 19 keep the line's fixed part to 80 columns.
+    t.append(_cell(_dialects(f), 17), "magenta" if f.translated else "dim")
     t.append(" ")
     if f.model:
-        t.append(_cell(f.model, 20), "bold")
+        t.append(_cell(f.model, 19), "bold")
     else:  # not a model call (a health check, the model list): what was asked instead
-        t.append(_cell(f"{f.method or '?'} {f.path or ''}".strip(), 20), "dim")
+        t.append(_cell(f"{f.method or '?'} {f.path or ''}".strip(), 19), "dim")
     t.append(" ")
     t.append(_status(f.status))
     t.append(" sse " if f.stream else " json", "dim")

@@ -88,4 +88,15 @@ def test_a_call_that_is_no_model_call_says_what_it_was():
     ex = samples.failed()
     ex.model_requested = ex.model_sent = ex.model_answered = None
     ex.client_request.method, ex.client_request.url = "HEAD", "http://127.0.0.1:8080/"
-    assert " HEAD /               " in _line(ex)
+    assert " HEAD /              " in _line(ex)
+
+
+def test_what_the_gateway_answered_itself_reads_local_whatever_the_client():
+    """The dialect column read "anthropic (loca…" on every line the gateway answered (a
+    refused key, the model list): one character short. The fixed part still fits 80 columns."""
+    for client in ("anthropic", "openai", "responses"):
+        ex = samples.failed()
+        ex.client_dialect, ex.upstream_dialect = client, None
+        text = _line(ex)
+        assert f" {client} (local) " in text, text
+        assert len(text[: text.index(seconds(ex.t_end)) + len(seconds(ex.t_end))]) <= 80
