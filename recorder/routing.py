@@ -142,6 +142,23 @@ class GatewayConfig(_Strict):
     aliases: dict[str, str] = Field(default_factory=dict)
     routes: list[RouteConfig] = Field(default_factory=list)
 
+    @field_validator("routes")
+    @classmethod
+    def _names_unique(cls, routes: list[RouteConfig]) -> list[RouteConfig]:
+        """The recording, the console and ``gateway_fault_only=route:NAME`` tell routes apart
+        by name (an unnamed one is ``routeN``, N its index)."""
+        first: dict[str, int] = {}
+        for i, rc in enumerate(routes):
+            name = route_name(i, rc)
+            if name in first:
+                raise ValueError(f"routes[{i}] has the name {name!r} of routes[{first[name]}]")
+            first[name] = i
+        return routes
+
+
+def route_name(i: int, rc: RouteConfig) -> str:
+    return rc.name or f"route{i}"
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -182,7 +199,7 @@ def _route_from(i: int, rc: RouteConfig, options: BackendOptions, cli: CliBacken
     api = dialects.parse(rc.api, "api") if rc.api is not None else None
     client = dialects.parse(rc.match.client, "client", "client") if rc.match.client else None
     return Route(
-        name=rc.name or f"route{i}",
+        name=route_name(i, rc),
         backend=_backend(rc, api, options, cli),
         model=rc.model,
         headers=tuple(rc.headers.items()),

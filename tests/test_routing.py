@@ -72,6 +72,16 @@ BAD = [
     ),
     BadConfig("not yaml", "routes: [\n", "not valid YAML"),
     BadConfig(
+        "two routes of one name",
+        "routes:\n  - name: a\n    upstream: http://a\n  - name: a\n    upstream: http://b\n",
+        "routes: routes[1] has the name 'a' of routes[0]",
+    ),
+    BadConfig(
+        "a name that an unnamed route has",
+        "routes:\n  - upstream: http://a\n  - name: route0\n    upstream: http://b\n",
+        "routes: routes[1] has the name 'route0' of routes[0]",
+    ),
+    BadConfig(
         "unclosed flow mapping",
         'routes:\n  - name: a\n    match: {model: "x*"\n',
         "not valid YAML at line 4, column 1: expected ',' or '}', but got '<stream end>'",
