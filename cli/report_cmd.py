@@ -38,8 +38,10 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Write one exchange, or a whole session, as an HTML page: the conversation and a
-    timeline of both legs (first byte, first token, every event, stalls, retries, errors)."""
+    """Write one exchange, or a whole session, as a self-contained HTML page.
+
+    The conversation and a timeline of both legs (first byte, first token, every event,
+    stalls, retries, errors)."""
     from recorder.report.page import render
     from recorder.report.prices import PriceList
     from recorder.store import StoreError, load_exchanges

@@ -81,8 +81,9 @@ def query(
     db: ExistingDbOption = DEFAULT_DB,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Run SQL over the recorded traffic (tables: exchanges, events, chunks, tool_calls,
-    backend_sessions)."""
+    """Run SQL over the recorded traffic.
+
+    Tables: exchanges, events, chunks, tool_calls, backend_sessions."""
     from recorder.store import StoreError
     from recorder.store import query as run
 
@@ -121,8 +122,9 @@ def sessions(
     limit: Annotated[int, typer.Option(help="Newest N sessions.", min=0)] = 50,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """List sessions: id, first/last time, exchanges, models, tokens, errors, and the Claude
-    Code CLI sessions (claude-cli backend) with their cost."""
+    """List sessions: id, last time, exchanges, models, tokens, errors.
+
+    With the Claude Code CLI as a backend, also the CLI session of each and its cost."""
     from recorder.store import StoreError
     from recorder.store import query as run
 

@@ -24,6 +24,15 @@ def test_the_top_help_documents_the_exit_statuses() -> None:
     assert "Exit status: 0 done; 1 a check failed" in text and "2 a usage error" in text
 
 
+def test_each_command_is_one_line_in_the_top_help() -> None:
+    """The command list shows a help's first paragraph with its line breaks: a sentence broken
+    over two docstring lines read as two broken lines ('tool_calls,' / 'backend_sessions)')."""
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    for name in COMMANDS:
+        first = (commands[name].help or "").strip().split("\n\n")[0]
+        assert "\n" not in first, name
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_help_has_an_example(command: str) -> None:
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
