@@ -51,8 +51,8 @@ class InEffect:
 def lines(s: InEffect) -> list[str]:
     out = [f"tapegate gateway on {s.listen}"]
     if s.config is not None:
-        aliases = f", {_count(len(s.router.aliases), 'model alias')}" if s.router.aliases else ""
-        out.append(f"  routes     {s.config}: {_count(len(s.router.routes), 'route')}{aliases}")
+        aliases = f", {counted(len(s.router.aliases), 'model alias')}" if s.router.aliases else ""
+        out.append(f"  routes     {s.config}: {counted(len(s.router.routes), 'route')}{aliases}")
         out += [f"    {_route(r)}" for r in s.router.routes]
     if s.router.default is not None:
         out.append(f"  upstream   {_backend(s.router.default.backend)}")
@@ -134,5 +134,6 @@ class Banner:
         logger.info("\n".join(lines(state)))
 
 
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
+    """A count with its noun in the number it needs: "1 route", "2 routes"."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"

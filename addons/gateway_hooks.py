@@ -31,6 +31,7 @@ from mitmproxy import ctx, http
 from mitmproxy.proxy import mode_specs
 
 from addons import deferred_listen, http_versions
+from addons.banner import counted
 from addons.flow_state import (
     Answered,
     Done,
@@ -185,9 +186,11 @@ class Gateway:
     async def done(self) -> None:
         await request_body_worker.shutdown()
         if self.health_checks:
-            logger.info(f"tapegate: answered {self.health_checks} health checks (not recorded)")
+            checks = counted(self.health_checks, "health check")
+            logger.info(f"tapegate: answered {checks} (not recorded)")
         if self.rejected:
-            logger.info(f"tapegate: refused {self.rejected} malformed requests (HTTP-level)")
+            refused = counted(self.rejected, "malformed request")
+            logger.info(f"tapegate: refused {refused} (HTTP-level)")
         if self.http is not None:
             await self.http.aclose()
         if self.faults is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from addons.banner import InEffect, lines
+from addons.banner import InEffect, counted, lines
 from recorder import routing
 from recorder.backends import RemoteBackend
 from recorder.kiro.backend import KiroBackend, KiroConfig
@@ -105,3 +105,10 @@ def test_the_claude_cli_says_which_cli_and_that_it_uses_its_own_login(tmp_path: 
     text = "\n".join(lines(state(router)))
     assert f"upstream   the Claude Code CLI {exe}, Read (claude_cli; the CLI's own login" in text
     assert "the client's key is never passed on" in text
+
+
+def test_a_count_of_one_reads_in_the_singular() -> None:
+    """The stop line said "answered 1 health checks"."""
+    assert counted(1, "health check") == "1 health check"
+    assert counted(2, "malformed request") == "2 malformed requests"
+    assert counted(3, "model alias") == "3 model aliases"
