@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -129,39 +130,15 @@ class DialectEntry:
 # Each imports its codec module when first called (cached: the import is done once).
 
 
-@functools.cache
-def _anthropic() -> Codec[Any]:
-    from recorder.codecs import anthropic
+def _codec_loader(module: str) -> Callable[[], Codec[Any]]:
+    """The loader of ``recorder.codecs.<module>``'s codec."""
 
-    return anthropic.CODEC
+    @functools.cache
+    def load() -> Codec[Any]:
+        codec: Codec[Any] = import_module(f"recorder.codecs.{module}").CODEC
+        return codec
 
-
-@functools.cache
-def _openai() -> Codec[Any]:
-    from recorder.codecs import openai
-
-    return openai.CODEC
-
-
-@functools.cache
-def _responses() -> Codec[Any]:
-    from recorder.codecs import responses
-
-    return responses.CODEC
-
-
-@functools.cache
-def _kiro() -> Codec[Any]:
-    from recorder.codecs import kiro
-
-    return kiro.CODEC
-
-
-@functools.cache
-def _claude_cli() -> Codec[Any]:
-    from recorder.codecs import claude_cli
-
-    return claude_cli.CODEC
+    return load
 
 
 def _anthropic_session(body: dict[str, Any]) -> str | None:
@@ -193,7 +170,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 ENTRIES: Final[tuple[DialectEntry, ...]] = (
     DialectEntry(
         name="anthropic",
-        load_codec=_anthropic,
+        load_codec=_codec_loader("anthropic"),
         client=True,
         upstream=True,
         chat_path="/v1/messages",
@@ -217,7 +194,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
     ),
     DialectEntry(
         name="openai",
-        load_codec=_openai,
+        load_codec=_codec_loader("openai"),
         client=True,
         upstream=True,
         chat_path="/v1/chat/completions",
@@ -231,7 +208,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
     ),
     DialectEntry(
         name="responses",
-        load_codec=_responses,
+        load_codec=_codec_loader("responses"),
         client=True,
         upstream=True,
         chat_path="/v1/responses",
@@ -252,7 +229,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
     ),
     DialectEntry(
         name="kiro",
-        load_codec=_kiro,
+        load_codec=_codec_loader("kiro"),
         client=False,  # upstream only
         upstream=True,
         chat_path="/generateAssistantResponse",
@@ -266,7 +243,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
     ),
     DialectEntry(
         name="claude_cli",
-        load_codec=_claude_cli,
+        load_codec=_codec_loader("claude_cli"),
         client=False,  # the gateway's own backend dialect: the local Claude Code CLI's runs
         upstream=True,  # a cassette recorded against the CLI replays in it
         chat_path="/v1/claude-cli/turn",  # recorder.codecs.claude_cli.CHAT_PATH
