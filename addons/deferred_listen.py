@@ -9,6 +9,9 @@ command is mitmdump or mitmweb loading this gateway it adds ``--set server=false
 then binds nothing at start, and the Gateway turns the server on in ``running`` — on loopback
 unless the command line chose an address — after its options passed (or it has stopped the start).
 
+The same moment starts the recorder's writer process (:func:`recorder.store.spawn.prestart`):
+its interpreter, DuckDB and the database load while mitmproxy does, not after the gateway.
+
 Every Python start in the environment runs the ``.pth`` line, so that line imports this module
 only for a mitmproxy command, and this module imports nothing beyond the standard library.
 """
@@ -58,10 +61,14 @@ def _names_gateway(arg: str) -> bool:
 
 
 def apply(argv: list[str]) -> None:
-    """Adds ``--set server=false`` to ``argv`` (``sys.argv``) when :func:`defers` says so."""
+    """Adds ``--set server=false`` to ``argv`` (``sys.argv``) when :func:`defers` says so, and
+    starts the recorder's writer process then, beside mitmproxy's own start."""
     global deferred, listen_host_given
     if deferred or not defers(argv):
         return
+    from recorder.store.spawn import prestart_for  # the standard library only, as this module
+
+    prestart_for(argv)
     argv.extend(["--set", "server=false"])
     deferred = True
     listen_host_given = chooses_listen_host(argv)

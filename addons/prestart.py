@@ -1,13 +1,15 @@
 """The recorder's writer process starts before the gateway's modules load, not after.
 
-mitmproxy imports ``addons/gateway.py`` (~0.5 s of the gateway's own modules) and only then
+mitmproxy imports ``addons/gateway.py`` (~0.3 s of the gateway's own modules) and only then
 configures its addons, when the Recorder opens its database in a writer process and waits
-until that holds the file: an interpreter and DuckDB more (~0.3 s), one after the other. Started
-here, first thing in ``addons/gateway.py``, the child loads while the gateway does (the box has a
-second core for it); the Recorder takes it and sends it its settings
-(:func:`recorder.store.spawn.prestart`). Only where mitmdump or mitmweb start the
+until that holds the file: an interpreter, DuckDB and the database more (~0.3 s). Started
+early, the child does that while mitmproxy and the gateway load (the box has a second core
+for it); the Recorder takes it and sends it its settings
+(:func:`recorder.store.spawn.prestart`). The project's start hook starts it first thing
+(:mod:`addons.deferred_listen`); where that hook is not installed, :func:`before_loading`
+does, first thing in ``addons/gateway.py``. Only where mitmdump or mitmweb start the
 gateway, and not when the command line turns recording off (``--set recorder_db=``); a child
-that is not taken exits quietly when the gateway does (or at once, :meth:`Recorder.configure`).
+that is not taken ends when the gateway does (or at once, :meth:`Recorder.configure`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from mitmproxy import ctx
 
 from addons.startup import checks_startup
-from recorder.store.spawn import prestart
+from recorder.store.spawn import DEFAULT_DB, prestart
 
 
 def before_loading() -> None:
@@ -31,13 +33,18 @@ def before_loading() -> None:
         return
     gc.freeze()
     if not recording_off(master.options):
-        prestart()
+        prestart(database_given(master.options))  # a no-op if the start hook started one
+
+
+def database_given(options: Any) -> str:
+    """The ``recorder_db`` the options hold (declared, or given and not declared yet)."""
+    if "recorder_db" in options:
+        return str(options.recorder_db)
+    given = getattr(options.deferred.get("recorder_db"), "val", None)
+    return str(given[-1]) if isinstance(given, list) and given else DEFAULT_DB
 
 
 def recording_off(options: Any) -> bool:
     """The options say that nothing is recorded to a database: ``recorder_db`` is empty, as
     declared (a script reloaded) or as given on the command line (not declared yet)."""
-    if "recorder_db" in options:
-        return bool(options.recorder_db == "")
-    given = getattr(options.deferred.get("recorder_db"), "val", None)
-    return isinstance(given, list) and given[-1:] == [""]
+    return database_given(options) == ""

@@ -174,6 +174,15 @@ class StoreWriter:
         self._thread: threading.Thread | None = None
 
     def start(self) -> StoreWriter:
+        if self._con is None:
+            self.open()
+        self._thread = threading.Thread(target=self._loop, name="tapegate-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def open(self) -> None:
+        """Open and migrate the database, without the writer thread (:meth:`start` starts it);
+        :meth:`close` closes it again. StoreError when it cannot be opened."""
         try:
             self._con = duckdb.connect(self.path)
         except duckdb.IOException as e:
@@ -197,11 +206,9 @@ class StoreWriter:
             self._lifted = False
         except duckdb.Error as e:
             self._con.close()
+            self._con = None
             raise StoreError(f"cannot open {self.path} for recording: {_reason(e)}") from e
         migrate(self._con)
-        self._thread = threading.Thread(target=self._loop, name="tapegate-writer", daemon=True)
-        self._thread.start()
-        return self
 
     # ------------------------------------------------------------------ caller side
 

@@ -46,7 +46,7 @@ from recorder import secrets
 from recorder.exchange import Exchange
 from recorder.store.handoff import pack, unpack
 from recorder.store.results import QueryResult, StoreError
-from recorder.store.spawn import reap, spawn, take_prestarted
+from recorder.store.spawn import OPEN_FLAG, reap, spawn, take_prestarted
 
 EXCHANGE, FLUSH, STOP, SETTINGS = b"E", b"F", b"S", b"O"
 
@@ -432,19 +432,14 @@ def main() -> int:
     # Everything this process creates (the database, its WAL, the sidecar, DuckDB's spill
     # files) is readable by its owner only: a recording holds whole conversations.
     os.umask(0o077)
-    # DuckDB loads before the settings are read: a prestarted child loads it while the
-    # gateway still loads its own modules.
+    # DuckDB loads, and the database the command line names opens, before the settings are
+    # read: a prestarted child does that while the gateway still loads its own modules.
+    from recorder.store.early_open import HOLD_SECONDS, EarlyOpen
     from recorder.store.query_server import QueryServer
     from recorder.store.writer import StoreWriter
 
-    settings = _read_settings(sys.stdin.buffer)
-    if settings is None:
-        return 0  # never needed (the gateway records nothing, or stopped while starting)
-    path, flush_interval = str(settings["path"]), float(settings["flush_interval"])
-    replayed = int(settings.get("replayed", 0))
-    memory_limit = str(settings.get("memory_limit", WRITER_MEMORY_LIMIT))
-    secrets.extend(secrets.parse_patterns(str(settings.get("redact", ""))))
     out_lock = threading.Lock()
+    writer: StoreWriter | None = None
 
     def say(msg: dict[str, Any]) -> None:
         with out_lock:
@@ -458,25 +453,41 @@ def main() -> int:
         say({"failed": f"{type(e).__name__}: {e}"})
 
     def committed(settled: int) -> None:
+        assert writer is not None
         say({
             "settled": settled, "written": writer.written, "unstorable": writer.unstorable,
             "skipped": writer.skipped,
         })  # fmt: skip
 
+    # One DuckDB thread: batches of a few thousand rows gain nothing from parallel work, and
+    # its coordination cost about a fifth of the writer's CPU (measured; the second core is
+    # the one the clients and upstreams of a busy gateway host need).
+    # A memory limit: without one DuckDB's buffer pool keeps every block the recorder
+    # wrote, so the process grew with the recording (about 25 MB per thousand streamed
+    # exchanges, tests/reliability/test_soak.py) up to 80% of the machine's RAM. Blocks
+    # written are on disk: evicting them costs the writer nothing; queries answered here
+    # spill to a temporary file beyond it. Large batches and checkpoints lift it for their
+    # duration (StoreWriter.memory_ceiling): what they need is not bounded by any limit.
+    hooks: dict[str, Any] = {"on_error": failed, "threads": 1, "on_commit": committed}
+    db = _early_database(sys.argv[1:])
+    early = EarlyOpen.open(db, memory_limit=WRITER_MEMORY_LIMIT, **hooks) if db else None
+    if early is not None and not _readable(sys.stdin.buffer, HOLD_SECONDS):
+        early.release()
+    settings = _read_settings(sys.stdin.buffer)
+    if settings is None:
+        if early is not None:
+            early.release()
+        return 0  # never needed (the gateway records nothing, or stopped while starting)
+    path, flush_interval = str(settings["path"]), float(settings["flush_interval"])
+    replayed = int(settings.get("replayed", 0))
+    memory_limit = str(settings.get("memory_limit", WRITER_MEMORY_LIMIT))
+    secrets.extend(secrets.parse_patterns(str(settings.get("redact", ""))))
+
     try:
-        # One DuckDB thread: batches of a few thousand rows gain nothing from parallel work, and
-        # its coordination cost about a fifth of the writer's CPU (measured; the second core is
-        # the one the clients and upstreams of a busy gateway host need).
-        # A memory limit: without one DuckDB's buffer pool keeps every block the recorder
-        # wrote, so the process grew with the recording (about 25 MB per thousand streamed
-        # exchanges, tests/reliability/test_soak.py) up to 80% of the machine's RAM. Blocks
-        # written are on disk: evicting them costs the writer nothing; queries answered here
-        # spill to a temporary file beyond it. Large batches and checkpoints lift it for their
-        # duration (StoreWriter.memory_ceiling): what they need is not bounded by any limit.
-        writer = StoreWriter(
-            path, flush_interval=flush_interval, on_error=failed, threads=1, on_commit=committed,
-            memory_limit=memory_limit,
-        )  # fmt: skip
+        writer = early.take(path, memory_limit) if early is not None else None
+        if writer is None:
+            writer = StoreWriter(path, memory_limit=memory_limit, **hooks)
+        writer.flush_interval = flush_interval
         writer.start()
     except StoreError as e:
         say({"error": str(e)})
@@ -546,6 +557,19 @@ def _take(
         except StoreError:
             pass  # already reported by the writer's on_error
     return True
+
+
+def _early_database(args: list[str]) -> str | None:
+    """The database named by the child's ``--open DB`` argument (:func:`spawn.spawn`)."""
+    if len(args) == 2 and args[0] == OPEN_FLAG and args[1]:
+        return args[1]
+    return None
+
+
+def _readable(inp: IO[bytes], timeout: float) -> bool:
+    """Something (or the end) can be read from ``inp`` within ``timeout`` seconds."""
+    ready, _, _ = select.select([inp], [], [], timeout)
+    return bool(ready)
 
 
 def _read_settings(inp: IO[bytes]) -> dict[str, Any] | None:

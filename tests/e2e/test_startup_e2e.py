@@ -38,11 +38,23 @@ def test_a_mistyped_option_stops_the_gateway_naming_the_right_one(tmp_path: Path
     assert "unknown option gateway_upstrem; did you mean gateway_upstream?" in line
 
 
+def test_a_refused_start_leaves_no_database_behind(tmp_path: Path) -> None:
+    """The writer process opens the command line's database while the gateway loads (not after
+    it): a start refused after that removes the file it created."""
+    argv = [str(BIN / "mitmdump"), "-s", str(GATEWAY_ADDON), "-p", str(free_port()),
+            "--set", "gateway_upstrem=http://127.0.0.1:9/v1"]  # fmt: skip
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == STARTUP_EXIT, done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_an_option_given_twice_stops_the_gateway(tmp_path: Path) -> None:
     # Before: mitmproxy failed to declare the gateway's options, and the gateway listened as a
     # plain proxy that neither translated nor recorded, saying nothing.
     line = fails_at_start(tmp_path, "recorder_db=again.duckdb")  # recorder_db= comes first
     assert line.endswith("tapegate: recorder_db is set 2 times ('', 'again.duckdb'): set it once")
+    assert not (tmp_path / "again.duckdb").exists()  # opened early for nothing: gone
 
 
 def test_a_bad_routes_file_is_one_line(tmp_path: Path) -> None:
