@@ -51,7 +51,10 @@ def _until_open(db: Path) -> None:
     ("argv", "db"),
     [
         (["mitmdump", "-s", "addons/gateway.py"], "traffic.duckdb"),
-        (["mitmdump", "--set", "recorder_db=a.duckdb", "--set", "recorder_db=b.duckdb"], "b.duckdb"),
+        (
+            ["mitmdump", "--set", "recorder_db=a.duckdb", "--set", "recorder_db=b.duckdb"],
+            "b.duckdb",
+        ),
         (["mitmweb", "--set=recorder_db=/x/y.duckdb"], "/x/y.duckdb"),
         (["mitmdump", "--set", "recorder_db="], ""),
         (["mitmdump", "--set", "recorder_dbx=a"], "traffic.duckdb"),
