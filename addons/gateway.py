@@ -22,7 +22,7 @@ from addons.observe.messagelog import MessageLogger
 from addons.observe.telemetry import Telemetry
 from addons.observe.web_views import WebViews
 from addons.recorder_hooks import Recorder, Refusal
-from addons.startup import StartupCheck
+from addons.startup import StartupCheck, ValueCheck
 from recorder.codecs.responses_history import StoredConversations, Turn
 from recorder.exchange import Exchange
 
@@ -76,4 +76,5 @@ addons = [
     MessageLogger(observers),
     observers,  # after the three above: it starts the observer process with what they asked
     WebViews(),
+    ValueCheck(),  # last: every option above is declared, its --set value not yet converted
 ]

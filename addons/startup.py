@@ -68,6 +68,40 @@ def repeated_option(deferred: dict[str, Any]) -> str | None:
     return None
 
 
+def unparsable_value(deferred: dict[str, Any], declared: dict[str, Any]) -> str | None:
+    """Why a ``--set`` value of an option declared by now stops the gateway (None: each
+    converts). mitmproxy converts the ``--set`` strings of a script's options once the script
+    has loaded, and when one does not convert (``gateway_retries=abc``,
+    ``gateway_http2=yes``) it drops the whole script without a word: mitmdump then started no
+    gateway at all (a plain proxy, or none listening). ``declared``: mitmproxy's declared
+    options by name (``typespec``, ``name``)."""
+    for name, value in sorted(deferred.items()):
+        option = declared.get(name)
+        values = getattr(value, "val", None)  # mitmproxy's unconverted --set strings
+        if option is None or not isinstance(values, list) or len(values) != 1:
+            continue  # not declared yet (another addon's), converted, or repeated_option's
+        problem = _unconvertible(option.typespec, values[0])
+        if problem is not None:
+            return f"{name} must be {problem}, got {values[0]!r}"
+    return None
+
+
+def _unconvertible(typespec: Any, given: str) -> str | None:
+    """What ``given`` should have been for an option of ``typespec`` (None: it converts), by
+    mitmproxy's rules: an int option needs digits (an ``int | None`` one may be empty), a bool
+    one true, false or nothing."""
+    if typespec in (int, int | None):
+        if given == "" and typespec is not int:
+            return None
+        try:
+            int(given)
+        except ValueError:
+            return "a whole number"
+    elif typespec is bool and given not in ("", "true", "false", "toggle"):
+        return "true or false"
+    return None
+
+
 class StartupCheck:
     """First in the gateway's addon list: checks the options nobody declared, and knows whether
     mitmproxy is still starting."""
@@ -93,6 +127,17 @@ class StartupCheck:
 
     def done(self) -> None:
         StartupCheck.starting = True
+
+
+class ValueCheck:
+    """Last in the gateway's addon list: its ``load`` runs once every addon before it has
+    declared its options, just before mitmproxy converts their ``--set`` values."""
+
+    def load(self, loader: Any) -> None:
+        declared = ctx.options._options  # mitmproxy's declared options (no public mapping)
+        message = unparsable_value(ctx.options.deferred, declared)
+        if message is not None:
+            refuse(message)
 
 
 def refuse(message: str, cause: BaseException | None = None) -> NoReturn:

@@ -7,7 +7,13 @@ from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
 from addons.gateway_hooks import Gateway
-from addons.startup import StartupCheck, repeated_option, unknown_option
+from addons.startup import (
+    StartupCheck,
+    ValueCheck,
+    repeated_option,
+    unknown_option,
+    unparsable_value,
+)
 
 KNOWN = ["gateway_upstream", "gateway_upstream_api", "recorder_db", "otel_endpoint", "listen_host"]
 
@@ -54,3 +60,48 @@ def test_an_option_of_ours_given_twice_is_named() -> None:
     deferred = {"gateway_retries": _Unconverted("1", "2"), "other_addon": _Unconverted("a", "b")}
     assert repeated_option(deferred) == "gateway_retries is set 2 times ('1', '2'): set it once"
     assert repeated_option({"gateway_retries": _Unconverted("1")}) is None
+
+
+class _Script:  # a loaded script: mitmproxy loads its addons together, then converts --set values
+    def __init__(self, *addons: object) -> None:
+        self.addons = list(addons)
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("gateway_retries=abc", "gateway_retries must be a whole number, got 'abc'"),
+        ("gateway_http2=yes", "gateway_http2 must be true or false, got 'yes'"),
+        ("gateway_allow_remote=1", "gateway_allow_remote must be true or false, got '1'"),
+    ],
+)
+def test_a_value_of_ours_that_does_not_convert_is_named(given: str, expected: str) -> None:
+    """mitmproxy dropped the whole gateway script without a word when a --set value of one of
+    its options did not convert: mitmdump started no gateway (or hung, never listening)."""
+    with taddons.context() as tctx:
+        tctx.options.set(given, defer=True)
+        with pytest.raises(exceptions.OptionsError) as refused:
+            tctx.master.addons.register(_Script(StartupCheck(), Gateway(), ValueCheck()))
+        assert str(refused.value) == expected
+
+
+def test_values_that_convert_pass() -> None:
+    with taddons.context() as tctx:
+        given = ("gateway_retries=3", "gateway_http2", "gateway_allow_remote=false")
+        tctx.options.set(*given, defer=True)
+        tctx.master.addons.register(_Script(StartupCheck(), Gateway(), ValueCheck()))
+        assert tctx.options.gateway_retries == 3 and tctx.options.gateway_http2 is True
+
+
+def test_undeclared_and_repeated_values_are_left_to_the_other_checks() -> None:
+    class Given:
+        def __init__(self, *val: str) -> None:
+            self.val = list(val)
+
+    class Declared:
+        typespec = int
+
+    declared = {"gateway_retries": Declared()}
+    assert unparsable_value({"other_addon_n": Given("abc")}, declared) is None
+    assert unparsable_value({"gateway_retries": Given("1", "x")}, declared) is None
+    assert unparsable_value({"gateway_retries": Given("x")}, declared) is not None
