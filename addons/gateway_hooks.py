@@ -52,9 +52,8 @@ from addons.request.stored import RecordedAnswers
 from addons.response import buffered, failures, stream
 from addons.response.replies import reply, reply_error
 from addons.startup import refuse
-from addons.upstream import claude_cli, timeouts
-from addons.upstream.cassette import CassetteUpstream, reopen
-from addons.upstream.fault_proxy import FaultProxy
+from addons.upstream import claude_cli_options as cli_options
+from addons.upstream import timeouts
 from addons.upstream.keepalive import IdleUpstreams
 from recorder import endpoints, routing
 from recorder.backends import backend_option_specs
@@ -62,18 +61,30 @@ from recorder.claude_cli.probe import CliUnavailableError
 from recorder.errors import ConfigError
 from recorder.exchange import Exchange
 
+# What only some options use loads when they ask for it (its modules would cost every start):
+# a routes file (pydantic), a cassette, the Claude Code CLI, gateway_fault.
 if TYPE_CHECKING:
     import httpx
+
+    from addons.upstream.cassette import CassetteUpstream
+    from addons.upstream.claude_cli import CliRuntime
+    from addons.upstream.claude_cli_options import CliOptions
+    from addons.upstream.fault_proxy import FaultProxy
+    from recorder.routes_file import GatewayConfig
 
 logger = logging.getLogger("tapegate.gateway")
 # Options beside gateway_* that change the gateway: the listener, the backends' own (kiro_*,
 # claude_cli_*).
 _OTHERS = frozenset(
-    {"listen_host", "mode", *(spec[0] for spec in backend_option_specs() + claude_cli.OPTIONS)}
+    {
+        "listen_host",
+        "mode",
+        *(spec[0] for spec in backend_option_specs() + cli_options.OPTIONS),
+    }
 )
 
 
-class Recording(RecordedAnswers, claude_cli.SessionLookup, Protocol):
+class Recording(RecordedAnswers, cli_options.SessionLookup, Protocol):
     @property
     def recording(self) -> bool: ...
 
@@ -84,7 +95,31 @@ class Recording(RecordedAnswers, claude_cli.SessionLookup, Protocol):
     def record(self, ex: Exchange) -> None: ...
 
 
-def _routes_use_cli(config: routing.GatewayConfig | None) -> bool:
+def _routes(path: str) -> GatewayConfig:
+    from recorder import routes_file
+
+    return routes_file.load_config(path)
+
+
+def _cassette(current: CassetteUpstream | None, o: GatewayOptions) -> CassetteUpstream | None:
+    if current is None and o.cassette is None:
+        return None
+    from addons.upstream import cassette
+
+    return cassette.reopen(current, o.cassette, o.replay_timing, o.replay_repeat)
+
+
+def _cli(
+    current: CliRuntime | None, options: CliOptions | None, recorder: Recording | None
+) -> CliRuntime | None:
+    if current is None and options is None:
+        return None
+    from addons.upstream import claude_cli
+
+    return claude_cli.reopen(current, options, claude_cli.recorded_sessions(recorder))
+
+
+def _routes_use_cli(config: GatewayConfig | None) -> bool:
     return config is not None and any(r.upstream == routing.CLAUDE_CLI for r in config.routes)
 
 
@@ -118,7 +153,7 @@ class Gateway:
         self._fault_lock = asyncio.Lock()
         # The local Claude Code CLI, when the default upstream or a route uses it: its process
         # pool and session map, kept across reconfigurations that do not change its options.
-        self.cli: claude_cli.CliRuntime | None = None
+        self.cli: CliRuntime | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -133,14 +168,10 @@ class Gateway:
         self.remote_ok = False  # until the options below are known to be good
         try:
             self.opts = o = read_options(ctx.options)
-            config = routing.load_config(o.config) if o.config else None
-            self.cassette = reopen(self.cassette, o.cassette, o.replay_timing, o.replay_repeat)
+            config = _routes(o.config) if o.config else None
+            self.cassette = _cassette(self.cassette, o)
             wanted = o.claude_cli_default or _routes_use_cli(config)
-            self.cli = claude_cli.reopen(
-                self.cli,
-                o.claude_cli if wanted else None,
-                claude_cli.recorded_sessions(self.recorder),
-            )
+            self.cli = _cli(self.cli, o.claude_cli if wanted else None, self.recorder)
             if o.claude_cli_default and self.cli is not None and self.cli.status is None:
                 self.cli.check_now()  # the default upstream: refuse to start without it
             backends = self.cli.upstream if self.cli is not None else None
@@ -206,6 +237,8 @@ class Gateway:
             return None
         async with self._fault_lock:  # the first requests may arrive together
             if self.faults is None:
+                from addons.upstream.fault_proxy import FaultProxy
+
                 self.faults = await FaultProxy().start()
                 logger.info(f"tapegate: gateway_fault {self.opts.fault} ({self.opts.fault_scope})")
         return self.faults.port

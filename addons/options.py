@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from addons.upstream import claude_cli
-from addons.upstream.cassette import CassetteBackend, CassetteUpstream, is_cassette_dir
+from addons.upstream import claude_cli_options as cli_options
 from addons.upstream.policy import RetryPolicy
 from recorder import dialects
 from recorder.backends import Backend, BackendOptions, backend_for, backend_option_specs
-from recorder.faults import FaultSpec, FaultSpecError
-from recorder.faults import parse as parse_fault
 from recorder.faults.scope import FaultScope
 from recorder.ir import Dialect
+from replay.cassette import is_cassette_dir
+
+# A cassette, the Claude Code CLI and faults are loaded only when an option asks for them.
+if TYPE_CHECKING:
+    from addons.upstream.cassette import CassetteUpstream
+    from addons.upstream.claude_cli import CliRuntime
+    from recorder.faults.spec import FaultSpec
 
 DEFAULT_MAX_BODY = 32 << 20
 DEFAULT_MAX_JSON_DEPTH = 64
@@ -170,7 +174,7 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
 
 
 def declare(loader: Any) -> None:
-    for name, typ, default, help_text in _OPTIONS + backend_option_specs() + claude_cli.OPTIONS:
+    for name, typ, default, help_text in _OPTIONS + backend_option_specs() + cli_options.OPTIONS:
         loader.add_option(name, typ, default, help_text)
 
 
@@ -195,7 +199,7 @@ class GatewayOptions:
     # the options of the dialects' own backends (kiro_*), as (name, value)
     backend_options: BackendOptions = ()
     claude_cli_default: bool = False  # gateway_upstream=claude-cli: the local CLI answers
-    claude_cli: claude_cli.CliOptions = field(default_factory=claude_cli.CliOptions)
+    claude_cli: cli_options.CliOptions = field(default_factory=cli_options.CliOptions)
 
 
 def _seconds(name: str, value: str) -> float:
@@ -221,13 +225,15 @@ def _size(name: str, value: str) -> int:
 
 
 def default_backend(
-    o: GatewayOptions, cassette: CassetteUpstream | None, cli: claude_cli.CliRuntime | None = None
+    o: GatewayOptions, cassette: CassetteUpstream | None, cli: CliRuntime | None = None
 ) -> Backend | None:
     """What answers requests no route claims: the cassette, the local Claude Code CLI, the
     configured upstream, or (None) each client's vendor."""
     if o.claude_cli_default and cli is not None:
         return cli.upstream(o.claude_cli.policy)
     if cassette is not None:
+        from addons.upstream.cassette import CassetteBackend
+
         return CassetteBackend(cassette, o.api or cassette.dialect, o.upstream_key_env)
     if o.upstream is not None or (o.api is not None and dialects.entry(o.api).backend):
         return backend_for(o.api, o.upstream, o.upstream_key_env, o.backend_options)
@@ -245,7 +251,7 @@ def read_options(o: Any) -> GatewayOptions:
         raise ValueError(f"gateway_retries must not be negative, got {o.gateway_retries}")
     upstream = o.gateway_upstream or None
     cassette = None
-    cli_default = upstream == claude_cli.UPSTREAM_NAME
+    cli_default = upstream == cli_options.UPSTREAM_NAME
     if cli_default:
         upstream = None
     elif upstream is not None and is_cassette_dir(upstream):
@@ -291,13 +297,16 @@ def read_options(o: Any) -> GatewayOptions:
         fault_header=o.gateway_fault_header,
         backend_options=tuple((spec[0], getattr(o, spec[0])) for spec in backend_option_specs()),
         claude_cli_default=cli_default,
-        claude_cli=claude_cli.read_cli_options(o, _seconds),
+        claude_cli=cli_options.read_cli_options(o, _seconds),
     )
 
 
 def _fault(text: str) -> FaultSpec | None:
     if not text.strip():
         return None
+    from recorder.faults.spec import FaultSpecError
+    from recorder.faults.spec import parse as parse_fault
+
     try:
         return parse_fault(text)
     except FaultSpecError as e:

@@ -77,6 +77,11 @@ VOLATILE_HEADERS = frozenset(
 VOLATILE_HEADER_PREFIXES = ("x-stainless-", "anthropic-ratelimit-", "x-ratelimit-", "cf-")
 
 
+def is_cassette_dir(value: str) -> bool:
+    """``value`` names a directory holding a cassette (URLs never do)."""
+    return "://" not in value and (Path(value) / CASSETTE_FILE).is_file()
+
+
 class CassetteError(Exception):
     """A cassette directory is missing or malformed; the message names the file."""
 

@@ -24,10 +24,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-from recorder.faults import FaultSpec
 from recorder.faults.inject import Ending, apply, status_reply
+from recorder.faults.spec import FaultSpec, Stall
 from recorder.faults.spec import Reset as FaultReset
-from recorder.faults.spec import Stall
 from recorder.ir import Dialect
 from replay.cassette import Cassette, Interaction, Leg, LegRecord, json_bytes
 from replay.faultplan import FaultPlan, known_dialect

@@ -13,9 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from recorder import dialects
-from recorder.faults import FaultSpec, parse_targeted
 from recorder.faults.anatomy import describe, end_markers
-from recorder.faults.spec import MidStreamError
+from recorder.faults.spec import FaultSpec, MidStreamError, parse_targeted
 from recorder.faults.units import split_blocks
 from recorder.ir import Dialect
 from replay.cassette import Interaction, LegRecord

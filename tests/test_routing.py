@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recorder import routing
+from recorder import routes_file, routing
 from recorder.backends import RemoteBackend, parse_base_url, vendor_backend
 from recorder.claude_cli.invocation import CliPolicy
 from recorder.errors import ConfigError
@@ -94,7 +94,7 @@ def test_bad_config_names_file_and_place(tmp_path: Path, case: BadConfig) -> Non
     f = tmp_path / "routes.yaml"
     f.write_text(case.yaml)
     with pytest.raises(ConfigError) as e:
-        routing.load_config(f)
+        routes_file.load_config(f)
     assert str(f) in str(e.value)
     assert case.message in str(e.value)
 
@@ -107,20 +107,20 @@ def test_every_mistake_in_a_routes_file_is_one_line_naming_the_file(tmp_path: Pa
         f = tmp_path / "routes.yaml"
         f.write_text(case.yaml)
         with pytest.raises(ConfigError) as e:
-            routing.load_config(f)
+            routes_file.load_config(f)
         assert str(e.value).startswith(str(f)) and "\n" not in str(e.value), case.name
     f.write_bytes(b"routes:\n  - name: caf\xe9\n")
     with pytest.raises(ConfigError) as e:
-        routing.load_config(f)
+        routes_file.load_config(f)
     assert str(e.value) == f"{f}: not UTF-8 text (byte 0xe9 at offset 21)"
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read routes file"):
-        routing.load_config(tmp_path / "nope.yaml")
+        routes_file.load_config(tmp_path / "nope.yaml")
 
 
-CONFIG = routing.parse_config(
+CONFIG = routes_file.parse_config(
     {
         "aliases": {"haiku": "small", "claude-opus-*": "big"},
         "routes": [
@@ -194,7 +194,7 @@ def _cli_router(route: dict[str, object]) -> tuple[routing.Router, list[CliPolic
         asked.append(policy)
         return RemoteBackend.at("http://127.0.0.1:1", "claude_cli")
 
-    config = routing.parse_config({"routes": [route]})
+    config = routes_file.parse_config({"routes": [route]})
     return routing.build_router(config, None, (), make), asked
 
 
@@ -225,6 +225,6 @@ def test_a_bad_claude_cli_route_is_refused(extra: dict[str, object], message: st
 
 
 def test_a_claude_cli_route_where_the_cli_cannot_run() -> None:
-    config = routing.parse_config({"routes": [CLI_ROUTE]})
+    config = routes_file.parse_config({"routes": [CLI_ROUTE]})
     with pytest.raises(ConfigError, match=r"routes\[0\]: upstream claude-cli is not available"):
         routing.build_router(config, None)

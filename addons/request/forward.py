@@ -18,15 +18,13 @@ from addons.options import GatewayOptions
 from addons.request import stored
 from addons.request.body import open_body
 from addons.response.replies import reply, reply_error
-from addons.upstream import fault_proxy, timeouts
+from addons.upstream import timeouts
 from addons.upstream.policy import RetryPolicy
 from addons.upstream.probe import ProbeFailed, probe
 from recorder import auth, dialects, endpoints, header_edit, ir, request_body, routing
 from recorder.backends import BackendError, ListsModels, PreparesRequests, Upstream
 from recorder.context import Context, IdFactory
 from recorder.errors import TranslationError
-from recorder.faults import FaultSpec, FaultSpecError
-from recorder.faults import parse as parse_fault
 
 Live = set[tuple[str, tuple[str, int]]]
 
@@ -209,12 +207,10 @@ async def send(
     if st.rec:
         st.ex.upstream_request = snapshots.snapshot_request(req, req.raw_content, st.upstream_url)
     if fault_port is not None:
-        try:
-            fault = chosen_fault(flow, st, opts, route)
-        except FaultSpecError as e:
-            return reply_error(flow, st, "invalid_request", f"x-tapegate-fault: {e}")
-        if fault is not None:
-            through_fault_proxy(flow, st, fault, upstream, fault_port)
+        from addons.request import faulted  # loaded only with gateway_fault(_header) set
+
+        if not faulted.divert(flow, st, opts, route, upstream, fault_port):
+            return
     if (flow.client_conn.id, (req.host, req.port)) not in live:
         try:
             await probe(req.host, req.port, opts.policy)
@@ -222,44 +218,6 @@ async def send(
             kind: ir.ErrorKind = "timeout" if e.timed_out else "bad_gateway"
             return reply_error(flow, st, kind, str(e))
     timeouts.start(flow, st, opts.policy)
-
-
-def chosen_fault(
-    flow: http.HTTPFlow, st: FlowState, opts: GatewayOptions, route: routing.Route
-) -> FaultSpec | None:
-    """The fault for this request: its own ``x-tapegate-fault`` header when
-    ``gateway_fault_header`` allows it, else ``gateway_fault`` if its scope covers the request.
-    FaultSpecError for a header that does not parse."""
-    hdrs = flow.request.headers
-    asked = header_edit.get(hdrs.fields, fault_proxy.SPEC_HEADER.encode())
-    if asked is not None:
-        hdrs.fields = header_edit.apply(hdrs.fields, (_DROP_FAULT,))
-        if opts.fault_header:
-            return parse_fault(asked)
-    if opts.fault is not None and opts.fault_scope.covers(st.ex.model_requested, route.name):
-        return opts.fault
-    return None
-
-
-_DROP_FAULT = header_edit.drop(fault_proxy.SPEC_HEADER)
-
-
-def through_fault_proxy(
-    flow: http.HTTPFlow, st: FlowState, fault: FaultSpec, upstream: ir.Dialect, port: int
-) -> None:
-    """Send the request to the fault proxy, which forwards it to where it was going and breaks
-    the answer (:mod:`addons.upstream.fault_proxy`); the exchange records the fault."""
-    data = flow.request.data
-    target = f"{data.scheme.decode()}://{data.host}:{data.port}"
-    hdrs = flow.request.headers
-    edits = (
-        header_edit.set_(fault_proxy.TARGET_HEADER, target),
-        header_edit.set_(fault_proxy.SPEC_HEADER, str(fault)),
-        header_edit.set_(fault_proxy.DIALECT_HEADER, upstream),
-    )
-    hdrs.fields = header_edit.apply(hdrs.fields, edits)
-    data.scheme, data.host, data.port = b"http", "127.0.0.1", port
-    st.ex.extra["fault"] = str(fault)
 
 
 # The body is asked for uncompressed (its events are translated and recorded); the proxy's own

@@ -26,17 +26,12 @@ from recorder import dialects
 from recorder.backends import Credentials, Upstream, env_credentials, parse_base_url
 from recorder.context import Context
 from recorder.ir import Dialect
-from replay.cassette import CASSETTE_FILE, Cassette, CassetteError, load
+from replay.cassette import Cassette, CassetteError, load
 from replay.engine import Timing
 from replay.server import ReplayServer, start
 
 logger = logging.getLogger("tapegate.gateway")
 _stopping: set[asyncio.Task[None]] = set()  # strong references until the old servers stop
-
-
-def is_cassette_dir(value: str) -> bool:
-    """``value`` names a directory holding a cassette (URLs never do)."""
-    return "://" not in value and (Path(value) / CASSETTE_FILE).is_file()
 
 
 def recorded_dialect(cassette: Cassette) -> Dialect | None:

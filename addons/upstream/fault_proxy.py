@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 import h11
 
 from recorder import dialects
-from recorder.faults import FaultSpec, live, parse, status_reply
-from recorder.faults.spec import FaultSpecError, Reset, Stall
+from recorder.faults.inject import live, status_reply
+from recorder.faults.spec import FaultSpec, FaultSpecError, Reset, Stall, parse
 from recorder.ir import Dialect
 from replay.faultplan import known_dialect
 from replay.h11_io import Listener, reset, response_head, send_simple

@@ -16,11 +16,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from recorder.claude_cli.models import cli_model
-from recorder.codecs.claude_cli_input import Effort
 from recorder.errors import ConfigError
+
+if TYPE_CHECKING:
+    from recorder.codecs.claude_cli_input import Effort
 
 PermissionMode = Literal["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"]
 PERMISSION_MODES: Final[tuple[PermissionMode, ...]] = (

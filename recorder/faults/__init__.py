@@ -2,20 +2,6 @@
 
 :mod:`.spec` is the vocabulary (parsed and validated in one place), :mod:`.inject` applies it to
 stream bytes, :mod:`.anatomy` asks the dialect's codec what each event means (so no dialect is
-named here), :mod:`.units` finds where events end.
+named here), :mod:`.units` finds where events end. Import them one by one: this package
+loads nothing itself, so the gateway's start, which reads only :mod:`.scope`, stays light.
 """
-
-from recorder.faults.inject import FaultedStream, StreamFaults, apply, live, status_reply
-from recorder.faults.spec import FaultSpec, FaultSpecError, parse, parse_targeted
-
-__all__ = [
-    "FaultSpec",
-    "FaultSpecError",
-    "FaultedStream",
-    "StreamFaults",
-    "apply",
-    "live",
-    "parse",
-    "parse_targeted",
-    "status_reply",
-]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from addons.banner import InEffect, counted, lines
-from recorder import routing
+from recorder import routes_file, routing
 from recorder.backends import RemoteBackend
 from recorder.kiro.backend import KiroBackend, KiroConfig
 
@@ -52,7 +52,7 @@ def test_routes_are_listed_in_order_and_an_unset_key_variable_is_flagged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("TAPEGATE_UNSET_KEY_3", raising=False)
-    config = routing.parse_config(
+    config = routes_file.parse_config(
         {
             "aliases": {"claude-*": "qwen3:8b"},
             "routes": [

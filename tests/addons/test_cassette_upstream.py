@@ -13,8 +13,8 @@ from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
 from addons.gateway_hooks import Gateway
-from addons.upstream.cassette import CassetteUpstream, is_cassette_dir, recorded_dialect
-from replay.cassette import Cassette, Interaction, load
+from addons.upstream.cassette import CassetteUpstream, recorded_dialect
+from replay.cassette import Cassette, Interaction, is_cassette_dir, load
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 

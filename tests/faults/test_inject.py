@@ -16,8 +16,8 @@ from recorder import ir
 from recorder.context import Context
 from recorder.dialects import codec
 from recorder.errors import StreamProtocolError
-from recorder.faults import apply, live, parse, status_reply
-from recorder.faults.inject import GARBAGE, Chunks, StreamFaults
+from recorder.faults.inject import GARBAGE, Chunks, StreamFaults, apply, live, status_reply
+from recorder.faults.spec import parse
 from recorder.faults.units import split_blocks
 from recorder.sse import SseEvent, SseParser
 from replay.cassette import load

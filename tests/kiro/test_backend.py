@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from fakes.kiro import BAD_TOKEN, MODELS, PROFILE_ARN, FakeKiro, frame
-from recorder import routing
+from recorder import routes_file, routing
 from recorder.backends import (
     BackendError,
     ListsModels,
@@ -148,11 +148,11 @@ def test_options_and_the_registry(fake: FakeKiro, tmp_path: Path) -> None:
 
 def test_routes_to_kiro_need_no_upstream(tmp_path: Path) -> None:
     options = (("kiro_credentials", str(creds(tmp_path))),)
-    config = routing.parse_config({"routes": [{"match": {"model": "claude-*"}, "api": "kiro"}]})
+    config = routes_file.parse_config({"routes": [{"match": {"model": "claude-*"}, "api": "kiro"}]})
     router = routing.build_router(config, None, options)
     assert isinstance(router.routes[0].backend, KiroBackend)
     with pytest.raises(ConfigError, match=r"routes\[0\]\.upstream: Field required"):
-        routing.parse_config({"routes": [{"api": "openai"}]})
+        routes_file.parse_config({"routes": [{"api": "openai"}]})
     bad = (("kiro_credentials", str(tmp_path / "nope.json")),)
     with pytest.raises(ConfigError, match=r"routes\[0\]: kiro_credentials .*cannot read it"):
         routing.build_router(config, None, bad)

@@ -25,8 +25,8 @@ import pytest
 from recorder import ir
 from recorder.context import Context
 from recorder.dialects import codec
-from recorder.faults import apply, parse
-from recorder.faults.spec import Reset
+from recorder.faults.inject import apply
+from recorder.faults.spec import Reset, parse
 from recorder.sse import SseParser
 from recorder.translate import StreamTranslator
 from replay.cassette import load
