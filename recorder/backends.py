@@ -203,9 +203,8 @@ def backend_option_specs() -> list[OptionSpec]:
     """Every option the dialects' own backends read (the gateway declares them)."""
     out: list[OptionSpec] = []
     for e in dialects.ENTRIES:
-        found = _factory_module(e.name)
-        if found is not None:
-            out += list(getattr(found[0], "OPTIONS", ()))
+        if e.backend_options is not None:
+            out += importlib.import_module(e.backend_options).OPTIONS
     return out
 
 

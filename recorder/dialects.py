@@ -116,9 +116,12 @@ class DialectEntry:
     stored: StoredConversations | None = None
     # An upstream that needs more than a base URL and a key (Kiro: tokens it refreshes, a
     # region, its own settings) brings its own backend: ``"module:factory"``, imported when
-    # first used (``recorder.backends.backend_for``); the module's ``OPTIONS`` are the gateway
-    # options it reads. None: a plain HTTP upstream (``RemoteBackend``).
+    # first used (``recorder.backends.backend_for``). None: a plain HTTP upstream
+    # (``RemoteBackend``).
     backend: str | None = None
+    # The module whose ``OPTIONS`` are the gateway options that backend reads: every gateway
+    # declares them at start, so it is a light module apart from the backend's.
+    backend_options: str | None = None
     sessions: SessionHints = SessionHints()
 
     @property
@@ -240,6 +243,7 @@ ENTRIES: Final[tuple[DialectEntry, ...]] = (
         encodes=False,
         provider="aws.bedrock",
         backend="recorder.kiro.backend:from_options",
+        backend_options="recorder.kiro.options",
     ),
     DialectEntry(
         name="claude_cli",

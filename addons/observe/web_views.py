@@ -24,8 +24,10 @@ from mitmproxy import contentviews, ctx, http
 from addons.metadata import EXCHANGE
 from recorder import dialects
 from recorder.exchange import Exchange
-from recorder.observe import views
 from recorder.observe.reading import LegReading, read, read_message, settled_copy
+
+# The views themselves (recorder.observe.views, with rich) load when one is first drawn: mitmdump
+# never draws one, and every start would pay for them.
 
 log = logging.getLogger("tapegate.observe")
 Part = Literal["request", "response"]
@@ -68,6 +70,8 @@ class ConversationView:
     syntax_highlight = "none"
 
     def prettify(self, data: bytes, metadata: Any) -> str:
+        from recorder.observe import views
+
         _, part = _message(metadata)
         return views.conversation(leg_of(data, metadata), part)
 
@@ -96,6 +100,8 @@ class PairView:
         ex = _exchange(flow)
         if ex is None:
             return "no recorded exchange for this flow (is the gateway recording or observing?)\n"
+        from recorder.observe import views
+
         ex = settled_copy(ex)
         return views.pair(ex, read(ex), part)
 

@@ -18,16 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recorder import endpoints, ir, request_body
 from recorder.codecs.responses_history import Turn
 from recorder.context import Context
+
+if TYPE_CHECKING:  # multiprocessing loads with the first large body (every start would pay it)
+    from concurrent.futures import ProcessPoolExecutor
 
 logger = logging.getLogger("tapegate.gateway")
 
@@ -153,6 +153,10 @@ class _Unavailable(Exception):
 async def _run(fn: Any, *args: Any) -> Any:
     """``fn(*args)`` in the worker process (started, or restarted once, as needed)."""
     global _pool
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     loop = asyncio.get_running_loop()
     for attempt in (1, 2):
         if _pool is None:

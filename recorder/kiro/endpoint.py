@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlencode, urlsplit
 
-from recorder.kiro.credentials import Credential
+if TYPE_CHECKING:  # the gateway reads GENERATIONS at start (kiro_generation); sqlite3 can wait
+    from recorder.kiro.credentials import Credential
 
 API_REGIONS: Final = ("us-east-1", "eu-central-1")
 KIRO_VERSION: Final = "0.11.63"

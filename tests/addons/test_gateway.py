@@ -298,14 +298,17 @@ def test_loading_the_gateway_loads_no_client_library_exporter_or_database() -> N
     code = "import sys, addons.gateway; print(' '.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=120).stdout.split()  # fmt: skip
-    heavy = ("httpx", "opentelemetry", "yaml", "duckdb", "pydantic", "pydantic_core")
+    heavy = ("httpx", "opentelemetry", "yaml", "duckdb", "pydantic", "pydantic_core", "rich")
     assert [m for m in loaded if m.split(".")[0] in heavy] == []
     # Nor the codecs (and their pydantic wire models): loaded on first use, by dialect. Nor
-    # what only an option uses: a routes file, a cassette, the Claude Code CLI, faults.
+    # what only an option or a rare request uses: a routes file, a cassette, the Claude Code
+    # CLI, Kiro, faults, mitmweb's views, the worker process for large bodies.
     unused = (
         *("recorder.wire.", "recorder.codecs.anthropic", "recorder.codecs.openai"),
         *("recorder.routes_file", "replay.engine", "replay.server", "addons.upstream.cassette"),
         *("addons.upstream.claude_cli_server", "recorder.claude_cli.turn"),
+        *("recorder.kiro.backend", "recorder.kiro.auth", "recorder.kiro.credentials", "sqlite3"),
         *("addons.upstream.fault_proxy", "recorder.faults.spec", "recorder.faults.inject"),
+        *("recorder.observe.views", "multiprocessing", "concurrent.futures.process"),
     )
     assert [m for m in loaded if m.startswith(unused) or m == "addons.upstream.claude_cli"] == []
