@@ -257,12 +257,19 @@ def export(
 
 
 def _cassette_dirs(paths: list[Path]) -> list[Path]:
+    """The cassettes named: each path a cassette or a folder of them. A path that is neither
+    (a typo) is a usage error, not fewer cassettes verified."""
     out: list[Path] = []
     for p in paths:
         if (p / "cassette.json").is_file():
             out.append(p)
-        else:  # a folder of cassettes
-            out += sorted(c.parent for c in p.glob("*/cassette.json"))
+            continue
+        found = sorted(c.parent for c in p.glob("*/cassette.json"))  # a folder of cassettes
+        if not found:
+            why = "no cassette.json in it or its folders" if p.is_dir() else "no such folder"
+            typer.echo(f"error: no cassette at {p} ({why})", err=True)
+            raise typer.Exit(2)
+        out += found
     return out
 
 
@@ -275,9 +282,6 @@ def verify(
     from replay.verify import verify_cassette
 
     dirs = _cassette_dirs(cassettes)
-    if not dirs:
-        typer.echo("error: no cassettes found", err=True)
-        raise typer.Exit(2)
     failed = unchecked = unreadable = 0
     for d in track(dirs, "verifying", total=len(dirs)):
         try:

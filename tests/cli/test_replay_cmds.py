@@ -44,7 +44,21 @@ def test_verify_fails_with_a_diff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_verify_without_cassettes(tmp_path: Path) -> None:
-    assert runner.invoke(app, ["verify", str(tmp_path)]).exit_code == 2
+    result = runner.invoke(app, ["verify", str(tmp_path)])
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"error: no cassette at {tmp_path} (no cassette.json in it or its folders)\n"
+    )
+
+
+def test_verify_of_a_path_that_holds_no_cassette_is_a_usage_error(tmp_path: Path) -> None:
+    """A typo among the paths verified the others and exited 0: CI checked fewer cassettes."""
+    for wrong in (tmp_path / "nothere", tmp_path):
+        result = runner.invoke(app, ["verify", str(ANTHROPIC), str(wrong)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"error: no cassette at {wrong} (")
+        assert "verified" not in result.output
 
 
 def test_verify_of_an_unreadable_cassette_is_a_usage_error(tmp_path: Path) -> None:
