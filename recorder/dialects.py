@@ -375,6 +375,12 @@ _OWN_REQUEST_FIELDS: Final[dict[Dialect, frozenset[str]]] = {
     ),  # fmt: skip
     "responses": frozenset({"input", "instructions", "previous_response_id", "max_output_tokens"}),
 }
+# Top-level request fields that other client dialects share but this one never has: a plain
+# Chat Completions or Messages body (``messages``, nothing of its own) read as a Responses request
+# became one with no input at all.
+_FOREIGN_SHARED_REQUEST_FIELDS: Final[dict[Dialect, dict[str, str]]] = {
+    "responses": {"messages": "anthropic and openai"},
+}
 # The same for answers (every real answer in the corpus has its own dialect's and none of the
 # others'; error bodies have none of them).
 _OWN_RESPONSE_FIELDS: Final[dict[Dialect, frozenset[str]]] = {
@@ -396,7 +402,16 @@ _OWN_STREAM_EVENT: Final[dict[Dialect, Callable[[dict[str, Any]], bool]]] = {
 def foreign_request(name: Dialect, body: Any) -> str | None:
     """Why ``body`` is plainly not a request of dialect ``name`` (None: nothing says so): it
     has fields that only another client dialect's requests have."""
-    return _foreign(name, body, _OWN_REQUEST_FIELDS, "request", "requests")
+    found = _foreign(name, body, _OWN_REQUEST_FIELDS, "request", "requests")
+    if found is not None or not isinstance(body, dict):
+        return found
+    for field, owners in _FOREIGN_SHARED_REQUEST_FIELDS.get(name, {}).items():
+        if field in body:
+            return (
+                f"the body is not a request in the {name} dialect: {field} is a field of "
+                f"{owners} requests, not of {name} ones"
+            )
+    return None
 
 
 def foreign_response(name: Dialect, body: Any) -> str | None:
@@ -428,13 +443,5 @@ def _foreign(
             return (
                 f"the body is not a {kind} in the {name} dialect: {', '.join(hits)} "
                 f"{'is a field' if len(hits) == 1 else 'are fields'} of {other} {kinds}"
-            )
-    return None
-    for other, fields in _OWN_REQUEST_FIELDS.items():
-        hits = sorted(fields.intersection(body))
-        if other != name and hits:
-            return (
-                f"the body is not a request in the {name} dialect: {', '.join(hits)} "
-                f"{'is a field' if len(hits) == 1 else 'are fields'} of {other} requests"
             )
     return None

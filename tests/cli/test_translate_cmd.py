@@ -147,6 +147,24 @@ def test_a_body_plainly_in_another_dialect_is_refused_in_one_line() -> None:
     )
 
 
+def test_a_messages_body_read_as_a_responses_request_is_refused() -> None:
+    """Chat Completions and Messages share ``messages``, which the Responses API has not: such
+    a body read ``--from responses`` became a request with no input (exit 0, 'dropped
+    messages')."""
+    messages = [{"role": "user", "content": "hi"}]
+    chat = {"model": "gpt-5", "messages": messages}
+    for body in (chat, {"model": "claude-sonnet-5", "max_tokens": 5, "messages": messages}):
+        result = runner.invoke(
+            app, ["translate", "request", "--from", "responses", "--to", "anthropic"],
+            input=json.dumps(body),
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == (
+            "recorder translate: the body is not a request in the responses dialect: messages "
+            "is a field of anthropic and openai requests, not of responses ones"
+        )
+
+
 def test_an_answer_plainly_in_another_dialect_is_refused_in_one_line(tmp_path: Path) -> None:
     """Responses and streams too: an Anthropic answer read ``--from openai`` was translated
     into an empty answer (exit 0), an Anthropic stream into an error event and a vague line."""
