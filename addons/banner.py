@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from mitmproxy import ctx
 
+from addons.startup import listen_failure, stop_start
 from recorder import dialects
 from recorder.backends import Backend
 from recorder.routing import Route, Router
@@ -108,13 +109,18 @@ def _endpoint(b: Backend) -> str:
 
 
 class Banner:
-    """Logs :func:`lines` once mitmproxy runs (after the gateway has settled its address)."""
+    """Logs :func:`lines` once mitmproxy runs and listens (after the gateway has settled its
+    address); a listener that could not bind stops the start in one line instead."""
 
     def __init__(self, gateway: Any, recorder: Any) -> None:
         self.gateway = gateway
         self.recorder = recorder
 
-    def running(self) -> None:
+    async def running(self) -> None:
+        failure = await listen_failure(ctx.master)
+        if failure is not None:
+            stop_start(failure)
+            return
         o = ctx.options
         host = o.listen_host or "0.0.0.0"
         port = o.listen_port or 8080

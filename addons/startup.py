@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
+import re
 from collections.abc import Collection, Iterable
 from typing import Any, NoReturn
 
@@ -102,6 +103,60 @@ def _unconvertible(typespec: Any, given: str) -> str | None:
     return None
 
 
+class ListenFailures(logging.Filter):
+    """mitmproxy's error when a listener cannot bind (the OSError, then advice to take another
+    port with ``--mode``), kept out of the log while the gateway starts: :func:`listen_failure`
+    says it in one line and stops the start with exit 2, as every start-up mistake. Logged
+    as it was, mitmproxy exited 1 after the gateway had said where it listened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = True
+        self.seen: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.active and "failed to listen on" in message:
+            self.seen.append(message)
+            return False
+        # Re-declaring a listener that never bound (the gateway's running(), when mitmproxy
+        # bound at its start) stops it first, and mitmproxy logs that stop's empty
+        # AssertionError as an empty error line.
+        return not (self.active and not message.strip())
+
+
+LISTEN_FAILURES = ListenFailures()
+PROXYSERVER_LOG = "mitmproxy.addons.proxyserver"
+
+
+def listen_refusal(message: str) -> str:
+    """One line from mitmproxy's listen error, e.g. ``[Errno 98] HTTP(S) proxy failed to
+    listen on 127.0.0.1:8080 with [Errno 98] error while attempting to bind on address
+    ('127.0.0.1', 8080): address already in use``."""
+    first = message.splitlines()[0] if message else ""
+    where = re.search(r"failed to listen on (\S+)", first)
+    reason = first.rsplit(": ", 1)[-1] if ": " in first else first
+    line = f"cannot listen on {where.group(1) if where else 'its address'}: {reason}"
+    if "in use" in reason:
+        line += " (another gateway there? -p PORT listens on another port)"
+    return line
+
+
+async def listen_failure(master: Any) -> str | None:
+    """Once mitmproxy's listeners have settled: why one of them is not listening (None: all
+    are, or there are none)."""
+    servers = getattr(master.addons.get("proxyserver"), "servers", None)
+    if servers is None:
+        return None
+    while servers.is_updating:  # the update the gateway's running() started
+        await asyncio.sleep(0.002)
+    LISTEN_FAILURES.active = False
+    if all(s.is_running for s in servers):
+        return None
+    seen = LISTEN_FAILURES.seen
+    return listen_refusal(seen[-1]) if seen else "cannot listen on its address"
+
+
 class StartupCheck:
     """First in the gateway's addon list: checks the options nobody declared, and knows whether
     mitmproxy is still starting."""
@@ -112,6 +167,9 @@ class StartupCheck:
         asyncio_log = logging.getLogger("asyncio")
         if cancelled_stream_noise not in asyncio_log.filters:
             asyncio_log.addFilter(cancelled_stream_noise)
+        proxyserver_log = logging.getLogger(PROXYSERVER_LOG)
+        if checks_startup(ctx.master) and LISTEN_FAILURES not in proxyserver_log.filters:
+            proxyserver_log.addFilter(LISTEN_FAILURES)
         message = repeated_option(ctx.options.deferred)
         if message is not None:
             refuse(message)
@@ -149,6 +207,15 @@ def refuse(message: str, cause: BaseException | None = None) -> NoReturn:
             logger.debug("the cause:", exc_info=cause)
         raise SystemExit(STARTUP_EXIT)
     raise exceptions.OptionsError(message) from None  # type: ignore[no-untyped-call]
+
+
+def stop_start(message: str) -> None:
+    """Under mitmdump/mitmweb, a mistake found once mitmproxy runs: one line and exit (later
+    hooks than configure; :func:`refuse` raises OptionsError there)."""
+    if checks_startup(ctx.master):
+        logger.error(f"tapegate: {message}")
+        raise SystemExit(STARTUP_EXIT)
+    logger.error(f"tapegate: {message}")
 
 
 def checks_startup(master: Any) -> bool:

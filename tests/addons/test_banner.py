@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -112,3 +113,21 @@ def test_a_count_of_one_reads_in_the_singular() -> None:
     assert counted(1, "health check") == "1 health check"
     assert counted(2, "malformed request") == "2 malformed requests"
     assert counted(3, "model alias") == "3 model aliases"
+
+
+def test_no_block_when_the_listener_did_not_bind(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """mitmproxy's bind error was followed by 'tapegate gateway on http://127.0.0.1:8080'
+    (then exit 1): the block says where the gateway listens only once it does."""
+    from mitmproxy.test import taddons
+
+    from addons import startup
+    from addons.banner import Banner
+    from tests.addons.test_startup import BUSY, _ProxyServer
+
+    monkeypatch.setattr(startup.LISTEN_FAILURES, "seen", [BUSY])
+    with taddons.context(_ProxyServer(False)):
+        asyncio.run(Banner(None, None).running())
+    assert "tapegate: cannot listen on 127.0.0.1:8080: address already in use" in caplog.text
+    assert "tapegate gateway on" not in caplog.text

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
 from addons.gateway_hooks import Gateway
 from addons.startup import (
+    LISTEN_FAILURES,
+    PROXYSERVER_LOG,
+    ListenFailures,
     StartupCheck,
     ValueCheck,
+    listen_failure,
+    listen_refusal,
     repeated_option,
     unknown_option,
     unparsable_value,
@@ -105,3 +113,63 @@ def test_undeclared_and_repeated_values_are_left_to_the_other_checks() -> None:
     assert unparsable_value({"other_addon_n": Given("abc")}, declared) is None
     assert unparsable_value({"gateway_retries": Given("1", "x")}, declared) is None
     assert unparsable_value({"gateway_retries": Given("x")}, declared) is not None
+
+
+BUSY = (
+    "[Errno 98] HTTP(S) proxy failed to listen on 127.0.0.1:8080 with [Errno 98] error while "
+    "attempting to bind on address ('127.0.0.1', 8080): address already in use\n"
+    "Try specifying a different port by using `--mode regular@8082`."
+)
+
+
+def test_a_listen_failure_is_one_line() -> None:
+    assert listen_refusal(BUSY) == (
+        "cannot listen on 127.0.0.1:8080: address already in use (another gateway there? "
+        "-p PORT listens on another port)"
+    )
+    denied = BUSY.replace("8080", "80").replace("address already in use", "permission denied")
+    assert listen_refusal(denied) == "cannot listen on 127.0.0.1:80: permission denied"
+
+
+def test_mitmproxys_listen_error_is_kept_out_of_the_log_while_starting() -> None:
+    failures = ListenFailures()
+    record = logging.LogRecord(PROXYSERVER_LOG, logging.ERROR, "", 0, BUSY, None, None)
+    empty = logging.LogRecord(PROXYSERVER_LOG, logging.ERROR, "", 0, "", None, None)
+    other = logging.LogRecord(PROXYSERVER_LOG, logging.INFO, "", 0, "listening at x", None, None)
+    assert not failures.filter(record) and not failures.filter(empty) and failures.filter(other)
+    assert failures.seen == [BUSY]
+    failures.active = False  # started: mitmproxy's own words again (a mode changed in mitmweb)
+    assert failures.filter(record) and failures.filter(empty)
+
+
+class _Server:
+    def __init__(self, running: bool) -> None:
+        self.is_running = running
+
+
+class _ProxyServer:
+    name = "proxyserver"
+
+    def __init__(self, *running: bool) -> None:
+        self.servers = _Servers([_Server(r) for r in running])
+
+
+class _Servers(list[_Server]):
+    is_updating = False
+
+
+@pytest.mark.parametrize("running, expected", [((True,), None), ((), None)])
+def test_listening_or_no_listener_is_no_failure(running: tuple[bool, ...], expected: None) -> None:
+    with taddons.context(_ProxyServer(*running)) as tctx:
+        assert asyncio.run(listen_failure(tctx.master)) is expected
+
+
+def test_a_listener_that_did_not_bind_is_the_failure_mitmproxy_logged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(LISTEN_FAILURES, "seen", [BUSY])
+    monkeypatch.setattr(LISTEN_FAILURES, "active", True)
+    with taddons.context(_ProxyServer(True, False)) as tctx:
+        failure = asyncio.run(listen_failure(tctx.master))
+    assert failure is not None and failure.startswith("cannot listen on 127.0.0.1:8080: address")
+    assert not LISTEN_FAILURES.active
