@@ -29,14 +29,21 @@ OWN_PREFIXES = ("gateway_", "recorder_", "console_", "otel_", "messagelog", "cla
 STARTUP_EXIT = 2  # a usage mistake, as for the recorder command
 
 
-def unknown_option(given: Iterable[str], known: Collection[str]) -> str | None:
+def unknown_option(
+    given: Iterable[str], known: Collection[str], *, all_loaded: bool = False
+) -> str | None:
     """Why the options ``given`` but declared by no addon stop the gateway (None: none is
-    ours). Ours: one of our prefixes, or close to one of our declared options."""
+    ours). Ours: one of our prefixes, or close to one of our declared options; once every
+    script has loaded (``all_loaded``: no later addon can declare it), also one of ours
+    without its prefix (``upstream=URL`` for gateway_upstream, which sent prompts to the
+    vendors' APIs without a word)."""
     ours = sorted(k for k in known if k.startswith(OWN_PREFIXES))
     for name in sorted(given):
         # Option names are lower case: GATEWAY_UPSTREAM (as an environment variable is
         # spelt) is a typo of ours too, not another addon's option.
         close = difflib.get_close_matches(name.lower(), ours, n=1, cutoff=0.75)
+        if all_loaded and not close:
+            close = sorted((k for k in ours if k.endswith(f"_{name.lower()}")), key=len)[:1]
         if not name.lower().startswith(OWN_PREFIXES) and not close:
             continue  # another addon's (loaded later), or mitmproxy's business
         hint = f"; did you mean {close[0]}?" if close else ""
@@ -182,6 +189,10 @@ class StartupCheck:
 
     def running(self) -> None:
         StartupCheck.starting = False
+        known = ctx.options.keys()  # type: ignore[no-untyped-call]
+        message = unknown_option(ctx.options.deferred, known, all_loaded=True)
+        if message is not None:
+            stop_start(message)
 
     def done(self) -> None:
         StartupCheck.starting = True

@@ -46,6 +46,27 @@ def test_an_unknown_option_of_ours_is_named_with_the_closest(
     assert message is not None and expected in message
 
 
+def test_once_every_script_has_loaded_an_option_of_ours_without_its_prefix_is_named() -> None:
+    """``--set upstream=URL`` sent prompts to the vendors' APIs without a word; before every
+    script has loaded it may still be a later addon's."""
+    assert unknown_option(["upstream"], KNOWN) is None
+    for given, ours in [("upstream", "gateway_upstream"), ("DB", "recorder_db"),
+                        ("upstream_api", "gateway_upstream_api")]:  # fmt: skip
+        message = unknown_option([given], KNOWN, all_loaded=True)
+        assert message is not None and f"unknown option {given}; did you mean {ours}?" in message
+    assert unknown_option(["block_global", "level"], KNOWN, all_loaded=True) is None
+
+
+def test_an_unknown_option_left_when_mitmproxy_runs_stops_the_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    check = StartupCheck()
+    with taddons.context(check, Gateway()) as tctx:
+        tctx.options.deferred["upstream"] = "http://127.0.0.1:1/v1"
+        check.running()
+    assert "tapegate: unknown option upstream; did you mean gateway_upstream?" in caplog.text
+
+
 def test_options_of_other_addons_are_theirs() -> None:
     assert unknown_option(["block_global", "myaddon_level"], KNOWN) is None
     assert unknown_option([], KNOWN) is None
