@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import assert_never
 
-from rich.console import Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
@@ -169,7 +170,7 @@ def _new_messages(
     return messages[len(previous) + 1 :]
 
 
-def _summary(ex: Exchange) -> Text:
+def _summary(ex: Exchange) -> _Fields:
     when = datetime.fromtimestamp(ex.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     route = " → ".join(d for d in (ex.client_dialect, ex.upstream_dialect) if d)
     models = " → ".join(dict.fromkeys(m for m in (ex.model_requested, ex.model_answered) if m))
@@ -177,7 +178,28 @@ def _summary(ex: Exchange) -> Text:
     bits = [when, route, models, status]
     bits += ["stream"] if ex.stream else []
     bits += [f"{ex.t_end * 1000:.0f} ms"] if ex.t_end is not None else []
-    return Text("  ".join(b for b in bits if b), style="dim")
+    return _Fields([b for b in bits if b], style="dim")
+
+
+class _Fields:
+    """Fields two spaces apart, a line broken between fields only where the terminal is too
+    narrow for all of them: as one Text, an 80-column terminal broke "53 ms" and the time of
+    day across lines. A field wider than the terminal is wrapped as any text."""
+
+    def __init__(self, fields: list[str], style: str) -> None:
+        self.fields = fields
+        self.style = style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        line = ""
+        for field in self.fields:
+            if line and cell_len(f"{line}  {field}") > options.max_width:
+                yield Text(line, style=self.style)
+                line = field
+            else:
+                line = f"{line}  {field}" if line else field
+        if line:
+            yield Text(line, style=self.style)
 
 
 def _message(m: ir.Message, limit: int | None, suffix: str | None = None) -> RenderableType:

@@ -86,3 +86,18 @@ def test_show_renders_the_run_of_a_claude_cli_error_answer() -> None:
     console.print(render_exchange(ex))
     text = console.export_text()
     assert "claude_cli answered 401" in text and "claude_cli events (1)" in text
+
+
+def test_the_summary_line_breaks_between_fields_only() -> None:
+    """At 80 columns a long model name broke '53 ms' across two lines."""
+    ex = Exchange(id="z", started_at=0.0, client_dialect="anthropic", upstream_dialect="openai")
+    ex.model_requested = "accounts/fireworks/models/qwen3-coder-480b-a35b-instruct-long"
+    ex.t_end = 0.053
+    for width in (80, 120):
+        console = Console(width=width, record=True)
+        console.print(render_exchange(ex))
+        lines = console.export_text().splitlines()
+        assert max(len(line.rstrip()) for line in lines) <= width
+        summary = [line for line in lines[1:] if "1970-01-01" in line or "ms" in line]
+        assert any(line.rstrip().endswith("53 ms") for line in summary), lines
+        assert lines[1].startswith("1970-01-01 00:00:00 UTC  anthropic → openai")
