@@ -57,6 +57,7 @@ none. The gateway's log is in the test's temporary directory (named in any error
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import signal
@@ -73,7 +74,7 @@ from typing import Any
 import pytest
 
 from replay.cassette import CASSETTE_FILE, CassetteError, load
-from replay.engine import ReplayEngine, Role, Timing
+from replay.engine import ROLE_LEG, ReplayEngine, Role, Timing
 from replay.export import STAGING_DIR
 from replay.faultplan import FaultPlan, FaultPlanError
 from replay.httpx_compat import AsyncTransportBase, SyncTransportBase, package_of
@@ -406,12 +407,23 @@ def _upstream(request: pytest.FixtureRequest, opts: dict[str, Any]) -> UpstreamS
         pytest.fail(
             "record='once' needs an upstream to record against: "
             "@pytest.mark.cassette(..., upstream='http://HOST:PORT', upstream_api='openai') "
-            "or a `cassette_record_upstream` fixture that returns the URL"
+            "or a `cassette_record_upstream` fixture that returns the URL",
+            pytrace=False,
         )
     return UpstreamSpec(str(url), opts.get("upstream_api"), opts.get("upstream_key_env"))
 
 
 _RECORD_ONLY: Sequence[str] = ("upstream", "upstream_api", "upstream_key_env")
+_REPLAY_OPTIONS: Sequence[str] = ("policy", "strict", "repeat", "timing")
+_MARKER_OPTIONS: Sequence[str] = ("record", "role", "faults", *_RECORD_ONLY, *_REPLAY_OPTIONS)
+
+
+def _unknown_marker_options(names: list[str]) -> str:
+    named = []
+    for name in names:
+        close = difflib.get_close_matches(name, _MARKER_OPTIONS, n=1)
+        named.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return f"unknown cassette marker options: {', '.join(named)}"
 
 
 @pytest.fixture
@@ -419,19 +431,26 @@ def cassette(
     request: pytest.FixtureRequest, cassette_fault: str | None
 ) -> Iterator[CassetteHandle]:
     """The cassette named by ``@pytest.mark.cassette(...)``, ready to replay (or to record)."""
+    # A misused marker is the test's mistake: one line (pytrace=False), not this fixture's code.
     marker = request.node.get_closest_marker("cassette")
     if marker is None or not marker.args:
-        pytest.fail("the `cassette` fixture needs @pytest.mark.cassette('cassettes/NAME')")
+        pytest.fail(
+            "the `cassette` fixture needs @pytest.mark.cassette('cassettes/NAME')", pytrace=False
+        )
     opts: dict[str, Any] = dict(marker.kwargs)
     opts.pop("faults", None)  # pytest_generate_tests made one test per fault
     record = opts.pop("record", "none")
     if record not in RECORD_MODES:  # a misspelled mode must fail, not silently replay
-        pytest.fail(f"cassette record mode must be one of {RECORD_MODES}, not {record!r}")
+        pytest.fail(
+            f"cassette record mode must be one of {RECORD_MODES}, not {record!r}", pytrace=False
+        )
     record_opts = {k: opts.pop(k) for k in _RECORD_ONLY if k in opts}
     role: Role = opts.pop("role", "gateway" if record == "once" else "upstream")
-    replay_opts = {k: opts.pop(k) for k in ("policy", "strict", "repeat", "timing") if k in opts}
+    if role not in ROLE_LEG:  # it failed deep in the engine, a ValueError with its traceback
+        pytest.fail(f"cassette role must be 'upstream' or 'gateway', not {role!r}", pytrace=False)
+    replay_opts = {k: opts.pop(k) for k in _REPLAY_OPTIONS if k in opts}
     if opts:
-        pytest.fail(f"unknown cassette marker options: {sorted(opts)}")
+        pytest.fail(_unknown_marker_options(sorted(opts)), pytrace=False)
     path = _resolve(request, marker.args[0])
     if (path / CASSETTE_FILE).is_file():
         try:
@@ -447,6 +466,8 @@ def cassette(
             unfit = None
         except FaultPlanError as e:  # a fault that does not fit this cassette
             unfit = f"cassette {path}: {e}"
+        except ValueError as e:  # a timing it cannot read
+            unfit = f"cassette {path}: {e}"
         if unfit is not None:
             pytest.fail(unfit, pytrace=False)
         handle = CassetteHandle(path, engine, fault=cassette_fault)
@@ -454,7 +475,8 @@ def cassette(
         pytest.skip(f"cassette {path} is not recorded yet: its clean run records it")
     elif record == "none":
         pytest.fail(
-            f"cassette {path} does not exist (record='none' replays only); {_how_to_record(path)}"
+            f"cassette {path} does not exist (record='none' replays only); {_how_to_record(path)}",
+            pytrace=False,
         )
     else:
         upstream = _upstream(request, record_opts)
