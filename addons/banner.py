@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from mitmproxy import ctx
 
-from addons.startup import listen_failure, stop_start
+from addons.startup import listen_failure, listeners_settled, listeners_settling, stop_start
 from recorder import dialects
 from recorder.backends import Backend
 from recorder.routing import Route, Router
@@ -116,8 +117,20 @@ class Banner:
         self.gateway = gateway
         self.recorder = recorder
 
-    async def running(self) -> None:
-        failure = await listen_failure(ctx.master)
+    def running(self) -> Coroutine[Any, Any, None] | None:
+        # Awaited by mitmproxy at start, while the listeners bind; not a coroutine function,
+        # since a script reloaded while running gets its running hook called synchronously.
+        if listeners_settling(ctx.master):
+            return self._once_listening()
+        self._say()
+        return None
+
+    async def _once_listening(self) -> None:
+        await listeners_settled(ctx.master)
+        self._say()
+
+    def _say(self) -> None:
+        failure = listen_failure(ctx.master)
         if failure is not None:
             stop_start(failure)
             return

@@ -149,16 +149,28 @@ def listen_refusal(message: str) -> str:
     return line
 
 
-async def listen_failure(master: Any) -> str | None:
+def _servers(master: Any) -> Any:
+    return getattr(master.addons.get("proxyserver"), "servers", None)
+
+
+def listeners_settling(master: Any) -> bool:
+    """mitmproxy is still starting (or changing) its listeners: the update the gateway's
+    running() started."""
+    servers = _servers(master)
+    return servers is not None and bool(servers.is_updating)
+
+
+async def listeners_settled(master: Any) -> None:
+    while listeners_settling(master):
+        await asyncio.sleep(0.002)
+
+
+def listen_failure(master: Any) -> str | None:
     """Once mitmproxy's listeners have settled: why one of them is not listening (None: all
     are, or there are none)."""
-    servers = getattr(master.addons.get("proxyserver"), "servers", None)
-    if servers is None:
-        return None
-    while servers.is_updating:  # the update the gateway's running() started
-        await asyncio.sleep(0.002)
     LISTEN_FAILURES.active = False
-    if all(s.is_running for s in servers):
+    servers = _servers(master)
+    if servers is None or all(s.is_running for s in servers):
         return None
     seen = LISTEN_FAILURES.seen
     return listen_refusal(seen[-1]) if seen else "cannot listen on its address"

@@ -127,7 +127,19 @@ def test_no_block_when_the_listener_did_not_bind(
     from tests.addons.test_startup import BUSY, _ProxyServer
 
     monkeypatch.setattr(startup.LISTEN_FAILURES, "seen", [BUSY])
-    with taddons.context(_ProxyServer(False)):
-        asyncio.run(Banner(None, None).running())
+    proxyserver = _ProxyServer(False)
+    proxyserver.servers.is_updating = True  # binding: the block waits for it
+
+    async def bound() -> None:
+        pending = Banner(None, None).running()
+        assert pending is not None
+        waiting = asyncio.ensure_future(pending)
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        proxyserver.servers.is_updating = False
+        await waiting
+
+    with taddons.context(proxyserver):
+        asyncio.run(bound())
     assert "tapegate: cannot listen on 127.0.0.1:8080: address already in use" in caplog.text
     assert "tapegate gateway on" not in caplog.text
