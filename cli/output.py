@@ -52,7 +52,10 @@ def as_table(
         values = max([0, *(len(r[i]) for r in cells)])
         whole = _is_id(name) or name in keep or typ in _NUMERIC or typ.startswith("TIMESTAMP")
         natural.append(max(len(name), values, 1))
-        least.append(max(values, 1) if whole else min(natural[-1], MIN_WIDTH))
+        # A column's name keeps a few characters too: with no rows (or small numbers) a
+        # whole column shrank to 1 and its header read '…'.
+        named = min(len(name), MIN_WIDTH)
+        least.append(max(values, named) if whole else min(natural[-1], MIN_WIDTH))
     widths = fit(natural, least, width)
     shown = [i for i, w in enumerate(widths) if w > 0]
     left_out = [result.columns[i] for i in range(len(widths)) if widths[i] == 0]

@@ -53,6 +53,15 @@ def test_what_does_not_fit_is_left_out_and_named() -> None:
     assert any("left out to fit 60 columns: " in line for line in lines)
 
 
+def test_headers_of_whole_columns_stay_readable_without_rows() -> None:
+    """An empty ``select * from exchanges`` headed its id, time and number columns '…'."""
+    empty = QueryResult(RESULT.columns, RESULT.types, [])
+    assert render(empty, 60)[0].split() == [c for c in RESULT.columns]
+    for width in (30, 40):
+        names = render(empty, width)[0].split()
+        assert names[0] == "id" and "…" not in names and all(len(n) >= 2 for n in names)
+
+
 def test_json_and_csv_keep_full_precision() -> None:
     assert "0.17616245499993965" in as_json(RESULT)
     assert "0.17616245499993965" in as_csv(RESULT)
