@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from addons.declare import options as declare_options
 from addons.upstream import claude_cli_options as cli_options
 from addons.upstream.policy import RetryPolicy
 from recorder import dialects
@@ -174,8 +175,7 @@ _OPTIONS: list[tuple[str, type, Any, str]] = [
 
 
 def declare(loader: Any) -> None:
-    for name, typ, default, help_text in _OPTIONS + backend_option_specs() + cli_options.OPTIONS:
-        loader.add_option(name, typ, default, help_text)
+    declare_options(loader, _OPTIONS + backend_option_specs() + cli_options.OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)

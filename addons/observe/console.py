@@ -13,6 +13,7 @@ from typing import Any
 
 from mitmproxy import ctx
 
+from addons import declare
 from addons.observe.hub import Observers
 from addons.startup import refuse
 from recorder.observe.console_options import ConsoleConfig, Detail
@@ -26,19 +27,22 @@ class Console:
         self.active = False
 
     def load(self, loader: Any) -> None:
-        loader.add_option(
-            "gateway_console", str, "auto",
-            "Live console: one line per finished exchange (time, session, dialects, model, "
-            "status, TTFT, duration, tokens, tool calls, error). auto: when stdout is a "
-            "terminal | on | off.",
-            choices=MODES,
-        )  # fmt: skip
-        loader.add_option(
-            "console_detail", str, "none",
-            "Under each console line: none | tools (tool calls with their arguments) | "
-            "messages (the turn's new messages and the reply, shortened) | full (not shortened).",
-            choices=[d.value for d in Detail],
-        )  # fmt: skip
+        declare.options(loader, [
+            (
+                "gateway_console", str, "auto",
+                "Live console: one line per finished exchange (time, session, dialects, model, "
+                "status, TTFT, duration, tokens, tool calls, error). auto: when stdout is a "
+                "terminal | on | off.",
+                MODES,
+            ),
+            (
+                "console_detail", str, "none",
+                "Under each console line: none | tools (tool calls with their arguments) | "
+                "messages (the turn's new messages and the reply, shortened) | full (not "
+                "shortened).",
+                [d.value for d in Detail],
+            ),
+        ])  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
         if not {"gateway_console", "console_detail"} & updated:

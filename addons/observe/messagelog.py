@@ -8,6 +8,7 @@ from typing import Any
 
 from mitmproxy import ctx
 
+from addons import declare
 from addons.observe.hub import Observers
 from addons.startup import refuse
 from recorder.observe.messagelog import LogConfig
@@ -21,24 +22,20 @@ class MessageLogger:
         self.hub = hub
 
     def load(self, loader: Any) -> None:
-        loader.add_option(
-            "messagelog", str, "",
-            "Write each exchange's conversation as one JSON line to this file (or, with "
-            "messagelog_by_session, one file per session in this directory); empty: off.",
-        )  # fmt: skip
-        loader.add_option(
-            "messagelog_by_session", bool, False, "One JSONL file per session in messagelog."
-        )
-        loader.add_option(
-            "messagelog_max_mb", int, 100, "Rotate a message log file past this size (MB)."
-        )
-        loader.add_option(
-            "messagelog_keep", int, 5, "Rotated message log files kept (FILE.1 ... FILE.N)."
-        )
-        loader.add_option(
-            "messagelog_full", bool, False,
-            "Log every message of every request (default: only a turn's new messages).",
-        )  # fmt: skip
+        declare.options(loader, [
+            (
+                "messagelog", str, "",
+                "Write each exchange's conversation as one JSON line to this file (or, with "
+                "messagelog_by_session, one file per session in this directory); empty: off.",
+            ),
+            ("messagelog_by_session", bool, False, "One JSONL file per session in messagelog."),
+            ("messagelog_max_mb", int, 100, "Rotate a message log file past this size (MB)."),
+            ("messagelog_keep", int, 5, "Rotated message log files kept (FILE.1 ... FILE.N)."),
+            (
+                "messagelog_full", bool, False,
+                "Log every message of every request (default: only a turn's new messages).",
+            ),
+        ])  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
         if not set(OPTIONS) & updated:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mitmproxy import ctx, http
 
+from addons import declare
 from addons.metadata import EXCHANGE
 from addons.observe.hub import Observers
 from addons.startup import refuse
@@ -33,17 +34,19 @@ class Telemetry:
         self.starter: TraceStarter | None = None
 
     def load(self, loader: Any) -> None:
-        loader.add_option(
-            "otel_endpoint", str, "",
-            "OTLP/HTTP base URL of an OpenTelemetry collector (spans go to URL/v1/traces), e.g. "
-            "http://127.0.0.1:4318. Empty: the OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variables, "
-            "if set; else no export.",
-        )  # fmt: skip
-        loader.add_option(
-            "otel_content", bool, False,
-            "Export message content (gen_ai.input.messages, gen_ai.output.messages, "
-            "gen_ai.system_instructions) with the spans. Never headers or keys.",
-        )  # fmt: skip
+        declare.options(loader, [
+            (
+                "otel_endpoint", str, "",
+                "OTLP/HTTP base URL of an OpenTelemetry collector (spans go to URL/v1/traces), "
+                "e.g. http://127.0.0.1:4318. Empty: the OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT "
+                "variables, if set; else no export.",
+            ),
+            (
+                "otel_content", bool, False,
+                "Export message content (gen_ai.input.messages, gen_ai.output.messages, "
+                "gen_ai.system_instructions) with the spans. Never headers or keys.",
+            ),
+        ])  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
         if not {"otel_endpoint", "otel_content"} & updated:
