@@ -105,7 +105,7 @@ async def _serve(engine: object, host: str, port: int) -> None:
         ) from None
     n = len(engine.play_counts())
     faults = f", faults {engine.faults}" if engine.faults else ""
-    typer.echo(f"replaying {engine.where}: {n} interactions on {srv.url}{faults}", err=True)
+    typer.echo(f"replaying {engine.where}: {_interactions(n)} on {srv.url}{faults}", err=True)
     typer.echo(srv.url)  # stdout: just the URL, for scripts
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -222,8 +222,8 @@ def export(
     from recorder import secrets
     from recorder.store.reader import load_exchanges
     from replay.cassette import CassetteError
+    from replay.export import check_writable, refuse_overwrite
     from replay.export import export as write_cassette
-    from replay.export import refuse_overwrite
 
     secrets.extend(redact or [])
     conditions = [f"({where})"] if where else []
@@ -242,6 +242,11 @@ def export(
                 f"{e}: choose a new directory, or --overwrite to replace it", param_hint="CASSETTE"
             ) from None
     try:
+        check_writable(cassette)
+    except CassetteError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    try:
         with spinner(f"reading exchanges from {db}"):
             where_sql = " AND ".join(conditions) or None
             exchanges = load_exchanges(str(db), where=where_sql, params=params)
@@ -251,9 +256,19 @@ def export(
     if not exchanges:
         typer.echo("error: no exchanges match; nothing written", err=True)
         raise typer.Exit(1)
-    with counting(f"writing {cassette}", len(exchanges)) as done:
-        cas = write_cassette(exchanges, cassette, name, world_readable=world_readable, on_each=done)
-    typer.echo(f"wrote {len(cas.interactions)} interactions to {cassette}")
+    try:
+        with counting(f"writing {cassette}", len(exchanges)) as done:
+            cas = write_cassette(
+                exchanges, cassette, name, world_readable=world_readable, on_each=done
+            )
+    except OSError as e:  # the disk filled up, the folder went away meanwhile
+        typer.echo(f"error: cannot write {cassette}: {e.strerror or e}", err=True)
+        raise typer.Exit(2) from e
+    typer.echo(f"wrote {_interactions(len(cas.interactions))} to {cassette}")
+
+
+def _interactions(n: int) -> str:
+    return f"{n} interaction" if n == 1 else f"{n} interactions"
 
 
 def _cassette_dirs(paths: list[Path]) -> list[Path]:

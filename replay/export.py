@@ -150,6 +150,28 @@ def refuse_overwrite(directory: str | os.PathLike[str]) -> None:
         raise CassetteError(f"{d} already exists and is not empty")
 
 
+def check_writable(directory: str | os.PathLike[str]) -> None:
+    """CassetteError now when a cassette cannot be written into ``directory`` (a folder that
+    cannot be created, one without write permission): the gateway found out only after the
+    first exchange (and then refused all traffic), ``recorder export`` in a traceback. Leaves
+    nothing behind: folders it created for the check are removed."""
+    d = Path(directory).absolute()
+    created: list[Path] = []
+    try:
+        missing = [p for p in (d, *d.parents) if not p.exists()]
+        for p in reversed(missing):
+            p.mkdir()
+            created.append(p)
+        probe = d / f"{STAGING_DIR}.probe"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise CassetteError(f"cannot write a cassette into {directory}: {e.strerror or e}") from e
+    finally:
+        for p in reversed(created):
+            p.rmdir()
+
+
 def write_cassette(
     exchanges: Sequence[Exchange], directory: str | os.PathLike[str], world_readable: bool = False
 ) -> Cassette:
@@ -212,6 +234,7 @@ class CassetteWriter:
         self._thread: threading.Thread | None = None
 
     def start(self) -> CassetteWriter:
+        check_writable(self.directory)
         self._thread = threading.Thread(target=self._loop, name="tapegate-cassette", daemon=True)
         self._thread.start()
         return self

@@ -115,7 +115,7 @@ def test_export_builds_the_where_clause_and_writes(
     assert result.exit_code == 0, result.output
     assert seen["where"] == "(status = 200) AND session_id = ? AND id IN (?, ?)"
     assert seen["params"] == ["s'1", "a", "b"]
-    assert "wrote 1 interactions" in result.output
+    assert "wrote 1 interaction to" in result.output
     assert load(out).interactions[0].client_dialect == "openai"
 
 
@@ -322,3 +322,23 @@ def test_verify_labels_by_folder_and_does_not_count_skipped_as_verified(tmp_path
     assert f"{renamed}#0: ok" in result.output  # where it is, not its recorded name
     assert f"{skipped}#0: skipped: dialects not recorded" in result.output
     assert "1/2 cassettes verified, 1 with nothing to compare (all skipped)" in result.output
+
+
+def test_export_where_nothing_can_be_written_is_one_line(tmp_path: Path) -> None:
+    """A folder that cannot be created was a FileNotFoundError traceback (exit 1), after the
+    database had been read; now a usage error before it is."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    db = tmp_path / "none-needed.duckdb"
+    db.write_text("")  # never opened: the output is checked first
+    result = runner.invoke(app, ["export", "--db", str(db), str(blocker / "cas")])
+    assert result.exit_code == 2, result.output
+    assert f"cannot write a cassette into {blocker / 'cas'}: Not a directory" in result.output
+    assert "Traceback" not in result.output and sorted(tmp_path.iterdir()) == [blocker, db]
+
+
+def test_the_writability_check_leaves_nothing_behind(tmp_path: Path) -> None:
+    from replay.export import check_writable
+
+    check_writable(tmp_path / "new" / "deeper")
+    assert list(tmp_path.iterdir()) == []

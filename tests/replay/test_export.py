@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from recorder import ir
 from recorder.exchange import Exchange, HttpRequest, HttpResponse, RecordedEvent
 from replay.cassette import load
@@ -79,3 +81,18 @@ def test_export_orders_by_start_and_keeps_partial_exchanges(tmp_path: Path) -> N
     assert second.client.response.stream is not None
     assert second.client.response.stream.chunks() == [(0.5, b"data: [DONE]\n\n")]
     assert "SECRET" not in second.client.request.url
+
+
+def test_a_cassette_writer_that_cannot_write_fails_at_start(tmp_path: Path) -> None:
+    """The gateway's recorder_cassette=/somewhere/unwritable started, answered the first
+    exchange and then refused all traffic ('RECORDING FAILED'): now its start fails."""
+    from replay.cassette import CassetteError
+    from replay.export import CassetteWriter
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(CassetteError, match="cannot write a cassette into .*: Not a directory"):
+        CassetteWriter(blocker / "cas").start()
+    fresh = CassetteWriter(tmp_path / "new").start()
+    fresh.close()
+    assert sorted(tmp_path.iterdir()) == [blocker]  # nothing recorded: nothing left
