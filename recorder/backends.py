@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from recorder import dialects
 from recorder.context import Context
 from recorder.ir import Dialect, ErrorKind
+from recorder.secrets import redact_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +60,20 @@ class Upstream:
 
 
 def parse_base_url(url: str) -> Upstream:
+    # A refusal says which URL without its secrets: it is printed and logged, and a key in
+    # a URL's userinfo or query (?api_key=) is what it refuses.
+    shown = repr(redact_url(url))
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as e:
-        raise ValueError(f"not a valid URL: {url!r} ({e})") from e
+        raise ValueError(f"not a valid URL: {shown} ({e})") from e
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"upstream must be an http(s) URL with a host, got {url!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"upstream URL must not have a query or fragment: {url!r}")
+        raise ValueError(f"upstream must be an http(s) URL with a host, got {shown}")
     if parts.username or parts.password:
         raise ValueError("upstream URL must not carry credentials; use key_env")
+    if parts.query or parts.fragment:
+        raise ValueError(f"upstream URL must not have a query or fragment: {shown}")
     return Upstream(
         scheme=parts.scheme,
         host=parts.hostname,

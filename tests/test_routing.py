@@ -48,6 +48,22 @@ def test_bad_base_urls(bad: str) -> None:
         parse_base_url(bad)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://user:s3cret@127.0.0.1:1/v1?api_key=s3cret",
+        "http://127.0.0.1:1/v1?api_key=s3cret",
+        "ftp://user:s3cret@host/v1",
+        "http://user:s3cret@[::1/v1",
+    ],
+)
+def test_a_refused_base_url_is_named_without_its_secrets(bad: str) -> None:
+    """The refusal is printed at start and logged: it echoed the key it refused."""
+    with pytest.raises(ValueError) as refused:
+        parse_base_url(bad)
+    assert "s3cret" not in str(refused.value)
+
+
 @dataclass(frozen=True)
 class BadConfig:
     name: str
