@@ -4,12 +4,14 @@ never sends them leaves no file it created behind, and never touches one it did 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from recorder.store import load_exchanges, spawn
@@ -32,19 +34,24 @@ def _settings(db: Path) -> bytes:
     return frame(SETTINGS, json.dumps(body).encode())
 
 
-def _until_open(db: Path) -> None:
-    """Wait until the child holds ``db`` (its lock refuses another writer)."""
-    import time
-
+def _until_open(pid: int, db: Path) -> None:
+    """Wait until process ``pid`` has ``db`` open. Looked up in /proc, not by opening the file
+    here: that would take its lock at the moment the child tries to."""
+    fds = Path(f"/proc/{pid}/fd")
+    if not fds.exists():
+        pytest.skip("needs /proc")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if db.exists():
-            try:
-                duckdb.connect(str(db)).close()
-            except duckdb.IOException:
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == os.path.realpath(db) for fd in fds.iterdir()):
                 return
         time.sleep(0.02)
     raise AssertionError(f"{db} was never opened")
+
+
+def _prestarted_pid() -> int:
+    assert spawn._prestarted is not None
+    return spawn._prestarted.pid
 
 
 @pytest.mark.parametrize(
@@ -67,7 +74,7 @@ def test_the_database_the_command_line_names(argv: list[str], db: str) -> None:
 def test_a_child_never_given_its_settings_removes_the_database_it_created(tmp_path):
     db = tmp_path / "early.duckdb"
     child = _child(db)
-    _until_open(db)
+    _until_open(child.pid, db)
     out, err = child.communicate(b"", timeout=60)  # the gateway's start was refused
     assert (child.returncode, out, err) == (0, b"", b"")
     assert not db.exists() and not Path(f"{db}.wal").exists()
@@ -80,7 +87,7 @@ def test_a_database_that_was_there_is_kept_and_untouched(tmp_path):
     assert w.flush()
     w.close()
     child = _child(db)
-    _until_open(db)
+    _until_open(child.pid, db)
     child.communicate(b"", timeout=60)
     assert child.returncode == 0
     assert [ex.id for ex in load_exchanges(db)] == ["before"]
@@ -89,7 +96,7 @@ def test_a_database_that_was_there_is_kept_and_untouched(tmp_path):
 def test_settings_naming_the_same_file_take_the_early_one(tmp_path):
     db = tmp_path / "same.duckdb"
     spawn.prestart(str(db))
-    _until_open(db)
+    _until_open(_prestarted_pid(), db)
     w = WriterProcess(db).start()  # takes the prestarted child: its settings name the file
     try:
         w.put(samples.streaming(id="s"))
@@ -102,7 +109,7 @@ def test_settings_naming_the_same_file_take_the_early_one(tmp_path):
 def test_settings_naming_another_file_release_the_early_one(tmp_path):
     guessed, chosen = tmp_path / "guessed.duckdb", tmp_path / "chosen.duckdb"
     spawn.prestart(str(guessed))
-    _until_open(guessed)
+    _until_open(_prestarted_pid(), guessed)
     w = WriterProcess(chosen).start()
     try:
         assert not guessed.exists()  # created early, released before the real one opened
@@ -116,7 +123,7 @@ def test_settings_naming_another_file_release_the_early_one(tmp_path):
 def test_discarding_a_prestarted_child_waits_until_its_database_is_gone(tmp_path):
     db = tmp_path / "discarded.duckdb"
     spawn.prestart(str(db))
-    _until_open(db)
+    _until_open(_prestarted_pid(), db)
     spawn.discard_prestarted()
     assert not db.exists() and not Path(f"{db}.wal").exists()
 
