@@ -21,7 +21,7 @@ from addons.metadata import EXCHANGE
 from addons.recorder_hooks import finish
 from recorder.exchange import Exchange
 from recorder.observe.console_options import ConsoleConfig
-from recorder.observe.messagelog import LogConfig
+from recorder.observe.messagelog_config import LogConfig
 from recorder.observe.otel_config import OtelConfig
 from recorder.observe.process import ObserverProcess, ObserveSettings
 

@@ -11,7 +11,7 @@ from mitmproxy import ctx
 from addons import declare
 from addons.observe.hub import Observers
 from addons.startup import refuse
-from recorder.observe.messagelog import LogConfig
+from recorder.observe.messagelog_config import LogConfig
 
 OPTIONS = ("messagelog", "messagelog_by_session", "messagelog_max_mb", "messagelog_keep",
            "messagelog_full")  # fmt: skip

@@ -17,17 +17,19 @@ older ``View`` class, to which :func:`legacy_view` adapts the same views.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from mitmproxy import contentviews, ctx, http
 
 from addons.metadata import EXCHANGE
 from recorder import dialects
 from recorder.exchange import Exchange
-from recorder.observe.reading import LegReading, read, read_message, settled_copy
 
-# The views themselves (recorder.observe.views, with rich) load when one is first drawn: mitmdump
-# never draws one, and every start would pay for them.
+if TYPE_CHECKING:
+    from recorder.observe.reading import LegReading
+
+# The views and the reading of the exchange they draw (recorder.observe.views and .reading, and
+# rich) load when a view is first drawn: mitmdump never draws one, and every start would pay.
 
 log = logging.getLogger("tapegate.observe")
 Part = Literal["request", "response"]
@@ -50,6 +52,8 @@ def _exchange(flow: http.HTTPFlow | None) -> Exchange | None:
 
 def leg_of(data: bytes, metadata: Any) -> LegReading:
     """The leg whose body ``data`` is."""
+    from recorder.observe.reading import read, read_message, settled_copy
+
     flow, part = _message(metadata)
     ex = _exchange(flow)
     if ex is not None:
@@ -101,6 +105,7 @@ class PairView:
         if ex is None:
             return "no recorded exchange for this flow (is the gateway recording or observing?)\n"
         from recorder.observe import views
+        from recorder.observe.reading import read, settled_copy
 
         ex = settled_copy(ex)
         return views.pair(ex, read(ex), part)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 from recorder.exchange import REDACTED
 from recorder.observe import messages
 from recorder.observe.facts import Facts
+from recorder.observe.messagelog_config import LogConfig
 from recorder.observe.reading import Reading
 from recorder.observe.turns import Turns
 
@@ -45,15 +45,6 @@ _SECRET_TEXT = re.compile(
     r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})"
     r"|(?i:(?<=bearer )[A-Za-z0-9._~+/-]{15,}[A-Za-z0-9_~+/-]=*)"
 )
-
-
-@dataclass(slots=True, frozen=True)
-class LogConfig:
-    path: str  # a .jsonl file, or a directory when by_session
-    by_session: bool = False
-    max_bytes: int = 100 << 20
-    keep: int = 5
-    full: bool = False  # every message every time, not only the new ones
 
 
 class MessageLog:

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from recorder.exchange import Exchange
 from recorder.observe.console_options import ConsoleConfig, Detail
-from recorder.observe.messagelog import LogConfig
+from recorder.observe.messagelog_config import LogConfig
 from recorder.observe.otel_config import OtelConfig
 from recorder.store.handoff import pack, unpack
 from recorder.store.writer_process import EXCHANGE, STOP, frame

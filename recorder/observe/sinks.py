@@ -16,7 +16,8 @@ from recorder.exchange import Exchange
 from recorder.observe import console, messages, spans
 from recorder.observe.console_options import ConsoleConfig, Detail
 from recorder.observe.facts import Facts
-from recorder.observe.messagelog import LogConfig, MessageLog
+from recorder.observe.messagelog import MessageLog
+from recorder.observe.messagelog_config import LogConfig
 from recorder.observe.otel import ExportStats, OtelConfig, SpanSink
 from recorder.observe.reading import Reading
 from recorder.observe.tracecontext import TraceIds, TraceStarter

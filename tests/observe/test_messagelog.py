@@ -7,7 +7,8 @@ import os
 import stat
 
 from recorder.observe.facts import facts_of
-from recorder.observe.messagelog import LogConfig, MessageLog, scrub
+from recorder.observe.messagelog import MessageLog, scrub
+from recorder.observe.messagelog_config import LogConfig
 from recorder.observe.reading import read
 from tests.observe import exchanges
 from tests.store import samples

@@ -8,7 +8,7 @@ import json
 from fakes.otlp import OtlpReceiver
 from recorder.observe import otel
 from recorder.observe.console_options import Detail
-from recorder.observe.messagelog import LogConfig
+from recorder.observe.messagelog_config import LogConfig
 from recorder.observe.process import ObserverProcess, ObserveSettings
 from recorder.observe.sinks import ConsoleConfig
 from recorder.observe.tracecontext import TraceStarter
