@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
+import os
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, NoReturn
 
 from mitmproxy import ctx, exceptions
@@ -176,6 +177,17 @@ def listen_failure(master: Any) -> str | None:
     return listen_refusal(seen[-1]) if seen else "cannot listen on its address"
 
 
+GATEWAY_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gateway.py")
+
+
+def is_last_script(scripts: Sequence[str]) -> bool:
+    """The gateway is the last of mitmproxy's ``-s`` scripts (mitmproxy loads them in order)."""
+    if not scripts:
+        return False
+    last = os.path.abspath(os.path.expanduser(scripts[-1].strip("'\" ")))
+    return last == GATEWAY_SCRIPT
+
+
 class StartupCheck:
     """First in the gateway's addon list: checks the options nobody declared, and knows whether
     mitmproxy is still starting."""
@@ -195,7 +207,11 @@ class StartupCheck:
 
     def configure(self, updated: set[str]) -> None:
         known = ctx.options.keys()  # type: ignore[no-untyped-call]
-        message = unknown_option(ctx.options.deferred, known)
+        # The last script loads last: then no addon is left to declare an option (the usual
+        # single -s addons/gateway.py), and an option of ours without its prefix stops the
+        # start here, before the recorder opens its database; else once every script ran.
+        last = "scripts" in known and is_last_script(ctx.options.scripts)
+        message = unknown_option(ctx.options.deferred, known, all_loaded=last)
         if message is not None:
             refuse(message)
 

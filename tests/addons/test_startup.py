@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import pytest
 from mitmproxy import exceptions
@@ -64,6 +65,21 @@ def test_an_unknown_option_left_when_mitmproxy_runs_stops_the_start(
         tctx.options.deferred["upstream"] = "http://127.0.0.1:1/v1"
         check.running()
     assert "tapegate: unknown option upstream; did you mean gateway_upstream?" in caplog.text
+
+
+def test_the_gateway_as_the_last_script_checks_options_without_prefix_at_configure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the recorder opens its database (a start refused at running() left an empty
+    traffic.duckdb behind); with another script after it, only once every script ran."""
+    check, gw = StartupCheck(), Gateway()
+    with taddons.context(check, gw) as tctx:
+        tctx.options.add_option("scripts", Sequence[str], [], "mitmproxy's -s")
+        tctx.options.scripts = ["addons/gateway.py", "other.py"]
+        tctx.options.deferred["upstream"] = "http://127.0.0.1:1/v1"
+        tctx.configure(check, gateway_upstream="")  # other.py may declare it
+        with pytest.raises(exceptions.OptionsError, match="did you mean gateway_upstream"):
+            tctx.configure(check, scripts=["other.py", "addons/gateway.py"])
 
 
 def test_options_of_other_addons_are_theirs() -> None:
