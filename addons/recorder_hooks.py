@@ -46,7 +46,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mitmproxy import ctx, http
 from mitmproxy.addonmanager import Loader
@@ -72,7 +72,9 @@ from recorder.store.results import QueryResult
 from recorder.store.spawn import discard_prestarted
 from recorder.store.writer_process import WriterProcess
 from replay.cassette import CassetteError
-from replay.export import CassetteWriter, refuse_overwrite
+
+if TYPE_CHECKING:
+    from replay.export import CassetteWriter
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +268,9 @@ class Recorder:
             self.db = None
 
     def _open_cassette(self, directory: str) -> None:
+        # Loaded only when a cassette is recorded: it brings the exporter's summaries along.
+        from replay.export import CassetteWriter, refuse_overwrite
+
         if not ctx.options.recorder_cassette_overwrite:
             try:
                 refuse_overwrite(directory)
