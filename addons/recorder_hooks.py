@@ -41,18 +41,20 @@ requests get the same 503 (with ``retry-after: 1`` instead) until it catches up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mitmproxy import ctx, http
 from mitmproxy.addonmanager import Loader
 
 from addons.metadata import DELIVERED, EXCHANGE, HEALTH_CHECK, RECORDED, REJECTED
-from addons.startup import refuse
+from addons.startup import on_refusal, refuse
 from recorder import dialects, ir, secrets
 from recorder.codecs.responses_history import StoredConversations, Turn
 from recorder.exchange import (
@@ -245,6 +247,7 @@ class Recorder:
     # ------------------------------------------------------------------
 
     def _open(self, path: str, flush_interval: float) -> None:
+        on_refusal(self._undo_open)
         writer = WriterProcess(
             path,
             flush_interval=flush_interval,
@@ -254,6 +257,17 @@ class Recorder:
         self.writer = writer.start()
         self.db = path
         log.debug(f"tapegate: recording to {path} (queries: 127.0.0.1:{writer.query_port})")
+
+    def _undo_open(self) -> None:
+        """The start was refused after the database opened (a port in use): one this start
+        created, holding nothing, goes with it."""
+        writer, db = self.writer, self.db
+        if writer is None or db is None or not writer.created or writer.written:
+            return
+        self._close()
+        for path in (Path(db), Path(f"{db}.wal")):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def _close(self) -> None:
         if self.writer is not None:

@@ -17,7 +17,7 @@ import difflib
 import logging
 import os
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, NoReturn
 
 from mitmproxy import ctx, exceptions
@@ -28,6 +28,24 @@ logger = logging.getLogger("tapegate")
 # declared is a typo of ours, never another addon's option.
 OWN_PREFIXES = ("gateway_", "recorder_", "console_", "otel_", "messagelog", "claude_cli_", "kiro_")
 STARTUP_EXIT = 2  # a usage mistake, as for the recorder command
+
+# Run when a start is refused, before the process exits: what the start made and must not
+# outlive it (the Recorder's database, created for a gateway that never ran).
+_undo_on_refusal: list[Callable[[], None]] = []
+
+
+def on_refusal(undo: Callable[[], None]) -> None:
+    """Have ``undo`` run if the start is refused (:func:`refuse`, :func:`stop_start`)."""
+    if undo not in _undo_on_refusal:
+        _undo_on_refusal.append(undo)
+
+
+def _refused() -> None:
+    for undo in _undo_on_refusal:
+        try:
+            undo()
+        except Exception as e:  # noqa: BLE001 - the refusal is what the user must see
+            logger.debug(f"tapegate: undoing the start: {type(e).__name__}: {e}")
 
 
 def unknown_option(
@@ -244,6 +262,7 @@ def refuse(message: str, cause: BaseException | None = None) -> NoReturn:
         logger.error(f"tapegate: {message}")
         if cause is not None:
             logger.debug("the cause:", exc_info=cause)
+        _refused()
         raise SystemExit(STARTUP_EXIT)
     raise exceptions.OptionsError(message) from None  # type: ignore[no-untyped-call]
 
@@ -253,6 +272,7 @@ def stop_start(message: str) -> None:
     hooks than configure; :func:`refuse` raises OptionsError there)."""
     if checks_startup(ctx.master):
         logger.error(f"tapegate: {message}")
+        _refused()
         raise SystemExit(STARTUP_EXIT)
     logger.error(f"tapegate: {message}")
 

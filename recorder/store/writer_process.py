@@ -114,6 +114,7 @@ class WriterProcess:
         # for good: none is sent again, some may have been committed before it died.
         self.unconfirmed: list[str] = []
         self.query_port: int | None = None
+        self.created = False  # the first child created the database (it was not there)
         self._barriers: dict[int, _Barrier] = {}
         self._next_barrier = 0
         self._lock = threading.Lock()  # the pipe, the backlog and the unsettled frames
@@ -174,6 +175,7 @@ class WriterProcess:
             why = msg.get("error") or f"writer process did not start ({first[:200]!r})"
             raise StoreError(str(why))
         self.query_port = msg.get("port")
+        self.created = self.created or msg.get("created") is True
         return proc
 
     def _attach(self, proc: subprocess.Popen[bytes]) -> None:
@@ -485,7 +487,9 @@ def main() -> int:
 
     try:
         writer = early.take(path, memory_limit) if early is not None else None
+        created = early is not None and early.created
         if writer is None:
+            created = not os.path.lexists(path)
             writer = StoreWriter(path, memory_limit=memory_limit, **hooks)
         writer.flush_interval = flush_interval
         writer.start()
@@ -499,7 +503,7 @@ def main() -> int:
 
     server = QueryServer(path, answer)
     server.start()
-    say({"ready": True, "port": server.port, "pid": os.getpid()})
+    say({"ready": True, "port": server.port, "pid": os.getpid(), "created": created})
     try:
         _serve(sys.stdin.buffer, writer, say, replayed)
     finally:

@@ -49,6 +49,23 @@ def test_a_refused_start_leaves_no_database_behind(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_port_in_use_stops_the_start_and_leaves_no_database(tmp_path: Path) -> None:
+    """Refused once the database was opened (the listener binds after it): the database the
+    start created goes with it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [str(BIN / "mitmdump"), "-s", str(GATEWAY_ADDON), "-p", str(port),
+                "--set", "gateway_upstream=http://127.0.0.1:9/v1"]  # fmt: skip
+        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == STARTUP_EXIT, out
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_an_option_given_twice_stops_the_gateway(tmp_path: Path) -> None:
     # Before: mitmproxy failed to declare the gateway's options, and the gateway listened as a
     # plain proxy that neither translated nor recorded, saying nothing.
