@@ -41,13 +41,11 @@ requests get the same 503 (with ``retry-after: 1`` instead) until it catches up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mitmproxy import ctx, http
@@ -71,7 +69,7 @@ from recorder.store import StoreError
 from recorder.store.lookup import find_backend_session, find_turn
 from recorder.store.query_server import remote_query
 from recorder.store.results import QueryResult
-from recorder.store.spawn import discard_prestarted
+from recorder.store.spawn import discard_prestarted, remove_database
 from recorder.store.writer_process import WriterProcess
 from replay.cassette import CassetteError
 
@@ -265,9 +263,7 @@ class Recorder:
         if writer is None or db is None or not writer.created or writer.written:
             return
         self._close()
-        for path in (Path(db), Path(f"{db}.wal")):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        remove_database(db)
 
     def _close(self) -> None:
         if self.writer is not None:

@@ -10,12 +10,11 @@ database is closed, and removed if the child created it: a refused start leaves 
 
 from __future__ import annotations
 
-import contextlib
 import os
-from pathlib import Path
 from typing import Any
 
 from recorder.store.results import StoreError
+from recorder.store.spawn import remove_database
 from recorder.store.writer import StoreWriter
 
 # How long a child holds an early database that nobody claims: a gateway whose start stalls
@@ -42,7 +41,7 @@ class EarlyOpen:
             writer.open()
         except (StoreError, OSError):
             if created:
-                _remove(db)
+                remove_database(db)
             return None
         return cls(writer, created)
 
@@ -67,14 +66,8 @@ class EarlyOpen:
             return
         writer.close()
         if self.created:
-            _remove(writer.path)
+            remove_database(writer.path)
 
 
 def _same_file(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _remove(db: str) -> None:
-    for path in (Path(db), Path(f"{db}.wal")):
-        with contextlib.suppress(OSError):
-            path.unlink()

@@ -106,3 +106,10 @@ def reap(proc: subprocess.Popen[bytes]) -> None:
         if pipe is not None:
             with contextlib.suppress(OSError):
                 pipe.close()
+
+
+def remove_database(db: str) -> None:
+    """Remove the database file ``db`` and its WAL (a recording never made)."""
+    for path in (Path(db), Path(f"{db}.wal")):
+        with contextlib.suppress(OSError):
+            path.unlink()
